@@ -1,0 +1,43 @@
+"""One exception family for everything graphconv reports to a user.
+
+Every message is a single line a user can act on; the CLI prints ``str(error)`` and exits 2.
+"""
+
+from __future__ import annotations
+
+
+class GraphconvError(Exception):
+    """Base of every error graphconv raises on purpose (bad input, unsupported feature)."""
+
+
+class ParseError(GraphconvError):
+    """A model file could not be read: names the file and, where known, line and column."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 col: int | None = None):
+        self.file, self.line, self.col, self.detail = file, line, col, message
+        where = ":".join(str(p) for p in (file, line, col) if p is not None)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class GraphError(GraphconvError):
+    """A graph is invalid: names the layer (and its source location when it came from a file)."""
+
+    def __init__(self, message: str, layer: str | None = None, type: str | None = None,
+                 source: str | None = None):
+        self.layer, self.type, self.source, self.detail = layer, type, source, message
+        parts = []
+        if source:
+            parts.append(source)
+        if layer is not None:
+            parts.append(f"layer '{layer}'" + (f" ({type})" if type else ""))
+        parts.append(message)
+        super().__init__(": ".join(parts))
+
+
+class ExportError(GraphconvError):
+    """A graph could not be written as ONNX (or the result failed onnx's own checks)."""
+
+
+class UsageError(GraphconvError):
+    """A command-line or API argument is malformed."""

@@ -1,0 +1,166 @@
+"""Graph -> ONNX ModelProto.
+
+Each layer type writes its own nodes through an :class:`Emitter`; this module only owns the model
+around them: graph inputs/outputs, initializers named after their layer, inferred shapes as
+value_info, the opset and an ``ir_version`` onnxruntime loads. The result is checked with
+``onnx.checker`` and strict shape inference, and onnx's inferred shapes must equal ours.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .errors import ExportError
+from .ir import Graph, TensorSpec
+
+MIN_OPSET, MAX_OPSET = 13, 21
+_DTYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64}
+
+
+class Emitter:
+    """What a layer's ``to_onnx`` may do: add nodes, initializers, constants and fresh names."""
+
+    def __init__(self, graph: Graph, opset: int):
+        self.graph, self.opset = graph, opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self._names: set[str] = set(graph.specs) | {layer.name for layer in graph.layers}
+        self._node_names: set[str] = set()
+        self._extra_specs: dict[str, TensorSpec] = {}
+
+    def spec(self, tensor: str) -> TensorSpec:
+        return self.graph.specs[tensor]
+
+    def tmp(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self._names:
+            k += 1
+            name = f"{hint}_{k}"
+        self._names.add(name)
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
+             **attrs) -> None:
+        base, k = name, 1
+        while name in self._node_names:
+            k += 1
+            name = f"{base}_{k}"
+        self._node_names.add(name)
+        self.nodes.append(helper.make_node(op, list(inputs), list(outputs), name=name, **attrs))
+
+    def initializer(self, name: str, array: np.ndarray, dtype=np.float32) -> str:
+        name = self.tmp(name)
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, dtype=dtype), name))
+        return name
+
+    def const(self, name: str, values, dtype=None) -> str:
+        arr = np.asarray(values, dtype=dtype) if dtype is not None else np.asarray(values)
+        return self.initializer(name, arr, arr.dtype)
+
+    def graph_input(self, name: str, spec: TensorSpec) -> None:
+        self.inputs.append(helper.make_tensor_value_info(name, _DTYPES[spec.dtype], spec.shape))
+
+    # ---- small op helpers several layers share ----------------------------------------------
+    def reshape(self, x: str, shape: Sequence[int], name: str) -> str:
+        out = self.tmp(name)
+        self.node("Reshape", [x, self.const(f"{name}.shape", list(shape), np.int64)], [out],
+                  name=name)
+        return out
+
+    def pad(self, x: str, out: str, pads: Sequence[int], name: str, value: float = 0.0) -> None:
+        """ONNX Pad (constant); ``pads`` = all begins then all ends; negatives crop."""
+        args = [x, self.const(f"{name}.pads", list(pads), np.int64)]
+        if value != 0.0:
+            args.append(self.const(f"{name}.value", np.float32(value)))
+        self.node("Pad", args, [out], name=name, mode="constant")
+
+    def slice(self, x: str, out: str, starts, ends, axes, name: str, steps=None) -> None:
+        args = [x, self.const(f"{name}.starts", list(starts), np.int64),
+                self.const(f"{name}.ends", list(ends), np.int64),
+                self.const(f"{name}.axes", list(axes), np.int64)]
+        if steps is not None:
+            args.append(self.const(f"{name}.steps", list(steps), np.int64))
+        self.node("Slice", args, [out], name=name)
+
+
+def ir_version_for(opset: int) -> int:
+    """The oldest IR version that carries ``opset``: what onnxruntime reliably loads."""
+    return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+
+
+def to_onnx(graph: Graph, opset: int = 17, extra_outputs: Iterable[str] = (),
+            check: bool = True) -> onnx.ModelProto:
+    """Export ``graph`` as an ONNX model at ``opset`` (13 to 21).
+
+    ``extra_outputs`` adds intermediate tensors as graph outputs (used to find the first
+    diverging layer). With ``check`` the model goes through ``onnx.checker`` and strict shape
+    inference, whose shapes must equal graphconv's.
+    """
+    if not MIN_OPSET <= int(opset) <= MAX_OPSET:
+        raise ExportError(f"opset {opset} is not supported (choose {MIN_OPSET} to {MAX_OPSET})")
+    em = Emitter(graph, int(opset))
+    for layer in graph.layers:
+        lt = layer.definition
+        try:
+            lt.to_onnx(layer, em, list(layer.inputs), list(layer.outputs))
+        except NotImplementedError:
+            raise layer.error("has no ONNX export") from None
+    outs = list(dict.fromkeys([*graph.outputs, *extra_outputs]))
+    vi = lambda t: helper.make_tensor_value_info(  # noqa: E731
+        t, _DTYPES[graph.specs[t].dtype], graph.specs[t].shape)
+    inner = [t for t in graph.specs if t not in outs and t not in graph.inputs]
+    g = helper.make_graph(em.nodes, graph.name, em.inputs, [vi(t) for t in outs],
+                          initializer=em.initializers, value_info=[vi(t) for t in inner])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", int(opset))],
+                              producer_name="graphconv", ir_version=ir_version_for(int(opset)))
+    if check:
+        check_model(model, graph)
+    return model
+
+
+def check_model(model: onnx.ModelProto, graph: Graph) -> None:
+    """onnx.checker + strict shape inference; onnx's shapes must equal the graph's."""
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]  # let onnx infer every shape on its own
+    for out in bare.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    try:
+        onnx.checker.check_model(model)
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True,
+                                                     data_prop=True)
+    except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
+        raise ExportError(f"exported model fails onnx's checks: {str(e).splitlines()[0]}") from e
+    g = inferred.graph
+    for v in list(g.value_info) + list(g.output):
+        if v.name not in graph.specs:
+            continue
+        dims = v.type.tensor_type.shape.dim
+        got = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        want = graph.specs[v.name].shape
+        if got != want:
+            layer = graph.producer[v.name]
+            raise layer.error(f"onnx infers shape {got} for '{v.name}', graphconv {want}")
+
+
+def save(model: onnx.ModelProto, path: str) -> None:
+    """Write a model atomically: a failure never leaves a partial file behind."""
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".graphconv-", suffix=".onnx", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

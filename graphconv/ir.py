@@ -1,0 +1,334 @@
+"""The graph IR: immutable layers and graphs, validated when they are made.
+
+A :class:`Graph` is a tuple of :class:`Layer` in topological order plus the names of its output
+tensors. Tensor names are single-assignment. Shapes, producers and consumers are derived views,
+computed once and cached. Nothing here mutates: a pass builds a new Graph (``dataclasses.replace``
+or :class:`GraphBuilder`) and the old one stays valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+import numpy as np
+
+from .errors import GraphError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Static type of a tensor: its full shape (batch first) and element type."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __str__(self) -> str:
+        return "x".join(map(str, self.shape))
+
+
+def _frozen_params(params: Mapping[str, Any] | None) -> Mapping[str, np.ndarray]:
+    frozen = {}
+    for key, value in (params or {}).items():
+        array = np.array(value, dtype=np.float32, copy=True)
+        array.flags.writeable = False
+        frozen[key] = array
+    return MappingProxyType(frozen)
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One operation: ``outputs = type(attrs, params)(inputs)``.
+
+    ``attrs`` is the frozen attribute dataclass of the layer type; ``params`` maps blob names
+    (``weight``, ``bias``, ...) to read-only float32 arrays. ``source`` is where the layer came
+    from (``file:line``), used in error messages.
+    """
+
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Any = None
+    params: Mapping[str, np.ndarray] = field(default_factory=dict)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        from .layers import layer_type
+
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "params", _frozen_params(self.params))
+        lt = layer_type(self.type, layer=self.name, source=self.source)
+        if self.attrs is None:
+            try:
+                object.__setattr__(self, "attrs", lt.Attrs())
+            except TypeError as e:
+                raise self.error(f"attributes are required ({e})") from None
+        if not isinstance(self.attrs, lt.Attrs):
+            raise self.error(f"attrs must be {lt.Attrs.__name__}, got {type(self.attrs).__name__}")
+        if not self.outputs:
+            raise self.error("a layer needs at least one output tensor")
+
+    @property
+    def definition(self):
+        """The registered layer type object holding this layer's semantics."""
+        from .layers import layer_type
+
+        return layer_type(self.type)
+
+    def error(self, message: str) -> GraphError:
+        return GraphError(message, layer=self.name, type=self.type, source=self.source)
+
+    def replace(self, **changes: Any) -> "Layer":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """An immutable, validated layer graph.
+
+    Construction checks: unique layer names, every tensor defined exactly once and before use,
+    no cycles, per-type arity and attributes, inferable shapes, parameter shapes. Layers given
+    out of order are put in a stable topological order.
+    """
+
+    layers: tuple[Layer, ...]
+    outputs: tuple[str, ...]
+    name: str = "graph"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "layers", _check_structure(self.layers, self.outputs))
+        self.specs  # shape inference is part of validity
+
+    # ---- derived views -------------------------------------------------------------------
+    @cached_property
+    def specs(self) -> Mapping[str, TensorSpec]:
+        """Shape and dtype of every tensor, by name."""
+        specs: dict[str, TensorSpec] = {}
+        for layer in self.layers:
+            lt = layer.definition
+            ins = [specs[t] for t in layer.inputs]
+            for spec, out in zip(infer_layer(layer, ins), layer.outputs):
+                specs[out] = spec
+        return MappingProxyType(specs)
+
+    @cached_property
+    def producer(self) -> Mapping[str, Layer]:
+        return MappingProxyType({t: layer for layer in self.layers for t in layer.outputs})
+
+    @cached_property
+    def consumers(self) -> Mapping[str, tuple[Layer, ...]]:
+        uses: dict[str, list[Layer]] = {}
+        for layer in self.layers:
+            for t in dict.fromkeys(layer.inputs):
+                uses.setdefault(t, []).append(layer)
+        return MappingProxyType({t: tuple(v) for t, v in uses.items()})
+
+    @cached_property
+    def by_name(self) -> Mapping[str, Layer]:
+        return MappingProxyType({layer.name: layer for layer in self.layers})
+
+    @property
+    def input_layers(self) -> tuple[Layer, ...]:
+        return tuple(layer for layer in self.layers if layer.definition.is_source)
+
+    @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        """Graph inputs (outputs of ``Input`` layers) with their specs, in order."""
+        return {layer.outputs[0]: self.specs[layer.outputs[0]] for layer in self.input_layers}
+
+    def layer(self, name: str) -> Layer:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise GraphError(f"no layer named '{name}'") from None
+
+    def to_networkx(self) -> nx.DiGraph:
+        """Layer-level dependency graph (nodes are layer names)."""
+        return _layer_digraph(self.layers)
+
+    def count_types(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            counts[layer.type] = counts.get(layer.type, 0) + 1
+        return counts
+
+    def replace(self, **changes: Any) -> "Graph":
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {len(self.layers)} layers, outputs={list(self.outputs)})"
+
+
+def infer_layer(layer: Layer, ins: list[TensorSpec]) -> list[TensorSpec]:
+    """Check arity, attributes against inputs, and parameter shapes; return output specs."""
+    lt = layer.definition
+    lo, hi = lt.arity
+    if len(ins) < lo or (hi is not None and len(ins) > hi):
+        want = f"{lo}" if lo == hi else f"{lo} to {hi if hi is not None else 'any'}"
+        raise layer.error(f"takes {want} inputs, got {len(ins)}")
+    try:
+        outs = list(lt.infer(layer.attrs, ins))
+        want_params = lt.param_shapes(layer.attrs, ins)
+    except (ValueError, ZeroDivisionError) as e:
+        shapes = ", ".join(str(s) for s in ins)
+        raise layer.error(f"{e} (inputs {shapes})") from None
+    if len(outs) != len(layer.outputs):
+        raise layer.error(f"produces {len(outs)} outputs, {len(layer.outputs)} named")
+    for key in layer.params:
+        if key not in want_params:
+            raise layer.error(f"unexpected parameter '{key}' (expects {sorted(want_params)})")
+    for key, shape in want_params.items():
+        if key not in layer.params:
+            raise layer.error(f"missing parameter '{key}' of shape {tuple(shape)}")
+        got = layer.params[key].shape
+        if tuple(got) != tuple(shape):
+            raise layer.error(f"parameter '{key}' has shape {tuple(got)}, expected {tuple(shape)}")
+    return outs
+
+
+def _layer_digraph(layers: Iterable[Layer]) -> nx.DiGraph:
+    g = nx.DiGraph()
+    producer = {}
+    for layer in layers:
+        g.add_node(layer.name)
+        for t in layer.outputs:
+            producer[t] = layer.name
+    for layer in layers:
+        for t in layer.inputs:
+            if t in producer:
+                g.add_edge(producer[t], layer.name)
+    return g
+
+
+def _check_structure(layers: tuple[Layer, ...], outputs: tuple[str, ...]) -> tuple[Layer, ...]:
+    names: dict[str, Layer] = {}
+    producer: dict[str, Layer] = {}
+    for layer in layers:
+        if not isinstance(layer, Layer):
+            raise GraphError(f"expected a Layer, got {type(layer).__name__}")
+        if layer.name in names:
+            raise layer.error("duplicate layer name")
+        names[layer.name] = layer
+        for t in layer.outputs:
+            if t in producer:
+                raise layer.error(
+                    f"tensor '{t}' is already produced by layer '{producer[t].name}'"
+                    " (tensors are single-assignment)")
+            producer[t] = layer
+    for layer in layers:
+        for t in layer.inputs:
+            if t not in producer:
+                raise layer.error(f"input tensor '{t}' is not produced by any layer")
+    for t in outputs:
+        if t not in producer:
+            raise GraphError(f"graph output '{t}' is not produced by any layer")
+    if not outputs:
+        raise GraphError("a graph needs at least one output")
+    g = _layer_digraph(layers)
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        first = names[cycle[0][0]]
+        raise first.error(f"cycle in the graph: {path}")
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    order = nx.lexicographical_topological_sort(g, key=position.__getitem__)
+    return tuple(names[n] for n in order)
+
+
+def seeded_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator determined by ``seed`` and names (e.g. a layer name), independent of order."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF] + [zlib.crc32(k.encode()) for k in keys])
+
+
+def he_init(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
+    """He (MSRA) normal initialisation: std sqrt(2 / fan_in)."""
+    return (rng.standard_normal(shape) * math.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
+
+
+class GraphBuilder:
+    """Build a graph layer by layer from Python, with shapes checked as you go.
+
+    >>> b = GraphBuilder("demo")
+    >>> x = b.input("data", (1, 3, 32, 32))
+    >>> y = b.add("Convolution", x, ConvAttrs(num_output=8, kernel=(3, 3), pads=1))
+    >>> g = b.build()
+
+    Parameters left out are drawn with a seeded He initialisation (bias: small normal values),
+    so a built graph is never trivially zero.
+    """
+
+    def __init__(self, name: str = "graph", seed: int = 0):
+        self.name, self.seed = name, seed
+        self.layers: list[Layer] = []
+        self.specs: dict[str, TensorSpec] = {}
+        self._names: set[str] = set()
+
+    def _fresh(self, hint: str) -> str:
+        name, k = hint, 1
+        while name in self._names or name in self.specs:
+            k += 1
+            name = f"{hint}_{k}"
+        return name
+
+    def input(self, name: str, shape: tuple[int, ...]) -> str:
+        from .layers.tensor import InputAttrs
+
+        return self.add("Input", [], InputAttrs(shape=tuple(shape)), name=name, outputs=[name])
+
+    def add(self, type: str, inputs: str | Iterable[str], attrs: Any = None, *,
+            params: Mapping[str, Any] | None = None, name: str | None = None,
+            outputs: Iterable[str] | None = None, n_outputs: int = 1) -> Any:
+        """Append a layer; returns its output name (or a tuple of names for several outputs)."""
+        from .layers import layer_type
+
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+        name = self._fresh(name or type.lower())
+        outputs = list(outputs) if outputs is not None else (
+            [name] if n_outputs == 1 else [f"{name}:{i}" for i in range(n_outputs)])
+        lt = layer_type(type, layer=name)
+        if attrs is None:
+            attrs = lt.Attrs()
+        ins = [self.specs[t] for t in inputs] if all(t in self.specs for t in inputs) else None
+        if params is None and ins is not None:
+            rng = seeded_rng(self.seed, name)
+            params = lt.init_params(attrs, ins, rng)
+        layer = Layer(name, type, tuple(inputs), tuple(outputs), attrs, params or {})
+        if ins is None:
+            missing = [t for t in inputs if t not in self.specs]
+            raise layer.error(f"input tensor '{missing[0]}' is not produced by any layer")
+        for spec, out in zip(infer_layer(layer, ins), outputs):
+            self.specs[out] = spec
+        self.layers.append(layer)
+        self._names.add(name)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def build(self, outputs: Iterable[str] | None = None) -> Graph:
+        """Make the Graph; outputs default to every tensor no layer consumes."""
+        if outputs is None:
+            used = {t for layer in self.layers for t in layer.inputs}
+            outputs = [t for layer in self.layers for t in layer.outputs if t not in used]
+        return Graph(tuple(self.layers), tuple(outputs), self.name)

@@ -1,0 +1,95 @@
+"""The layer-type protocol and its registry.
+
+Each layer type is one class holding every fact about it: its attribute dataclass, shape rule,
+parameter shapes and initialisation, NumPy kernel, ONNX emission and MAC count. Everything else
+dispatches through :func:`layer_type`; nothing switches on type strings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import GraphError
+from ..ir import TensorSpec, he_init
+
+_REGISTRY: dict[str, "LayerType"] = {}
+
+
+class LayerType:
+    """Base of all layer definitions. Subclasses override what applies to them."""
+
+    type: ClassVar[str]
+    Attrs: ClassVar[type]
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    is_source: ClassVar[bool] = False  # True for Input: the interpreter feeds it
+
+    def infer(self, a: Any, ins: Sequence[TensorSpec]) -> list[TensorSpec]:
+        raise NotImplementedError
+
+    def param_shapes(self, a: Any, ins: Sequence[TensorSpec]) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def init_params(self, a: Any, ins: Sequence[TensorSpec],
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Seeded random parameters: He-scaled weights, small normal biases."""
+        out = {}
+        for key, shape in self.param_shapes(a, ins).items():
+            if key == "bias":
+                out[key] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+            else:
+                out[key] = he_init(shape, self.fan_in(a, shape), rng)
+        return out
+
+    def fan_in(self, a: Any, weight_shape: tuple[int, ...]) -> int:
+        return math.prod(weight_shape[1:])
+
+    def run(self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def to_onnx(self, layer, em, ins: Sequence[str], outs: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def macs(self, a: Any, ins: Sequence[TensorSpec], outs: Sequence[TensorSpec]) -> int:
+        return 0
+
+
+def register(cls: type[LayerType]) -> type[LayerType]:
+    """Class decorator: register one instance of a layer type under ``cls.type``."""
+    if cls.type in _REGISTRY:
+        raise RuntimeError(f"layer type {cls.type} registered twice")
+    _REGISTRY[cls.type] = cls()
+    return cls
+
+
+def layer_type(name: str, layer: str | None = None, source: str | None = None) -> LayerType:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise GraphError(f"unknown layer type '{name}' (known: {', '.join(sorted(_REGISTRY))})",
+                         layer=layer, source=source) from None
+
+
+def layer_types() -> dict[str, LayerType]:
+    return dict(_REGISTRY)
+
+
+# ---- small helpers shared by the attribute dataclasses -------------------------------------------
+
+def as_tuple(value: Any, n: int | None = None, what: str = "value") -> tuple[int, ...]:
+    """Normalise an int or a sequence to a tuple of ints (broadcasting an int to length n)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * (n if n is not None else 1)
+    t = tuple(int(v) for v in value)
+    if n is not None and len(t) == 1 and n > 1:
+        t = t * n
+    if n is not None and len(t) != n:
+        raise ValueError(f"{what} has {len(t)} entries, expected {n}")
+    return t
+
+
+def spatial_rank_check(x: TensorSpec, n: int, what: str) -> None:
+    if x.rank != n + 2:
+        raise ValueError(f"{what} is {n}-D but the input has rank {x.rank} (shape {x})")

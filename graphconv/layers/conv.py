@@ -1,0 +1,301 @@
+"""Convolution and Deconvolution (transposed convolution), N-D, grouped, dilated, asymmetric pads.
+
+Shapes (``ext = d(k-1)+1``):
+  Convolution    out = floor((H + pb + pe - ext) / s) + 1
+  Deconvolution  out = s(H-1) + op + ext - pb - pe        (Caffe: pb = pe = p, op = 0)
+Weights: Convolution ``[O, C/g, k...]``; Deconvolution ``[C, O/g, k...]`` (Caffe and ONNX layout).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import TensorSpec
+from .base import LayerType, as_tuple, register, spatial_rank_check
+
+# im2col is used while its column matrix stays below this many bytes; beyond, per-tap GEMM.
+IM2COL_LIMIT_BYTES = 1 << 27
+
+
+@dataclass(frozen=True)
+class ConvAttrs:
+    """Attributes of a convolution. Ints broadcast to every spatial axis.
+
+    ``pads`` is a shorthand that sets both ``pads_begin`` and ``pads_end``.
+    """
+
+    num_output: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...] | int = 1
+    dilation: tuple[int, ...] | int = 1
+    pads_begin: tuple[int, ...] | int = 0
+    pads_end: tuple[int, ...] | int = 0
+    group: int = 1
+    bias: bool = True
+    pads: tuple[int, ...] | int | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        kernel = as_tuple(self.kernel, what="kernel")
+        n = len(kernel)
+        if not 1 <= n <= 3:
+            raise ValueError(f"kernel must be 1-D, 2-D or 3-D, got {n}-D")
+        pb, pe = self.pads_begin, self.pads_end
+        if self.pads is not None:
+            pb = pe = self.pads
+        fix = object.__setattr__
+        fix(self, "kernel", kernel)
+        fix(self, "stride", as_tuple(self.stride, n, "stride"))
+        fix(self, "dilation", as_tuple(self.dilation, n, "dilation"))
+        fix(self, "pads_begin", as_tuple(pb, n, "pads_begin"))
+        fix(self, "pads_end", as_tuple(pe, n, "pads_end"))
+        fix(self, "pads", None)
+        fix(self, "num_output", int(self.num_output))
+        fix(self, "group", int(self.group))
+        fix(self, "bias", bool(self.bias))
+        if self.num_output < 1:
+            raise ValueError(f"num_output must be >= 1, got {self.num_output}")
+        if self.group < 1:
+            raise ValueError(f"group must be >= 1, got {self.group}")
+        if self.num_output % self.group:
+            raise ValueError(f"group {self.group} does not divide num_output {self.num_output}")
+        for what, vals, lo in (("kernel", self.kernel, 1), ("stride", self.stride, 1),
+                               ("dilation", self.dilation, 1), ("pads_begin", self.pads_begin, 0),
+                               ("pads_end", self.pads_end, 0)):
+            if any(v < lo for v in vals):
+                raise ValueError(f"{what} must be >= {lo}, got {vals}")
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+
+
+@dataclass(frozen=True)
+class DeconvAttrs(ConvAttrs):
+    """Transposed-convolution attributes: ConvAttrs plus per-axis ``output_padding``
+    (extra samples at the end of each axis, ``0 <= op < max(stride, dilation)`` as in ONNX)."""
+
+    output_padding: tuple[int, ...] | int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        op = as_tuple(self.output_padding, self.rank, "output_padding")
+        object.__setattr__(self, "output_padding", op)
+        for o, s, d in zip(op, self.stride, self.dilation):
+            if o < 0 or o >= max(s, d):
+                raise ValueError(f"output_padding {op} must be >= 0 and < max(stride, dilation)")
+
+
+def conv_output_size(h: int, k: int, s: int, d: int, pb: int, pe: int) -> int:
+    return (h + pb + pe - (d * (k - 1) + 1)) // s + 1
+
+
+def deconv_output_size(h: int, k: int, s: int, d: int, pb: int, pe: int, op: int = 0) -> int:
+    return s * (h - 1) + op + d * (k - 1) + 1 - pb - pe
+
+
+def _check_channels(a: ConvAttrs, x: TensorSpec, what: str) -> int:
+    spatial_rank_check(x, a.rank, f"the {a.rank}-D kernel")
+    c = x.shape[1]
+    if c % a.group:
+        raise ValueError(f"group {a.group} does not divide {c} input channels")
+    return c
+
+
+def _spatial_slices(start: tuple[int, ...], step: tuple[int, ...], count: tuple[int, ...]):
+    return (slice(None), slice(None)) + tuple(
+        slice(b, b + s * (n - 1) + 1, s) for b, s, n in zip(start, step, count))
+
+
+def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
+    if not any(pb) and not any(pe):
+        return x
+    return np.pad(x, [(0, 0), (0, 0)] + list(zip(pb, pe)))
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttrs) -> np.ndarray:
+    """Direct N-D grouped convolution, vectorised (im2col GEMM, per-tap GEMM or multiply-adds)."""
+    n, g = a.rank, a.group
+    xp = _pad(x, a.pads_begin, a.pads_end)
+    N, C = x.shape[:2]
+    O = w.shape[0]
+    cg, og = C // g, O // g
+    out_sp = tuple(conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
+                                    a.pads_begin[i], a.pads_end[i]) for i in range(n))
+    P, K = math.prod(out_sp), math.prod(a.kernel)
+    taps = list(itertools.product(*(range(k) for k in a.kernel)))
+    wg = w.reshape(g, og, cg, K)
+
+    def tap(t):  # input samples under kernel tap t, shape (N, C, *out_sp)
+        return xp[_spatial_slices(tuple(ti * d for ti, d in zip(t, a.dilation)), a.stride, out_sp)]
+
+    if cg == 1 and og <= 4:  # depthwise (with small channel multiplier): broadcast multiply-adds
+        acc = np.zeros((N, g, og) + out_sp, dtype=np.float32)
+        wshape = (1, g, og) + (1,) * n
+        for i, t in enumerate(taps):
+            acc += wg[:, :, 0, i].reshape(wshape) * tap(t).reshape((N, g, 1) + out_sp)
+        out = acc.reshape((N, O) + out_sp)
+    elif K * C * P * N * 4 <= IM2COL_LIMIT_BYTES or K == 1:
+        cols = np.empty((g, cg, K, N, P), dtype=np.float32)
+        for i, t in enumerate(taps):
+            cols[:, :, i] = tap(t).reshape(N, g, cg, P).transpose(1, 2, 0, 3)
+        res = np.matmul(wg.reshape(g, og, cg * K), cols.reshape(g, cg * K, N * P))
+        out = res.reshape(O, N, P).transpose(1, 0, 2).reshape((N, O) + out_sp)
+    else:  # per-tap GEMM: no column matrix, K accumulating matmuls
+        acc = np.zeros((g, og, N * P), dtype=np.float32)
+        for i, t in enumerate(taps):
+            xt = tap(t).reshape(N, g, cg, P).transpose(1, 2, 0, 3).reshape(g, cg, N * P)
+            acc += np.matmul(wg[:, :, :, i], xt)
+        out = acc.reshape(O, N, P).transpose(1, 0, 2).reshape((N, O) + out_sp)
+    out = np.ascontiguousarray(out, dtype=np.float32)
+    if b is not None:
+        out += b.reshape((1, O) + (1,) * n)
+    return out
+
+
+def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs) -> np.ndarray:
+    """Transposed convolution as one GEMM per group plus col2im (strided slice-adds per tap)."""
+    n, g = a.rank, a.group
+    N, C = x.shape[:2]
+    S = x.shape[2:]
+    cg = C // g
+    og = w.shape[1]
+    O = og * g
+    K, Sp = math.prod(a.kernel), math.prod(S)
+    out_sp = tuple(deconv_output_size(S[i], a.kernel[i], a.stride[i], a.dilation[i],
+                                      a.pads_begin[i], a.pads_end[i], a.output_padding[i])
+                   for i in range(n))
+    full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
+                 for i in range(n))
+    xg = x.reshape(N, g, cg, Sp).transpose(1, 2, 0, 3).reshape(g, cg, N * Sp)
+    wt = w.reshape(g, cg, og * K).transpose(0, 2, 1)
+    cols = np.matmul(wt, xg).reshape((g * og, K, N) + S)
+    buf = np.zeros((g * og, N) + full, dtype=np.float32)
+    taps = itertools.product(*(range(k) for k in a.kernel))
+    for i, t in enumerate(taps):
+        start = tuple(ti * d for ti, d in zip(t, a.dilation))
+        buf[_spatial_slices(start, a.stride, S)] += cols[:, i]
+    crop = (slice(None), slice(None)) + tuple(
+        slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
+    out = np.ascontiguousarray(buf[crop].swapaxes(0, 1))
+    if b is not None:
+        out += b.reshape((1, O) + (1,) * n)
+    return out
+
+
+def _onnx_conv_attrs(a: ConvAttrs) -> dict:
+    return dict(kernel_shape=list(a.kernel), strides=list(a.stride), dilations=list(a.dilation),
+                pads=list(a.pads_begin) + list(a.pads_end), group=a.group)
+
+
+@register
+class Convolution(LayerType):
+    type = "Convolution"
+    Attrs = ConvAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        _check_channels(a, x, "Convolution")
+        out = []
+        for i in range(a.rank):
+            o = conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
+                                 a.pads_begin[i], a.pads_end[i])
+            if o < 1:
+                raise ValueError(f"kernel extent {a.extent[i]} exceeds the padded input "
+                                 f"{x.shape[2 + i] + a.pads_begin[i] + a.pads_end[i]} on axis {2 + i}")
+            out.append(o)
+        return [TensorSpec((x.shape[0], a.num_output, *out), x.dtype)]
+
+    def param_shapes(self, a, ins):
+        c = ins[0].shape[1]
+        shapes = {"weight": (a.num_output, c // a.group, *a.kernel)}
+        if a.bias:
+            shapes["bias"] = (a.num_output,)
+        return shapes
+
+    def run(self, a, xs, p):
+        return [conv_forward(xs[0], p["weight"], p.get("bias"), a)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        args = [ins[0], em.initializer(f"{layer.name}.weight", layer.params["weight"])]
+        if layer.attrs.bias:
+            args.append(em.initializer(f"{layer.name}.bias", layer.params["bias"]))
+        em.node("Conv", args, outs, name=layer.name, **_onnx_conv_attrs(layer.attrs))
+
+    def macs(self, a, ins, outs):
+        return outs[0].size * (ins[0].shape[1] // a.group) * math.prod(a.kernel)
+
+
+@register
+class Deconvolution(LayerType):
+    type = "Deconvolution"
+    Attrs = DeconvAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        _check_channels(a, x, "Deconvolution")
+        out = []
+        for i in range(a.rank):
+            o = deconv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
+                                   a.pads_begin[i], a.pads_end[i], a.output_padding[i])
+            if o < 1:
+                raise ValueError(f"pads {a.pads_begin[i]}+{a.pads_end[i]} crop the whole output "
+                                 f"on axis {2 + i}")
+            out.append(o)
+        return [TensorSpec((x.shape[0], a.num_output, *out), x.dtype)]
+
+    def param_shapes(self, a, ins):
+        c = ins[0].shape[1]
+        shapes = {"weight": (c, a.num_output // a.group, *a.kernel)}
+        if a.bias:
+            shapes["bias"] = (a.num_output,)
+        return shapes
+
+    def fan_in(self, a, weight_shape):
+        # each output sample sums about C/g * prod(k) / prod(s) products
+        return max(1, weight_shape[0] // a.group * math.prod(a.kernel) // math.prod(a.stride))
+
+    def run(self, a, xs, p):
+        return [deconv_forward(xs[0], p["weight"], p.get("bias"), a)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a = layer.attrs
+        w = em.initializer(f"{layer.name}.weight", layer.params["weight"])
+        b = em.initializer(f"{layer.name}.bias", layer.params["bias"]) if a.bias else None
+        attrs = _onnx_conv_attrs(a)
+        # onnxruntime rejects output_padding >= stride. Trailing output padding is the same as
+        # cropping less at the end, so fold it into pads_end; what is left is zero-extension.
+        op = list(a.output_padding)
+        pe = list(a.pads_end)
+        if all(o < s for o, s in zip(op, a.stride)):
+            attrs["output_padding"] = op
+            em.node("ConvTranspose", [ins[0], w] + ([b] if b else []), outs, name=layer.name,
+                    **attrs)
+            return
+        fold = [min(o, p) for o, p in zip(op, pe)]
+        extra = [o - f for o, f in zip(op, fold)]
+        attrs["pads"] = list(a.pads_begin) + [p - f for p, f in zip(pe, fold)]
+        rest = [o if o < s else 0 for o, s in zip(extra, a.stride)]
+        attrs["output_padding"] = rest
+        grow = [e - r for e, r in zip(extra, rest)]
+        t = em.tmp(f"{layer.name}/convt")
+        em.node("ConvTranspose", [ins[0], w], [t], name=layer.name, **attrs)
+        n = a.rank
+        t2 = em.tmp(f"{layer.name}/grow")
+        em.pad(t, t2, [0] * (n + 2) + [0, 0] + grow, name=f"{layer.name}/grow")
+        if b:
+            bb = em.initializer(f"{layer.name}.bias_bcast",
+                                layer.params["bias"].reshape((1, -1) + (1,) * n))
+            em.node("Add", [t2, bb], outs, name=f"{layer.name}/bias")
+        else:
+            em.node("Identity", [t2], outs, name=f"{layer.name}/out")
+
+    def macs(self, a, ins, outs):
+        return ins[0].size * (a.num_output // a.group) * math.prod(a.kernel)

@@ -1,0 +1,92 @@
+"""Tensor plumbing layers: Input (a graph input) and Pad (constant; negative amounts crop)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import TensorSpec
+from .base import LayerType, as_tuple, register
+
+
+@dataclass(frozen=True)
+class InputAttrs:
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        shape = as_tuple(self.shape, what="shape")
+        if not shape or any(d < 1 for d in shape):
+            raise ValueError(f"input shape must be non-empty with positive dims, got {shape}")
+        object.__setattr__(self, "shape", shape)
+
+
+@register
+class Input(LayerType):
+    type = "Input"
+    Attrs = InputAttrs
+    arity = (0, 0)
+    is_source = True
+
+    def infer(self, a, ins):
+        return [TensorSpec(a.shape, a.dtype)]
+
+    def run(self, a, xs, p):
+        (x,) = xs
+        if tuple(x.shape) != a.shape:
+            raise ValueError(f"fed shape {tuple(x.shape)} differs from declared {a.shape}")
+        return [np.ascontiguousarray(x, dtype=np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        em.graph_input(outs[0], TensorSpec(layer.attrs.shape, layer.attrs.dtype))
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    """Constant padding of the spatial axes (2, 3, ...); negative amounts crop."""
+
+    pads_begin: tuple[int, ...]
+    pads_end: tuple[int, ...]
+    value: float = 0.0
+
+    def __post_init__(self) -> None:
+        pb = as_tuple(self.pads_begin, what="pads_begin")
+        pe = as_tuple(self.pads_end, len(pb), "pads_end")
+        object.__setattr__(self, "pads_begin", pb)
+        object.__setattr__(self, "pads_end", pe)
+        object.__setattr__(self, "value", float(self.value))
+
+
+def pad_crop(x: np.ndarray, pb, pe, value: float = 0.0) -> np.ndarray:
+    crop = (slice(None), slice(None)) + tuple(
+        slice(max(0, -b), h - max(0, -e)) for b, e, h in zip(pb, pe, x.shape[2:]))
+    x = x[crop]
+    grow = [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)]
+    if any(b or e for b, e in grow):
+        x = np.pad(x, grow, constant_values=value)
+    return np.ascontiguousarray(x)
+
+
+@register
+class Pad(LayerType):
+    type = "Pad"
+    Attrs = PadAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        if x.rank != len(a.pads_begin) + 2:
+            raise ValueError(f"pads cover {len(a.pads_begin)} spatial axes but the input has "
+                             f"rank {x.rank}")
+        out = tuple(h + b + e for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end))
+        if any(o < 1 for o in out):
+            raise ValueError(f"pads {a.pads_begin}/{a.pads_end} crop an axis to nothing")
+        return [TensorSpec(x.shape[:2] + out, x.dtype)]
+
+    def run(self, a, xs, p):
+        return [pad_crop(xs[0], a.pads_begin, a.pads_end, a.value)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a = layer.attrs
+        em.pad(ins[0], outs[0], [0, 0, *a.pads_begin, 0, 0, *a.pads_end], value=a.value,
+               name=layer.name)
