@@ -1,0 +1,226 @@
+"""The command line: the only place that prints.
+
+Exit codes: 0 success, 1 numeric mismatch against onnxruntime, 2 bad input or usage, 3 internal
+error (a bug; ``--debug`` shows the traceback). Every error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from .errors import GraphconvError, UsageError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse prints usage by default)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not sep or not name or not shape or any(d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... with positive dims, got '{text}'")
+    return name, shape
+
+
+def _input_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, got '{text}'")
+    return name, path
+
+
+def _passes_arg(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="graphconv", description="Caffe/ONNX layer graph compiler: load, lower, "
+                "run in NumPy, export ONNX, cross-check in onnxruntime.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def model_args(sp, rtol: bool = False):
+        sp.add_argument("model", help="model file (.prototxt)")
+        sp.add_argument("--weights", help="Caffe .caffemodel with the trained blobs")
+        sp.add_argument("--input-shape", action="append", type=_shape_arg, default=[],
+                        metavar="NAME=N,C,H,W", help="supply or override an input shape")
+        sp.add_argument("--seed", type=int, default=0,
+                        help="seed for filler weights and random inputs (default 0)")
+        sp.add_argument("--passes", type=_passes_arg, default=[], metavar="NAME,...",
+                        help="rewrite passes to apply (see 'graphconv passes')")
+        if rtol:
+            sp.add_argument("--rtol", type=float, default=1e-4,
+                            help="max error relative to the output's largest magnitude")
+
+    c = sub.add_parser("convert", help="write the model as ONNX")
+    model_args(c, rtol=True)
+    c.add_argument("-o", "--output", required=True, help="output .onnx path")
+    c.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
+    c.add_argument("--validate", action="store_true",
+                   help="cross-check against onnxruntime before writing")
+
+    r = sub.add_parser("run", help="run the model with the NumPy interpreter")
+    model_args(r)
+    r.add_argument("--input", action="append", type=_input_arg, default=[],
+                   metavar="NAME=FILE.npy", help="an input array (.npy)")
+    r.add_argument("-o", "--output", required=True, help="output .npz with every graph output")
+
+    v = sub.add_parser("validate", help="compare the interpreter with onnxruntime")
+    model_args(v, rtol=True)
+    v.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
+
+    sub.add_parser("passes", help="list the available rewrite passes")
+    return p
+
+
+def _load(args):
+    from . import load
+    from passes import apply
+
+    graph = load(args.model, weights=args.weights, input_shapes=dict(args.input_shape),
+                 seed=args.seed)
+    if args.passes:
+        graph = apply(graph, args.passes)
+    return graph
+
+
+def _summary(graph) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(graph.count_types().items()))
+    return f"{graph.name}: {len(graph.layers)} layers ({counts})"
+
+
+def _report(report, out) -> None:
+    for line in report.lines():
+        print(line, file=out)
+
+
+def cmd_convert(args) -> int:
+    from .export import save, to_onnx
+    from .validate import validate
+
+    graph = _load(args)
+    model = to_onnx(graph, args.opset)
+    print(_summary(graph))
+    if args.validate:
+        report = validate(graph, seed=args.seed, rtol=args.rtol, opset=args.opset)
+        _report(report, sys.stdout)
+        if not report.ok:
+            print(f"graphconv: validation failed (rtol {args.rtol:g}); {args.output} not written",
+                  file=sys.stderr)
+            return EXIT_MISMATCH
+    save(model, args.output)
+    print(f"wrote {args.output} (opset {args.opset})")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .interpreter import run
+
+    graph = _load(args)
+    feeds = {}
+    for name, path in args.input:
+        if name not in graph.inputs:
+            raise UsageError(f"--input {name}: not a graph input (inputs: "
+                             f"{', '.join(graph.inputs)})")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--input {name}: cannot read {path}: {e}") from None
+        want = graph.inputs[name].shape
+        if tuple(arr.shape) != want:
+            raise UsageError(f"--input {name}: {path} has shape {tuple(arr.shape)}, the graph "
+                             f"expects {want}")
+        feeds[name] = arr.astype(np.float32)
+    missing = [n for n in graph.inputs if n not in feeds]
+    if missing:
+        raise UsageError(f"no --input given for graph input(s) {', '.join(missing)}")
+    outs = run(graph, feeds)
+    _save_npz(args.output, outs)
+    for name, arr in outs.items():
+        print(f"{name} {'x'.join(map(str, arr.shape))}")
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def _save_npz(path: str, arrays: dict) -> None:
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".graphconv-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_validate(args) -> int:
+    from .validate import validate
+
+    graph = _load(args)
+    print(_summary(graph))
+    report = validate(graph, seed=args.seed, rtol=args.rtol, opset=args.opset)
+    _report(report, sys.stdout)
+    print("ok" if report.ok else f"MISMATCH (rtol {args.rtol:g})")
+    return EXIT_OK if report.ok else EXIT_MISMATCH
+
+
+def cmd_passes(args) -> int:
+    from passes import registry
+
+    names = registry()
+    if not names:
+        print("no passes are registered yet")
+    for name, fn in sorted(names.items()):
+        doc = (fn.__doc__ or "").strip().splitlines()
+        print(f"{name:24s} {doc[0] if doc else ''}")
+    return EXIT_OK
+
+
+COMMANDS = {"convert": cmd_convert, "run": cmd_run, "validate": cmd_validate,
+            "passes": cmd_passes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except GraphconvError as e:
+        if debug:
+            raise
+        print(f"graphconv: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("graphconv: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: one line unless --debug
+        if debug:
+            raise
+        first = str(e).splitlines()[0] if str(e) else ""
+        print(f"graphconv: internal error: {type(e).__name__}: {first} (rerun with --debug for "
+              "a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

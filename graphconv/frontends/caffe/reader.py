@@ -1,0 +1,297 @@
+"""Read a Caffe net (prototxt, optional caffemodel) into a Graph.
+
+Parsing is schema-driven (protobuf text format against our caffe.proto schema). The reader selects
+TEST-phase layers, renames in-place layers to single-assignment tensors (the last write keeps the
+Caffe blob name, earlier versions become ``blob#1``, ``blob#2``, ...), takes input shapes from
+``Input`` layers or net-level ``input``/``input_dim``/``input_shape`` (overridable), and fills
+parameters from the weights file or, without one, from the prototxt's fillers with a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError
+
+from ...errors import GraphconvError, GraphError, ParseError
+from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
+from ...layers import InputAttrs, layer_type
+from . import schema
+from .converters import RULES, V1_TYPES
+from .fillers import fill
+
+TEST = 1  # caffe.Phase
+
+
+def parse_prototxt(text: str, path: str):
+    net = schema.NetParameter()
+    try:
+        text_format.Parse(text, net)
+    except text_format.ParseError as e:
+        msg = str(e)
+        # protobuf prefixes "line:col : "; keep the message only
+        detail = msg.split(" : ", 1)[1] if " : " in msg else msg
+        raise ParseError(detail, file=path, line=e.GetLine(), col=e.GetColumn()) from None
+    return net
+
+
+def block_lines(text: str) -> dict[str, list[int]]:
+    """Line numbers of the top-level ``layer``/``layers`` blocks, in order (1-based)."""
+    found: dict[str, list[int]] = {"layer": [], "layers": []}
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif c in "\"'":
+            i += 1
+            while i < n and text[i] != c:
+                if text[i] == "\\":
+                    i += 1
+                elif text[i] == "\n":
+                    line += 1
+                i += 1
+        elif c in "{<":
+            depth += 1
+        elif c in "}>":
+            depth -= 1
+        elif depth == 0 and (c.isalpha() or c == "_"):
+            j = i
+            while j < n and (text[j].isalnum() or text[j] == "_"):
+                j += 1
+            word = text[i:j]
+            if word in found:
+                found[word].append(line)
+            i = j
+            continue
+        i += 1
+    return found
+
+
+def _included(lp, phase: int = TEST) -> bool:
+    """Caffe's NetStateRule check for the phase only (stages and levels are not modelled)."""
+    def matches(rule) -> bool:
+        return not rule.HasField("phase") or rule.phase == phase
+
+    if any(matches(r) for r in lp.exclude):
+        return False
+    return not lp.include or any(matches(r) for r in lp.include)
+
+
+def _shape_of(blob_shape) -> tuple[int, ...]:
+    return tuple(int(d) for d in blob_shape.dim)
+
+
+def _net_inputs(net, path: str) -> list[tuple[str, tuple[int, ...] | None]]:
+    names = list(net.input)
+    if net.input_shape:
+        if len(net.input_shape) != len(names):
+            raise ParseError(f"{len(names)} net inputs but {len(net.input_shape)} input_shape "
+                             "entries", file=path)
+        return [(nm, _shape_of(s)) for nm, s in zip(names, net.input_shape)]
+    if net.input_dim:
+        if len(net.input_dim) != 4 * len(names):
+            raise ParseError(f"{len(names)} net inputs need {4 * len(names)} input_dim values, "
+                             f"got {len(net.input_dim)}", file=path)
+        dims = list(net.input_dim)
+        return [(nm, tuple(dims[4 * i:4 * i + 4])) for i, nm in enumerate(names)]
+    return [(nm, None) for nm in names]
+
+
+def _blob_array(blob) -> np.ndarray:
+    if blob.HasField("shape"):
+        shape = _shape_of(blob.shape)
+    else:
+        shape = tuple(getattr(blob, k) for k in ("num", "channels", "height", "width")
+                      if blob.HasField(k))
+    data = np.asarray(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
+    if math.prod(shape) != data.size:
+        raise ValueError(f"blob shape {shape} holds {math.prod(shape)} values, data has {data.size}")
+    return data.reshape(shape)
+
+
+def read_caffemodel(path: str) -> dict[str, list[np.ndarray]]:
+    """Blobs of every layer in a binary NetParameter (V2 ``layer`` or V1 ``layers``)."""
+    net = schema.NetParameter()
+    try:
+        with open(path, "rb") as f:
+            net.ParseFromString(f.read())
+    except (OSError, DecodeError) as e:
+        raise ParseError(f"cannot read weights: {e}", file=path) from None
+    blobs = {}
+    for lp in list(net.layer) + list(net.layers):
+        if lp.blobs:
+            try:
+                blobs[lp.name] = [_blob_array(b) for b in lp.blobs]
+            except ValueError as e:
+                raise ParseError(f"layer '{lp.name}': {e}", file=path) from None
+    return blobs
+
+
+def _fit_blob(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Accept a blob whose shape equals ``shape`` up to leading/trailing legacy unit axes."""
+    if array.shape == shape:
+        return array
+    squeeze = lambda s: tuple(d for d in s if d != 1)  # noqa: E731
+    if array.size == math.prod(shape) and squeeze(array.shape) == squeeze(shape):
+        return array.reshape(shape)
+    return None
+
+
+def load_caffe(path: str, weights: str | None = None,
+               input_shapes: Mapping[str, Sequence[int]] | None = None, seed: int = 0) -> Graph:
+    """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParseError(f"cannot read: {e}", file=path) from None
+    net = parse_prototxt(text, path)
+    lines = block_lines(text)
+    base = os.path.basename(path)
+    overrides = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()}
+    blobs = read_caffemodel(weights) if weights else None
+
+    if net.layer and net.layers:
+        raise ParseError("mixes V2 'layer' and V1 'layers' blocks", file=path)
+    v1 = bool(net.layers)
+    entries = []  # (LayerParameter, type string, source)
+    for i, lp in enumerate(net.layers if v1 else net.layer):
+        line = (lines["layers" if v1 else "layer"] + [None] * (i + 1))[i]
+        src = f"{base}:{line}" if line else base
+        if v1:
+            enum = schema.V1LayerParameter.LayerType.Name(lp.type) if lp.type else "NONE"
+            kind = V1_TYPES.get(enum, enum)
+        else:
+            kind = lp.type
+        if _included(lp):
+            entries.append((lp, kind, src))
+
+    # single-assignment naming: count writes per blob; the last write keeps the blob's name
+    writes: dict[str, int] = {}
+    declared = _net_inputs(net, path)
+    for name, _ in declared:
+        writes[name] = writes.get(name, 0) + 1
+    for lp, _, _ in entries:
+        for top in lp.top:
+            writes[top] = writes.get(top, 0) + 1
+    seen: dict[str, int] = {}
+    current: dict[str, str] = {}
+
+    def define(blob: str) -> str:
+        seen[blob] = seen.get(blob, 0) + 1
+        name = blob if seen[blob] == writes[blob] else f"{blob}#{seen[blob]}"
+        current[blob] = name
+        return name
+
+    layers: list[Layer] = []
+    specs: dict[str, TensorSpec] = {}
+
+    def add(layer: Layer) -> None:
+        for spec, out in zip(infer_layer(layer, [specs[t] for t in layer.inputs]), layer.outputs):
+            specs[out] = spec
+        layers.append(layer)
+
+    def input_layer(name: str, shape, src: str, layer_name: str) -> None:
+        shape = overrides.get(name, shape)
+        if shape is None:
+            raise ParseError(f"input '{name}' has no shape; give one with "
+                             f"--input-shape {name}=N,C,H,W", file=src)
+        try:
+            attrs = InputAttrs(shape=shape)
+        except ValueError as e:
+            raise GraphError(str(e), layer=layer_name, type="Input", source=src) from None
+        add(Layer(layer_name, "Input", (), (define(name),), attrs, source=src))
+
+    for name, shape in declared:
+        input_layer(name, shape, base, name)
+
+    unsupported = [(lp.name, kind, src) for lp, kind, src in entries
+                   if kind != "Input" and kind not in RULES]
+    if unsupported:
+        listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
+        raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
+
+    used_blobs: set[str] = set()
+    for lp, kind, src in entries:
+        if kind == "Input":
+            shapes = list(lp.input_param.shape)
+            for j, top in enumerate(lp.top):
+                shape = _shape_of(shapes[j if len(shapes) > 1 else 0]) if shapes else None
+                input_layer(top, shape, src, lp.name if len(lp.top) == 1 else f"{lp.name}/{top}")
+            continue
+        missing = [b for b in lp.bottom if b not in current]
+        if missing:
+            raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
+                             layer=lp.name, type=kind, source=src)
+        ins = [current[b] for b in lp.bottom]
+        try:
+            spec = RULES[kind](lp, [specs[t] for t in ins])
+        except ValueError as e:
+            raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
+        lt = layer_type(spec.type)
+        in_specs = [specs[t] for t in ins]
+        try:
+            shapes = lt.param_shapes(spec.attrs, in_specs)
+        except ValueError as e:
+            raise GraphError(f"{e} (inputs {', '.join(map(str, in_specs))})", layer=lp.name,
+                             type=kind, source=src) from None
+        params = _params(lp, kind, spec, shapes, blobs, seed, src)
+        used_blobs.add(lp.name)
+        outs = tuple(define(t) for t in lp.top)
+        add(Layer(lp.name, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
+
+    if blobs is not None:
+        extra = sorted(set(blobs) - used_blobs)
+        if extra:
+            raise ParseError(f"weights for layer(s) not in the prototxt: {', '.join(extra)}",
+                             file=weights)
+    consumed = {t for layer in layers for t in layer.inputs}
+    outputs = [t for layer in layers for t in layer.outputs
+               if t not in consumed and not layer.definition.is_source]
+    if not outputs:
+        raise ParseError("the net has no layers that produce an output", file=path)
+    name = net.name or os.path.splitext(base)[0]
+    try:
+        return Graph(tuple(layers), tuple(outputs), name)
+    except GraphconvError:
+        raise
+
+
+def _params(lp, kind: str, spec, shapes: dict, blobs, seed: int, src: str) -> dict:
+    keys = [k for k, _ in spec.blobs]
+    if blobs is not None:
+        got = blobs.get(lp.name)
+        if got is None:
+            raise GraphError("has no blobs in the weights file", layer=lp.name, type=kind,
+                             source=src)
+        if len(got) != len(keys):
+            raise GraphError(f"weights file has {len(got)} blobs, expected {len(keys)} "
+                             f"({', '.join(keys)})", layer=lp.name, type=kind, source=src)
+        params = {}
+        for key, array in zip(keys, got):
+            fitted = _fit_blob(array, tuple(shapes[key]))
+            if fitted is None:
+                raise GraphError(f"weights blob '{key}' has shape {array.shape}, expected "
+                                 f"{tuple(shapes[key])}", layer=lp.name, type=kind, source=src)
+            params[key] = fitted
+        return params
+    lt = layer_type(spec.type)
+    params = {}
+    for key, filler in spec.blobs:
+        shape = tuple(shapes[key])
+        rng = seeded_rng(seed, lp.name, key)
+        try:
+            params[key] = fill(filler, shape, rng, fan_in=lt.fan_in(spec.attrs, shape),
+                               is_bias=(key == "bias"))
+        except ValueError as e:
+            raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
+    return params

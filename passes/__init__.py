@@ -1,0 +1,61 @@
+"""Rewrite passes: each a function ``Graph -> Graph`` registered by name, one per file.
+
+``apply(graph, names)`` runs a pipeline; a failure names the pass and the ones before it.
+The registry is filled by the pass modules (none yet: the lowering passes arrive with issue 4).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from graphconv.errors import GraphconvError, UsageError
+from graphconv.ir import Graph
+
+Pass = Callable[[Graph], Graph]
+_PASSES: dict[str, Pass] = {}
+
+
+def register(name: str) -> Callable[[Pass], Pass]:
+    def deco(fn: Pass) -> Pass:
+        if name in _PASSES:
+            raise RuntimeError(f"pass {name} registered twice")
+        _PASSES[name] = fn
+        return fn
+    return deco
+
+
+def registry() -> dict[str, Pass]:
+    return dict(_PASSES)
+
+
+def apply(graph: Graph, names: Iterable[str], verify: bool = False) -> Graph:
+    """Run the named passes in order. ``verify`` re-runs the interpreter before and after each."""
+    names = list(names)
+    unknown = [n for n in names if n not in _PASSES]
+    if unknown:
+        known = ", ".join(sorted(_PASSES)) or "none registered yet"
+        raise UsageError(f"unknown pass(es) {', '.join(unknown)} (available: {known})")
+    done: list[str] = []
+    for name in names:
+        try:
+            after = _PASSES[name](graph)
+        except GraphconvError as e:
+            before = f" after {', '.join(done)}" if done else ""
+            raise type(e)(f"pass '{name}'{before}: {e}") from e
+        if verify:
+            _verify(graph, after, name)
+        graph = after
+        done.append(name)
+    return graph
+
+
+def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
+    from graphconv.interpreter import random_feeds, run
+    from graphconv.validate import compare
+
+    feeds = random_feeds(before)
+    a, b = run(before, feeds), run(after, feeds)
+    for t in before.outputs:
+        err, rel = compare(b[t], a[t])
+        if not rel <= rtol:
+            raise GraphconvError(f"pass '{name}' changed output '{t}': rel error {rel:.3g}")

@@ -1,0 +1,223 @@
+"""Brute-force NumPy reference definitions, written independently of graphconv.
+
+Everything here works in float64 and follows the textbook definition as literally as possible
+(direct sums over kernel taps, scatter-adds, index maps), trading speed for obviousness. Nothing
+is imported from graphconv. Arrays are ``(N, C, *spatial)`` with 1, 2 or 3 spatial axes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def _tup(v, n):
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * n
+    t = tuple(int(e) for e in v)
+    assert len(t) == n, (t, n)
+    return t
+
+
+# ---- shape formulas ------------------------------------------------------------------------------
+
+def conv_out_len(h, k, s, d, pb, pe):
+    """floor((H + pb + pe - (d(k-1)+1)) / s) + 1 (may be < 1 for invalid configs)."""
+    ext = d * (k - 1) + 1
+    return (h + pb + pe - ext) // s + 1
+
+
+def deconv_out_len(h, k, s, d, pb, pe, op=0):
+    """s(H-1) + op + d(k-1)+1 - pb - pe."""
+    return s * (h - 1) + op + d * (k - 1) + 1 - pb - pe
+
+
+def caffe_deconv_out_len(h, k, s, p, d=1):
+    """Caffe's DeconvolutionLayer::compute_output_shape: stride*(in-1) + kernel_extent - 2*pad."""
+    kernel_extent = d * (k - 1) + 1
+    return s * (h - 1) + kernel_extent - 2 * p
+
+
+# ---- convolution ---------------------------------------------------------------------------------
+
+def conv_direct(x, w, b, stride, dilation, pads_begin, pads_end, group):
+    """Grouped, dilated, strided, asymmetrically zero-padded N-D cross-correlation (float64).
+
+    ``y[n, o, p] = b[o] + sum_{c in group(o), t} w[o, c', t] * xpad[n, c, p*s + t*d]``
+    with ``w`` of shape ``[O, C/g, *k]``. Implemented as one explicit loop over output channels,
+    input channels of the group and kernel taps; each tap adds a strided view of the padded input.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    n = len(sp)
+    O, cg = w.shape[:2]
+    k = w.shape[2:]
+    assert len(k) == n
+    s, d = _tup(stride, n), _tup(dilation, n)
+    pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
+    assert C % group == 0 and O % group == 0 and cg == C // group
+    og = O // group
+    out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
+    if any(o < 1 for o in out):
+        raise ValueError(f"empty conv output {out}")
+    xp = np.zeros((N, C) + tuple(sp[i] + pb[i] + pe[i] for i in range(n)))
+    xp[(slice(None), slice(None)) + tuple(slice(pb[i], pb[i] + sp[i]) for i in range(n))] = x
+    y = np.zeros((N, O) + out)
+    for o in range(O):
+        gi = o // og
+        for cl in range(cg):
+            c = gi * cg + cl
+            for t in itertools.product(*(range(kk) for kk in k)):
+                # output position p reads xp at p*s + t*d
+                view = xp[(slice(None), c) + tuple(
+                    slice(t[i] * d[i], t[i] * d[i] + s[i] * (out[i] - 1) + 1, s[i])
+                    for i in range(n))]
+                assert view.shape == (N,) + out
+                y[:, o] += w[(o, cl) + t] * view
+    if b is not None:
+        y += np.asarray(b, dtype=np.float64).reshape((1, O) + (1,) * n)
+    return y
+
+
+def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group):
+    """Same as :func:`conv_direct` but looping over every output element (for self-checks)."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    n = len(sp)
+    O, cg = w.shape[:2]
+    k = w.shape[2:]
+    s, d = _tup(stride, n), _tup(dilation, n)
+    pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
+    og = O // group
+    out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
+    y = np.zeros((N, O) + out)
+    for nn in range(N):
+        for o in range(O):
+            gi = o // og
+            for p in itertools.product(*(range(q) for q in out)):
+                acc = 0.0 if b is None else float(b[o])
+                for cl in range(cg):
+                    c = gi * cg + cl
+                    for t in itertools.product(*(range(kk) for kk in k)):
+                        src = tuple(p[i] * s[i] + t[i] * d[i] - pb[i] for i in range(n))
+                        if all(0 <= src[i] < sp[i] for i in range(n)):
+                            acc += w[(o, cl) + t] * x[(nn, c) + src]
+                y[(nn, o) + p] = acc
+    return y
+
+
+# ---- transposed convolution ----------------------------------------------------------------------
+
+def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
+    """Transposed convolution by its scatter definition (float64).
+
+    Every input sample ``x[n, c, i]`` times the kernel slice ``w[c, o', :]`` is added into a full
+    output at positions ``i*s + t*d``. The full output has ``s(H-1) + d(k-1) + 1`` samples plus
+    ``output_padding`` extra (zero) samples at the end; then ``pads_begin`` samples are cropped at
+    the start and ``pads_end`` at the end; then the bias is added. ``w`` is ``[C, O/g, *k]``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    n = len(sp)
+    assert w.shape[0] == C and C % group == 0
+    og = w.shape[1]
+    k = w.shape[2:]
+    O = og * group
+    cg = C // group
+    s, d = _tup(stride, n), _tup(dilation, n)
+    pb, pe, op = _tup(pads_begin, n), _tup(pads_end, n), _tup(output_padding, n)
+    full = tuple(s[i] * (sp[i] - 1) + d[i] * (k[i] - 1) + 1 + op[i] for i in range(n))
+    buf = np.zeros((N, O) + full)
+    for c in range(C):
+        gi = c // cg
+        for ol in range(og):
+            o = gi * og + ol
+            for i in itertools.product(*(range(h) for h in sp)):
+                v = x[(slice(None), c) + i]  # (N,)
+                for t in itertools.product(*(range(kk) for kk in k)):
+                    pos = tuple(i[a] * s[a] + t[a] * d[a] for a in range(n))
+                    buf[(slice(None), o) + pos] += v * w[(c, ol) + t]
+    out = tuple(full[a] - pb[a] - pe[a] for a in range(n))
+    if any(q < 1 for q in out):
+        raise ValueError(f"empty deconv output {out}")
+    y = buf[(slice(None), slice(None)) + tuple(slice(pb[a], pb[a] + out[a]) for a in range(n))]
+    y = y.copy()
+    if b is not None:
+        y += np.asarray(b, dtype=np.float64).reshape((1, O) + (1,) * n)
+    return y
+
+
+# ---- resampling and padding ----------------------------------------------------------------------
+
+def upsample_nearest(x, factors):
+    """Nearest upsampling by integer factors per spatial axis via np.repeat."""
+    y = np.asarray(x)
+    for a, f in enumerate(factors):
+        y = np.repeat(y, int(f), axis=2 + a)
+    return y
+
+
+def zero_insert(x, stride):
+    """``s-1`` zeros between neighbouring samples on each spatial axis: out = s(H-1)+1."""
+    x = np.asarray(x)
+    sp = x.shape[2:]
+    n = len(sp)
+    s = _tup(stride, n)
+    y = np.zeros(x.shape[:2] + tuple(s[a] * (sp[a] - 1) + 1 for a in range(n)), dtype=x.dtype)
+    for i in itertools.product(*(range(h) for h in sp)):
+        y[(slice(None), slice(None)) + tuple(i[a] * s[a] for a in range(n))] = \
+            x[(slice(None), slice(None)) + i]
+    return y
+
+
+def pad_crop(x, pads_begin, pads_end, value=0.0):
+    """Constant padding over spatial axes by the index map ``y[i] = x[i - pb]`` where that index
+    exists and ``value`` elsewhere; output length ``H + pb + pe`` (negative amounts crop)."""
+    x = np.asarray(x)
+    sp = x.shape[2:]
+    n = len(sp)
+    pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
+    out = tuple(sp[a] + pb[a] + pe[a] for a in range(n))
+    if any(q < 1 for q in out):
+        raise ValueError(f"empty pad output {out}")
+    y = np.full(x.shape[:2] + out, value, dtype=x.dtype)
+    for p in itertools.product(*(range(q) for q in out)):
+        src = tuple(p[a] - pb[a] for a in range(n))
+        if all(0 <= src[a] < sp[a] for a in range(n)):
+            y[(slice(None), slice(None)) + p] = x[(slice(None), slice(None)) + src]
+    return y
+
+
+def leaky_relu(x, negative_slope):
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(x, 0.0) + negative_slope * np.minimum(x, 0.0)
+
+
+# ---- comparison ----------------------------------------------------------------------------------
+
+def rel_err(got, ref):
+    """max |got - ref| / max |ref| (the absolute error when ref is all zeros)."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    if got.size == 0:
+        return 0.0
+    err = float(np.max(np.abs(got - ref)))
+    scale = float(np.max(np.abs(ref)))
+    return err / scale if scale > 0 else err
+
+
+def assert_close(got, ref, tol=1e-4, what=""):
+    got = np.asarray(got)
+    ref = np.asarray(ref)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != expected {ref.shape}"
+    assert np.all(np.isfinite(got)), f"{what}: non-finite values"
+    e = rel_err(got, ref)
+    assert e <= tol, f"{what}: relative error {e:.3g} > {tol}"
