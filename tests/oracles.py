@@ -113,45 +113,77 @@ def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group)
 
 # ---- transposed convolution ----------------------------------------------------------------------
 
-def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
-    """Transposed convolution by its scatter definition (float64).
-
-    Every input sample ``x[n, c, i]`` times the kernel slice ``w[c, o', :]`` is added into a full
-    output at positions ``i*s + t*d``. The full output has ``s(H-1) + d(k-1) + 1`` samples plus
-    ``output_padding`` extra (zero) samples at the end; then ``pads_begin`` samples are cropped at
-    the start and ``pads_end`` at the end; then the bias is added. ``w`` is ``[C, O/g, *k]``.
-    """
+def _deconv_setup(x, w, stride, dilation, pads_begin, pads_end, output_padding, group):
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
-    N, C = x.shape[:2]
-    sp = x.shape[2:]
-    n = len(sp)
-    assert w.shape[0] == C and C % group == 0
-    og = w.shape[1]
-    k = w.shape[2:]
-    O = og * group
-    cg = C // group
-    s, d = _tup(stride, n), _tup(dilation, n)
-    pb, pe, op = _tup(pads_begin, n), _tup(pads_end, n), _tup(output_padding, n)
-    full = tuple(s[i] * (sp[i] - 1) + d[i] * (k[i] - 1) + 1 + op[i] for i in range(n))
-    buf = np.zeros((N, O) + full)
-    for c in range(C):
-        gi = c // cg
-        for ol in range(og):
-            o = gi * og + ol
-            for i in itertools.product(*(range(h) for h in sp)):
-                v = x[(slice(None), c) + i]  # (N,)
-                for t in itertools.product(*(range(kk) for kk in k)):
-                    pos = tuple(i[a] * s[a] + t[a] * d[a] for a in range(n))
-                    buf[(slice(None), o) + pos] += v * w[(c, ol) + t]
+    C = x.shape[1]
+    n = x.ndim - 2
+    assert w.shape[0] == C and C % group == 0 and w.ndim == n + 2
+    return (x, w, n, _tup(stride, n), _tup(dilation, n), _tup(pads_begin, n),
+            _tup(pads_end, n), _tup(output_padding, n))
+
+
+def _deconv_crop(buf, b, pb, pe, n):
+    full = buf.shape[2:]
     out = tuple(full[a] - pb[a] - pe[a] for a in range(n))
     if any(q < 1 for q in out):
         raise ValueError(f"empty deconv output {out}")
     y = buf[(slice(None), slice(None)) + tuple(slice(pb[a], pb[a] + out[a]) for a in range(n))]
     y = y.copy()
     if b is not None:
-        y += np.asarray(b, dtype=np.float64).reshape((1, O) + (1,) * n)
+        y += np.asarray(b, dtype=np.float64).reshape((1, y.shape[1]) + (1,) * n)
     return y
+
+
+def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
+    """Transposed convolution by its scatter definition (float64).
+
+    Every input sample ``x[n, c, i]`` times the kernel ``w[c, :, t]`` is added into a full output
+    at positions ``i*s + t*d``. The full output has ``s(H-1) + d(k-1) + 1`` samples plus
+    ``output_padding`` extra (zero) samples at the end; then ``pads_begin`` samples are cropped at
+    the start and ``pads_end`` at the end; then the bias is added. ``w`` is ``[C, O/g, *k]``.
+
+    Loops over input positions and groups; each step adds one input sample's (dilated) kernel
+    footprint, summed over the group's input channels.
+    """
+    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
+                                              output_padding, group)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    og, k = w.shape[1], w.shape[2:]
+    cg = C // group
+    full = tuple(s[a] * (sp[a] - 1) + d[a] * (k[a] - 1) + 1 + op[a] for a in range(n))
+    buf = np.zeros((N, og * group) + full)
+    for i in itertools.product(*(range(h) for h in sp)):
+        foot = tuple(slice(i[a] * s[a], i[a] * s[a] + d[a] * (k[a] - 1) + 1, d[a])
+                     for a in range(n))
+        for gi in range(group):
+            cs, os_ = slice(gi * cg, (gi + 1) * cg), slice(gi * og, (gi + 1) * og)
+            xi = x[(slice(None), cs) + i]                          # (N, cg)
+            contrib = np.tensordot(xi, w[cs], axes=([1], [0]))     # (N, og, *k)
+            buf[(slice(None), os_) + foot] += contrib
+    return _deconv_crop(buf, b, pb, pe, n)
+
+
+def deconv_scatter_loops(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
+    """Same as :func:`deconv_scatter`, one scalar multiply-add at a time (for self-checks)."""
+    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
+                                              output_padding, group)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    og, k = w.shape[1], w.shape[2:]
+    cg = C // group
+    full = tuple(s[a] * (sp[a] - 1) + d[a] * (k[a] - 1) + 1 + op[a] for a in range(n))
+    buf = np.zeros((N, og * group) + full)
+    for nn in range(N):
+        for c in range(C):
+            for ol in range(og):
+                o = (c // cg) * og + ol
+                for i in itertools.product(*(range(h) for h in sp)):
+                    for t in itertools.product(*(range(kk) for kk in k)):
+                        pos = tuple(i[a] * s[a] + t[a] * d[a] for a in range(n))
+                        buf[(nn, o) + pos] += x[(nn, c) + i] * w[(c, ol) + t]
+    return _deconv_crop(buf, b, pb, pe, n)
 
 
 # ---- resampling and padding ----------------------------------------------------------------------

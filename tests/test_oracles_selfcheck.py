@@ -99,6 +99,29 @@ def test_conv_direct_matches_per_element_loops(seed):
 
 # ---- deconvolution: hand-computed ----------------------------------------------------------------
 
+@pytest.mark.parametrize("seed", range(12))
+def test_deconv_scatter_matches_scalar_loops(seed):
+    rng = np.random.default_rng(400 + seed)
+    n = 1 + seed % 3
+    g = int(rng.integers(1, 3))
+    C, Oc = g * int(rng.integers(1, 3)), g * int(rng.integers(1, 3))
+    k = tuple(int(v) for v in rng.integers(1, 4, n))
+    s = tuple(int(v) for v in rng.integers(1, 4, n))
+    d = tuple(int(v) for v in rng.integers(1, 3, n))
+    pb = tuple(int(v) for v in rng.integers(0, 3, n))
+    pe = tuple(int(v) for v in rng.integers(0, 3, n))
+    op = tuple(int(rng.integers(0, max(s[i], d[i]))) for i in range(n))
+    sp = tuple(int(v) for v in rng.integers(2, 5 if n < 3 else 4, n))
+    x = rng.standard_normal((2, C) + sp)
+    w = rng.standard_normal((C, Oc // g) + k)
+    b = rng.standard_normal(Oc)
+    y1 = O.deconv_scatter(x, w, b, s, d, pb, pe, op, g)
+    y2 = O.deconv_scatter_loops(x, w, b, s, d, pb, pe, op, g)
+    assert y1.shape == (2, Oc) + tuple(O.deconv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i],
+                                                        op[i]) for i in range(n))
+    np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
+
+
 def test_deconv_1d_stride2_hand():
     y = O.deconv_scatter(a1(1, 2), a1(1, 1), None, 2, 1, 0, 0, 0, 1)
     np.testing.assert_array_equal(y, a1(1, 1, 2, 2))

@@ -1,0 +1,167 @@
+"""The command line, through a subprocess: each command, each exit code, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from conftest import IN_CI, ROOT
+
+MODELS = ROOT / "models"
+
+
+def cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "graphconv.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=300)
+
+
+def ort_run(path, feeds):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds)))
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_convert_then_run_agree_with_onnxruntime(tmp_path):
+    model = MODELS / "fcn_tiny.prototxt"
+    out = tmp_path / "fcn.onnx"
+    proc = cli("convert", model, "-o", out, "--opset", "15")
+    assert proc.returncode == 0, proc.stderr
+    m = onnx.load(str(out))
+    onnx.checker.check_model(m)
+    assert m.opset_import[0].version == 15
+    x = np.random.default_rng(5).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    proc = cli("run", model, "--input", f"image={tmp_path / 'x.npy'}", "-o", tmp_path / "o.npz")
+    assert proc.returncode == 0, proc.stderr
+    ours = np.load(tmp_path / "o.npz")
+    theirs = ort_run(out, {"image": x})
+    assert set(ours.files) == set(theirs) == {"score"}
+    ref = theirs["score"]
+    assert np.abs(ours["score"] - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_convert_validate_and_validate_report_ok(tmp_path):
+    proc = cli("convert", MODELS / "upsample_vs_deconv.prototxt", "-o", tmp_path / "u.onnx",
+               "--validate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(" ok") == 2
+    proc = cli("validate", MODELS / "wavenet_dilated_1d.prototxt", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_mismatch_exits_1_and_names_first_layer(tmp_path):
+    # rtol 0 demands bit equality; float32 GEMMs in different orders differ in the last bits.
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "MISMATCH" in proc.stdout
+    assert "first diverging layer: layer '" in proc.stdout
+    out = tmp_path / "never.onnx"
+    proc = cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out, "--validate", "--rtol", "0")
+    assert proc.returncode == 1
+    assert not out.exists()
+
+
+def test_bad_prototxt_one_line_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('name: "x"\nlayer {\n  name: "a"\n  type: "Input"\n  top: "a"\n  bogus: 3\n}\n')
+    out = tmp_path / "o.onnx"
+    line = one_line_error(cli("convert", bad, "-o", out))
+    assert "bad.prototxt:6:" in line and "bogus" in line
+    assert not out.exists()
+
+
+def test_bad_layer_names_file_line_layer_and_problem(tmp_path):
+    bad = tmp_path / "grp.prototxt"
+    bad.write_text(
+        'layer { name: "data" type: "Input" top: "data"\n'
+        '        input_param { shape { dim: 1 dim: 21 dim: 8 dim: 8 } } }\n'
+        'layer { name: "upscore" type: "Deconvolution" bottom: "data" top: "up"\n'
+        '        convolution_param { num_output: 21 group: 3 kernel_size: 4 stride: 2 } }\n'
+        'layer { name: "up2" type: "Deconvolution" bottom: "up" top: "up2"\n'
+        '        convolution_param { num_output: 4 group: 4 kernel_size: 4 stride: 2 } }\n')
+    line = one_line_error(cli("validate", bad))
+    assert "grp.prototxt:5" in line and "layer 'up2' (Deconvolution)" in line
+    assert "group 4 does not divide 21 input channels" in line
+
+
+def test_unsupported_layers_are_listed_together(tmp_path):
+    bad = tmp_path / "uns.prototxt"
+    bad.write_text(
+        'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "p1" type: "PriorBox" bottom: "data" top: "p1" }\n'
+        'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
+        '        convolution_param { num_output: 2 kernel_size: 1 } }\n'
+        'layer { name: "d1" type: "DetectionOutput" bottom: "c" top: "d1" }\n')
+    line = one_line_error(cli("convert", bad, "-o", tmp_path / "o.onnx"))
+    assert "2 unsupported layer(s)" in line
+    assert "'p1' (PriorBox, uns.prototxt:2)" in line and "'d1' (DetectionOutput, uns.prototxt:5)" in line
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("convert", "models/fcn_tiny.prototxt"), "-o/--output"),
+    (("convert", "models/nope.prototxt", "-o", "x.onnx"), "nope.prototxt: no such file"),
+    (("validate", "models/fcn_tiny.prototxt", "--input-shape", "image=1,x"), "NAME=D1,D2"),
+    (("validate", "models/fcn_tiny.prototxt", "--passes", "no-such-pass"), "unknown pass"),
+    (("convert", "models/fcn_tiny.prototxt", "-o", "x.onnx", "--opset", "9"), "opset 9"),
+    (("frobnicate",), "invalid choice"),
+    (("run", "models/fcn_tiny.prototxt", "-o", "o.npz"), "no --input given for graph input(s) image"),
+])
+def test_usage_errors_exit_2(args, needle, tmp_path):
+    line = one_line_error(cli(*args))
+    assert needle in line
+    assert not (ROOT / "x.onnx").exists() and not (ROOT / "o.npz").exists()
+
+
+def test_run_rejects_wrong_input_shape(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 8, 8), np.float32))
+    line = one_line_error(cli("run", MODELS / "fcn_tiny.prototxt", "--input",
+                              f"image={tmp_path / 'x.npy'}", "-o", tmp_path / "o.npz"))
+    assert "(1, 3, 8, 8)" in line and "(1, 3, 64, 96)" in line
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_input_shape_override_changes_the_graph(tmp_path):
+    out = tmp_path / "small.onnx"
+    proc = cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out, "--input-shape",
+               "image=2,3,32,48")
+    assert proc.returncode == 0, proc.stderr
+    m = onnx.load(str(out))
+    dims = [d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [2, 5, 32, 48]
+
+
+def test_debug_shows_traceback(tmp_path):
+    proc = cli("--debug", "convert", "models/nope.prototxt", "-o", tmp_path / "x.onnx")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_passes_command_lists_registry():
+    proc = cli("passes")
+    assert proc.returncode == 0
+
+
+def test_console_script_installed():
+    script = Path(sys.executable).parent / "graphconv"
+    if not script.exists():
+        if IN_CI:
+            pytest.fail(f"console script {script} missing: the package is not installed")
+        pytest.skip(f"graphconv is not installed next to {sys.executable}")
+    proc = subprocess.run([str(script), "passes"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
