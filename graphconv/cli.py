@@ -92,6 +92,8 @@ def _load(args):
 
     graph = load(args.model, weights=args.weights, input_shapes=dict(args.input_shape),
                  seed=args.seed)
+    for note in graph.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.passes:
         graph = apply(graph, args.passes)
     return graph

@@ -113,10 +113,12 @@ class Graph:
     layers: tuple[Layer, ...]
     outputs: tuple[str, ...]
     name: str = "graph"
+    notes: tuple[str, ...] = ()  # what a frontend or pass wants the user to know (drops, skips)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "layers", _check_structure(self.layers, self.outputs))
         self.specs  # shape inference is part of validity
 
@@ -125,10 +127,13 @@ class Graph:
     def specs(self) -> Mapping[str, TensorSpec]:
         """Shape and dtype of every tensor, by name."""
         specs: dict[str, TensorSpec] = {}
+        producer: dict[str, str] = {}
         for layer in self.layers:
-            lt = layer.definition
             ins = [specs[t] for t in layer.inputs]
-            for spec, out in zip(infer_layer(layer, ins), layer.outputs):
+            origins = [producer[t] for t in layer.inputs]
+            for out in layer.outputs:
+                producer[out] = layer.name
+            for spec, out in zip(infer_layer(layer, ins, origins), layer.outputs):
                 specs[out] = spec
         return MappingProxyType(specs)
 
@@ -180,8 +185,12 @@ class Graph:
         return f"Graph({self.name!r}, {len(self.layers)} layers, outputs={list(self.outputs)})"
 
 
-def infer_layer(layer: Layer, ins: list[TensorSpec]) -> list[TensorSpec]:
-    """Check arity, attributes against inputs, and parameter shapes; return output specs."""
+def infer_layer(layer: Layer, ins: list[TensorSpec],
+                origins: list[str] | None = None) -> list[TensorSpec]:
+    """Check arity, attributes against inputs, and parameter shapes; return output specs.
+
+    ``origins`` (the layers producing each input) make shape errors name where inputs came from.
+    """
     lt = layer.definition
     lo, hi = lt.arity
     if len(ins) < lo or (hi is not None and len(ins) > hi):
@@ -191,7 +200,11 @@ def infer_layer(layer: Layer, ins: list[TensorSpec]) -> list[TensorSpec]:
         outs = list(lt.infer(layer.attrs, ins))
         want_params = lt.param_shapes(layer.attrs, ins)
     except (ValueError, ZeroDivisionError) as e:
-        shapes = ", ".join(str(s) for s in ins)
+        if origins:
+            shapes = ", ".join(f"'{t}' {s} from layer '{o}'"
+                               for t, s, o in zip(layer.inputs, ins, origins))
+        else:
+            shapes = ", ".join(str(s) for s in ins)
         raise layer.error(f"{e} (inputs {shapes})") from None
     if len(outs) != len(layer.outputs):
         raise layer.error(f"produces {len(outs)} outputs, {len(layer.outputs)} named")

@@ -163,7 +163,7 @@ def test_weights_mismatches_are_named(tmp_path):
         gc.load(net, weights=w)
     w.write_bytes(_caffemodel({"c": good_c, "u": [np.zeros((3, 2, 2, 2), np.float32)],
                                "ghost": [np.zeros(1, np.float32)]}))
-    with pytest.raises(gc.ParseError, match="not in the prototxt: ghost"):
+    with pytest.raises(gc.ParseError, match="not in the prototxt.*: ghost"):
         gc.load(net, weights=w)
     w.write_bytes(_caffemodel({"c": [np.zeros((3, 2, 2, 2), np.float32), good_c[1]],
                                "u": [np.zeros((3, 2, 2, 2), np.float32)]}))
@@ -209,3 +209,20 @@ def test_per_axis_fields(tmp_path):
     # (11+2-3)/2+1 = 6, 13 ; then (6+2-5)+1 = 4, (13+4-3)+1 = 15
     assert g.specs["d"].shape == (1, 2, 4, 15)
     assert gc.validate(g).ok
+
+
+def test_data_and_loss_layers_are_dropped_and_reported(tmp_path):
+    text = ('layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN } }\n'
+            'layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST } }\n'
+            + CONV.format(n="c", t="Convolution", b="data", top="c", p="num_output: 2 kernel_size: 3")
+            + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "c" bottom: "label" top: "loss" }\n'
+            'layer { name: "acc" type: "Accuracy" bottom: "c" bottom: "label" top: "acc" }\n')
+    p = write(tmp_path, text)
+    with pytest.raises(gc.GraphError, match=r"layer 'c' \(Convolution\): bottom 'data' comes from "
+                                            r"dropped layer 'data' \(Data\); give its shape"):
+        gc.load(p)
+    g = gc.load(p, input_shapes={"data": (1, 3, 6, 6)})
+    assert list(g.inputs) == ["data"] and g.outputs == ("c",)
+    assert any("dropped layer 'loss' (SoftmaxWithLoss)" in n for n in g.notes)
+    assert any("dropped layer 'acc' (Accuracy)" in n for n in g.notes)
+    assert any("'data' (Data) replaced by graph input(s) data" in n for n in g.notes)

@@ -248,8 +248,14 @@ def test_conv_fixed(case):
     _case(sp=(3,), kernel=(1,), stride=4, pads_begin=2, pads_end=5),
     _case(C=2, O=6, group=2, sp=(2, 3, 2), kernel=(2, 1, 3), stride=(3, 2, 1), dilation=(1, 2, 2),
           pads_begin=(2, 0, 1), pads_end=(0, 3, 0), output_padding=(2, 1, 1)),
+    # output_padding >= stride where pads_begin crops the whole ConvTranspose extent, so the
+    # only output samples are the output_padding ones (value: the bias). Valid graph, out = 1.
+    _case(C=1, O=1, sp=(1,), kernel=(1,), stride=1, dilation=2, pads_begin=1, output_padding=1),
+    _case(C=1, O=1, sp=(1, 5), kernel=(2, 1), stride=(1, 3), dilation=(3, 3), pads_begin=(4, 0),
+          pads_end=(0, 1), output_padding=(2, 2)),
 ], ids=["api-example", "fcn-depthwise", "op-ge-stride-1d", "op-ge-stride-2d-pe",
-        "op-ge-stride-2d-nobias", "pads-beyond-extent", "3d"])
+        "op-ge-stride-2d-nobias", "pads-beyond-extent", "3d", "op-ge-stride-crop-all-1d",
+        "op-ge-stride-crop-all-2d"])
 def test_deconv_fixed(case):
     check_deconv(case)
 

@@ -21,7 +21,7 @@ from ...errors import GraphconvError, GraphError, ParseError
 from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
 from ...layers import InputAttrs, layer_type
 from . import schema
-from .converters import RULES, V1_TYPES
+from .rules import DROPPED, RULES, V1_TYPES
 from .fillers import fill
 
 TEST = 1  # caffe.Phase
@@ -146,6 +146,22 @@ def _fit_blob(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
+# Caffe layer types that produce data (no bottoms) rather than compute: their tops become graph
+# inputs when a shape is known (--input-shape, or DummyData's own shape) and are dropped otherwise.
+DATA_SOURCES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData",
+                "AnnotatedData", "VideoData", "Python"}
+
+
+def _source_shapes(lp, kind: str) -> list[tuple[int, ...] | None]:
+    if kind == "DummyData" and lp.dummy_data_param.shape:
+        shapes = [_shape_of(s) for s in lp.dummy_data_param.shape]
+        return (shapes * len(lp.top))[:len(lp.top)] if len(shapes) == 1 else shapes
+    if kind == "MemoryData":
+        p = lp.memory_data_param
+        return [(p.batch_size, p.channels, p.height, p.width)] + [None] * (len(lp.top) - 1)
+    return [None] * len(lp.top)
+
+
 def load_caffe(path: str, weights: str | None = None,
                input_shapes: Mapping[str, Sequence[int]] | None = None, seed: int = 0) -> Graph:
     """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
@@ -175,13 +191,48 @@ def load_caffe(path: str, weights: str | None = None,
         if _included(lp):
             entries.append((lp, kind, src))
 
+    # Which layers are dropped: data sources whose tops get no shape, losses/accuracy, and
+    # whatever only feeds dropped layers' bottoms from dropped tops.
+    declared = _net_inputs(net, path)
+    notes: list[str] = []
+    dropped_blob: dict[str, str] = {}  # blob -> "layer (Type)" that made it unusable
+    plan = []  # (lp, kind, src, action) with action in {"input", "layer"}
+    known: set[str] = {name for name, _ in declared}
+    for lp, kind, src in entries:
+        if kind in DATA_SOURCES and not lp.bottom:
+            shapes = _source_shapes(lp, kind)
+            for top, shape in zip(lp.top, shapes):
+                shape = overrides.get(top, shape)
+                if shape is None:
+                    dropped_blob[top] = f"'{lp.name}' ({kind})"
+                else:
+                    plan.append((lp, kind, src, ("input", top, shape)))
+                    known.add(top)
+                    dropped_blob.pop(top, None)
+            notes.append(f"data layer '{lp.name}' ({kind}) replaced by graph input(s) "
+                         + ", ".join(t for t in lp.top if t in known)
+                         if any(t in known for t in lp.top)
+                         else f"dropped data layer '{lp.name}' ({kind}): no input shape given")
+            continue
+        if kind in DROPPED:
+            notes.append(f"dropped layer '{lp.name}' ({kind}): not part of inference")
+            for top in lp.top:
+                dropped_blob[top] = f"'{lp.name}' ({kind})"
+            continue
+        gone = [b for b in lp.bottom if b in dropped_blob and b not in known]
+        if gone:
+            raise GraphError(f"bottom '{gone[0]}' comes from dropped layer {dropped_blob[gone[0]]};"
+                             f" give its shape with --input-shape {gone[0]}=N,C,H,W",
+                             layer=lp.name, type=kind, source=src)
+        plan.append((lp, kind, src, ("layer",)))
+        known.update(lp.top)
+
     # single-assignment naming: count writes per blob; the last write keeps the blob's name
     writes: dict[str, int] = {}
-    declared = _net_inputs(net, path)
     for name, _ in declared:
         writes[name] = writes.get(name, 0) + 1
-    for lp, _, _ in entries:
-        for top in lp.top:
+    for lp, kind, _, action in plan:
+        for top in [action[1]] if action[0] == "input" else lp.top:
             writes[top] = writes.get(top, 0) + 1
     seen: dict[str, int] = {}
     current: dict[str, str] = {}
@@ -194,10 +245,14 @@ def load_caffe(path: str, weights: str | None = None,
 
     layers: list[Layer] = []
     specs: dict[str, TensorSpec] = {}
+    producer: dict[str, str] = {}
 
     def add(layer: Layer) -> None:
-        for spec, out in zip(infer_layer(layer, [specs[t] for t in layer.inputs]), layer.outputs):
+        outs = infer_layer(layer, [specs[t] for t in layer.inputs],
+                           [producer[t] for t in layer.inputs])
+        for spec, out in zip(outs, layer.outputs):
             specs[out] = spec
+            producer[out] = layer.name
         layers.append(layer)
 
     def input_layer(name: str, shape, src: str, layer_name: str) -> None:
@@ -214,14 +269,18 @@ def load_caffe(path: str, weights: str | None = None,
     for name, shape in declared:
         input_layer(name, shape, base, name)
 
-    unsupported = [(lp.name, kind, src) for lp, kind, src in entries
-                   if kind != "Input" and kind not in RULES]
+    unsupported = [(lp.name, kind, src) for lp, kind, src, action in plan
+                   if action[0] == "layer" and kind != "Input" and kind not in RULES]
     if unsupported:
         listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
         raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
 
     used_blobs: set[str] = set()
-    for lp, kind, src in entries:
+    for lp, kind, src, action in plan:
+        if action[0] == "input":
+            _, top, shape = action
+            input_layer(top, shape, src, lp.name if len(lp.top) == 1 else f"{lp.name}/{top}")
+            continue
         if kind == "Input":
             shapes = list(lp.input_param.shape)
             for j, top in enumerate(lp.top):
@@ -233,65 +292,70 @@ def load_caffe(path: str, weights: str | None = None,
             raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
                              layer=lp.name, type=kind, source=src)
         ins = [current[b] for b in lp.bottom]
-        try:
-            spec = RULES[kind](lp, [specs[t] for t in ins])
-        except ValueError as e:
-            raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
-        lt = layer_type(spec.type)
         in_specs = [specs[t] for t in ins]
         try:
-            shapes = lt.param_shapes(spec.attrs, in_specs)
+            spec = RULES[kind](lp, in_specs)
+            lt = layer_type(spec.type)
+            shapes = dict(lt.param_shapes(spec.attrs, in_specs))
         except ValueError as e:
-            raise GraphError(f"{e} (inputs {', '.join(map(str, in_specs))})", layer=lp.name,
-                             type=kind, source=src) from None
-        params = _params(lp, kind, spec, shapes, blobs, seed, src)
-        used_blobs.add(lp.name)
+            where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
+            raise GraphError(f"{e} (inputs {where})", layer=lp.name, type=kind,
+                             source=src) from None
+        if blobs is not None and spec.blobs:
+            params = _weights_params(lp, kind, spec, shapes, blobs.get(lp.name), src)
+            used_blobs.add(lp.name)
+        else:
+            params = _filler_params(lp, kind, spec, in_specs, seed, src)
         outs = tuple(define(t) for t in lp.top)
         add(Layer(lp.name, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
 
     if blobs is not None:
         extra = sorted(set(blobs) - used_blobs)
         if extra:
-            raise ParseError(f"weights for layer(s) not in the prototxt: {', '.join(extra)}",
-                             file=weights)
+            raise ParseError(f"weights for layer(s) not in the prototxt (or without parameters "
+                             f"there): {', '.join(extra)}", file=weights)
     consumed = {t for layer in layers for t in layer.inputs}
     outputs = [t for layer in layers for t in layer.outputs
                if t not in consumed and not layer.definition.is_source]
     if not outputs:
         raise ParseError("the net has no layers that produce an output", file=path)
     name = net.name or os.path.splitext(base)[0]
-    try:
-        return Graph(tuple(layers), tuple(outputs), name)
-    except GraphconvError:
-        raise
+    return Graph(tuple(layers), tuple(outputs), name, tuple(notes))
 
 
-def _params(lp, kind: str, spec, shapes: dict, blobs, seed: int, src: str) -> dict:
+def _weights_params(lp, kind: str, spec, shapes: dict, got, src: str) -> dict:
     keys = [k for k, _ in spec.blobs]
-    if blobs is not None:
-        got = blobs.get(lp.name)
-        if got is None:
-            raise GraphError("has no blobs in the weights file", layer=lp.name, type=kind,
-                             source=src)
-        if len(got) != len(keys):
-            raise GraphError(f"weights file has {len(got)} blobs, expected {len(keys)} "
-                             f"({', '.join(keys)})", layer=lp.name, type=kind, source=src)
-        params = {}
-        for key, array in zip(keys, got):
-            fitted = _fit_blob(array, tuple(shapes[key]))
-            if fitted is None:
-                raise GraphError(f"weights blob '{key}' has shape {array.shape}, expected "
-                                 f"{tuple(shapes[key])}", layer=lp.name, type=kind, source=src)
-            params[key] = fitted
-        return params
+    if got is None:
+        raise GraphError("has no blobs in the weights file", layer=lp.name, type=kind, source=src)
+    if len(got) != len(keys):
+        raise GraphError(f"weights file has {len(got)} blobs, expected {len(keys)} "
+                         f"({', '.join(keys)})", layer=lp.name, type=kind, source=src)
+    raw = {}
+    for key, array in zip(keys, got):
+        want = tuple(spec.blob_shapes.get(key, shapes.get(key, ())))
+        fitted = _fit_blob(array, want)
+        if fitted is None:
+            raise GraphError(f"weights blob '{key}' has shape {array.shape}, expected {want}",
+                             layer=lp.name, type=kind, source=src)
+        raw[key] = fitted
+    if spec.finish is None:
+        return raw
+    try:
+        return spec.finish(raw)
+    except ValueError as e:
+        raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
+
+
+def _filler_params(lp, kind: str, spec, in_specs, seed: int, src: str) -> dict:
     lt = layer_type(spec.type)
-    params = {}
+    params = lt.init_params(spec.attrs, in_specs, seeded_rng(seed, lp.name))
     for key, filler in spec.blobs:
-        shape = tuple(shapes[key])
-        rng = seeded_rng(seed, lp.name, key)
+        if filler is None or key not in params:
+            continue
+        shape = params[key].shape
         try:
-            params[key] = fill(filler, shape, rng, fan_in=lt.fan_in(spec.attrs, shape),
-                               is_bias=(key == "bias"))
+            params[key] = fill(filler, shape, seeded_rng(seed, lp.name, key),
+                               fan_in=lt.fan_in(spec.attrs, shape), is_bias=(key == "bias"))
         except ValueError as e:
             raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
     return params

@@ -1,0 +1,3 @@
+"""Caffe rules: linear family (being written)."""
+
+from __future__ import annotations

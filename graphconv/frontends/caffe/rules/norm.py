@@ -1,0 +1,3 @@
+"""Caffe rules: norm family (being written)."""
+
+from __future__ import annotations

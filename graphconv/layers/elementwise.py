@@ -1,0 +1,3 @@
+"""Layer family: elementwise (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Layer family: linear (being written)."""
+
+from __future__ import annotations

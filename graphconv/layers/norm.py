@@ -1,0 +1,3 @@
+"""Layer family: norm (being written)."""
+
+from __future__ import annotations

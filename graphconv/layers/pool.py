@@ -1,0 +1,3 @@
+"""Layer family: pool (being written)."""
+
+from __future__ import annotations
