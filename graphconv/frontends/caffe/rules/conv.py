@@ -55,3 +55,14 @@ def convolution(lp, ins):
 @rule("Deconvolution", v1="DECONVOLUTION")
 def deconvolution(lp, ins):
     return Spec("Deconvolution", DeconvAttrs(**_conv_common(lp, ins)), _conv_blobs(lp))
+
+
+@rule("ConvolutionDepthwise")
+def convolution_depthwise(lp, ins):
+    """The depthwise fork layer: a Convolution whose group is the input channel count."""
+    common = _conv_common(lp, ins)
+    common["group"] = ins[0].shape[1]
+    if common["num_output"] % common["group"]:
+        raise ValueError(f"ConvolutionDepthwise num_output {common['num_output']} is not a "
+                         f"multiple of the {common['group']} input channels")
+    return Spec("Convolution", ConvAttrs(**common), _conv_blobs(lp))
