@@ -59,3 +59,6 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
         err, rel = compare(b[t], a[t])
         if not rel <= rtol:
             raise GraphconvError(f"pass '{name}' changed output '{t}': rel error {rel:.3g}")
+
+
+from . import deconv_to_conv, dilated_to_dense, upsample_to_deconv  # noqa: E402,F401

@@ -3,7 +3,7 @@ graphs through onnxruntime."""
 
 import numpy as np
 import pytest
-from hypothesis import given, note, settings
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
@@ -78,14 +78,13 @@ def test_upsample_index_definition(shape, f):
     out_sp = tuple(h * k for h, k in zip(shape[2:], f))
     idx = np.ix_(*[np.arange(o) // k for o, k in zip(out_sp, f)])
     ref = x[(slice(None), slice(None)) + idx]
-    assert ref.shape == shape[:2] + out_sp
+    assert ref.shape == shape[:2] + out_sp and n == len(shape) - 2
     np.testing.assert_array_equal(ref, O.upsample_nearest(x, f))
     for opset in (13, 21):
         check(one_layer("Upsample", shape, UpsampleAttrs(scale=f)), x, ref, opset)
-    assert n == len(shape) - 2
 
 
-def test_upsample_int_scale_broadcasts_only_in_1d_and_rank_mismatch_rejected():
+def test_upsample_rejects_bad_scales():
     with pytest.raises(gc.GraphError) as info:
         one_layer("Upsample", (1, 1, 4, 4), UpsampleAttrs(scale=(2,)), name="up")
     assert "'up'" in str(info.value)
@@ -119,7 +118,7 @@ def test_zero_insert(case, seed):
     # everything off the s-grid is zero, the grid holds x
     mask = np.ones(out_sp, dtype=bool)
     mask[tuple(slice(None, None, st_) for st_ in s)] = False
-    assert not ref[..., mask].any() if mask.any() else True
+    assert not ref[..., mask].any()
     g = one_layer("ZeroInsert", shape, ZeroInsertAttrs(stride=s))
     check(g, x, ref, opset)
 
@@ -138,8 +137,8 @@ def pad_case(draw):
     sp = draw(spatial(n))
     pb, pe = [], []
     for h in sp:
-        b = draw(st.integers(-h + 1, 3))        # crop up to all but one sample, or grow
-        e = draw(st.integers(max(-3, 1 - h - b), 3))
+        b = draw(st.integers(-h - 1, 3))         # crop (even past the data) or grow
+        e = draw(st.integers(max(-h - 3, 1 - h - b), 3))   # keep h + b + e >= 1
         pb.append(b), pe.append(e)
     value = draw(st.sampled_from([0.0, 1.5, -2.0, 7.25]))
     return ((draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sp, tuple(pb), tuple(pe), value,
@@ -147,11 +146,17 @@ def pad_case(draw):
 
 
 def pad_reference(x, pb, pe, value):
-    """Crop the negative amounts by slicing, then grow the positive ones with np.pad."""
+    """Crop the negative amounts by slicing, then grow the positive ones with np.pad. Only valid
+    when the crops leave at least one input sample on every axis."""
     crop = tuple(slice(max(0, -b), h - max(0, -e)) for b, e, h in zip(pb, pe, x.shape[2:]))
+    assert all(c.stop - c.start >= 1 for c in crop)
     y = x[(slice(None), slice(None)) + crop]
     return np.pad(y, [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)],
                   constant_values=value)
+
+
+def crops_leave_data(shape, pb, pe):
+    return all(max(0, -b) + max(0, -e) < h for h, b, e in zip(shape[2:], pb, pe))
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -162,8 +167,22 @@ def test_pad_and_crop(case, seed):
     x = rand(shape, seed)
     ref = O.pad_crop(x, pb, pe, value)
     assert ref.shape == shape[:2] + tuple(h + b + e for h, b, e in zip(shape[2:], pb, pe))
-    # pads never cross here (each cut leaves data), so slicing + np.pad is a second definition
-    np.testing.assert_array_equal(ref, pad_reference(x, pb, pe, value))
+    if crops_leave_data(shape, pb, pe):   # a second, slicing-based definition agrees
+        np.testing.assert_array_equal(ref, pad_reference(x, pb, pe, value))
+    check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref,
+          opset)
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(pad_case(), st.integers(0, 2**31 - 1))
+def test_pad_and_crop_leaving_data(case, seed):
+    # the same, restricted to crops that leave input samples on every axis
+    shape, pb, pe, value, opset = case
+    note(repr(case))
+    assume(crops_leave_data(shape, pb, pe))
+    x = rand(shape, seed)
+    ref = pad_reference(x, pb, pe, value)
+    np.testing.assert_array_equal(ref, O.pad_crop(x, pb, pe, value))
     check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref,
           opset)
 
@@ -182,11 +201,12 @@ def test_pad_fixed(shape, pb, pe, value):
     check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref)
 
 
-@pytest.mark.parametrize("h,pb,pe", [(2, -3, 2), (3, 2, -4), (1, -1, 1), (2, -2, 1)])
+@pytest.mark.parametrize("h,pb,pe", [(2, -3, 2), (3, 2, -4), (1, 2, -2), (1, -1, 1), (2, -2, 1)])
 def test_pad_crop_past_the_data(h, pb, pe):
     # One end crops at least the whole axis and the other end pads it back: the output length
     # h + pb + pe is >= 1 and, by y[i] = x[i - pb] (as in ONNX Pad), holds only the pad value.
-    # E.g. h=2, pb=-3, pe=+2: [x0, x1, v, v] with 3 cut from the front -> [v].
+    # E.g. h=2, pb=-3, pe=+2: [x0, x1, v, v] with 3 cut from the front -> [v]; h=3, pb=+2,
+    # pe=-4: [v, v, x0, x1, x2] with 4 cut from the back -> [v]. onnxruntime agrees.
     x = rand((1, 1, h), 2)
     value = 4.0
     ref = O.pad_crop(x, (pb,), (pe,), value)
@@ -235,7 +255,7 @@ def test_relu_after_conv_chain():
     b = GraphBuilder("chain")
     t = b.input("data", x.shape)
     t = b.add("Pad", t, PadAttrs(pads_begin=(1, -1), pads_end=(0, 2), value=0.25))
-    t = b.add("Convolution", t, gc.ConvAttrs(num_output=3, kernel=3, stride=(1, 2)),
+    t = b.add("Convolution", t, gc.ConvAttrs(num_output=3, kernel=(3, 3), stride=(1, 2)),
               params={"weight": w, "bias": bias})
     t = b.add("ReLU", t, ReLUAttrs(negative_slope=0.2))
     t = b.add("ZeroInsert", t, ZeroInsertAttrs(stride=(2, 1)))

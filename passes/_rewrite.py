@@ -1,0 +1,94 @@
+"""The plumbing every pass shares: walk the layers, ask a per-layer rule for a replacement,
+splice it in keeping the original output tensor names, return the new Graph.
+
+A rule is ``rule(layer, ctx) -> list[Layer] | Skip | None``: ``None`` means "not my pattern",
+:class:`Skip` means "my pattern, but I cannot rewrite it exactly" (the reason becomes a note on
+the graph), a list is the replacement, whose layers must end in the original output names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from graphconv.errors import GraphError
+from graphconv.ir import Graph, Layer, TensorSpec
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer of a replacement chain: type, attrs, params, and a name suffix."""
+
+    type: str
+    attrs: Any
+    params: Mapping[str, Any] | None = None
+    suffix: str = ""
+
+
+class Context:
+    """What a rule may use: the graph being rewritten and fresh, collision-free names."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._taken = set(graph.specs) | {layer.name for layer in graph.layers}
+
+    def spec(self, tensor: str) -> TensorSpec:
+        return self.graph.specs[tensor]
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._taken:
+            k += 1
+            name = f"{base}_{k}"
+        self._taken.add(name)
+        return name
+
+    def chain(self, layer: Layer, steps: Sequence[Step], inputs: Sequence[str] | None = None
+              ) -> list[Layer]:
+        """Layers applying ``steps`` in sequence to ``layer``'s inputs; the last one writes
+        ``layer``'s outputs. Intermediate names are ``<layer>/<suffix>``."""
+        current = list(layer.inputs if inputs is None else inputs)
+        out: list[Layer] = []
+        for i, step in enumerate(steps):
+            name = self.fresh(f"{layer.name}/{step.suffix or step.type.lower()}")
+            last = i == len(steps) - 1
+            outputs = tuple(layer.outputs) if last else (name,)
+            out.append(Layer(name, step.type, tuple(current), outputs, step.attrs,
+                             step.params or {}, source=layer.source))
+            current = list(outputs)
+        return out
+
+
+Rule = Callable[[Layer, Context], "list[Layer] | Skip | None"]
+
+
+def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
+    """Apply ``rule`` to every layer; notes record rewrites and skips."""
+    ctx = Context(graph)
+    layers: list[Layer] = []
+    notes: list[str] = []
+    count = 0
+    for layer in graph.layers:
+        result = rule(layer, ctx)
+        if result is None:
+            layers.append(layer)
+        elif isinstance(result, Skip):
+            layers.append(layer)
+            notes.append(f"{pass_name}: left {layer.type} '{layer.name}' in place: "
+                         f"{result.reason}")
+        else:
+            produced = {t for new in result for t in new.outputs}
+            missing = [t for t in layer.outputs if t not in produced]
+            if missing:
+                raise GraphError(f"pass {pass_name} lost output tensor(s) {missing}",
+                                 layer=layer.name, type=layer.type)
+            layers.extend(result)
+            count += 1
+    if count:
+        notes.append(f"{pass_name}: rewrote {count} layer(s)")
+    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes))
