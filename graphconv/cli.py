@@ -95,7 +95,15 @@ def _load(args):
     for note in graph.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.passes:
-        graph = apply(graph, args.passes)
+        from .analysis import summary
+
+        before = summary(graph)
+        lowered = apply(graph, args.passes)
+        for note in lowered.notes[len(graph.notes):]:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"before {','.join(args.passes)}: {before}")
+        print(f"after  {','.join(args.passes)}: {summary(lowered)}")
+        graph = lowered
     return graph
 
 

@@ -59,13 +59,19 @@ class PadAttrs:
 
 
 def pad_crop(x: np.ndarray, pb, pe, value: float = 0.0) -> np.ndarray:
-    crop = (slice(None), slice(None)) + tuple(
-        slice(max(0, -b), h - max(0, -e)) for b, e, h in zip(pb, pe, x.shape[2:]))
-    x = x[crop]
-    grow = [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)]
-    if any(b or e for b, e in grow):
-        x = np.pad(x, grow, constant_values=value)
-    return np.ascontiguousarray(x)
+    """``out[i] = x[i - pb]`` where that index exists, else ``value`` (per spatial axis)."""
+    sp = x.shape[2:]
+    out_sp = tuple(h + b + e for h, b, e in zip(sp, pb, pe))
+    out = np.full(x.shape[:2] + out_sp, value, dtype=x.dtype)
+    dst, src = [slice(None)] * 2, [slice(None)] * 2
+    for h, b, o in zip(sp, pb, out_sp):
+        lo, hi = max(0, b), min(o, h + b)
+        if lo >= hi:
+            return out
+        dst.append(slice(lo, hi))
+        src.append(slice(lo - b, hi - b))
+    out[tuple(dst)] = x[tuple(src)]
+    return out
 
 
 @register
