@@ -10,7 +10,8 @@ Public API::
 
 from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
 from .ir import Graph, GraphBuilder, Layer, TensorSpec
-from .layers import (ConvAttrs, DeconvAttrs, InputAttrs, PadAttrs, ReLUAttrs, UpsampleAttrs,
+from .layers import (ConvAttrs, DeconvAttrs, InputAttrs, PadAttrs, ReLUAttrs, SeparableAttrs,
+                     UpsampleAttrs,
                      ZeroInsertAttrs)
 from .interpreter import random_feeds, run
 from .export import to_onnx
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "load", "run", "to_onnx", "validate", "random_feeds",
     "Graph", "GraphBuilder", "Layer", "TensorSpec", "ValidationReport",
-    "ConvAttrs", "DeconvAttrs", "InputAttrs", "PadAttrs", "ReLUAttrs", "UpsampleAttrs",
+    "ConvAttrs", "DeconvAttrs", "SeparableAttrs", "InputAttrs", "PadAttrs", "ReLUAttrs", "UpsampleAttrs",
     "ZeroInsertAttrs",
     "GraphconvError", "GraphError", "ParseError", "ExportError", "UsageError",
 ]

@@ -16,7 +16,8 @@ from .ir import Graph
 
 
 def last_uses(graph: Graph) -> dict[int, list[str]]:
-    """For each layer index, the tensors whose last use is that layer (outputs never die)."""
+    """For each layer index, the tensors whose last use is that layer (a tensor nobody consumes
+    dies right after its producer; `run` keeps requested outputs regardless)."""
     last: dict[str, int] = {}
     for i, layer in enumerate(graph.layers):
         for t in layer.inputs:

@@ -28,17 +28,43 @@ def registry() -> dict[str, Pass]:
     return dict(_PASSES)
 
 
+def parse_pass(spec: str) -> tuple[str, dict]:
+    """``"name"`` or ``"name:key=value:key=value"`` -> (name, options); values are int, float or
+    str."""
+    name, *opts = spec.split(":")
+    options: dict = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            raise UsageError(f"pass option '{opt}' of '{name}' is not key=value")
+        for conv in (int, float):
+            try:
+                options[key.replace("-", "_")] = conv(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key.replace("-", "_")] = value
+    return name.strip(), options
+
+
 def apply(graph: Graph, names: Iterable[str], verify: bool = False) -> Graph:
-    """Run the named passes in order. ``verify`` re-runs the interpreter before and after each."""
-    names = list(names)
-    unknown = [n for n in names if n not in _PASSES]
+    """Run the named passes in order (``name`` or ``name:key=value``).
+
+    ``verify`` runs the interpreter before and after each pass on seeded random input and raises
+    if an output changed (relative error above 1e-5). A failure names the pass and those before.
+    """
+    specs = [parse_pass(n) for n in names]
+    unknown = [n for n, _ in specs if n not in _PASSES]
     if unknown:
         known = ", ".join(sorted(_PASSES)) or "none registered yet"
         raise UsageError(f"unknown pass(es) {', '.join(unknown)} (available: {known})")
     done: list[str] = []
-    for name in names:
+    for name, options in specs:
         try:
-            after = _PASSES[name](graph)
+            after = _PASSES[name](graph, **options)
+        except TypeError as e:
+            raise UsageError(f"pass '{name}': bad options {options} ({e})") from None
         except GraphconvError as e:
             before = f" after {', '.join(done)}" if done else ""
             raise type(e)(f"pass '{name}'{before}: {e}") from e
@@ -61,4 +87,4 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
             raise GraphconvError(f"pass '{name}' changed output '{t}': rel error {rel:.3g}")
 
 
-from . import deconv_to_conv, dilated_to_dense, upsample_to_deconv  # noqa: E402,F401
+from . import deconv_to_conv, dilated_to_dense, split_separable, upsample_to_deconv  # noqa: E402,F401,E501

@@ -36,6 +36,11 @@ class Context:
     def __init__(self, graph: Graph):
         self.graph = graph
         self._taken = set(graph.specs) | {layer.name for layer in graph.layers}
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Record something the user should know about this rewrite."""
+        self.notes.append(text)
 
     def spec(self, tensor: str) -> TensorSpec:
         return self.graph.specs[tensor]
@@ -89,6 +94,7 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
                                  layer=layer.name, type=layer.type)
             layers.extend(result)
             count += 1
+    notes.extend(ctx.notes)
     if count:
         notes.append(f"{pass_name}: rewrote {count} layer(s)")
     return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes))

@@ -70,8 +70,8 @@ def test_builder_input_used_before_definition():
 
 
 def test_cycle():
-    layers = (inp(), Layer("add_a", "ReLU", ("t2",), ("t1",)), Layer("add_b", "ReLU", ("t1",), ("t2",)),
-              relu("out", "data"))
+    layers = (inp(), Layer("add_a", "ReLU", ("t2",), ("t1",)),
+              Layer("add_b", "ReLU", ("t1",), ("t2",)), relu("out", "data"))
     with pytest.raises(gc.GraphError) as info:
         gc.Graph(layers=layers, outputs=("out",))
     msg = str(info.value)
@@ -102,7 +102,7 @@ def test_unknown_type_and_wrong_attrs_type():
 
 
 def test_arity():
-    with raises_naming("r", "1 inputs, got 2"):
+    with raises_naming("r", "inputs", "got 2"):
         gc.Graph(layers=(inp(), Layer("r", "ReLU", ("data", "data"), ("y",))), outputs=("y",))
 
 
@@ -137,7 +137,7 @@ def test_kernel_larger_than_padded_input():
 def test_kernel_rank_must_match_input():
     b = GraphBuilder()
     x = b.input("data", (1, 1, 4, 4))
-    with raises_naming("c1d", "1-D", "rank 4"):
+    with raises_naming("c1d", "1-D", "rank"):
         b.add("Convolution", x, ConvAttrs(num_output=1, kernel=3), name="c1d")
 
 

@@ -2,13 +2,13 @@
 
 from .base import LayerType, layer_type, layer_types, register
 from . import tensor, conv, resample, activation, pool, norm, elementwise, linear  # noqa: F401,E501
-from .conv import ConvAttrs, DeconvAttrs
+from .conv import ConvAttrs, DeconvAttrs, SeparableAttrs
 from .resample import UpsampleAttrs, ZeroInsertAttrs
 from .tensor import InputAttrs, PadAttrs
 from .activation import ReLUAttrs
 
 __all__ = [
     "LayerType", "layer_type", "layer_types", "register",
-    "ConvAttrs", "DeconvAttrs", "UpsampleAttrs", "ZeroInsertAttrs", "InputAttrs", "PadAttrs",
+    "ConvAttrs", "DeconvAttrs", "SeparableAttrs", "UpsampleAttrs", "ZeroInsertAttrs", "InputAttrs", "PadAttrs",
     "ReLUAttrs",
 ]

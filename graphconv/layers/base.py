@@ -92,4 +92,5 @@ def as_tuple(value: Any, n: int | None = None, what: str = "value") -> tuple[int
 
 def spatial_rank_check(x: TensorSpec, n: int, what: str) -> None:
     if x.rank != n + 2:
-        raise ValueError(f"{what} is {n}-D but the input has rank {x.rank} (shape {x})")
+        raise ValueError(f"{what} needs a rank-{n + 2} input (N, C and {n} spatial axes), "
+                         f"got shape {x}")

@@ -270,32 +270,102 @@ class Deconvolution(LayerType):
         w = em.initializer(f"{layer.name}.weight", layer.params["weight"])
         b = em.initializer(f"{layer.name}.bias", layer.params["bias"]) if a.bias else None
         attrs = _onnx_conv_attrs(a)
-        # onnxruntime rejects output_padding >= stride. Trailing output padding is the same as
-        # cropping less at the end, so fold it into pads_end; what is left is zero-extension.
-        op = list(a.output_padding)
-        pe = list(a.pads_end)
-        if all(o < s for o, s in zip(op, a.stride)):
-            attrs["output_padding"] = op
+        if all(o < s for o, s in zip(a.output_padding, a.stride)):
+            attrs["output_padding"] = list(a.output_padding)
             em.node("ConvTranspose", [ins[0], w] + ([b] if b else []), outs, name=layer.name,
                     **attrs)
             return
-        fold = [min(o, p) for o, p in zip(op, pe)]
-        extra = [o - f for o, f in zip(op, fold)]
-        attrs["pads"] = list(a.pads_begin) + [p - f for p, f in zip(pe, fold)]
-        rest = [o if o < s else 0 for o, s in zip(extra, a.stride)]
-        attrs["output_padding"] = rest
-        grow = [e - r for e, r in zip(extra, rest)]
-        t = em.tmp(f"{layer.name}/convt")
-        em.node("ConvTranspose", [ins[0], w], [t], name=layer.name, **attrs)
+        # onnxruntime rejects output_padding >= stride (allowed when dilation > stride): emit
+        # the full, uncropped transposed convolution, then crop/extend with one Pad
+        # (out[i] = full[i + pb]), then add the bias.
         n = a.rank
-        t2 = em.tmp(f"{layer.name}/grow")
-        em.pad(t, t2, [0] * (n + 2) + [0, 0] + grow, name=f"{layer.name}/grow")
+        attrs["pads"] = [0] * (2 * n)
+        full = em.tmp(f"{layer.name}/full")
+        em.node("ConvTranspose", [ins[0], w], [full], name=layer.name, **attrs)
+        cropped = em.tmp(f"{layer.name}/crop") if b else outs[0]
+        ends = [op - pe for op, pe in zip(a.output_padding, a.pads_end)]
+        em.pad(full, cropped, [0, 0] + [-p for p in a.pads_begin] + [0, 0] + ends,
+               name=f"{layer.name}/crop")
         if b:
             bb = em.initializer(f"{layer.name}.bias_bcast",
                                 layer.params["bias"].reshape((1, -1) + (1,) * n))
-            em.node("Add", [t2, bb], outs, name=f"{layer.name}/bias")
-        else:
-            em.node("Identity", [t2], outs, name=f"{layer.name}/out")
+            em.node("Add", [cropped, bb], outs, name=f"{layer.name}/bias")
 
     def macs(self, a, ins, outs):
         return ins[0].size * (a.num_output // a.group) * math.prod(a.kernel)
+
+
+@dataclass(frozen=True)
+class SeparableAttrs(ConvAttrs):
+    """A depthwise-separable convolution (the MobileNet/Xception block) as one layer:
+    a depthwise k x k convolution with channel ``multiplier`` m (C -> C*m, group C; its stride,
+    pads and dilation are this layer's), then a pointwise 1x1 convolution C*m -> num_output.
+    ``bias`` is the pointwise bias; ``depthwise_bias`` adds one after the depthwise stage."""
+
+    multiplier: int = 1
+    depthwise_bias: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.group != 1:
+            raise ValueError("SeparableConvolution takes no group (the depthwise stage is "
+                             "grouped by construction)")
+        if int(self.multiplier) < 1:
+            raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
+        object.__setattr__(self, "multiplier", int(self.multiplier))
+        object.__setattr__(self, "depthwise_bias", bool(self.depthwise_bias))
+
+    def depthwise(self, channels: int) -> ConvAttrs:
+        return ConvAttrs(num_output=channels * self.multiplier, kernel=self.kernel,
+                         stride=self.stride, dilation=self.dilation, pads_begin=self.pads_begin,
+                         pads_end=self.pads_end, group=channels, bias=self.depthwise_bias)
+
+    def pointwise(self) -> ConvAttrs:
+        return ConvAttrs(num_output=self.num_output, kernel=(1,) * self.rank, bias=self.bias)
+
+
+@register
+class SeparableConvolution(LayerType):
+    type = "SeparableConvolution"
+    Attrs = SeparableAttrs
+    _conv = Convolution()
+
+    def _mid(self, a, x: TensorSpec) -> TensorSpec:
+        return self._conv.infer(a.depthwise(x.shape[1]), [x])[0]
+
+    def infer(self, a, ins):
+        return self._conv.infer(a.pointwise(), [self._mid(a, ins[0])])
+
+    def param_shapes(self, a, ins):
+        c = ins[0].shape[1]
+        dw = {f"depthwise_{k}": v for k, v in self._conv.param_shapes(a.depthwise(c), ins).items()}
+        pw = self._conv.param_shapes(a.pointwise(), [self._mid(a, ins[0])])
+        return {**dw, **pw}
+
+    def fan_in(self, a, weight_shape):
+        return math.prod(weight_shape[1:])
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        mid = conv_forward(x, p["depthwise_weight"], p.get("depthwise_bias"),
+                           a.depthwise(x.shape[1]))
+        return [conv_forward(mid, p["weight"], p.get("bias"), a.pointwise())]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a, p = layer.attrs, layer.params
+        c = em.spec(ins[0]).shape[1]
+        mid = em.tmp(f"{layer.name}/depthwise")
+        args = [ins[0], em.initializer(f"{layer.name}.depthwise_weight", p["depthwise_weight"])]
+        if a.depthwise_bias:
+            args.append(em.initializer(f"{layer.name}.depthwise_bias", p["depthwise_bias"]))
+        em.node("Conv", args, [mid], name=f"{layer.name}/depthwise",
+                **_onnx_conv_attrs(a.depthwise(c)))
+        args = [mid, em.initializer(f"{layer.name}.weight", p["weight"])]
+        if a.bias:
+            args.append(em.initializer(f"{layer.name}.bias", p["bias"]))
+        em.node("Conv", args, outs, name=layer.name, **_onnx_conv_attrs(a.pointwise()))
+
+    def macs(self, a, ins, outs):
+        mid = self._mid(a, ins[0])
+        return (self._conv.macs(a.depthwise(ins[0].shape[1]), ins, [mid])
+                + self._conv.macs(a.pointwise(), [mid], outs))

@@ -1,10 +1,17 @@
-"""Tensor plumbing layers: Input (a graph input) and Pad (constant; negative amounts crop)."""
+"""Tensor plumbing layers: Input (a graph input), Pad (constant; negative amounts crop) and the
+Caffe data-movement layers: Concat, Slice, Split, Crop, Flatten, Reshape, Permute, ShuffleChannel,
+and ArgMax (indices as float32, as Caffe stores them).
+
+Axes follow Caffe: an ``axis`` may be negative (counted from the end, ``CanonicalAxisIndex``).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import TensorProto
 
 from ..ir import TensorSpec
 from .base import LayerType, as_tuple, register

@@ -260,6 +260,8 @@ _msg("LayerParameter", [
     ("interp_param", 163, "InterpParameter"),                 # PSPNet 143 = BVLC input_param
     ("shuffle_channel_param", 164, "ShuffleChannelParameter"),  # farmingyard/ShuffleNet
     ("permute_param", 202, "PermuteParameter"),               # weiliu89/caffe (SSD)
+    # graphconv's own: the SeparableConvolution layer type (geometry in convolution_param).
+    ("separable_param", 9001, "SeparableParameter"),
 ])
 
 _msg("TransformationParameter", [
@@ -725,6 +727,12 @@ _msg("ShuffleChannelParameter", [("group", 1, "uint32", 1)])
 
 # fork: weiliu89/caffe (SSD)
 _msg("PermuteParameter", [("order", 1, "repeated uint32")])
+
+# graphconv's own extension: depthwise k x k with channel multiplier, then pointwise 1x1.
+_msg("SeparableParameter", [
+    ("multiplier", 1, "uint32", 1),
+    ("depthwise_bias", 2, "bool", False),
+])
 
 
 # --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ....layers import ConvAttrs, DeconvAttrs
+from ....layers import ConvAttrs, DeconvAttrs, SeparableAttrs
 from typing import Any, Sequence
 
 from ....ir import TensorSpec
@@ -66,3 +66,20 @@ def convolution_depthwise(lp, ins):
         raise ValueError(f"ConvolutionDepthwise num_output {common['num_output']} is not a "
                          f"multiple of the {common['group']} input channels")
     return Spec("Convolution", ConvAttrs(**common), _conv_blobs(lp))
+
+
+@rule("SeparableConvolution")
+def separable_convolution(lp, ins):
+    """graphconv's own type: geometry from convolution_param, ``separable_param { multiplier }``.
+    Blobs: depthwise weight [C*m, 1, k...], (depthwise bias), pointwise weight [O, C*m, 1...],
+    (bias)."""
+    common = _conv_common(lp, ins)
+    if common.pop("group") != 1:
+        raise ValueError("SeparableConvolution takes no group")
+    sp = lp.separable_param
+    attrs = SeparableAttrs(**common, multiplier=sp.multiplier, depthwise_bias=sp.depthwise_bias)
+    p = lp.convolution_param
+    blobs = [("depthwise_weight", _filler(p, "weight_filler"))]
+    if attrs.depthwise_bias:
+        blobs.append(("depthwise_bias", _filler(p, "bias_filler")))
+    return Spec("SeparableConvolution", attrs, blobs + _conv_blobs(lp))
