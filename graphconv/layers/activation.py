@@ -1,10 +1,13 @@
-"""Elementwise activations."""
+"""Activations: ReLU (leaky), PReLU, Sigmoid, TanH, Power, Softmax, and Dropout (the identity at
+inference)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import numpy_helper
 
 from .base import LayerType, register
 
@@ -39,3 +42,218 @@ class ReLU(LayerType):
             em.node("Relu", list(ins), list(outs), name=layer.name)
         else:
             em.node("LeakyRelu", list(ins), list(outs), name=layer.name, alpha=s)
+
+
+@dataclass(frozen=True)
+class NoAttrs:
+    """The attributes of a layer type that has none."""
+
+
+@dataclass(frozen=True)
+class PReLUAttrs:
+    """Caffe PReLU: ``max(x, 0) + slope[c] * min(x, 0)`` with one learned slope per channel
+    (axis 1), or a single slope for every channel when ``channel_shared``."""
+
+    channel_shared: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_shared", bool(self.channel_shared))
+
+
+@register
+class PReLU(LayerType):
+    type = "PReLU"
+    Attrs = PReLUAttrs
+
+    def infer(self, a, ins):
+        if ins[0].rank < 2:
+            raise ValueError(f"PReLU needs an input of rank >= 2 (N, C, ...), got shape {ins[0]}")
+        return [ins[0]]
+
+    def param_shapes(self, a, ins):
+        return {"slope": (1,) if a.channel_shared else (ins[0].shape[1],)}
+
+    def init_params(self, a, ins, rng):
+        """Seeded slopes ~ U(0, 0.5) (Caffe's default is the constant 0.25)."""
+        return {"slope": rng.uniform(0.0, 0.5, self.param_shapes(a, ins)["slope"]).astype(
+            np.float32)}
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        slope = p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
+        return [np.where(x > 0, x, x * slope).astype(np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        rank = em.spec(ins[0]).rank
+        slope = layer.params["slope"]
+        if not layer.attrs.channel_shared:  # (C, 1, ...): broadcast over channels, not width
+            slope = slope.reshape((-1,) + (1,) * (rank - 2))
+        em.node("PRelu", [ins[0], em.initializer(f"{layer.name}.slope", slope)], list(outs),
+                name=layer.name)
+
+
+@register
+class Sigmoid(LayerType):
+    type = "Sigmoid"
+    Attrs = NoAttrs
+
+    def infer(self, a, ins):
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        e = np.exp(-np.abs(x))  # never overflows
+        return [np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        em.node("Sigmoid", list(ins), list(outs), name=layer.name)
+
+
+@register
+class TanH(LayerType):
+    type = "TanH"
+    Attrs = NoAttrs
+
+    def infer(self, a, ins):
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        return [np.tanh(xs[0]).astype(np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        em.node("Tanh", list(ins), list(outs), name=layer.name)
+
+
+@dataclass(frozen=True)
+class PowerAttrs:
+    """Caffe Power: ``y = (shift + scale * x) ^ power``. When ``power * scale == 0`` the input is
+    ignored, as in Caffe: every output is 1 if ``power == 0``, else ``shift ^ power``."""
+
+    power: float = 1.0
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("power", "scale", "shift"):
+            value = float(getattr(self, key))
+            if not math.isfinite(value):
+                raise ValueError(f"{key} must be finite, got {value}")
+            object.__setattr__(self, key, value)
+
+    @property
+    def constant(self) -> float | None:
+        """The value of every output when the input does not matter, else None."""
+        if self.power * self.scale != 0:
+            return None
+        if self.power == 0:
+            return 1.0
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float32(self.shift), np.float32(self.power)))
+
+
+@register
+class Power(LayerType):
+    type = "Power"
+    Attrs = PowerAttrs
+
+    def infer(self, a, ins):
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        if a.constant is not None:
+            return [np.full(x.shape, a.constant, dtype=np.float32)]
+        y = x
+        if a.scale != 1:
+            y = y * np.float32(a.scale)
+        if a.shift != 0:
+            y = y + np.float32(a.shift)
+        if a.power != 1:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                y = np.power(y, np.float32(a.power))
+        return [np.array(y, dtype=np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a, name = layer.attrs, layer.name
+        if a.constant is not None:
+            shape = em.const(f"{name}.shape", list(em.spec(ins[0]).shape), np.int64)
+            em.node("ConstantOfShape", [shape], list(outs), name=name,
+                    value=numpy_helper.from_array(np.array([a.constant], np.float32)))
+            return
+        steps = [(op, value) for op, value, skip in (
+            ("Mul", a.scale, a.scale == 1), ("Add", a.shift, a.shift == 0),
+            ("Pow", a.power, a.power == 1)) if not skip]
+        if not steps:
+            em.node("Identity", list(ins), list(outs), name=name)
+            return
+        cur = ins[0]
+        for i, (op, value) in enumerate(steps):
+            out = outs[0] if i == len(steps) - 1 else em.tmp(f"{name}/{op.lower()}")
+            em.node(op, [cur, em.const(f"{name}.{op.lower()}", np.float32(value), np.float32)],
+                    [out], name=f"{name}/{op.lower()}")
+            cur = out
+
+
+@dataclass(frozen=True)
+class SoftmaxAttrs:
+    """Softmax over one axis (may be negative, counted from the end)."""
+
+    axis: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", int(self.axis))
+
+
+def _axis(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"axis {axis} is out of range for a rank-{rank} input")
+    return axis % rank
+
+
+@register
+class Softmax(LayerType):
+    type = "Softmax"
+    Attrs = SoftmaxAttrs
+
+    def infer(self, a, ins):
+        _axis(a.axis, ins[0].rank)
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        axis = _axis(a.axis, x.ndim)
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return [(e / e.sum(axis=axis, keepdims=True)).astype(np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        # opset >= 13: Softmax normalises along the one given axis (older opsets flattened)
+        em.node("Softmax", list(ins), list(outs), name=layer.name,
+                axis=_axis(layer.attrs.axis, em.spec(ins[0]).rank))
+
+
+@dataclass(frozen=True)
+class DropoutAttrs:
+    """Dropout; at inference the identity. ``ratio`` (the training drop probability) is kept
+    for information only."""
+
+    ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ratio", float(self.ratio))
+        if not 0.0 <= self.ratio < 1.0:
+            raise ValueError(f"dropout ratio must be in [0, 1), got {self.ratio}")
+
+
+@register
+class Dropout(LayerType):
+    type = "Dropout"
+    Attrs = DropoutAttrs
+
+    def infer(self, a, ins):
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        return [xs[0]]
+
+    def to_onnx(self, layer, em, ins, outs):
+        em.node("Identity", list(ins), list(outs), name=layer.name)

@@ -103,3 +103,566 @@ class Pad(LayerType):
         a = layer.attrs
         em.pad(ins[0], outs[0], [0, 0, *a.pads_begin, 0, 0, *a.pads_end], value=a.value,
                name=layer.name)
+
+
+# ---- shared helpers ------------------------------------------------------------------------------
+
+def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
+    """Caffe's ``CanonicalAxisIndex``: ``-rank <= axis < rank``, negatives count from the end."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{what} {axis} is out of range for a rank-{rank} input")
+    return axis % rank
+
+
+def _same_rank(ins, what: str) -> int:
+    ranks = {x.rank for x in ins}
+    if len(ranks) > 1:
+        raise ValueError(f"{what} inputs have different ranks: "
+                         + ", ".join(str(x) for x in ins))
+    return ins[0].rank
+
+
+def _reshape_to(em, x: str, out: str, shape, name: str) -> None:
+    em.node("Reshape", [x, em.const(f"{name}.shape", [int(d) for d in shape], np.int64)], [out],
+            name=name)
+
+
+# ---- Concat --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConcatAttrs:
+    """Join inputs along ``axis``; every other dimension must match."""
+
+    axis: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", int(self.axis))
+
+
+@register
+class Concat(LayerType):
+    type = "Concat"
+    Attrs = ConcatAttrs
+    arity = (1, None)
+
+    def infer(self, a, ins):
+        rank = _same_rank(ins, "Concat")
+        ax = canonical_axis(a.axis, rank, "Concat axis")
+        first = ins[0]
+        for i, x in enumerate(ins[1:], start=1):
+            for j in range(rank):
+                if j != ax and x.shape[j] != first.shape[j]:
+                    raise ValueError(
+                        f"Concat inputs differ on axis {j}: {first.shape[j]} vs {x.shape[j]} "
+                        f"(input 0 is {first}, input {i} is {x}; only the concat axis {ax} "
+                        f"may differ)")
+        shape = list(first.shape)
+        shape[ax] = sum(x.shape[ax] for x in ins)
+        return [TensorSpec(tuple(shape), first.dtype)]
+
+    def run(self, a, xs, p):
+        return [np.concatenate(xs, axis=canonical_axis(a.axis, xs[0].ndim))]
+
+    def to_onnx(self, layer, em, ins, outs):
+        ax = canonical_axis(layer.attrs.axis, em.spec(ins[0]).rank)
+        em.node("Concat", list(ins), list(outs), name=layer.name, axis=ax)
+
+
+# ---- Slice ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SliceAttrs:
+    """Cut the input along ``axis`` into ``num_outputs`` parts: at the ``slice_points``
+    (``num_outputs - 1`` increasing positions), or into equal parts when there are none."""
+
+    num_outputs: int
+    axis: int = 1
+    slice_points: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = int(self.num_outputs)
+        points = as_tuple(self.slice_points, what="slice_points") if self.slice_points else ()
+        if n < 1:
+            raise ValueError(f"Slice needs at least one output, got {n}")
+        if points and len(points) != n - 1:
+            raise ValueError(f"{len(points)} slice points make {len(points) + 1} parts, "
+                             f"but {n} outputs are named")
+        prev = 0
+        for pt in points:
+            if pt <= prev:
+                raise ValueError(f"slice points must be positive and increasing, got {points}")
+            prev = pt
+        object.__setattr__(self, "num_outputs", n)
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "slice_points", points)
+
+    def bounds(self, size: int) -> list[tuple[int, int]]:
+        """(begin, end) of every part along an axis of ``size``."""
+        if self.slice_points:
+            cuts = [0, *self.slice_points, size]
+        else:
+            step = size // self.num_outputs
+            cuts = [i * step for i in range(self.num_outputs + 1)]
+        return list(zip(cuts[:-1], cuts[1:]))
+
+
+@register
+class Slice(LayerType):
+    type = "Slice"
+    Attrs = SliceAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        ax = canonical_axis(a.axis, x.rank, "Slice axis")
+        size = x.shape[ax]
+        if a.slice_points:
+            if a.slice_points[-1] >= size:
+                raise ValueError(f"slice point {a.slice_points[-1]} leaves nothing for the last "
+                                 f"output (axis {ax} has size {size})")
+        elif size % a.num_outputs:
+            raise ValueError(f"{a.num_outputs} outputs do not evenly divide axis {ax} of size "
+                             f"{size} (give slice_point values)")
+        outs = []
+        for b, e in a.bounds(size):
+            shape = list(x.shape)
+            shape[ax] = e - b
+            outs.append(TensorSpec(tuple(shape), x.dtype))
+        return outs
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        ax = canonical_axis(a.axis, x.ndim)
+        lead = (slice(None),) * ax
+        return [np.ascontiguousarray(x[lead + (slice(b, e),)]) for b, e in a.bounds(x.shape[ax])]
+
+    def to_onnx(self, layer, em, ins, outs):
+        x = em.spec(ins[0])
+        ax = canonical_axis(layer.attrs.axis, x.rank)
+        for i, ((b, e), out) in enumerate(zip(layer.attrs.bounds(x.shape[ax]), outs)):
+            em.slice(ins[0], out, [b], [e], [ax], name=f"{layer.name}/part{i}")
+
+
+# ---- Split ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SplitAttrs:
+    """Caffe Split: ``num_outputs`` copies of the input."""
+
+    num_outputs: int
+
+    def __post_init__(self) -> None:
+        n = int(self.num_outputs)
+        if n < 1:
+            raise ValueError(f"Split needs at least one output, got {n}")
+        object.__setattr__(self, "num_outputs", n)
+
+
+@register
+class Split(LayerType):
+    type = "Split"
+    Attrs = SplitAttrs
+
+    def infer(self, a, ins):
+        return [TensorSpec(ins[0].shape, ins[0].dtype)] * a.num_outputs
+
+    def run(self, a, xs, p):
+        return [xs[0]] * a.num_outputs  # kernels never write to their inputs
+
+    def to_onnx(self, layer, em, ins, outs):
+        for i, out in enumerate(outs):
+            em.node("Identity", [ins[0]], [out], name=f"{layer.name}/copy{i}")
+
+
+# ---- Crop ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CropAttrs:
+    """Caffe Crop (BVLC, N-D): crop input 0 to the shape of input 1 on the axes from ``axis`` on,
+    starting at ``offsets`` (none: 0 everywhere; one value: the same on every cropped axis; else
+    one per cropped axis). Input 1 only gives the shape."""
+
+    axis: int = 2
+    offsets: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        offsets = as_tuple(self.offsets, what="offsets") if self.offsets else ()
+        if any(o < 0 for o in offsets):
+            raise ValueError(f"crop offsets must be >= 0, got {offsets}")
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "offsets", offsets)
+
+    def begins(self, rank: int) -> tuple[int, ...]:
+        """Start of the crop on every axis (0 before ``axis``)."""
+        ax = canonical_axis(self.axis, rank, "Crop axis")
+        n = rank - ax
+        if len(self.offsets) > 1 and len(self.offsets) != n:
+            raise ValueError(f"Crop from axis {ax} of a rank-{rank} input needs 1 or {n} offsets, "
+                             f"got {len(self.offsets)}")
+        per_axis = self.offsets * n if len(self.offsets) == 1 else (self.offsets or (0,) * n)
+        return (0,) * ax + per_axis
+
+
+@register
+class Crop(LayerType):
+    type = "Crop"
+    Attrs = CropAttrs
+    arity = (2, 2)
+
+    def infer(self, a, ins):
+        x, ref = ins
+        rank = _same_rank(ins, "Crop")
+        begins = a.begins(rank)
+        ax = canonical_axis(a.axis, rank)
+        for i in range(ax, rank):
+            if begins[i] + ref.shape[i] > x.shape[i]:
+                raise ValueError(f"Crop on axis {i}: offset {begins[i]} + reference size "
+                                 f"{ref.shape[i]} exceeds the input size {x.shape[i]} "
+                                 f"(input {x}, reference {ref})")
+        return [TensorSpec(x.shape[:ax] + ref.shape[ax:], x.dtype)]
+
+    @staticmethod
+    def _window(a, x: TensorSpec, ref: TensorSpec) -> list[tuple[int, int, int]]:
+        """(axis, begin, end) of every axis that is actually cut."""
+        begins = a.begins(x.rank)
+        ax = canonical_axis(a.axis, x.rank)
+        return [(i, begins[i], begins[i] + ref.shape[i]) for i in range(ax, x.rank)
+                if begins[i] != 0 or ref.shape[i] != x.shape[i]]
+
+    def run(self, a, xs, p):
+        x, ref = xs
+        index = [slice(None)] * x.ndim
+        for i, b, e in self._window(a, TensorSpec(x.shape), TensorSpec(ref.shape)):
+            index[i] = slice(b, e)
+        return [np.ascontiguousarray(x[tuple(index)])]
+
+    def to_onnx(self, layer, em, ins, outs):
+        window = self._window(layer.attrs, em.spec(ins[0]), em.spec(ins[1]))
+        if not window:
+            em.node("Identity", [ins[0]], list(outs), name=layer.name)
+            return
+        axes, begins, ends = zip(*window)
+        em.slice(ins[0], outs[0], begins, ends, axes, name=layer.name)
+
+
+# ---- Flatten and Reshape -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FlattenAttrs:
+    """Merge axes ``axis`` .. ``end_axis`` (inclusive) into one."""
+
+    axis: int = 1
+    end_axis: int = -1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "end_axis", int(self.end_axis))
+
+
+def flatten_shape(a: FlattenAttrs, shape: tuple[int, ...]) -> tuple[int, ...]:
+    rank = len(shape)
+    start = canonical_axis(a.axis, rank, "Flatten axis")
+    end = canonical_axis(a.end_axis, rank, "Flatten end_axis")
+    if end < start - 1:  # Caffe's count(start, end + 1) needs start <= end + 1
+        raise ValueError(f"Flatten end_axis {a.end_axis} (axis {end}) comes before axis "
+                         f"{a.axis} (axis {start})")
+    return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+
+
+@dataclass(frozen=True)
+class ReshapeAttrs:
+    """Caffe Reshape: input axes ``axis`` .. ``axis + num_axes`` (``num_axes`` -1: to the end;
+    a negative ``axis`` counts from the end, -1 meaning "after the last axis") are replaced by
+    ``shape``, where 0 copies the input dimension at that position and one -1 is inferred."""
+
+    shape: tuple[int, ...]
+    axis: int = 0
+    num_axes: int = -1
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(d) for d in self.shape)
+        if any(d < -1 for d in shape):
+            raise ValueError(f"reshape dims must be >= -1 (0 copies, -1 infers), got {shape}")
+        if shape.count(-1) > 1:
+            raise ValueError(f"at most one reshape dim may be -1, got {shape}")
+        if int(self.num_axes) < -1:
+            raise ValueError(f"num_axes must be >= 0, or -1 for all, got {self.num_axes}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "num_axes", int(self.num_axes))
+
+
+def reshape_shape(a: ReshapeAttrs, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Caffe ``ReshapeLayer::Reshape``'s output shape."""
+    rank = len(shape)
+    start = a.axis if a.axis >= 0 else rank + a.axis + 1
+    if not 0 <= start <= rank:
+        raise ValueError(f"Reshape axis {a.axis} is out of range for a rank-{rank} input")
+    end = rank if a.num_axes == -1 else start + a.num_axes
+    if end > rank:
+        raise ValueError(f"Reshape axis {a.axis} + num_axes {a.num_axes} goes past the "
+                         f"{rank} input axes")
+    out = list(shape[:start]) + list(a.shape) + list(shape[end:])
+    for i, d in enumerate(a.shape):
+        if d == 0:
+            if start + i >= rank:
+                raise ValueError(f"reshape dim {i} is 0 (copy) but the input has no axis "
+                                 f"{start + i} to copy")
+            out[start + i] = shape[start + i]
+    total = math.prod(shape)
+    if -1 in a.shape:
+        k = start + a.shape.index(-1)
+        known = math.prod(d for j, d in enumerate(out) if j != k)
+        if total % known:
+            raise ValueError(f"cannot infer the -1 dim: {total} values are not divisible by "
+                             f"the {known} of the other dims {tuple(out)}")
+        out[k] = total // known
+    if math.prod(out) != total:
+        raise ValueError(f"reshape to {tuple(out)} has {math.prod(out)} values, the input "
+                         f"{total}")
+    return tuple(out)
+
+
+@register
+class Flatten(LayerType):
+    type = "Flatten"
+    Attrs = FlattenAttrs
+
+    def infer(self, a, ins):
+        return [TensorSpec(flatten_shape(a, ins[0].shape), ins[0].dtype)]
+
+    def run(self, a, xs, p):
+        return [xs[0].reshape(flatten_shape(a, xs[0].shape))]
+
+    def to_onnx(self, layer, em, ins, outs):
+        _reshape_to(em, ins[0], outs[0], em.spec(outs[0]).shape, layer.name)
+
+
+@register
+class Reshape(LayerType):
+    type = "Reshape"
+    Attrs = ReshapeAttrs
+
+    def infer(self, a, ins):
+        return [TensorSpec(reshape_shape(a, ins[0].shape), ins[0].dtype)]
+
+    def run(self, a, xs, p):
+        return [xs[0].reshape(reshape_shape(a, xs[0].shape))]
+
+    def to_onnx(self, layer, em, ins, outs):
+        _reshape_to(em, ins[0], outs[0], em.spec(outs[0]).shape, layer.name)
+
+
+# ---- Permute and ShuffleChannel ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PermuteAttrs:
+    """SSD-fork Permute: output axis i is input axis ``order[i]``; axes not named follow in
+    their original order."""
+
+    order: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        order = as_tuple(self.order, what="order") if self.order else ()
+        if any(o < 0 for o in order):
+            raise ValueError(f"permute order values must be >= 0, got {order}")
+        if len(set(order)) != len(order):
+            raise ValueError(f"permute order has duplicate axes: {order}")
+        object.__setattr__(self, "order", order)
+
+    def full_order(self, rank: int) -> tuple[int, ...]:
+        if any(o >= rank for o in self.order):
+            raise ValueError(f"permute order {self.order} names an axis beyond the rank-{rank} "
+                             "input")
+        return self.order + tuple(i for i in range(rank) if i not in self.order)
+
+
+@register
+class Permute(LayerType):
+    type = "Permute"
+    Attrs = PermuteAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        return [TensorSpec(tuple(x.shape[i] for i in a.full_order(x.rank)), x.dtype)]
+
+    def run(self, a, xs, p):
+        return [np.ascontiguousarray(xs[0].transpose(a.full_order(xs[0].ndim)))]
+
+    def to_onnx(self, layer, em, ins, outs):
+        perm = list(layer.attrs.full_order(em.spec(ins[0]).rank))
+        em.node("Transpose", list(ins), list(outs), name=layer.name, perm=perm)
+
+
+@dataclass(frozen=True)
+class ShuffleChannelAttrs:
+    """ShuffleNet channel shuffle (farmingyard/ShuffleNet): channel ``i * (C/g) + j`` moves to
+    ``j * g + i``, i.e. reshape (N, g, C/g, ...) -> swap the two channel axes -> merge."""
+
+    group: int = 1
+
+    def __post_init__(self) -> None:
+        if int(self.group) < 1:
+            raise ValueError(f"ShuffleChannel group must be >= 1, got {self.group}")
+        object.__setattr__(self, "group", int(self.group))
+
+
+@register
+class ShuffleChannel(LayerType):
+    type = "ShuffleChannel"
+    Attrs = ShuffleChannelAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        if x.rank < 2:
+            raise ValueError(f"ShuffleChannel needs a channel axis, the input has rank {x.rank}")
+        if x.shape[1] % a.group:
+            raise ValueError(f"ShuffleChannel group {a.group} does not divide {x.shape[1]} "
+                             "channels")
+        return [TensorSpec(x.shape, x.dtype)]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        n, c = x.shape[:2]
+        grouped = x.reshape(n, a.group, c // a.group, -1)
+        return [np.ascontiguousarray(grouped.transpose(0, 2, 1, 3)).reshape(x.shape)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        x = em.spec(ins[0])
+        n, c = x.shape[:2]
+        g = layer.attrs.group
+        grouped = em.reshape(ins[0], (n, g, c // g, math.prod(x.shape[2:])),
+                             f"{layer.name}/group")
+        swapped = em.tmp(f"{layer.name}/swap")
+        em.node("Transpose", [grouped], [swapped], name=f"{layer.name}/swap", perm=[0, 2, 1, 3])
+        _reshape_to(em, swapped, outs[0], x.shape, f"{layer.name}/merge")
+
+
+# ---- ArgMax --------------------------------------------------------------------------------------
+
+# float32 holds every integer up to 2**24 exactly: larger indices would be rounded.
+_FLOAT_EXACT_INDICES = 1 << 24
+
+
+@dataclass(frozen=True)
+class ArgMaxAttrs:
+    """Caffe ArgMax: the ``top_k`` largest entries, as float32 indices (or their values).
+
+    With ``axis``: along that axis, which becomes ``top_k`` long; ``out_max_val`` outputs the
+    values instead of the indices. Without: over each sample's ``C*H*W`` values flattened; the
+    output is ``(N, 1, top_k)`` (padded with unit axes to the input's rank) holding indices, or
+    ``(N, 2, top_k)`` with the indices then the values when ``out_max_val``.
+
+    Order is Caffe's ``partial_sort`` of ``(value, index)`` pairs by ``std::greater``: larger
+    values first, and among equal values the LARGER index first (so for ties the last one wins).
+    """
+
+    out_max_val: bool = False
+    top_k: int = 1
+    axis: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.top_k) < 1:
+            raise ValueError(f"ArgMax top_k must be >= 1, got {self.top_k}")
+        object.__setattr__(self, "out_max_val", bool(self.out_max_val))
+        object.__setattr__(self, "top_k", int(self.top_k))
+        object.__setattr__(self, "axis", None if self.axis is None else int(self.axis))
+
+
+def _top_k_last(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Caffe's top-k along the last axis: (values, indices), ties broken by the larger index."""
+    d = x.shape[-1]
+    rev = x[..., ::-1]
+    if k == 1:
+        pos = np.argmax(rev, axis=-1)[..., None]
+    else:  # stable sort of the reversed axis puts larger original indices first among ties
+        pos = np.argsort(-rev, axis=-1, kind="stable")[..., :k]
+    idx = (d - 1) - pos
+    return np.take_along_axis(x, idx, axis=-1), idx
+
+
+@register
+class ArgMax(LayerType):
+    type = "ArgMax"
+    Attrs = ArgMaxAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        if a.axis is not None:
+            ax = canonical_axis(a.axis, x.rank, "ArgMax axis")
+            if a.top_k > x.shape[ax]:
+                raise ValueError(f"ArgMax top_k {a.top_k} exceeds the {x.shape[ax]} entries of "
+                                 f"axis {ax}")
+            shape = list(x.shape)
+            shape[ax] = a.top_k
+            return [TensorSpec(tuple(shape), x.dtype)]
+        if x.rank < 2:
+            raise ValueError(f"ArgMax without an axis needs a batch axis and data, the input has "
+                             f"rank {x.rank}")
+        per_sample = math.prod(x.shape[1:])
+        if a.top_k > per_sample:
+            raise ValueError(f"ArgMax top_k {a.top_k} exceeds the {per_sample} values per sample")
+        if per_sample > _FLOAT_EXACT_INDICES:
+            raise ValueError(f"ArgMax over {per_sample} values per sample: indices beyond 2**24 "
+                             "are not exact in float32")
+        shape = [1] * max(x.rank, 3)
+        shape[0], shape[1], shape[2] = x.shape[0], 2 if a.out_max_val else 1, a.top_k
+        return [TensorSpec(tuple(shape), x.dtype)]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        out_shape = self.infer(a, [TensorSpec(x.shape)])[0].shape
+        if a.axis is not None:
+            ax = canonical_axis(a.axis, x.ndim)
+            vals, idx = _top_k_last(np.moveaxis(x, ax, -1), a.top_k)
+            res = vals if a.out_max_val else idx.astype(np.float32)
+            return [np.ascontiguousarray(np.moveaxis(res, -1, ax), dtype=np.float32)]
+        vals, idx = _top_k_last(x.reshape(x.shape[0], -1), a.top_k)
+        res = idx.astype(np.float32)
+        if a.out_max_val:
+            res = np.concatenate([res, vals.astype(np.float32)], axis=1)
+        return [res.reshape(out_shape)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a = layer.attrs
+        x = em.spec(ins[0])
+        name = layer.name
+        if a.axis is None:
+            data = em.reshape(ins[0], (x.shape[0], math.prod(x.shape[1:])), f"{name}/flat")
+            ax, size = 1, math.prod(x.shape[1:])
+            final = em.tmp(f"{name}/result")
+        else:
+            data = ins[0]
+            ax = canonical_axis(a.axis, x.rank)
+            size = x.shape[ax]
+            final = outs[0]
+        want_values = a.out_max_val
+        want_indices = a.axis is None or not a.out_max_val
+        idx_f = em.tmp(f"{name}/indices") if a.axis is None or want_values else final
+        vals = em.tmp(f"{name}/values") if a.axis is None else final
+        if a.top_k == 1 and not want_values:
+            idx = em.tmp(f"{name}/argmax")
+            em.node("ArgMax", [data], [idx], name=f"{name}/argmax", axis=ax, keepdims=1,
+                    select_last_index=1)
+            em.node("Cast", [idx], [idx_f], name=f"{name}/cast", to=TensorProto.FLOAT)
+        else:
+            # ONNX TopK breaks ties by the smaller index; Caffe by the larger. Run TopK on the
+            # axis reversed and map the positions back: index = size - 1 - position.
+            rev = em.tmp(f"{name}/reversed")
+            em.slice(data, rev, [-1], [np.iinfo(np.int64).min], [ax], name=f"{name}/reverse",
+                     steps=[-1])
+            pos = em.tmp(f"{name}/positions")
+            em.node("TopK", [rev, em.const(f"{name}.k", [a.top_k], np.int64)],
+                    [vals if want_values else em.tmp(f"{name}/topk_values"), pos],
+                    name=f"{name}/topk", axis=ax, largest=1, sorted=1)
+            if want_indices:
+                idx = em.tmp(f"{name}/index")
+                em.node("Sub", [em.const(f"{name}.last", np.int64(size - 1)), pos], [idx],
+                        name=f"{name}/unreverse")
+                em.node("Cast", [idx], [idx_f], name=f"{name}/cast", to=TensorProto.FLOAT)
+        if a.axis is None:
+            parts = [idx_f, vals] if want_values else [idx_f]
+            if len(parts) == 2:
+                em.node("Concat", parts, [final], name=f"{name}/pack", axis=1)
+            else:
+                final = idx_f
+            _reshape_to(em, final, outs[0], em.spec(outs[0]).shape, f"{name}/shape")
