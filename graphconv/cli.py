@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(v, rtol=True)
     v.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
 
+    b = sub.add_parser("bench", help="time the interpreter against onnxruntime")
+    model_args(b)
+    b.add_argument("--repeat", type=int, default=5, help="timed runs (median; default 5)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="threads for both (default: the machine's cores)")
+    b.add_argument("--profile", action="store_true", help="add the slowest layers of each")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--against", choices=["reference"], default=None,
+                   help="also time onnx's ReferenceEvaluator")
+    b.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
+
     sub.add_parser("passes", help="list the available rewrite passes")
     return p
 
@@ -191,6 +202,37 @@ def cmd_validate(args) -> int:
     return EXIT_OK if report.ok else EXIT_MISMATCH
 
 
+def cmd_bench(args) -> int:
+    from .bench import bench
+
+    if args.repeat < 1:
+        raise UsageError("--repeat must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be >= 1")
+    graph = _load(args)
+    res = bench(graph, repeat=args.repeat, threads=args.threads, profile=args.profile,
+                against_reference=args.against == "reference", seed=args.seed, opset=args.opset)
+    if args.json:
+        print(res.to_json())
+        return EXIT_OK
+    shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in res.input_shapes.items())
+    print(f"{res.model} ({shapes}), {res.threads} threads, median of {res.repeat}")
+    print(f"interpreter  {res.interpreter_s * 1e3:10.2f} ms")
+    print(f"onnxruntime  {res.onnxruntime_s * 1e3:10.2f} ms")
+    print(f"ratio        {res.ratio:10.2f}x (interpreter / onnxruntime)")
+    if res.reference_s is not None:
+        print(f"reference    {res.reference_s * 1e3:10.2f} ms "
+              f"({res.reference_s / res.interpreter_s:.1f}x the interpreter)")
+    if args.profile:
+        print("slowest interpreter layers:")
+        for name, kind, t in res.interpreter_layers[:10]:
+            print(f"  {t * 1e3:9.2f} ms  {name} ({kind})")
+        print("slowest onnxruntime nodes:")
+        for name, op, t in res.onnxruntime_nodes[:10]:
+            print(f"  {t * 1e3:9.2f} ms  {name} ({op})")
+    return EXIT_OK
+
+
 def cmd_passes(args) -> int:
     from passes import registry
 
@@ -204,7 +246,7 @@ def cmd_passes(args) -> int:
 
 
 COMMANDS = {"convert": cmd_convert, "run": cmd_run, "validate": cmd_validate,
-            "passes": cmd_passes}
+            "bench": cmd_bench, "passes": cmd_passes}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

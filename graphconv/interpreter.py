@@ -7,6 +7,7 @@ shapes.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -31,11 +32,13 @@ def last_uses(graph: Graph) -> dict[int, list[str]]:
 
 
 def run(graph: Graph, feeds: Mapping[str, np.ndarray],
-        outputs: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        outputs: Iterable[str] | None = None,
+        timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``feeds`` (input name -> array) and return the requested tensors.
 
     ``outputs`` defaults to the graph's outputs; any intermediate tensor may be requested.
-    Inputs are converted to float32 and checked against their declared shapes.
+    Inputs are converted to float32 and checked against their declared shapes. ``timings``, if
+    given, receives the seconds each layer's kernel took (added up over calls).
     """
     wanted = list(graph.outputs if outputs is None else outputs)
     for t in wanted:
@@ -54,6 +57,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
     for i, layer in enumerate(graph.layers):
         lt = layer.definition
         xs = [feeds[layer.outputs[0]]] if lt.is_source else [env[t] for t in layer.inputs]
+        start = perf_counter() if timings is not None else 0.0
         try:
             ys = lt.run(layer.attrs, xs, layer.params)
         except GraphconvError:
@@ -61,6 +65,8 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
         except Exception as e:  # noqa: BLE001 - re-raised with the layer named
             shapes = ", ".join("x".join(map(str, np.shape(x))) for x in xs)
             raise layer.error(f"{type(e).__name__}: {e} (input shapes {shapes})") from e
+        if timings is not None:
+            timings[layer.name] = timings.get(layer.name, 0.0) + perf_counter() - start
         for t, y in zip(layer.outputs, ys):
             want = graph.specs[t].shape
             if tuple(y.shape) != want:

@@ -143,10 +143,14 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             acc += wg[:, :, 0, i].reshape(wshape) * tap(t).reshape((N, g, 1) + out_sp)
         out = acc.reshape((N, O) + out_sp)
     elif K * C * P * N * 4 <= IM2COL_LIMIT_BYTES or K == 1:
-        cols = np.empty((g, cg, K, N, P), dtype=np.float32)
-        for i, t in enumerate(taps):
-            cols[:, :, i] = tap(t).reshape(N, g, cg, P).transpose(1, 2, 0, 3)
-        res = np.matmul(wg.reshape(g, og, cg * K), cols.reshape(g, cg * K, N * P))
+        # one strided view (G, Cg, k..., N, out...) of the padded input, copied once into columns
+        st = xp.strides
+        view = np.lib.stride_tricks.as_strided(
+            xp, shape=(g, cg) + a.kernel + (N,) + out_sp,
+            strides=(cg * st[1], st[1]) + tuple(st[2 + i] * a.dilation[i] for i in range(n))
+            + (st[0],) + tuple(st[2 + i] * a.stride[i] for i in range(n)), writeable=False)
+        cols = view.reshape(g, cg * K, N * P)
+        res = np.matmul(wg.reshape(g, og, cg * K), cols)
         out = res.reshape(O, N, P).transpose(1, 0, 2).reshape((N, O) + out_sp)
     else:  # per-tap GEMM: no column matrix, K accumulating matmuls
         acc = np.zeros((g, og, N * P), dtype=np.float32)

@@ -1,3 +1,320 @@
-"""Layer family: pool (being written)."""
+"""Pooling with Caffe's semantics (BVLC master ``pooling_layer.cpp``), N-D, MAX and AVE.
+
+Output size per spatial axis (symmetric pad ``p``, ``p < k``)::
+
+    CEIL   out = ceil((H + 2p - k) / s) + 1      (Caffe's default round_mode)
+    FLOOR  out = floor((H + 2p - k) / s) + 1
+    clip   if p > 0 and (out - 1) s >= H + p: out -= 1   (last window must start inside H + p)
+
+Window ``o`` covers ``[o s - p, o s - p + k)``.
+  MAX  the maximum over the window clipped to the input, starting from -FLT_MAX with a strict
+       ``>``: padding never wins, NaN is skipped, a window with no input left (only possible
+       with p = 0 and k < s under CEIL) gives -FLT_MAX. The optional mask output is the argmax
+       as a flat index within the channel's input plane (``h W + w``), the first maximum in
+       scan order, -1 where nothing was taken; float32 as in Caffe.
+  AVE  the sum over the window clipped to the input, divided by the window clipped to
+       ``[-p, H + p)`` (padding counts, the overhang of a CEIL window past ``H + p`` does not).
+       A window past the input (p = 0, k < s, CEIL) would make Caffe divide by a count <= 0:
+       rejected at shape inference.
+
+``global_pooling`` pools the whole spatial extent (kernel = input size, stride 1, pad 0).
+
+ONNX export uses floor mode with explicit end padding chosen so the window count is Caffe's:
+onnx shape inference and onnxruntime disagree about ceil_mode (onnxruntime drops a last window
+that starts in the end padding, onnx does not), so ceil_mode is never emitted. AVE uses
+``count_include_pad=1`` (its divisor is then the full kernel) times a constant correction where a
+Caffe window overhangs ``H + p``; MAX pads the output of windows past the input with -FLT_MAX
+(mask -1). The mask comes from MaxPool's ``Indices`` (flat over N, C and the plane), taken modulo
+the plane size and cast to float.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import TensorSpec
+from .base import LayerType, as_tuple, register
+
+FLT_MAX = float(np.finfo(np.float32).max)
+_METHODS = ("max", "ave")
+_ROUND_MODES = ("ceil", "floor")
+
+
+@dataclass(frozen=True)
+class PoolAttrs:
+    """Caffe pooling. ``kernel`` is None for global pooling; ints broadcast to every axis.
+
+    ``method``: "max" or "ave". ``pad``: symmetric padding per axis (``pad < kernel``).
+    ``round_mode``: "ceil" (Caffe's default) or "floor". ``mask``: a MAX pooling also outputs
+    the argmax mask (Caffe's second top).
+    """
+
+    kernel: tuple[int, ...] | int | None = None
+    stride: tuple[int, ...] | int = 1
+    pad: tuple[int, ...] | int = 0
+    method: str = "max"
+    round_mode: str = "ceil"
+    global_pooling: bool = False
+    mask: bool = False
+
+    def __post_init__(self) -> None:
+        fix = object.__setattr__
+        method = str(self.method).lower()
+        round_mode = str(self.round_mode).lower()
+        if method not in _METHODS:
+            raise ValueError(f"pooling method '{self.method}' is not supported "
+                             f"(choose {' or '.join(m.upper() for m in _METHODS)})")
+        if round_mode not in _ROUND_MODES:
+            raise ValueError(f"round_mode '{self.round_mode}' is not supported (CEIL or FLOOR)")
+        fix(self, "method", method)
+        fix(self, "round_mode", round_mode)
+        fix(self, "global_pooling", bool(self.global_pooling))
+        fix(self, "mask", bool(self.mask))
+        if self.mask and method != "max":
+            raise ValueError("only MAX pooling has a mask output")
+        if self.global_pooling:
+            if self.kernel is not None:
+                raise ValueError("global pooling takes its kernel from the input; "
+                                 f"got kernel {self.kernel}")
+            stride, pad = as_tuple(self.stride, what="stride"), as_tuple(self.pad, what="pad")
+            if any(v != 1 for v in stride) or any(v != 0 for v in pad):
+                raise ValueError(f"global pooling needs stride 1 and pad 0, got stride {stride} "
+                                 f"and pad {pad}")
+            fix(self, "stride", (1,))
+            fix(self, "pad", (0,))
+            return
+        if self.kernel is None:
+            raise ValueError("pooling needs a kernel (or global_pooling)")
+        kernel = as_tuple(self.kernel, what="kernel")
+        n = len(kernel)
+        if not 1 <= n <= 3:
+            raise ValueError(f"kernel must be 1-D, 2-D or 3-D, got {n}-D")
+        stride = as_tuple(self.stride, n, "stride")
+        pad = as_tuple(self.pad, n, "pad")
+        for what, vals, lo in (("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0)):
+            if any(v < lo for v in vals):
+                raise ValueError(f"{what} must be >= {lo}, got {vals}")
+        if any(p >= k for p, k in zip(pad, kernel)):
+            raise ValueError(f"pad {pad} must be smaller than kernel {kernel} (as Caffe requires)")
+        fix(self, "kernel", kernel)
+        fix(self, "stride", stride)
+        fix(self, "pad", pad)
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """One spatial axis of a pooling: Caffe's window count and where the windows lie."""
+
+    size: int       # input length H
+    kernel: int
+    stride: int
+    pad: int
+    out: int        # Caffe's output length
+
+    def start(self, o):
+        return o * self.stride - self.pad
+
+    @property
+    def past_input(self) -> bool:
+        """The last window starts at or beyond H (p = 0, k < s, CEIL): no input in it."""
+        return self.start(self.out - 1) >= self.size
+
+    def divisors(self) -> np.ndarray:
+        """Caffe's AVE divisor per window along this axis: the window clipped to [-p, H+p)."""
+        starts = self.start(np.arange(self.out))
+        return np.minimum(starts + self.kernel, self.size + self.pad) - starts
+
+
+def pooled_length(h: int, k: int, s: int, p: int, round_mode: str) -> int:
+    """Caffe's output length (may be < 1 when the kernel does not fit)."""
+    span = h + 2 * p - k
+    out = (-(-span // s) if round_mode == "ceil" else span // s) + 1
+    if p > 0 and (out - 1) * s >= h + p:
+        out -= 1
+    return out
+
+
+def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
+    """Per-axis plans for input spatial shape ``spatial``; ValueError when Caffe would fail."""
+    n = len(spatial)
+    if a.global_pooling:
+        kernel, stride, pad = tuple(spatial), (1,) * n, (0,) * n
+    else:
+        if len(a.kernel) != n:
+            raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} does not fit a "
+                             f"{n}-D input")
+        kernel, stride, pad = a.kernel, a.stride, a.pad
+    plans = []
+    for i in range(n):
+        h, k, s, p = spatial[i], kernel[i], stride[i], pad[i]
+        out = pooled_length(h, k, s, p, a.round_mode)
+        if out < 1:
+            raise ValueError(f"kernel {k} does not fit the padded input {h + 2 * p} on axis "
+                             f"{2 + i} (stride {s}, {a.round_mode.upper()} rounding)")
+        plan = AxisPlan(h, k, s, p, out)
+        if a.method == "ave" and plan.past_input:
+            raise ValueError(
+                f"AVE pooling's last window on axis {2 + i} starts at {plan.start(out - 1)}, past "
+                f"the input of {h} (kernel {k} < stride {s}, pad 0, CEIL): Caffe divides that "
+                "window by a count <= 0; use round_mode FLOOR or a kernel >= stride")
+        plans.append(plan)
+    return plans
+
+
+def _window_slice(ndim: int, axis: int, start: int, step: int, count: int) -> tuple:
+    idx = [slice(None)] * ndim
+    idx[axis] = slice(start, start + step * (count - 1) + 1, step)
+    return tuple(idx)
+
+
+def _pad_axis(x: np.ndarray, axis: int, plan: AxisPlan, value) -> np.ndarray:
+    """Pad ``axis`` so that every window's taps are in range (begin p, end as needed)."""
+    end = max(0, plan.start(plan.out - 1) + plan.kernel - plan.size)
+    if not plan.pad and not end:
+        return x
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (plan.pad, end)
+    return np.pad(x, widths, constant_values=value)
+
+
+def _axis_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
+    shape = [1] * ndim
+    shape[axis] = n
+    return tuple(shape)
+
+
+def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
+    """Separable Caffe max pooling: one pass per spatial axis (last first), k taps per pass.
+
+    The row-major first maximum of a window is the first maximum along the last axis within
+    the first row holding the window's maximum, so strict ``>`` passes from the last axis to the
+    first keep Caffe's argmax. Padding is -inf, which never beats the -FLT_MAX start.
+    """
+    n = len(plans)
+    plane_strides = [math.prod(p.size for p in plans[i + 1:]) for i in range(n)]
+    val = x.astype(np.float32, copy=False)
+    idx = np.zeros(x.shape, dtype=np.int64) if with_mask else None
+    for i in reversed(range(n)):
+        axis, plan = 2 + i, plans[i]
+        src = _pad_axis(val, axis, plan, -np.inf)
+        out_shape = list(val.shape)
+        out_shape[axis] = plan.out
+        acc = np.full(out_shape, -FLT_MAX, dtype=np.float32)
+        if with_mask:
+            src_idx = _pad_axis(idx, axis, plan, -1)
+            best = np.full(out_shape, -1, dtype=np.int64)
+            starts = plan.start(np.arange(plan.out)).reshape(_axis_shape(val.ndim, axis, plan.out))
+        for t in range(plan.kernel):
+            window = _window_slice(val.ndim, axis, t, plan.stride, plan.out)
+            if with_mask:
+                taps = src[window]
+                better = taps > acc
+                np.copyto(acc, taps, where=better)
+                np.copyto(best, src_idx[window] + (starts + t) * plane_strides[i], where=better)
+            else:
+                np.fmax(acc, src[window], out=acc)
+        val = acc
+        if with_mask:
+            idx = best
+    return val, idx
+
+
+def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
+    """Separable Caffe average pooling: window sums per axis, then Caffe's divisors."""
+    acc = x.astype(np.float32, copy=False)
+    for i in reversed(range(len(plans))):
+        axis, plan = 2 + i, plans[i]
+        src = _pad_axis(acc, axis, plan, 0.0)
+        out_shape = list(acc.shape)
+        out_shape[axis] = plan.out
+        total = np.zeros(out_shape, dtype=np.float32)
+        for t in range(plan.kernel):
+            total += src[_window_slice(acc.ndim, axis, t, plan.stride, plan.out)]
+        acc = total
+    return acc / caffe_divisors(plans).astype(np.float32)
+
+
+def caffe_divisors(plans: list[AxisPlan]) -> np.ndarray:
+    """Caffe's AVE divisor for every output position, shape ``(1, 1, *out)``."""
+    div = np.ones((1, 1) + (1,) * len(plans), dtype=np.float64)
+    for i, plan in enumerate(plans):
+        div = div * plan.divisors().reshape(_axis_shape(len(plans) + 2, 2 + i, plan.out))
+    return div
+
+
+@register
+class Pooling(LayerType):
+    type = "Pooling"
+    Attrs = PoolAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        if a.global_pooling:
+            if not 1 <= x.rank - 2 <= 3:
+                raise ValueError(f"global pooling needs 1 to 3 spatial axes, the input is {x}")
+        elif x.rank != len(a.kernel) + 2:
+            raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} needs a rank "
+                             f"{len(a.kernel) + 2} input, got shape {x}")
+        plans = pool_plan(a, x.shape[2:])
+        out = TensorSpec(x.shape[:2] + tuple(p.out for p in plans), x.dtype)
+        return [out, out] if a.mask else [out]
+
+    def run(self, a, xs, p):
+        x = xs[0]
+        plans = pool_plan(a, x.shape[2:])
+        if a.method == "ave":
+            return [ave_pool(x, plans)]
+        val, idx = max_pool(x, plans, a.mask)
+        return [val, idx.astype(np.float32)] if a.mask else [val]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a = layer.attrs
+        x = em.spec(ins[0])
+        plans = pool_plan(a, x.shape[2:])
+        if a.global_pooling and not a.mask:
+            op = "GlobalMaxPool" if a.method == "max" else "GlobalAveragePool"
+            em.node(op, ins[:1], outs[:1], name=layer.name)
+            return
+        # MAX: windows past the input become an appended -FLT_MAX sample (mask -1) afterwards.
+        extra = [int(a.method == "max" and p.past_input) for p in plans]
+        counts = [p.out - e for p, e in zip(plans, extra)]
+        ends = []
+        for p, c in zip(plans, counts):
+            end = max(0, (c - 1) * p.stride + p.kernel - p.size - p.pad)
+            assert (p.size + p.pad + end - p.kernel) // p.stride + 1 == c
+            ends.append(end)
+        attrs = dict(kernel_shape=[p.kernel for p in plans], strides=[p.stride for p in plans],
+                     pads=[p.pad for p in plans] + ends, ceil_mode=0)
+        if a.method == "ave":
+            correction = caffe_divisors(plans)
+            needed = any(e > p.pad for p, e in zip(plans, ends))
+            pooled = em.tmp(f"{layer.name}/avg") if needed else outs[0]
+            em.node("AveragePool", ins[:1], [pooled], name=layer.name, count_include_pad=1,
+                    **attrs)
+            if needed:  # Caffe divides overhanging windows by less than the full kernel
+                ratio = math.prod(a_p.kernel for a_p in plans) / correction
+                em.node("Mul", [pooled, em.const(f"{layer.name}.divisor_fix",
+                                                 ratio.astype(np.float32))],
+                        outs[:1], name=f"{layer.name}/divisor_fix")
+            return
+        grow = any(extra)
+        vals = em.tmp(f"{layer.name}/max") if grow else outs[0]
+        if not a.mask:
+            em.node("MaxPool", ins[:1], [vals], name=layer.name, **attrs)
+        else:
+            flat = em.tmp(f"{layer.name}/indices")
+            em.node("MaxPool", ins[:1], [vals, flat], name=layer.name, storage_order=0, **attrs)
+            plane = em.tmp(f"{layer.name}/plane_index")
+            em.node("Mod", [flat, em.const(f"{layer.name}.plane_size",
+                                           np.array(math.prod(x.shape[2:]), dtype=np.int64))],
+                    [plane], name=f"{layer.name}/plane_index")
+            mask = em.tmp(f"{layer.name}/mask") if grow else outs[1]
+            em.node("Cast", [plane], [mask], name=f"{layer.name}/mask", to=1)  # FLOAT
+        if grow:
+            pads = [0] * (len(plans) + 2) + [0, 0] + extra
+            em.pad(vals, outs[0], pads, name=f"{layer.name}/past_input", value=-FLT_MAX)
+            if a.mask:
+                em.pad(mask, outs[1], pads, name=f"{layer.name}/past_input_mask", value=-1.0)
