@@ -326,10 +326,13 @@ class GraphBuilder:
         if attrs is None:
             attrs = lt.Attrs()
         ins = [self.specs[t] for t in inputs] if all(t in self.specs for t in inputs) else None
-        if params is None and ins is not None:
-            rng = seeded_rng(self.seed, name)
-            params = lt.init_params(attrs, ins, rng)
         layer = Layer(name, type, tuple(inputs), tuple(outputs), attrs, params or {})
+        if params is None and ins is not None:
+            try:
+                params = lt.init_params(attrs, ins, seeded_rng(self.seed, name))
+            except (ValueError, ZeroDivisionError) as e:
+                raise layer.error(f"{e} (inputs {', '.join(map(str, ins))})") from None
+            layer = layer.replace(params=params)
         if ins is None:
             missing = [t for t in inputs if t not in self.specs]
             raise layer.error(f"input tensor '{missing[0]}' is not produced by any layer")

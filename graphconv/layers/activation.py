@@ -80,8 +80,10 @@ class PReLU(LayerType):
 
     def run(self, a, xs, p):
         x = xs[0]
-        slope = p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
-        return [np.where(x > 0, x, x * slope).astype(np.float32)]
+        y = np.minimum(x, np.float32(0))
+        y *= p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
+        y += np.maximum(x, np.float32(0))
+        return [y]
 
     def to_onnx(self, layer, em, ins, outs):
         rank = em.spec(ins[0]).rank
@@ -101,9 +103,10 @@ class Sigmoid(LayerType):
         return [ins[0]]
 
     def run(self, a, xs, p):
-        x = xs[0]
-        e = np.exp(-np.abs(x))  # never overflows
-        return [np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.float32)]
+        with np.errstate(over="ignore"):  # exp(-x) = inf gives 1 / inf = 0, as it should
+            e = np.exp(-xs[0])
+        e += 1
+        return [np.reciprocal(e, out=e)]
 
     def to_onnx(self, layer, em, ins, outs):
         em.node("Sigmoid", list(ins), list(outs), name=layer.name)

@@ -57,10 +57,15 @@ class Eltwise(LayerType):
 
     def run(self, a, xs, p):
         if a.operation == "SUM":
-            coeff = a.coefficients(len(xs))
-            out = np.zeros(xs[0].shape, dtype=np.float32)
-            for c, x in zip(coeff, xs):  # Caffe's order: 0 + c0 x0 + c1 x1 + ...
-                out += x if c == 1.0 else np.float32(c) * x
+            coeff = a.coefficients(len(xs))  # Caffe's order: c0 x0 + c1 x1 + c2 x2 ...
+            out = xs[0] if coeff[0] == 1.0 else np.float32(coeff[0]) * xs[0]
+            for c, x in zip(coeff[1:], xs[1:]):
+                op = np.subtract if c == -1.0 else np.add
+                term = x if c in (1.0, -1.0) else np.float32(c) * x
+                if out is xs[0]:  # never write into an input
+                    out = op(out, term, dtype=np.float32)
+                else:
+                    op(out, term, out=out)
             return [out]
         combine = np.multiply if a.operation == "PROD" else np.maximum
         out = combine(xs[0], xs[1], dtype=np.float32)

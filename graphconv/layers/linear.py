@@ -70,7 +70,7 @@ class InnerProduct(LayerType):
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name
         x = em.spec(ins[0])
-        axis, m, k = _split(a, x)
+        axis, m, _ = _split(a, x)
         flat = ins[0]
         if x.rank != 2 or axis != 1:  # Gemm needs a 2-D (M, K) input
             flat = em.tmp(f"{name}/flat")

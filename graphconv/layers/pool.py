@@ -45,7 +45,8 @@ _ROUND_MODES = ("ceil", "floor")
 
 @dataclass(frozen=True)
 class PoolAttrs:
-    """Caffe pooling. ``kernel`` is None for global pooling; ints broadcast to every axis.
+    """Caffe pooling. ``kernel`` is None for global pooling. A single value (an int or a
+    1-tuple) of kernel, stride or pad applies to every spatial axis of the input.
 
     ``method``: "max" or "ave". ``pad``: symmetric padding per axis (``pad < kernel``).
     ``round_mode``: "ceil" (Caffe's default) or "floor". ``mask``: a MAX pooling also outputs
@@ -88,10 +89,11 @@ class PoolAttrs:
             return
         if self.kernel is None:
             raise ValueError("pooling needs a kernel (or global_pooling)")
-        kernel = as_tuple(self.kernel, what="kernel")
-        n = len(kernel)
+        # a single value applies to every spatial axis of the input
+        n = max(len(as_tuple(v)) for v in (self.kernel, self.stride, self.pad))
         if not 1 <= n <= 3:
-            raise ValueError(f"kernel must be 1-D, 2-D or 3-D, got {n}-D")
+            raise ValueError(f"pooling must be 1-D, 2-D or 3-D, got {n} values per axis")
+        kernel = as_tuple(self.kernel, n, "kernel")
         stride = as_tuple(self.stride, n, "stride")
         pad = as_tuple(self.pad, n, "pad")
         for what, vals, lo in (("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0)):
@@ -143,10 +145,10 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
     if a.global_pooling:
         kernel, stride, pad = tuple(spatial), (1,) * n, (0,) * n
     else:
-        if len(a.kernel) != n:
+        if len(a.kernel) not in (1, n):
             raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} does not fit a "
                              f"{n}-D input")
-        kernel, stride, pad = a.kernel, a.stride, a.pad
+        kernel, stride, pad = (as_tuple(v, n) for v in (a.kernel, a.stride, a.pad))
     plans = []
     for i in range(n):
         h, k, s, p = spatial[i], kernel[i], stride[i], pad[i]
@@ -164,20 +166,44 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
     return plans
 
 
-def _window_slice(ndim: int, axis: int, start: int, step: int, count: int) -> tuple:
+def _along(ndim: int, axis: int, sl: slice) -> tuple:
     idx = [slice(None)] * ndim
-    idx[axis] = slice(start, start + step * (count - 1) + 1, step)
+    idx[axis] = sl
     return tuple(idx)
 
 
-def _pad_axis(x: np.ndarray, axis: int, plan: AxisPlan, value) -> np.ndarray:
-    """Pad ``axis`` so that every window's taps are in range (begin p, end as needed)."""
-    end = max(0, plan.start(plan.out - 1) + plan.kernel - plan.size)
-    if not plan.pad and not end:
-        return x
+def _taps(plan: AxisPlan):
+    """Per kernel tap ``t``: the outputs whose tap lands inside the input, and those samples.
+
+    Output ``o`` reads sample ``o s - p + t``; taps in the padding are skipped, which is Caffe's
+    clipping of the window to the input (MAX) and the zero padding of the sum (AVE).
+    """
+    s, p, h = plan.stride, plan.pad, plan.size
+    for t in range(plan.kernel):
+        lo = max(0, -(-(p - t) // s))
+        hi = min(plan.out - 1, (h - 1 + p - t) // s)
+        if lo <= hi:
+            first = lo * s - p + t
+            yield t, slice(lo, hi + 1), slice(first, first + (hi - lo) * s + 1, s)
+
+
+# Above this kernel length, a stride == kernel axis is reduced as reshaped tiles, not per tap.
+TILE_MIN_KERNEL = 8
+
+
+def _tiles(x: np.ndarray, axis: int, plan: AxisPlan, fill: float):
+    """Non-overlapping windows (stride == kernel) as an extra axis ``axis + 1`` of length k."""
+    end = plan.out * plan.kernel - plan.pad - plan.size
     widths = [(0, 0)] * x.ndim
-    widths[axis] = (plan.pad, end)
-    return np.pad(x, widths, constant_values=value)
+    widths[axis] = (plan.pad, max(0, end))
+    if any(widths[axis]):
+        x = np.pad(x, widths, constant_values=fill)
+    x = x[_along(x.ndim, axis, slice(0, plan.out * plan.kernel))]
+    return x.reshape(x.shape[:axis] + (plan.out, plan.kernel) + x.shape[axis + 1:])
+
+
+def _use_tiles(plan: AxisPlan) -> bool:
+    return plan.stride == plan.kernel >= TILE_MIN_KERNEL
 
 
 def _axis_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
@@ -191,31 +217,36 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
 
     The row-major first maximum of a window is the first maximum along the last axis within
     the first row holding the window's maximum, so strict ``>`` passes from the last axis to the
-    first keep Caffe's argmax. Padding is -inf, which never beats the -FLT_MAX start.
+    first keep Caffe's argmax. Every window starts from -FLT_MAX, as in Caffe; ``fmax`` (no
+    mask) and ``>`` (mask) both skip NaN. Taps that fall in the padding are skipped.
     """
     n = len(plans)
     plane_strides = [math.prod(p.size for p in plans[i + 1:]) for i in range(n)]
     val = x.astype(np.float32, copy=False)
     idx = np.zeros(x.shape, dtype=np.int64) if with_mask else None
-    for i in reversed(range(n)):
+    # without a mask the order is free: outer axes first keeps the taps' inner rows contiguous
+    for i in reversed(range(n)) if with_mask else range(n):
         axis, plan = 2 + i, plans[i]
-        src = _pad_axis(val, axis, plan, -np.inf)
+        if not with_mask and _use_tiles(plan):
+            val = np.fmax(np.fmax.reduce(_tiles(val, axis, plan, -np.inf), axis=axis + 1),
+                          np.float32(-FLT_MAX))
+            continue
         out_shape = list(val.shape)
         out_shape[axis] = plan.out
         acc = np.full(out_shape, -FLT_MAX, dtype=np.float32)
         if with_mask:
-            src_idx = _pad_axis(idx, axis, plan, -1)
             best = np.full(out_shape, -1, dtype=np.int64)
             starts = plan.start(np.arange(plan.out)).reshape(_axis_shape(val.ndim, axis, plan.out))
-        for t in range(plan.kernel):
-            window = _window_slice(val.ndim, axis, t, plan.stride, plan.out)
+        for t, o_sl, x_sl in _taps(plan):
+            acc_t, src_t = acc[_along(val.ndim, axis, o_sl)], val[_along(val.ndim, axis, x_sl)]
             if with_mask:
-                taps = src[window]
-                better = taps > acc
-                np.copyto(acc, taps, where=better)
-                np.copyto(best, src_idx[window] + (starts + t) * plane_strides[i], where=better)
+                better = src_t > acc_t
+                np.copyto(acc_t, src_t, where=better)
+                pos = (starts[_along(val.ndim, axis, o_sl)] + t) * plane_strides[i]
+                np.copyto(best[_along(val.ndim, axis, o_sl)],
+                          idx[_along(val.ndim, axis, x_sl)] + pos, where=better)
             else:
-                np.fmax(acc, src[window], out=acc)
+                np.fmax(acc_t, src_t, out=acc_t)
         val = acc
         if with_mask:
             idx = best
@@ -225,14 +256,16 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
 def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
     """Separable Caffe average pooling: window sums per axis, then Caffe's divisors."""
     acc = x.astype(np.float32, copy=False)
-    for i in reversed(range(len(plans))):
+    for i in range(len(plans)):
         axis, plan = 2 + i, plans[i]
-        src = _pad_axis(acc, axis, plan, 0.0)
+        if _use_tiles(plan):
+            acc = _tiles(acc, axis, plan, 0.0).sum(axis=axis + 1, dtype=np.float32)
+            continue
         out_shape = list(acc.shape)
         out_shape[axis] = plan.out
         total = np.zeros(out_shape, dtype=np.float32)
-        for t in range(plan.kernel):
-            total += src[_window_slice(acc.ndim, axis, t, plan.stride, plan.out)]
+        for _, o_sl, x_sl in _taps(plan):
+            total[_along(acc.ndim, axis, o_sl)] += acc[_along(acc.ndim, axis, x_sl)]
         acc = total
     return acc / caffe_divisors(plans).astype(np.float32)
 
@@ -252,12 +285,8 @@ class Pooling(LayerType):
 
     def infer(self, a, ins):
         x = ins[0]
-        if a.global_pooling:
-            if not 1 <= x.rank - 2 <= 3:
-                raise ValueError(f"global pooling needs 1 to 3 spatial axes, the input is {x}")
-        elif x.rank != len(a.kernel) + 2:
-            raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} needs a rank "
-                             f"{len(a.kernel) + 2} input, got shape {x}")
+        if not 1 <= x.rank - 2 <= 3:
+            raise ValueError(f"pooling needs 1 to 3 spatial axes, the input is {x}")
         plans = pool_plan(a, x.shape[2:])
         out = TensorSpec(x.shape[:2] + tuple(p.out for p in plans), x.dtype)
         return [out, out] if a.mask else [out]
@@ -286,8 +315,9 @@ class Pooling(LayerType):
             end = max(0, (c - 1) * p.stride + p.kernel - p.size - p.pad)
             assert (p.size + p.pad + end - p.kernel) // p.stride + 1 == c
             ends.append(end)
-        attrs = dict(kernel_shape=[p.kernel for p in plans], strides=[p.stride for p in plans],
-                     pads=[p.pad for p in plans] + ends, ceil_mode=0)
+        attrs = {"kernel_shape": [p.kernel for p in plans],
+                 "strides": [p.stride for p in plans],
+                 "pads": [p.pad for p in plans] + ends, "ceil_mode": 0}
         if a.method == "ave":
             correction = caffe_divisors(plans)
             needed = any(e > p.pad for p, e in zip(plans, ends))
@@ -295,7 +325,7 @@ class Pooling(LayerType):
             em.node("AveragePool", ins[:1], [pooled], name=layer.name, count_include_pad=1,
                     **attrs)
             if needed:  # Caffe divides overhanging windows by less than the full kernel
-                ratio = math.prod(a_p.kernel for a_p in plans) / correction
+                ratio = math.prod(q.kernel for q in plans) / correction
                 em.node("Mul", [pooled, em.const(f"{layer.name}.divisor_fix",
                                                  ratio.astype(np.float32))],
                         outs[:1], name=f"{layer.name}/divisor_fix")

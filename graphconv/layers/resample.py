@@ -1,5 +1,7 @@
-"""Resampling layers: nearest Upsample by integer factors, and ZeroInsert (the deconvolution
-lowering's primitive: ``s-1`` zeros between neighbouring samples, ``out = s(H-1)+1``)."""
+"""Resampling layers: nearest Upsample by integer factors; ZeroInsert (the deconvolution
+lowering's primitive: ``s-1`` zeros between neighbouring samples, ``out = s(H-1)+1``); MaxUnpool
+(caffe-segnet's two-bottom ``Upsample``: values scattered to their pooling mask's positions); and
+Interp (PSPNet/DeepLab bilinear interpolation with aligned corners)."""
 
 from __future__ import annotations
 
@@ -278,8 +280,11 @@ def interp_bilinear(x: np.ndarray, out_spatial: tuple[int, ...]) -> np.ndarray:
         shape = [1] * y.ndim
         shape[axis] = n_out
         w_hi = w_hi.reshape(shape)
-        w_lo = (np.float32(1) - w_hi).astype(np.float32)
-        y = w_lo * np.take(y, lo, axis=axis) + w_hi * np.take(y, hi, axis=axis)
+        lower, upper = np.take(y, lo, axis=axis), np.take(y, hi, axis=axis)
+        lower *= np.float32(1) - w_hi
+        upper *= w_hi
+        lower += upper
+        y = lower
     return np.ascontiguousarray(y, dtype=np.float32)
 
 
@@ -314,13 +319,11 @@ class Interp(LayerType):
         return [interp_bilinear(xs[0], self._out(a, ins))]
 
     def to_onnx(self, layer, em, ins, outs):
-        x = em.spec(ins[0])
         out = em.spec(outs[0]).shape
         sizes = em.const(f"{layer.name}.sizes", np.array(out, dtype=np.int64))
         # onnxruntime's align_corners uses the integer output length, as Caffe does
         em.node("Resize", [ins[0], "", "", sizes], outs, name=layer.name, mode="linear",
                 coordinate_transformation_mode="align_corners")
-        del x
 
     def macs(self, a, ins, outs):
         return outs[0].size * 2 ** (outs[0].rank - 2)

@@ -7,6 +7,7 @@ Axes follow Caffe: an ``axis`` may be negative (counted from the end, ``Canonica
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -203,7 +204,7 @@ class SliceAttrs:
         else:
             step = size // self.num_outputs
             cuts = [i * step for i in range(self.num_outputs + 1)]
-        return list(zip(cuts[:-1], cuts[1:]))
+        return list(itertools.pairwise(cuts))
 
 
 @register
@@ -279,7 +280,11 @@ class Split(LayerType):
 class CropAttrs:
     """Caffe Crop (BVLC, N-D): crop input 0 to the shape of input 1 on the axes from ``axis`` on,
     starting at ``offsets`` (none: 0 everywhere; one value: the same on every cropped axis; else
-    one per cropped axis). Input 1 only gives the shape."""
+    one per cropped axis). Input 1 only gives the shape.
+
+    BVLC Caffe also CHECKs that input 0 is at least as large as input 1 on the axes before
+    ``axis``; that is not required here, so HED's crops of 1-channel maps to the 3-channel
+    ``data`` load (BVLC 1.0 refuses them: "(1 vs. 3) invalid crop parameters in dimension: 1")."""
 
     axis: int = 2
     offsets: tuple[int, ...] = ()
@@ -316,8 +321,7 @@ class Crop(LayerType):
         for i in range(ax, rank):
             if begins[i] + ref.shape[i] > x.shape[i]:
                 raise ValueError(f"Crop on axis {i}: offset {begins[i]} + reference size "
-                                 f"{ref.shape[i]} exceeds the input size {x.shape[i]} "
-                                 f"(input {x}, reference {ref})")
+                                 f"{ref.shape[i]} exceeds the input size {x.shape[i]}")
         return [TensorSpec(x.shape[:ax] + ref.shape[ax:], x.dtype)]
 
     @staticmethod
@@ -568,16 +572,18 @@ class ArgMaxAttrs:
         object.__setattr__(self, "axis", None if self.axis is None else int(self.axis))
 
 
-def _top_k_last(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Caffe's top-k along the last axis: (values, indices), ties broken by the larger index."""
-    d = x.shape[-1]
-    rev = x[..., ::-1]
-    if k == 1:
-        pos = np.argmax(rev, axis=-1)[..., None]
-    else:  # stable sort of the reversed axis puts larger original indices first among ties
-        pos = np.argsort(-rev, axis=-1, kind="stable")[..., :k]
-    idx = (d - 1) - pos
-    return np.take_along_axis(x, idx, axis=-1), idx
+def _top_k(x: np.ndarray, axis: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Caffe's top-k along ``axis``: (values, indices), ties broken by the larger index."""
+    d = x.shape[axis]
+    if k == 1:  # the maximum, then the last position holding it
+        values = x.max(axis=axis, keepdims=True)
+        last = np.argmax(np.flip(x == values, axis), axis=axis, keepdims=True)
+        return values, (d - 1) - last
+    # a stable descending sort of the reversed axis puts larger indices first among ties
+    rev = np.flip(np.moveaxis(x, axis, -1), -1)
+    idx = (d - 1) - np.argsort(-rev, axis=-1, kind="stable")[..., :k]
+    values = np.take_along_axis(np.moveaxis(x, axis, -1), idx, axis=-1)
+    return np.moveaxis(values, -1, axis), np.moveaxis(idx, -1, axis)
 
 
 @register
@@ -612,57 +618,58 @@ class ArgMax(LayerType):
         x = xs[0]
         out_shape = self.infer(a, [TensorSpec(x.shape)])[0].shape
         if a.axis is not None:
-            ax = canonical_axis(a.axis, x.ndim)
-            vals, idx = _top_k_last(np.moveaxis(x, ax, -1), a.top_k)
-            res = vals if a.out_max_val else idx.astype(np.float32)
-            return [np.ascontiguousarray(np.moveaxis(res, -1, ax), dtype=np.float32)]
-        vals, idx = _top_k_last(x.reshape(x.shape[0], -1), a.top_k)
+            vals, idx = _top_k(x, canonical_axis(a.axis, x.ndim), a.top_k)
+            res = vals if a.out_max_val else idx
+            return [np.ascontiguousarray(res, dtype=np.float32)]
+        vals, idx = _top_k(x.reshape(x.shape[0], -1), 1, a.top_k)
         res = idx.astype(np.float32)
         if a.out_max_val:
             res = np.concatenate([res, vals.astype(np.float32)], axis=1)
         return [res.reshape(out_shape)]
 
     def to_onnx(self, layer, em, ins, outs):
-        a = layer.attrs
+        a, name = layer.attrs, layer.name
         x = em.spec(ins[0])
-        name = layer.name
-        if a.axis is None:
-            data = em.reshape(ins[0], (x.shape[0], math.prod(x.shape[1:])), f"{name}/flat")
-            ax, size = 1, math.prod(x.shape[1:])
-            final = em.tmp(f"{name}/result")
-        else:
-            data = ins[0]
+        if a.axis is not None:
             ax = canonical_axis(a.axis, x.rank)
-            size = x.shape[ax]
-            final = outs[0]
-        want_values = a.out_max_val
-        want_indices = a.axis is None or not a.out_max_val
-        idx_f = em.tmp(f"{name}/indices") if a.axis is None or want_values else final
-        vals = em.tmp(f"{name}/values") if a.axis is None else final
-        if a.top_k == 1 and not want_values:
-            idx = em.tmp(f"{name}/argmax")
-            em.node("ArgMax", [data], [idx], name=f"{name}/argmax", axis=ax, keepdims=1,
-                    select_last_index=1)
-            em.node("Cast", [idx], [idx_f], name=f"{name}/cast", to=TensorProto.FLOAT)
+            wanted = {"values": outs[0]} if a.out_max_val else {"indices": outs[0]}
+            _emit_top_k(em, ins[0], ax, x.shape[ax], a.top_k, name, **wanted)
+            return
+        size = math.prod(x.shape[1:])
+        flat = em.reshape(ins[0], (x.shape[0], size), f"{name}/flat")
+        indices = em.tmp(f"{name}/indices")
+        if a.out_max_val:  # per sample: the k indices, then the k values
+            values, packed = em.tmp(f"{name}/values"), em.tmp(f"{name}/packed")
+            _emit_top_k(em, flat, 1, size, a.top_k, name, values=values, indices=indices)
+            em.node("Concat", [indices, values], [packed], name=f"{name}/pack", axis=1)
         else:
-            # ONNX TopK breaks ties by the smaller index; Caffe by the larger. Run TopK on the
-            # axis reversed and map the positions back: index = size - 1 - position.
-            rev = em.tmp(f"{name}/reversed")
-            em.slice(data, rev, [-1], [np.iinfo(np.int64).min], [ax], name=f"{name}/reverse",
-                     steps=[-1])
-            pos = em.tmp(f"{name}/positions")
-            em.node("TopK", [rev, em.const(f"{name}.k", [a.top_k], np.int64)],
-                    [vals if want_values else em.tmp(f"{name}/topk_values"), pos],
-                    name=f"{name}/topk", axis=ax, largest=1, sorted=1)
-            if want_indices:
-                idx = em.tmp(f"{name}/index")
-                em.node("Sub", [em.const(f"{name}.last", np.int64(size - 1)), pos], [idx],
-                        name=f"{name}/unreverse")
-                em.node("Cast", [idx], [idx_f], name=f"{name}/cast", to=TensorProto.FLOAT)
-        if a.axis is None:
-            parts = [idx_f, vals] if want_values else [idx_f]
-            if len(parts) == 2:
-                em.node("Concat", parts, [final], name=f"{name}/pack", axis=1)
-            else:
-                final = idx_f
-            _reshape_to(em, final, outs[0], em.spec(outs[0]).shape, f"{name}/shape")
+            _emit_top_k(em, flat, 1, size, a.top_k, name, indices=indices)
+            packed = indices
+        _reshape_to(em, packed, outs[0], em.spec(outs[0]).shape, f"{name}/shape")
+
+
+def _emit_top_k(em, data: str, axis: int, size: int, k: int, name: str,
+                values: str | None = None, indices: str | None = None) -> None:
+    """Caffe-ordered top-k of ``data`` along ``axis`` (of length ``size``): writes the values
+    and/or the float32 indices to the tensors named."""
+    if k == 1 and values is None:
+        position = em.tmp(f"{name}/argmax")
+        em.node("ArgMax", [data], [position], name=f"{name}/argmax", axis=axis, keepdims=1,
+                select_last_index=1)
+    else:
+        # ONNX TopK breaks ties by the smaller index, Caffe by the larger: run TopK on the axis
+        # reversed and map positions back, index = size - 1 - position.
+        rev = em.tmp(f"{name}/reversed")
+        em.slice(data, rev, [-1], [np.iinfo(np.int64).min], [axis], name=f"{name}/reverse",
+                 steps=[-1])
+        reversed_position = em.tmp(f"{name}/reversed_position")
+        em.node("TopK", [rev, em.const(f"{name}.k", [k], np.int64)],
+                [values or em.tmp(f"{name}/topk_values"), reversed_position],
+                name=f"{name}/topk", axis=axis, largest=1, sorted=1)
+        if indices is None:
+            return
+        position = em.tmp(f"{name}/position")
+        em.node("Sub", [em.const(f"{name}.last", np.int64(size - 1)), reversed_position],
+                [position], name=f"{name}/unreverse")
+    if indices is not None:
+        em.node("Cast", [position], [indices], name=f"{name}/cast", to=TensorProto.FLOAT)

@@ -126,11 +126,15 @@ def read_caffemodel(path: str) -> dict[str, list[np.ndarray]]:
             net.ParseFromString(f.read())
     except (OSError, DecodeError) as e:
         raise ParseError(f"cannot read weights: {e}", file=path) from None
-    blobs = {}
+    blobs: dict[str, list[np.ndarray]] = {}
     for lp in list(net.layer) + list(net.layers):
         if lp.blobs:
+            name, k = lp.name, 1
+            while name in blobs:  # duplicate Caffe names: the same renaming as the prototxt's
+                k += 1
+                name = f"{lp.name}#{k}"
             try:
-                blobs[lp.name] = [_blob_array(b) for b in lp.blobs]
+                blobs[name] = [_blob_array(b) for b in lp.blobs]
             except ValueError as e:
                 raise ParseError(f"layer '{lp.name}': {e}", file=path) from None
     return blobs
@@ -190,6 +194,16 @@ def load_caffe(path: str, weights: str | None = None,
             kind = lp.type
         if _included(lp):
             entries.append((lp, kind, src))
+
+    # Caffe does not require unique layer names (HED names five layers 'crop'); the IR does.
+    # Later duplicates become 'name#2', 'name#3', ...; weights still match by the Caffe name in
+    # order of appearance.
+    caffe_names: dict[str, int] = {}
+    layer_names: list[str] = []
+    for lp, kind, src in entries:
+        k = caffe_names[lp.name] = caffe_names.get(lp.name, 0) + 1
+        layer_names.append(lp.name if k == 1 else f"{lp.name}#{k}")
+    renamed = {id(lp): nm for (lp, _, _), nm in zip(entries, layer_names)}
 
     # Which layers are dropped: data sources whose tops get no shape, losses/accuracy, and
     # whatever only feeds dropped layers' bottoms from dropped tops.
@@ -269,7 +283,7 @@ def load_caffe(path: str, weights: str | None = None,
     for name, shape in declared:
         input_layer(name, shape, base, name)
 
-    unsupported = [(lp.name, kind, src) for lp, kind, src, action in plan
+    unsupported = [(renamed[id(lp)], kind, src) for lp, kind, src, action in plan
                    if action[0] == "layer" and kind != "Input" and kind not in RULES]
     if unsupported:
         listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
@@ -277,37 +291,48 @@ def load_caffe(path: str, weights: str | None = None,
 
     used_blobs: set[str] = set()
     for lp, kind, src, action in plan:
+        lname = renamed[id(lp)]
         if action[0] == "input":
             _, top, shape = action
-            input_layer(top, shape, src, lp.name if len(lp.top) == 1 else f"{lp.name}/{top}")
+            input_layer(top, shape, src,
+                            lname if len(lp.top) == 1 else f"{lname}/{top}")
             continue
         if kind == "Input":
             shapes = list(lp.input_param.shape)
             for j, top in enumerate(lp.top):
                 shape = _shape_of(shapes[j if len(shapes) > 1 else 0]) if shapes else None
-                input_layer(top, shape, src, lp.name if len(lp.top) == 1 else f"{lp.name}/{top}")
+                input_layer(top, shape, src,
+                            lname if len(lp.top) == 1 else f"{lname}/{top}")
             continue
         missing = [b for b in lp.bottom if b not in current]
         if missing:
             raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
-                             layer=lp.name, type=kind, source=src)
+                             layer=lname, type=kind, source=src)
         ins = [current[b] for b in lp.bottom]
         in_specs = [specs[t] for t in ins]
+        stored = blobs.get(lname) if blobs is not None else None
+        if stored and not lp.blobs:
+            # let rules see the stored blobs' shapes (forks told apart by their blob count)
+            hinted = type(lp)()
+            hinted.CopyFrom(lp)
+            for array in stored:
+                hinted.blobs.add().shape.dim.extend(array.shape)
+            lp = hinted
         try:
             spec = RULES[kind](lp, in_specs)
             lt = layer_type(spec.type)
             shapes = dict(lt.param_shapes(spec.attrs, in_specs))
         except ValueError as e:
             where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
-            raise GraphError(f"{e} (inputs {where})", layer=lp.name, type=kind,
+            raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind,
                              source=src) from None
         if blobs is not None and spec.blobs:
-            params = _weights_params(lp, kind, spec, shapes, blobs.get(lp.name), src)
-            used_blobs.add(lp.name)
+            params = _weights_params(lname, kind, spec, shapes, stored, src)
+            used_blobs.add(lname)
         else:
-            params = _filler_params(lp, kind, spec, in_specs, seed, src)
+            params = _filler_params(lname, kind, spec, in_specs, seed, src)
         outs = tuple(define(t) for t in lp.top)
-        add(Layer(lp.name, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
+        add(Layer(lname, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
 
     if blobs is not None:
         extra = sorted(set(blobs) - used_blobs)
@@ -323,39 +348,39 @@ def load_caffe(path: str, weights: str | None = None,
     return Graph(tuple(layers), tuple(outputs), name, tuple(notes))
 
 
-def _weights_params(lp, kind: str, spec, shapes: dict, got, src: str) -> dict:
+def _weights_params(name: str, kind: str, spec, shapes: dict, got, src: str) -> dict:
     keys = [k for k, _ in spec.blobs]
     if got is None:
-        raise GraphError("has no blobs in the weights file", layer=lp.name, type=kind, source=src)
+        raise GraphError("has no blobs in the weights file", layer=name, type=kind, source=src)
     if len(got) != len(keys):
         raise GraphError(f"weights file has {len(got)} blobs, expected {len(keys)} "
-                         f"({', '.join(keys)})", layer=lp.name, type=kind, source=src)
+                         f"({', '.join(keys)})", layer=name, type=kind, source=src)
     raw = {}
     for key, array in zip(keys, got):
         want = tuple(spec.blob_shapes.get(key, shapes.get(key, ())))
         fitted = _fit_blob(array, want)
         if fitted is None:
             raise GraphError(f"weights blob '{key}' has shape {array.shape}, expected {want}",
-                             layer=lp.name, type=kind, source=src)
+                             layer=name, type=kind, source=src)
         raw[key] = fitted
     if spec.finish is None:
         return raw
     try:
         return spec.finish(raw)
     except ValueError as e:
-        raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
+        raise GraphError(str(e), layer=name, type=kind, source=src) from None
 
 
-def _filler_params(lp, kind: str, spec, in_specs, seed: int, src: str) -> dict:
+def _filler_params(name: str, kind: str, spec, in_specs, seed: int, src: str) -> dict:
     lt = layer_type(spec.type)
-    params = lt.init_params(spec.attrs, in_specs, seeded_rng(seed, lp.name))
+    params = lt.init_params(spec.attrs, in_specs, seeded_rng(seed, name))
     for key, filler in spec.blobs:
         if filler is None or key not in params:
             continue
         shape = params[key].shape
         try:
-            params[key] = fill(filler, shape, seeded_rng(seed, lp.name, key),
+            params[key] = fill(filler, shape, seeded_rng(seed, name, key),
                                fan_in=lt.fan_in(spec.attrs, shape), is_bias=(key == "bias"))
         except ValueError as e:
-            raise GraphError(str(e), layer=lp.name, type=kind, source=src) from None
+            raise GraphError(str(e), layer=name, type=kind, source=src) from None
     return params

@@ -67,12 +67,15 @@ SEGNET_VAR_EPS = 1e-9  # caffe-segnet's BNLayer hard-codes var_eps_ = 1e-9
 def bn_variant(lp) -> str:
     """Which fork's BN a layer is: ``"pspnet"`` or ``"segnet"``.
 
-    Decided by the prototxt, since the rule runs before (and without) weights: a field only
-    PSPNet's BNParameter has (slope_filler, bias_filler, momentum, eps, frozen, engine) means
-    PSPNet; one only caffe-segnet's has (scale_filler, shift_filler, bn_mode) means SegNet; both
-    is an error. With neither, four or more ``param`` entries (PSPNet's slope, bias, mean,
+    Blobs carried by the LayerParameter itself decide first (4: PSPNet, 2: SegNet); the reader
+    does not pass a weights file's blobs to rules, so in practice the prototxt decides: a field
+    only PSPNet's BNParameter has (slope_filler, bias_filler, momentum, eps, frozen, engine)
+    means PSPNet; one only caffe-segnet's has (scale_filler, shift_filler, bn_mode) means SegNet;
+    both is an error. With neither, four or more ``param`` entries (PSPNet's slope, bias, mean,
     variance) mean PSPNet, and anything else SegNet (ENet and SegNet use two or none).
     """
+    if len(lp.blobs) in (2, 4):
+        return "segnet" if len(lp.blobs) == 2 else "pspnet"
     p = lp.bn_param
     psp = [f for f in PSPNET_FIELDS if p.HasField(f)]
     seg = [f for f in SEGNET_FIELDS if p.HasField(f)]

@@ -3,8 +3,17 @@ ShuffleChannel, ArgMax)."""
 
 from __future__ import annotations
 
-from ....layers.tensor import (ArgMaxAttrs, ConcatAttrs, CropAttrs, FlattenAttrs, PermuteAttrs,
-                               ReshapeAttrs, ShuffleChannelAttrs, SliceAttrs, SplitAttrs)
+from ....layers.tensor import (
+    ArgMaxAttrs,
+    ConcatAttrs,
+    CropAttrs,
+    FlattenAttrs,
+    PermuteAttrs,
+    ReshapeAttrs,
+    ShuffleChannelAttrs,
+    SliceAttrs,
+    SplitAttrs,
+)
 from . import Spec, rule
 
 
@@ -40,8 +49,12 @@ def split(lp, ins):
 
 @rule("Crop")
 def crop(lp, ins):
-    """BVLC Crop: ``axis`` (default 2), ``offset`` (none: 0). The old FCN-era Crop (HED's fork)
-    computed offsets from the net's coordinate maps; without parameters we crop at 0."""
+    """BVLC Crop: ``axis`` (default 2), ``offset`` (none: 0 on every cropped axis).
+
+    The FCN-era Crop of longjon/caffe, which HED's deploy file was written for, had no
+    parameters and derived the offsets from the net's coordinate maps (HED's dsn1 crop would be
+    34 = conv1_1's pad 35 - 1). That needs the whole net, which a rule does not see; here a
+    parameterless Crop crops at 0, as BVLC master does."""
     p = lp.crop_param
     return Spec("Crop", CropAttrs(p.axis, tuple(p.offset)))
 

@@ -1,0 +1,421 @@
+"""Pooling against a brute-force transcription of Caffe's PoolingLayer::Forward_cpu (BVLC master)
+written here, and the exported graphs through onnxruntime (opsets 13, 17, 21 and random ones).
+
+The oracle loops over every output position exactly as Caffe does: MAX starts from -FLT_MAX and
+takes a sample only when strictly greater (its mask is the flat index h*W + w, -1 if none); AVE
+sums the window clipped to the input and divides by the window clipped to [-p, H+p).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import oracles as O
+import pytest
+from hypothesis import assume, event, given, note, settings
+from hypothesis import strategies as st
+
+import graphconv as gc
+from graphconv import GraphBuilder
+from graphconv.layers.pool import PoolAttrs
+from graphconv.validate import run_onnxruntime
+
+FLT_MAX = np.float32(3.4028234663852886e38)
+OPSETS = (13, 17, 21)
+SETTINGS = {"deadline": None}
+
+
+# ---- the oracle ----------------------------------------------------------------------------------
+
+def caffe_pooled_len(h, k, s, p, round_mode="CEIL"):
+    q = np.float32(h + 2 * p - k) / np.float32(s)       # Caffe: static_cast<float>(...) / stride
+    out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
+    if p > 0 and (out - 1) * s >= h + p:
+        out -= 1
+    return out
+
+
+def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL"):
+    """Caffe's pooling forward pass, N-D, one output position at a time. Returns (top, mask)."""
+    x = np.asarray(x, dtype=np.float32)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    n = len(sp)
+    k, s, p = (tuple(v) if isinstance(v, tuple) else (v,) * n for v in (kernel, stride, pad))
+    out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode) for i in range(n))
+    assert all(o >= 1 for o in out), out
+    top = np.zeros((N, C) + out, dtype=np.float32)
+    mask = np.full((N, C) + out, -1.0, dtype=np.float32)
+    for nn, c in itertools.product(range(N), range(C)):
+        plane = x[nn, c]
+        for o in itertools.product(*(range(q) for q in out)):
+            start = [o[i] * s[i] - p[i] for i in range(n)]
+            if method == "MAX":
+                end = [min(start[i] + k[i], sp[i]) for i in range(n)]
+                lo = [max(v, 0) for v in start]
+                best, where = -FLT_MAX, -1
+                for pos in itertools.product(*(range(lo[i], end[i]) for i in range(n))):
+                    if plane[pos] > best:
+                        best = plane[pos]
+                        where = int(np.ravel_multi_index(pos, sp))
+                top[(nn, c) + o], mask[(nn, c) + o] = best, where
+            else:
+                end = [min(start[i] + k[i], sp[i] + p[i]) for i in range(n)]
+                pool_size = math.prod(end[i] - start[i] for i in range(n))
+                lo = [max(v, 0) for v in start]
+                hi = [min(v, sp[i]) for i, v in enumerate(end)]
+                acc = np.float32(0)
+                for pos in itertools.product(*(range(lo[i], hi[i]) for i in range(n))):
+                    acc = np.float32(acc + plane[pos])
+                top[(nn, c) + o] = acc / np.float32(pool_size)
+    return top, mask
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def rand(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def pool_graph(shape, attrs):
+    b = GraphBuilder("pool", seed=0)
+    x = b.input("data", shape)
+    b.add("Pooling", x, attrs, name="pool", n_outputs=2 if attrs.mask else 1)
+    return b.build()
+
+
+def check(g, x, top, mask=None, opsets=OPSETS, onnx=True):
+    """Interpreter (bit-exact for MAX and masks, 1e-6 for AVE) and onnxruntime agree with Caffe."""
+    outs = list(g.outputs)
+    ours = gc.run(g, {"data": x}, outputs=outs)
+    refs = [top] if mask is None else [top, mask]
+    exact = mask is not None or g.layers[-1].attrs.method == "max"
+    for name, ref in zip(outs, refs):
+        assert g.specs[name].shape == ref.shape
+        if exact:
+            np.testing.assert_array_equal(ours[name], ref, err_msg=f"interpreter {name}")
+        else:
+            O.assert_close(ours[name], ref, 1e-6, f"interpreter {name}")
+    if not onnx:
+        return
+    for opset in opsets:
+        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {"data": x})
+        for name, ref in zip(outs, refs):
+            if exact:
+                np.testing.assert_array_equal(theirs[name], ref,
+                                              err_msg=f"onnxruntime opset {opset} {name}")
+            else:
+                O.assert_close(theirs[name], ref, 1e-6, f"onnxruntime opset {opset} {name}")
+
+
+def write(tmp_path, body, shape=(1, 2, 5, 5)):
+    dims = "".join(f"input_dim: {d} " for d in shape)
+    p = tmp_path / "net.prototxt"
+    p.write_text(f'input: "data" {dims}\n{body}')
+    return p
+
+
+def pool_layer(params, tops=("pool",), bottom="data", name="pool"):
+    top = "".join(f'top: "{t}" ' for t in tops)
+    return (f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" {top}\n'
+            f'  pooling_param {{ {params} }} }}\n')
+
+
+# ---- the oracle itself ---------------------------------------------------------------------------
+
+def test_oracle_hand_example():
+    # 1-D, H=5, k=1, s=3, p=0 (SEMANTICS.md): Caffe has a third window past the input
+    x = np.arange(5, dtype=np.float32).reshape(1, 1, 5)
+    top, mask = caffe_pool(x, 1, 3, 0, "MAX")
+    np.testing.assert_array_equal(top[0, 0], [0, 3, -FLT_MAX])
+    np.testing.assert_array_equal(mask[0, 0], [0, 3, -1])
+    # 2x2 average with pad 1 on a 2x2 ones image: every window holds one sample of four
+    top, _ = caffe_pool(np.ones((1, 1, 2, 2), np.float32), 2, 2, 1, "AVE")
+    np.testing.assert_array_equal(top, np.full((1, 1, 2, 2), 0.25, np.float32))
+    assert caffe_pooled_len(13, 2, 1, 0) == 12 and caffe_pooled_len(5, 2, 2, 1) == 3
+
+
+# ---- named cases ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_2x2_stride2_pad1_on_5x5_gives_3x3(tmp_path, method):
+    # ceil((5 + 2 - 2) / 2) + 1 = 4, and the 4th window starts at 6 - 1 = 5 >= H: clipped to 3
+    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} kernel_size: 2 stride: 2 pad: 1")))
+    assert g.specs["pool"].shape == (1, 2, 3, 3)
+    x = rand((1, 2, 5, 5), 1)
+    top, _ = caffe_pool(x, 2, 2, 1, method)
+    check(g, x, top)
+
+
+def test_ave_3x3_stride2_pad1_on_6x6(tmp_path):
+    # ceil((6 + 2 - 3) / 2) + 1 = 4 windows at -1, 1, 3, 5; the last one covers [5, 8) but
+    # Caffe's divisor stops at H + p = 7: 2 per axis instead of 3
+    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 3 stride: 2 pad: 1"),
+                      (2, 3, 6, 6)))
+    assert g.specs["pool"].shape == (2, 3, 4, 4)
+    x = rand((2, 3, 6, 6), 2)
+    top, _ = caffe_pool(x, 3, 2, 1, "AVE")
+    # the corner window holds x[5, 5] alone (plus padding): divided by 2 * 2
+    np.testing.assert_allclose(top[..., 3, 3], x[..., 5, 5] / 4, rtol=1e-6)
+    check(g, x, top)
+    ops = {n.op_type for n in gc.to_onnx(g).graph.node}
+    assert "AveragePool" in ops
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_round_mode_floor(tmp_path, method):
+    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} kernel_size: 3 stride: 2 "
+                                           "round_mode: FLOOR"), (1, 2, 6, 7)))
+    # floor((6 - 3) / 2) + 1 = 2, floor((7 - 3) / 2) + 1 = 3; CEIL would give 3 and 3
+    assert g.specs["pool"].shape == (1, 2, 2, 3)
+    assert caffe_pooled_len(6, 3, 2, 0) == 3
+    x = rand((1, 2, 6, 7), 3)
+    top, _ = caffe_pool(x, 3, 2, 0, method, "FLOOR")
+    check(g, x, top)
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_global_pooling(tmp_path, method):
+    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} global_pooling: true"),
+                      (2, 3, 5, 7)))
+    assert g.specs["pool"].shape == (2, 3, 1, 1)
+    x = rand((2, 3, 5, 7), 4)
+    top, _ = caffe_pool(x, (5, 7), 1, 0, method)
+    check(g, x, top)
+    ops = [n.op_type for n in gc.to_onnx(g).graph.node]
+    assert ops == ["GlobalMaxPool" if method == "MAX" else "GlobalAveragePool"]
+
+
+def test_global_max_pooling_with_mask(tmp_path):
+    g = gc.load(write(tmp_path, pool_layer("pool: MAX global_pooling: true",
+                                           tops=("pool", "mask")), (1, 3, 4, 6)))
+    x = rand((1, 3, 4, 6), 5)
+    top, mask = caffe_pool(x, (4, 6), 1, 0, "MAX")
+    check(g, x, top, mask)
+
+
+def test_mask_top(tmp_path):
+    g = gc.load(write(tmp_path, pool_layer("pool: MAX kernel_size: 3 stride: 2 pad: 1",
+                                           tops=("pool", "pool_mask")), (2, 3, 7, 6)))
+    assert g.specs["pool_mask"].shape == g.specs["pool"].shape == (2, 3, 4, 4)
+    x = rand((2, 3, 7, 6), 6)
+    top, mask = caffe_pool(x, 3, 2, 1, "MAX")
+    # the mask names the sample that won: x.flat[plane offset + mask] == top
+    planes = x.reshape(6, -1)
+    np.testing.assert_array_equal(
+        np.take_along_axis(planes, mask.reshape(6, -1).astype(np.int64), 1).reshape(top.shape),
+        top)
+    check(g, x, top, mask)
+
+
+def test_mask_ties_take_the_first_sample_in_scan_order():
+    x = np.random.default_rng(7).integers(0, 3, (2, 2, 6, 6)).astype(np.float32)
+    g = pool_graph(x.shape, PoolAttrs(kernel=(3, 2), stride=(2, 1), pad=(1, 1), mask=True))
+    top, mask = caffe_pool(x, (3, 2), (2, 1), (1, 1), "MAX")
+    assert len(np.unique(x)) == 3
+    check(g, x, top, mask)
+
+
+def test_nonfinite_inputs_follow_caffe_in_the_interpreter():
+    # Caffe skips NaN (never '>') and never takes -inf over its -FLT_MAX start; onnxruntime
+    # propagates NaN, so only the interpreter is held to this
+    x = np.array([[[[np.nan, 1, -np.inf, -np.inf],
+                    [2, np.nan, -np.inf, -np.inf]]]], dtype=np.float32)
+    g = pool_graph(x.shape, PoolAttrs(kernel=2, stride=2, mask=True))
+    top, mask = caffe_pool(x, 2, 2, 0, "MAX")
+    np.testing.assert_array_equal(top[0, 0, 0], [2, -FLT_MAX])
+    np.testing.assert_array_equal(mask[0, 0, 0], [4, -1])
+    check(g, x, top, mask, onnx=False)
+    g = pool_graph(x.shape, PoolAttrs(kernel=2, stride=2))
+    check(g, x, top, onnx=False)
+
+
+def test_yolov3_tiny_stride1_2x2_max_pool_on_13x13(tmp_path):
+    # ChenYingpeng/caffe-yolov3 layer12-maxpool: kernel 2, stride 1, pad 0 on 13x13.
+    # Caffe: ceil((13 - 2) / 1) + 1 = 12 (darknet pads to keep 13; Caffe does not)
+    body = pool_layer("stride: 1 pool: MAX kernel_size: 2 pad: 0", name="layer12-maxpool",
+                      tops=("layer12-maxpool",))
+    g = gc.load(write(tmp_path, body, (1, 4, 13, 13)))
+    assert g.specs["layer12-maxpool"].shape == (1, 4, 12, 12)
+    x = rand((1, 4, 13, 13), 8)
+    top, _ = caffe_pool(x, 2, 1, 0, "MAX")
+    assert top.shape == (1, 4, 12, 12)
+    np.testing.assert_array_equal(top, np.maximum.reduce(
+        [x[..., :12, :12], x[..., 1:, :12], x[..., :12, 1:], x[..., 1:, 1:]]))
+    check(g, x, top)
+
+
+def test_max_windows_past_the_input(tmp_path):
+    # SEMANTICS.md: H=5, k=1, s=3 gives Caffe 3 windows, ORT's ceil_mode 2; Caffe's third is
+    # -FLT_MAX with mask -1. The export pools 2 windows and appends the third.
+    g = gc.load(write(tmp_path, pool_layer("pool: MAX kernel_h: 1 kernel_w: 2 stride_h: 3 "
+                                           "stride_w: 3", tops=("pool", "mask")),
+                      (1, 2, 5, 7)))
+    assert g.specs["pool"].shape == (1, 2, 3, 3)    # W: ceil(5/3)+1 = 3, the last at 6 < 7
+    x = rand((1, 2, 5, 7), 9)
+    top, mask = caffe_pool(x, (1, 2), 3, 0, "MAX")
+    assert (top[..., 2, :] == -FLT_MAX).all() and (mask[..., 2, :] == -1).all()
+    check(g, x, top, mask)
+
+
+def test_ave_windows_past_the_input_are_rejected(tmp_path):
+    with pytest.raises(gc.GraphError, match="divides that window by a count <= 0"):
+        gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 1 stride: 3"), (1, 1, 5, 5)))
+    # FLOOR rounding has no such window
+    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 1 stride: 3 "
+                                           "round_mode: FLOOR"), (1, 1, 5, 5)))
+    assert g.specs["pool"].shape == (1, 1, 2, 2)
+
+
+def test_kernel_larger_than_padded_input(tmp_path):
+    # ceil((3 - 4) / 2) + 1 = 1 in Caffe's float arithmetic: one window clipped to the input
+    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 4 stride: 2"), (1, 2, 3, 3)))
+    assert g.specs["pool"].shape == (1, 2, 1, 1)
+    x = rand((1, 2, 3, 3), 10)
+    top, _ = caffe_pool(x, 4, 2, 0, "AVE")
+    np.testing.assert_allclose(top[..., 0, 0], x.sum(axis=(2, 3)) / 9, rtol=1e-6)
+    check(g, x, top)
+    with pytest.raises(gc.GraphError, match="does not fit the padded input"):
+        gc.load(write(tmp_path, pool_layer("pool: MAX kernel_size: 5 stride: 1"), (1, 2, 3, 3)))
+
+
+def test_v1_pooling_layer(tmp_path):
+    p = tmp_path / "v1.prototxt"
+    p.write_text('input: "data" input_dim: 1 input_dim: 2 input_dim: 6 input_dim: 6\n'
+                 'layers { name: "pool" type: POOLING bottom: "data" top: "pool"\n'
+                 '  pooling_param { pool: AVE kernel_size: 3 stride: 2 } }\n')
+    g = gc.load(p)
+    assert g.layer("pool").type == "Pooling" and g.specs["pool"].shape == (1, 2, 3, 3)
+    x = rand((1, 2, 6, 6), 11)
+    check(g, x, caffe_pool(x, 3, 2, 0, "AVE")[0], opsets=(17,))
+
+
+def test_non_square_kernel_pad_stride(tmp_path):
+    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_h: 3 kernel_w: 2 pad_h: 2 pad_w: 1 "
+                                           "stride_h: 2 stride_w: 3"), (1, 2, 7, 8)))
+    x = rand((1, 2, 7, 8), 12)
+    top, _ = caffe_pool(x, (3, 2), (2, 3), (2, 1), "AVE")
+    assert g.specs["pool"].shape == top.shape
+    check(g, x, top)
+
+
+@pytest.mark.parametrize("params,message", [
+    ("pool: MAX kernel_size: 2 pad: 2", "smaller than kernel"),
+    ("pool: MAX kernel_h: 2", "kernel_size OR kernel_h and kernel_w"),
+    ("pool: MAX kernel_size: 2 kernel_h: 2 kernel_w: 2", "kernel_size OR kernel_h and kernel_w"),
+    ("pool: MAX kernel_size: 2 pad_h: 1", "pad OR pad_h and pad_w"),
+    ("pool: MAX kernel_size: 2 stride: 2 stride_w: 1 stride_h: 1", "stride OR stride_h"),
+    ("pool: MAX global_pooling: true kernel_size: 2", "must not be given"),
+    ("pool: MAX global_pooling: true stride: 2", "stride 1 and pad 0"),
+    ("pool: STOCHASTIC kernel_size: 2", "STOCHASTIC is not supported"),
+    ("pool: MAX kernel_size: 0", "kernel must be positive"),
+])
+def test_caffe_rule_rejects(tmp_path, params, message):
+    with pytest.raises(gc.GraphError, match=message) as info:
+        gc.load(write(tmp_path, pool_layer(params)))
+    assert "'pool'" in str(info.value) and "net.prototxt:" in str(info.value)
+
+
+def test_ave_pooling_has_no_mask_top(tmp_path):
+    with pytest.raises(gc.GraphError, match="1 top"):
+        gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 2", tops=("a", "b"))))
+
+
+def test_attrs_validation():
+    with pytest.raises(ValueError, match="method"):
+        PoolAttrs(kernel=2, method="min")
+    with pytest.raises(ValueError, match="round_mode"):
+        PoolAttrs(kernel=2, round_mode="nearest")
+    with pytest.raises(ValueError, match="only MAX pooling has a mask"):
+        PoolAttrs(kernel=2, method="ave", mask=True)
+    with pytest.raises(ValueError, match="needs a kernel"):
+        PoolAttrs()
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        PoolAttrs(kernel=2, stride=0)
+    with pytest.raises(gc.GraphError, match="does not fit a 3-D input"):
+        pool_graph((1, 1, 4, 4, 4), PoolAttrs(kernel=(2, 2)))
+    assert PoolAttrs(kernel=3, stride=(2, 1)).kernel == (3, 3)
+
+
+def test_vectorised_kernel_is_fast_on_a_pspnet_sized_pool():
+    # PSPNet's pool1: AVE kernel 60 stride 60 on 2048x60x60, and a 3x3/2 MAX with mask on a
+    # 64x112x112 stem; both are a few passes over taps, never a loop over outputs
+    import time
+
+    from graphconv.layers import layer_type
+
+    lt = layer_type("Pooling")
+    x = rand((1, 2048, 60, 60), 13)
+    t0 = time.perf_counter()
+    (y,) = lt.run(PoolAttrs(kernel=60, stride=60, method="ave"), [x], {})
+    np.testing.assert_allclose(y[0, :, 0, 0], x[0].mean(axis=(1, 2)), rtol=1e-4, atol=1e-6)
+    x = rand((1, 64, 112, 112), 14)
+    lt.run(PoolAttrs(kernel=3, stride=2, pad=1, mask=True), [x], {})
+    assert time.perf_counter() - t0 < 3.0
+
+
+# ---- properties ----------------------------------------------------------------------------------
+
+@st.composite
+def pool_case(draw):
+    n = draw(st.sampled_from([1, 2, 2, 2, 3]))
+    kmax, hmax = (4, 9) if n < 3 else (3, 5)
+    k = tuple(draw(st.integers(1, kmax)) for _ in range(n))
+    s = tuple(draw(st.integers(1, 4)) for _ in range(n))
+    p = tuple(draw(st.integers(0, ki - 1)) for ki in k)
+    sp = tuple(draw(st.integers(1, hmax)) for _ in range(n))
+    method = draw(st.sampled_from(["MAX", "AVE"]))
+    round_mode = draw(st.sampled_from(["CEIL", "CEIL", "FLOOR"]))
+    mask = method == "MAX" and draw(st.booleans())
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sp
+    opset = draw(st.one_of(st.just(17), st.integers(13, 21)))
+    return shape, k, s, p, method, round_mode, mask, opset
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(pool_case(), st.integers(0, 2**31 - 1), st.booleans())
+def test_pooling_matches_caffe_and_onnxruntime(case, seed, integer_valued):
+    shape, k, s, p, method, round_mode, mask, opset = case
+    note(repr(case))
+    out = [caffe_pooled_len(h, ki, si, pi, round_mode) for h, ki, si, pi in zip(shape[2:], k, s, p)]
+    assume(all(o >= 1 for o in out))
+    past = [(o - 1) * si - pi >= h for o, si, pi, h in zip(out, s, p, shape[2:])]
+    attrs = PoolAttrs(kernel=k, stride=s, pad=p, method=method, round_mode=round_mode, mask=mask)
+    overhang = [(o - 1) * si - pi + ki > h + pi for o, si, pi, ki, h in
+                zip(out, s, p, k, shape[2:])]
+    event(f"{method} {len(k)}-D{' mask' if mask else ''}{' past-input' if any(past) else ''}"
+          f"{' overhang' if any(overhang) else ''}")
+    if method == "AVE" and any(past):
+        with pytest.raises(gc.GraphError, match="count <= 0"):
+            pool_graph(shape, attrs)
+        return
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, shape) if integer_valued else rng.standard_normal(shape)).astype(
+        np.float32)
+    g = pool_graph(shape, attrs)
+    top, ref_mask = caffe_pool(x, k, s, p, method, round_mode)
+    check(g, x, top, ref_mask if mask else None, opsets=(opset,))
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9), st.sampled_from(["MAX", "AVE"]),
+       st.sampled_from(["CEIL", "FLOOR"]))
+def test_caffe_rule_shapes_match_caffe_formula(k, s, h, method, round_mode):
+    # the Caffe rule end to end, on a 2-D input with the same geometry on both axes
+    import tempfile
+    from pathlib import Path
+
+    for pad in range(k):
+        want = caffe_pooled_len(h, k, s, pad, round_mode)
+        body = pool_layer(f"pool: {method} kernel_size: {k} stride: {s} pad: {pad} "
+                          f"round_mode: {round_mode}")
+        with tempfile.TemporaryDirectory() as d:
+            path = write(Path(d), body, (1, 1, h, h))
+            past = want >= 1 and (want - 1) * s - pad >= h
+            if want < 1 or (method == "AVE" and past):
+                with pytest.raises(gc.GraphError):
+                    gc.load(path)
+                continue
+            assert gc.load(path).specs["pool"].shape == (1, 1, want, want)
