@@ -37,6 +37,19 @@ class Context:
         self.graph = graph
         self._taken = set(graph.specs) | {layer.name for layer in graph.layers}
         self.notes: list[str] = []
+        self.absorbed: set[str] = set()
+
+    def absorb(self, layer: Layer) -> None:
+        """Remove a later layer whose work the current replacement takes over (its outputs
+        must then be produced by the replacement or be unused)."""
+        self.absorbed.add(layer.name)
+
+    def sole_consumer(self, tensor: str) -> Layer | None:
+        """The only layer reading ``tensor``, if exactly one does and it is no graph output."""
+        users = self.graph.consumers.get(tensor, ())
+        if len(users) != 1 or tensor in self.graph.outputs:
+            return None
+        return users[0]
 
     def note(self, text: str) -> None:
         """Record something the user should know about this rewrite."""
@@ -79,6 +92,8 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
     notes: list[str] = []
     count = 0
     for layer in graph.layers:
+        if layer.name in ctx.absorbed:
+            continue
         result = rule(layer, ctx)
         if result is None:
             layers.append(layer)
@@ -88,7 +103,9 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
                          f"{result.reason}")
         else:
             produced = {t for new in result for t in new.outputs}
-            missing = [t for t in layer.outputs if t not in produced]
+            still_used = {t for other in graph.layers if other.name not in ctx.absorbed
+                          and other is not layer for t in other.inputs} | set(graph.outputs)
+            missing = [t for t in layer.outputs if t not in produced and t in still_used]
             if missing:
                 raise GraphError(f"pass {pass_name} lost output tensor(s) {missing}",
                                  layer=layer.name, type=layer.type)

@@ -157,10 +157,9 @@ def max_unpool(x: np.ndarray, mask: np.ndarray, out_spatial: tuple[int, ...]) ->
     idx = mask.reshape(nc, -1).astype(np.int64)  # truncation, as Caffe's static_cast<int>
     bad = (idx < 0) | (idx >= plane)
     if bad.any():
-        first = idx[bad][0]
-        raise ValueError(f"mask index {first} is out of range for the {'x'.join(map(str, out_spatial))}"
-                         " output plane: the scale settings do not match the pooling that made "
-                         "the mask")
+        first, plane_shape = idx[bad][0], "x".join(map(str, out_spatial))
+        raise ValueError(f"mask index {first} is out of range for the {plane_shape} output "
+                         "plane: the scale settings do not match the pooling that made the mask")
     out = np.zeros((nc, plane), dtype=np.float32)
     # later duplicates win, as Caffe's sequential writes (numpy assigns in order)
     out[np.arange(nc)[:, None], idx] = x.reshape(nc, -1)
@@ -245,10 +244,6 @@ class InterpAttrs:
                 raise ValueError(f"{what} must be >= 1, got {v}")
             object.__setattr__(self, what, v)
 
-    @property
-    def is_identity_rule(self) -> bool:
-        return self.size is None and self.zoom_factor == 1 and self.shrink_factor == 1
-
     def out_spatial(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
         if self.size is not None:
             if len(self.size) != len(spatial):
@@ -297,7 +292,7 @@ class Interp(LayerType):
     def _out(self, a, ins) -> tuple[int, ...]:
         x = ins[0]
         if len(ins) == 2:
-            if not a.is_identity_rule:
+            if a.size is not None or a.zoom_factor != 1 or a.shrink_factor != 1:
                 raise ValueError("with a second input the output size comes from it; "
                                  "size/zoom_factor/shrink_factor must be left unset")
             if ins[1].rank != x.rank:

@@ -1,0 +1,137 @@
+"""fold-batchnorm, eliminate-identity, eliminate-dead.
+
+Oracle: the BatchNorm/Scale formulas written out here in float64 on top of the brute-force
+convolution / deconvolution / matrix product of oracles.py, and onnxruntime on the export.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+import graphconv as gc
+import oracles as O
+import passes
+from conftest import ZOO
+from graphconv.layers.activation import DropoutAttrs
+from graphconv.layers.linear import InnerProductAttrs
+from graphconv.layers.norm import BatchNormAttrs, ScaleAttrs
+from graphconv.layers.tensor import SplitAttrs
+from graphconv.validate import run_onnxruntime
+from test_layers_conv import SETTINGS
+
+TOL = 1e-5
+
+
+def _bn_reference(z, mean, var, eps, scale=None, shift=None, gamma=None, beta=None):
+    shape = (1, -1) + (1,) * (z.ndim - 2)
+    y = (z - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if scale is not None:
+        y = y * scale.reshape(shape) + shift.reshape(shape)
+    if gamma is not None:
+        y = y * gamma.reshape(shape) + (beta.reshape(shape) if beta is not None else 0)
+    return y
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(st.data())
+def test_fold_batchnorm_random(data):
+    kind = data.draw(st.sampled_from(["Convolution", "Deconvolution", "InnerProduct"]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 10**6)))
+    g = data.draw(st.sampled_from([1, 2]))
+    c, o = 2 * data.draw(st.integers(1, 3)), 2 * data.draw(st.integers(1, 3))
+    x = rng.standard_normal((2, c, 5, 6)).astype(np.float32)
+    bias = data.draw(st.booleans())
+    b = rng.standard_normal(o).astype(np.float32) if bias else None
+    if kind == "Convolution":
+        attrs = gc.ConvAttrs(num_output=o, kernel=(3, 2), pads=1, stride=(1, 2), group=g, bias=bias)
+        w = rng.standard_normal((o, c // g, 3, 2)).astype(np.float32)
+        z = O.conv_direct(x, w, b, (1, 2), (1, 1), (1, 1), (1, 1), g)
+    elif kind == "Deconvolution":
+        attrs = gc.DeconvAttrs(num_output=o, kernel=(3, 2), pads=1, stride=2, group=g, bias=bias)
+        w = rng.standard_normal((c, o // g, 3, 2)).astype(np.float32)
+        z = O.deconv_scatter(x, w, b, (2, 2), (1, 1), (1, 1), (1, 1), (0, 0), g)
+    else:
+        attrs = InnerProductAttrs(num_output=o, bias=bias)
+        w = rng.standard_normal((o, c * 30)).astype(np.float32)
+        z = x.reshape(2, -1).astype(np.float64) @ w.T.astype(np.float64) + (b if bias else 0)
+    affine = data.draw(st.booleans())
+    with_scale = data.draw(st.booleans())
+    bn = {"mean": rng.standard_normal(o), "variance": rng.uniform(0.2, 2, o)}
+    if affine:
+        bn.update(scale=rng.uniform(0.5, 2, o), bias=rng.standard_normal(o))
+    bn = {k: v.astype(np.float32) for k, v in bn.items()}
+    sc = {"scale": rng.uniform(-2, 2, o).astype(np.float32), "bias": rng.standard_normal(o).astype(np.float32)}
+    note((kind, g, bias, affine, with_scale))
+    bld = gc.GraphBuilder("f")
+    t = bld.input("data", x.shape)
+    t = bld.add(kind, t, attrs, params={"weight": w, **({"bias": b} if bias else {})}, name="layer")
+    t = bld.add("BatchNorm", t, BatchNormAttrs(eps=1e-3, affine=affine), params=bn, name="bn")
+    if with_scale:
+        t = bld.add("Scale", t, ScaleAttrs(axis=1, bias=True), params=sc, name="sc")
+    before = bld.build()
+    after = passes.apply(before, ["fold-batchnorm"])
+    assert after.count_types() == {"Input": 1, kind: 1}
+    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3),
+                        bn.get("scale"), bn.get("bias"),
+                        sc["scale"] if with_scale else None, sc["bias"] if with_scale else None)
+    out = before.outputs[0]
+    assert after.outputs == (out,)
+    O.assert_close(gc.run(before, {"data": x})[out], ref, 1e-4, "before")
+    O.assert_close(gc.run(after, {"data": x})[out], ref, TOL, "after")
+    O.assert_close(run_onnxruntime(gc.to_onnx(after), {"data": x})[out], ref, TOL, "onnxruntime")
+
+
+def test_fold_skips_shared_or_batch_statistics():
+    b = gc.GraphBuilder("s")
+    x = b.input("data", (1, 2, 4, 4))
+    c = b.add("Convolution", x, gc.ConvAttrs(num_output=2, kernel=(1, 1)), name="conv")
+    b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+    b.add("ReLU", c, name="side")  # conv output has two consumers: cannot fold
+    g = b.build()
+    assert passes.apply(g, ["fold-batchnorm"]).count_types() == g.count_types()
+    b = gc.GraphBuilder("s")
+    x = b.input("data", (2, 2, 4, 4))
+    c = b.add("Convolution", x, gc.ConvAttrs(num_output=2, kernel=(1, 1)), name="conv")
+    b.add("BatchNorm", c, BatchNormAttrs(statistics="batch"), name="bn")
+    g = b.build()
+    after = passes.apply(g, ["fold-batchnorm"])
+    assert after.count_types() == g.count_types()
+    assert any("batch statistics" in n for n in after.notes)
+
+
+def test_eliminate_identity_and_dead():
+    b = gc.GraphBuilder("e")
+    x = b.input("data", (1, 3, 6, 6))
+    c = b.add("Convolution", x, gc.ConvAttrs(num_output=4, kernel=(3, 3)), name="conv")
+    d = b.add("Dropout", c, DropoutAttrs(0.5), name="drop")
+    s1, s2 = b.add("Split", d, SplitAttrs(2), n_outputs=2, name="split")
+    r = b.add("ReLU", s1, name="relu")
+    b.add("ReLU", s2, name="unused_branch")
+    last = b.add("Dropout", r, DropoutAttrs(0.5), name="final_drop")
+    g = b.build(outputs=[last])
+    xs = np.random.default_rng(0).standard_normal((1, 3, 6, 6)).astype(np.float32)
+    w, bias = g.layer("conv").params["weight"], g.layer("conv").params["bias"]
+    ref = np.maximum(O.conv_direct(xs, w, bias, (1, 1), (1, 1), (0, 0), (0, 0), 1), 0)
+    after = passes.apply(g, ["eliminate-identity", "eliminate-dead"])
+    # the final Dropout names a graph output, so it stays; the dead branch goes
+    assert after.count_types() == {"Input": 1, "Convolution": 1, "ReLU": 1, "Dropout": 1}
+    assert after.layer("relu").inputs == ("conv",)
+    O.assert_close(gc.run(after, {"data": xs})[last], ref, TOL)
+    O.assert_close(run_onnxruntime(gc.to_onnx(after), {"data": xs})[last], ref, TOL)
+
+
+@pytest.mark.parametrize("name", ["shicai__MobileNet-Caffe__mobilenet_deploy.prototxt",
+                                  "Yuelong-Yu__ERFNet-Caffe__prototxts_erfnet_deploy.prototxt"])
+def test_fold_on_zoo_models(name, zoo):
+    g = gc.load(zoo / name, input_shapes={"data": (1, 3, 128, 256)} if "ERF" in name else None)
+    after = passes.apply(g, ["fold-batchnorm", "eliminate-identity", "eliminate-dead"],
+                         verify=True)
+    for layer in after.layers:  # only BatchNorms after a non-foldable layer remain
+        if layer.type == "BatchNorm":
+            assert after.producer[layer.inputs[0]].type not in ("Convolution", "Deconvolution")
+    assert after.count_types().get("BatchNorm", 0) < g.count_types()["BatchNorm"]
+    report = gc.validate(after)
+    assert report.ok, report.lines()
