@@ -10,9 +10,8 @@ Public API::
 
 from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
 from .ir import Graph, GraphBuilder, Layer, TensorSpec
-from .layers import (ConvAttrs, DeconvAttrs, InputAttrs, PadAttrs, ReLUAttrs, SeparableAttrs,
-                     UpsampleAttrs,
-                     ZeroInsertAttrs)
+from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
+from .layers import ATTRS
 from .interpreter import random_feeds, run
 from .export import to_onnx
 from .validate import ValidationReport, validate
@@ -23,7 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "load", "run", "to_onnx", "validate", "random_feeds",
     "Graph", "GraphBuilder", "Layer", "TensorSpec", "ValidationReport",
-    "ConvAttrs", "DeconvAttrs", "SeparableAttrs", "InputAttrs", "PadAttrs", "ReLUAttrs", "UpsampleAttrs",
-    "ZeroInsertAttrs",
+    *ATTRS,
     "GraphconvError", "GraphError", "ParseError", "ExportError", "UsageError",
 ]

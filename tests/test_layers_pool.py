@@ -422,3 +422,34 @@ def test_caffe_rule_shapes_match_caffe_formula(k, s, h, method, round_mode):
                     gc.load(path)
                 continue
             assert gc.load(path).specs["pool"].shape == (1, 1, want, want)
+
+
+# ---- why the export never uses ceil_mode ---------------------------------------------------------
+
+def _ceil_mode_average_pool(h, k, s, p, opset=17):
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[k, k], strides=[s, s],
+                            pads=[p, p, p, p], ceil_mode=1, count_include_pad=1)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 1, h, h])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=gc.export.ir_version_for(opset))
+
+
+def test_onnx_ceil_mode_shape_inference_disagrees_with_onnxruntime():
+    # 5x5, k2 s2 p1: Caffe and onnxruntime drop the window starting in the end padding (3x3),
+    # onnx's shape inference keeps it (4x4), so a ceil_mode export fails the strict shape check
+    import onnx
+
+    model = _ceil_mode_average_pool(5, 2, 2, 1)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    dims = [d.dim_value for d in inferred.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [1, 1, 4, 4]
+    x = rand((1, 1, 5, 5), 15)
+    (y,) = run_onnxruntime(model, {"x": x}).values()
+    top, _ = caffe_pool(x, 2, 2, 1, "AVE")
+    assert y.shape == top.shape == (1, 1, 3, 3)
+    # where the window counts agree, count_include_pad=1 is Caffe's divisor (SEMANTICS.md)
+    O.assert_close(y, top, AVE_TOL, "onnxruntime ceil_mode AveragePool")

@@ -149,3 +149,49 @@ def test_pass_costs_are_reported(tmp_path):
     extra = total_macs(after) - (total_macs(g) - deconv_macs)
     assert 3.0 * deconv_macs < extra < 4.5 * deconv_macs
     assert "deconv-to-conv: rewrote 2 layer(s)" in after.notes
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.integers(1, 3).flatmap(deconv_case))
+def test_deconv_to_subpixel_random(case):
+    note(repr(case))
+    assume(min(deconv_out_sp(case)) >= 1 and max(case["stride"]) > 1)
+    x, w, b = _case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
+    attrs = gc.DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
+                           dilation=case["dilation"], pads_begin=case["pads_begin"],
+                           pads_end=case["pads_end"], output_padding=case["output_padding"],
+                           group=case["group"], bias=case["bias"])
+    before = _graph("Deconvolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    after = passes.apply(before, ["deconv-to-subpixel"])
+    if "Deconvolution" in after.count_types():
+        # only when some phase would read no tap: check that claim independently
+        assert any("has no kernel taps" in n for n in after.notes)
+        assert any(not [t for t in range(k) if (r + pb - d * t) % s == 0]
+                   for k, s, d, pb in zip(case["kernel"], case["stride"], case["dilation"],
+                                          case["pads_begin"]) for r in range(s))
+        return
+    n_phases = int(np.prod(case["stride"]))
+    assert after.count_types()["Convolution"] == n_phases
+    convs = [lay for lay in after.layers if lay.type == "Convolution"]
+    assert all(lay.attrs.stride == (1,) * len(case["kernel"]) for lay in convs)
+    # no zero weights: the phase kernels hold exactly the deconvolution's taps, once each
+    assert sum(lay.params["weight"].size for lay in convs) == w.size
+    ref = O.deconv_scatter(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
+                           case["pads_end"], case["output_padding"], case["group"])
+    model = _three_way(before, after, x, ref, case["opset"])
+    assert "ConvTranspose" not in _ops(model)
+
+
+def test_subpixel_costs_a_stride_factor_less_than_zero_insertion():
+    from graphconv.analysis import total_macs
+
+    b = gc.GraphBuilder("fcn")
+    x = b.input("data", (1, 8, 16, 16))
+    b.add("Deconvolution", x, gc.DeconvAttrs(num_output=8, kernel=(4, 4), stride=2, pads=1,
+                                             bias=False))
+    g = b.build()
+    direct = 16 * 16 * 8 * 8 * 16  # every input sample times every tap into every output
+    assert total_macs(g) == direct
+    sub = total_macs(passes.apply(g, ["deconv-to-subpixel"]))
+    zero = total_macs(passes.apply(g, ["deconv-to-conv"]))
+    assert sub == direct == 262_144 and zero == 4 * direct

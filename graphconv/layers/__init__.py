@@ -1,14 +1,14 @@
-"""Layer definitions, one module per family; importing this package registers them all."""
+"""Layer definitions, one module per family; importing this package registers them all.
+
+Every registered type's attribute class is re-exported here by its own name
+(``ConvAttrs``, ``PoolingAttrs``, ``BatchNormAttrs``, ...).
+"""
 
 from .base import LayerType, layer_type, layer_types, register
 from . import tensor, conv, resample, activation, pool, norm, elementwise, linear  # noqa: F401,E501
-from .conv import ConvAttrs, DeconvAttrs, SeparableAttrs
-from .resample import UpsampleAttrs, ZeroInsertAttrs
-from .tensor import InputAttrs, PadAttrs
-from .activation import ReLUAttrs
 
-__all__ = [
-    "LayerType", "layer_type", "layer_types", "register",
-    "ConvAttrs", "DeconvAttrs", "SeparableAttrs", "UpsampleAttrs", "ZeroInsertAttrs", "InputAttrs", "PadAttrs",
-    "ReLUAttrs",
-]
+for _lt in layer_types().values():
+    globals()[_lt.Attrs.__name__] = _lt.Attrs
+
+ATTRS = sorted({lt.Attrs.__name__ for lt in layer_types().values()})
+__all__ = ["LayerType", "layer_type", "layer_types", "register", "ATTRS", *ATTRS]
