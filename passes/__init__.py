@@ -87,5 +87,6 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
             raise GraphconvError(f"pass '{name}' changed output '{t}': rel error {rel:.3g}")
 
 
-from . import (deconv_to_conv, deconv_to_subpixel, dilated_to_dense, eliminate,  # noqa: E402,F401
-               fold_batchnorm, split_separable, upsample_to_deconv)
+from . import (deconv_to_conv, deconv_to_subpixel, dilated_to_dense,  # noqa: E402,F401
+               dilated_to_space_to_batch, eliminate, fold_batchnorm, split_separable,
+               upsample_to_deconv)

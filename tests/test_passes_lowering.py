@@ -195,3 +195,25 @@ def test_subpixel_costs_a_stride_factor_less_than_zero_insertion():
     sub = total_macs(passes.apply(g, ["deconv-to-subpixel"]))
     zero = total_macs(passes.apply(g, ["deconv-to-conv"]))
     assert sub == direct == 262_144 and zero == 4 * direct
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(st.integers(1, 3).flatmap(conv_case))
+def test_dilated_to_space_to_batch_random(case):
+    note(repr(case))
+    assume(min(conv_out_sp(case)) >= 1 and max(case["dilation"]) > 1)
+    case = dict(case, stride=(1,) * len(case["kernel"]))
+    assume(min(conv_out_sp(case)) >= 1)
+    x, w, b = _case_data(case, (case["O"], case["C"] // case["group"]) + case["kernel"])
+    attrs = gc.ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=1,
+                         dilation=case["dilation"], pads_begin=case["pads_begin"],
+                         pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
+    before = _graph("Convolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    after = passes.apply(before, ["dilated-to-space-to-batch"])
+    convs = [lay for lay in after.layers if lay.type == "Convolution"]
+    assert len(convs) == 1 and convs[0].attrs.dilation == (1,) * len(case["kernel"])
+    assert convs[0].params["weight"].shape == w.shape  # the kernel is not inflated
+    assert after.specs[convs[0].inputs[0]].shape[0] == case["N"] * int(np.prod(case["dilation"]))
+    ref = O.conv_direct(x, w, b, (1,) * len(case["kernel"]), case["dilation"],
+                        case["pads_begin"], case["pads_end"], case["group"])
+    _three_way(before, after, x, ref, case["opset"])
