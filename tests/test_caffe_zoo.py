@@ -42,7 +42,7 @@ def _sizes(path):
     return None
 
 
-@pytest.mark.parametrize("path", _params(), ids=lambda p: p.name.split("__")[1] if p else "none")
+@pytest.mark.parametrize("path", _params(), ids=lambda p: p.stem.split("__", 1)[1][:48] if p else "none")
 def test_zoo_model_validates(path):
     if path is None:
         zoo_files()  # skips with a reason, or fails under CI
