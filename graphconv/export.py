@@ -34,7 +34,10 @@ class Emitter:
         self._extra_specs: dict[str, TensorSpec] = {}
 
     def spec(self, tensor: str) -> TensorSpec:
-        return self.graph.specs[tensor]
+        spec = self.graph.specs.get(tensor) or self._extra_specs.get(tensor)
+        if spec is None:
+            raise KeyError(tensor)
+        return spec
 
     def tmp(self, hint: str) -> str:
         name, k = hint, 1
@@ -63,6 +66,7 @@ class Emitter:
         return self.initializer(name, arr, arr.dtype)
 
     def graph_input(self, name: str, spec: TensorSpec) -> None:
+        self._extra_specs[name] = spec
         self.inputs.append(helper.make_tensor_value_info(name, _DTYPES[spec.dtype], spec.shape))
 
     # ---- small op helpers several layers share ----------------------------------------------
@@ -94,22 +98,37 @@ def ir_version_for(opset: int) -> int:
 
 
 def to_onnx(graph: Graph, opset: int = 17, extra_outputs: Iterable[str] = (),
-            check: bool = True) -> onnx.ModelProto:
+            check: bool = True, isolate: bool = False) -> onnx.ModelProto:
     """Export ``graph`` as an ONNX model at ``opset`` (13 to 21).
 
     ``extra_outputs`` adds intermediate tensors as graph outputs (used to find the first
     diverging layer). With ``check`` the model goes through ``onnx.checker`` and strict shape
     inference, whose shapes must equal graphconv's.
+
+    ``isolate`` cuts every edge: each layer reads its inputs from graph inputs named
+    ``isolated_input(tensor)`` and every layer output is a graph output, so a caller can feed
+    each layer exactly the values another backend computed (a layer-by-layer check).
     """
     if not MIN_OPSET <= int(opset) <= MAX_OPSET:
         raise ExportError(f"opset {opset} is not supported (choose {MIN_OPSET} to {MAX_OPSET})")
     em = Emitter(graph, int(opset))
+    fed: dict[str, str] = {}
     for layer in graph.layers:
         lt = layer.definition
+        ins = list(layer.inputs)
+        if isolate:
+            for t in ins:
+                if t not in fed and t not in graph.inputs:
+                    fed[t] = em.tmp(isolated_input(t))
+                    em.graph_input(fed[t], graph.specs[t])
+            ins = [fed.get(t, t) for t in ins]
         try:
-            lt.to_onnx(layer, em, list(layer.inputs), list(layer.outputs))
+            lt.to_onnx(layer, em, ins, list(layer.outputs))
         except NotImplementedError:
             raise layer.error("has no ONNX export") from None
+    if isolate:
+        extra_outputs = [t for layer in graph.layers if not layer.definition.is_source
+                         for t in layer.outputs]
     outs = list(dict.fromkeys([*graph.outputs, *extra_outputs]))
     vi = lambda t: helper.make_tensor_value_info(  # noqa: E731
         t, _DTYPES[graph.specs[t].dtype], graph.specs[t].shape)
@@ -121,6 +140,11 @@ def to_onnx(graph: Graph, opset: int = 17, extra_outputs: Iterable[str] = (),
     if check:
         check_model(model, graph)
     return model
+
+
+def isolated_input(tensor: str) -> str:
+    """Name of the graph input that feeds ``tensor`` in an isolated export."""
+    return f"{tensor}@in"
 
 
 def check_model(model: onnx.ModelProto, graph: Graph) -> None:

@@ -71,7 +71,8 @@ def test_mismatch_exits_1_and_names_first_layer(tmp_path):
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "MISMATCH" in proc.stdout
-    assert "first diverging layer: layer '" in proc.stdout
+    assert "first diverging layer (end to end): layer '" in proc.stdout
+    assert "first layer that differs on identical inputs: layer '" in proc.stdout
     out = tmp_path / "never.onnx"
     proc = cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out, "--validate", "--rtol", "0")
     assert proc.returncode == 1
