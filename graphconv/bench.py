@@ -73,7 +73,7 @@ def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile:
     set_blas_threads(threads)
     feeds = random_feeds(graph, seed)
     model = to_onnx(graph, opset)
-    sess = ort_session(model, threads=threads)
+    sess = ort_session(model, threads=threads, optimize="all")
     names = [o.name for o in sess.get_outputs()]
     run(graph, feeds)          # warm-up
     sess.run(names, feeds)

@@ -147,17 +147,40 @@ def isolated_input(tensor: str) -> str:
     return f"{tensor}@in"
 
 
+def _structure_only(model: onnx.ModelProto, with_value_info: bool) -> onnx.ModelProto:
+    """The model with its large float initializers turned into typed graph inputs: the same
+    nodes, shapes and constants for the checker and shape inference, without copying the
+    weights (FCN-8s's fc6 alone is 400 MB)."""
+    g = model.graph
+    small, typed = [], []
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT and np.prod(init.dims, dtype=np.int64) > 64:
+            typed.append(helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+        else:
+            small.append(init)
+    outputs = list(g.output)
+    if not with_value_info:
+        outputs = [helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type, None)
+                   for o in outputs]
+    light = helper.make_graph(list(g.node), g.name, list(g.input) + typed, outputs,
+                              initializer=small,
+                              value_info=list(g.value_info) if with_value_info else [])
+    return helper.make_model(light, opset_imports=list(model.opset_import),
+                             producer_name=model.producer_name, ir_version=model.ir_version)
+
+
 def check_model(model: onnx.ModelProto, graph: Graph) -> None:
-    """onnx.checker + strict shape inference; onnx's shapes must equal the graph's."""
-    bare = onnx.ModelProto()
-    bare.CopyFrom(model)
-    del bare.graph.value_info[:]  # let onnx infer every shape on its own
-    for out in bare.graph.output:
-        out.type.tensor_type.ClearField("shape")
+    """onnx.checker + strict shape inference; onnx's shapes must equal the graph's.
+
+    Shapes are inferred twice: once against our value_info (conflicts raise), once from scratch
+    (value_info and output shapes removed), and the second result must equal graphconv's.
+    """
     try:
-        onnx.checker.check_model(model)
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True,
+        onnx.checker.check_model(_structure_only(model, True))
+        onnx.shape_inference.infer_shapes(_structure_only(model, True), check_type=True,
+                                          strict_mode=True)
+        inferred = onnx.shape_inference.infer_shapes(_structure_only(model, False),
+                                                     check_type=True, strict_mode=True,
                                                      data_prop=True)
     except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
         raise ExportError(f"exported model fails onnx's checks: {str(e).splitlines()[0]}") from e

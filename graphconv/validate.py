@@ -101,11 +101,17 @@ def compare(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return err, (err / scale if scale > 0 else (0.0 if err == 0 else float("inf")))
 
 
-def ort_session(model, threads: int | None = None):
+def ort_session(model, threads: int | None = None, optimize: str = "basic"):
+    """An onnxruntime CPU session. ``optimize`` "basic" (validation: onnxruntime's own kernels
+    without the layout rewrites that take seconds to set up on large weights) or "all" (what a
+    deployment runs; the benchmark uses it)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    level = ort.GraphOptimizationLevel
+    opts.graph_optimization_level = {"basic": level.ORT_ENABLE_BASIC,
+                                     "all": level.ORT_ENABLE_ALL}[optimize]
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
