@@ -153,14 +153,15 @@ class Graph:
     def by_name(self) -> Mapping[str, Layer]:
         return MappingProxyType({layer.name: layer for layer in self.layers})
 
-    @property
+    @cached_property
     def input_layers(self) -> tuple[Layer, ...]:
         return tuple(layer for layer in self.layers if layer.definition.is_source)
 
-    @property
-    def inputs(self) -> dict[str, TensorSpec]:
+    @cached_property
+    def inputs(self) -> Mapping[str, TensorSpec]:
         """Graph inputs (outputs of ``Input`` layers) with their specs, in order."""
-        return {layer.outputs[0]: self.specs[layer.outputs[0]] for layer in self.input_layers}
+        return MappingProxyType({layer.outputs[0]: self.specs[layer.outputs[0]]
+                                 for layer in self.input_layers})
 
     def layer(self, name: str) -> Layer:
         try:

@@ -103,9 +103,9 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
                          f"{result.reason}")
         else:
             produced = {t for new in result for t in new.outputs}
-            still_used = {t for other in graph.layers if other.name not in ctx.absorbed
-                          and other is not layer for t in other.inputs} | set(graph.outputs)
-            missing = [t for t in layer.outputs if t not in produced and t in still_used]
+            missing = [t for t in layer.outputs if t not in produced and (
+                t in graph.outputs or any(user.name not in ctx.absorbed
+                                          for user in graph.consumers.get(t, ())))]
             if missing:
                 raise GraphError(f"pass {pass_name} lost output tensor(s) {missing}",
                                  layer=layer.name, type=layer.type)
