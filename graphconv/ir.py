@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -114,28 +114,49 @@ class Graph:
     outputs: tuple[str, ...]
     name: str = "graph"
     notes: tuple[str, ...] = ()  # what a frontend or pass wants the user to know (drops, skips)
+    # Shapes already inferred for these very layers (a builder's, or an earlier graph whose
+    # unchanged layers are reused): those layers are not inferred again. Not a field.
+    reuse: InitVar["Graph | Mapping[str, TensorSpec] | None"] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, reuse=None) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "layers", _check_structure(self.layers, self.outputs))
-        self.specs  # shape inference is part of validity
+        self.__dict__["specs"] = self._infer(reuse)  # shape inference is part of validity
 
-    # ---- derived views -------------------------------------------------------------------
-    @cached_property
-    def specs(self) -> Mapping[str, TensorSpec]:
-        """Shape and dtype of every tensor, by name."""
+    def _infer(self, reuse) -> Mapping[str, TensorSpec]:
+        """Shape and dtype of every tensor. With ``reuse`` a Graph, layers that are the very
+        same objects there keep their shapes, and every re-inferred tensor that existed before
+        must keep its shape; with ``reuse`` a mapping, it holds every tensor's spec already."""
+        if reuse is not None and not isinstance(reuse, Graph):
+            if all(t in reuse for layer in self.layers for t in layer.outputs):
+                return MappingProxyType(dict(reuse))
+            reuse = None
         specs: dict[str, TensorSpec] = {}
         producer: dict[str, str] = {}
+        old = reuse.by_name if reuse is not None else {}
         for layer in self.layers:
-            ins = [specs[t] for t in layer.inputs]
             origins = [producer[t] for t in layer.inputs]
             for out in layer.outputs:
                 producer[out] = layer.name
+            if old.get(layer.name) is layer:
+                for out in layer.outputs:
+                    specs[out] = reuse.specs[out]
+                continue
+            ins = [specs[t] for t in layer.inputs]
             for spec, out in zip(infer_layer(layer, ins, origins), layer.outputs):
+                if reuse is not None and out in reuse.specs and reuse.specs[out] != spec:
+                    raise layer.error(f"rewrite changes the shape of '{out}' from "
+                                      f"{reuse.specs[out]} to {spec}")
                 specs[out] = spec
         return MappingProxyType(specs)
+
+    # ---- derived views -------------------------------------------------------------------
+    @property
+    def specs(self) -> Mapping[str, TensorSpec]:
+        """Shape and dtype of every tensor, by name."""
+        return self.__dict__["specs"]
 
     @cached_property
     def producer(self) -> Mapping[str, Layer]:
@@ -259,6 +280,13 @@ def _check_structure(layers: tuple[Layer, ...], outputs: tuple[str, ...]) -> tup
             raise GraphError(f"graph output '{t}' is not produced by any layer")
     if not outputs:
         raise GraphError("a graph needs at least one output")
+    defined: set[str] = set()
+    for layer in layers:  # the common case: already in order, so acyclic; linear to check
+        if any(t not in defined for t in layer.inputs):
+            break
+        defined.update(layer.outputs)
+    else:
+        return layers
     g = _layer_digraph(layers)
     try:
         cycle = nx.find_cycle(g)
@@ -348,4 +376,4 @@ class GraphBuilder:
         if outputs is None:
             used = {t for layer in self.layers for t in layer.inputs}
             outputs = [t for layer in self.layers for t in layer.outputs if t not in used]
-        return Graph(tuple(self.layers), tuple(outputs), self.name)
+        return Graph(tuple(self.layers), tuple(outputs), self.name, reuse=self.specs)

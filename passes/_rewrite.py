@@ -114,4 +114,5 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
     notes.extend(ctx.notes)
     if count:
         notes.append(f"{pass_name}: rewrote {count} layer(s)")
-    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes))
+    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes),
+                 reuse=graph)

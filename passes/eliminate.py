@@ -34,7 +34,7 @@ def eliminate_identity(graph: Graph) -> Graph:
             continue
         kept.append(layer.replace(inputs=inputs) if inputs != layer.inputs else layer)
     notes = (f"eliminate-identity: removed {removed} layer(s)",) if removed else ()
-    return Graph(tuple(kept), graph.outputs, graph.name, graph.notes + notes)
+    return Graph(tuple(kept), graph.outputs, graph.name, graph.notes + notes, reuse=graph)
 
 
 @register("eliminate-dead")
@@ -49,4 +49,4 @@ def eliminate_dead(graph: Graph) -> Graph:
             if layer.name in needed or layer.definition.is_source]
     removed = len(graph.layers) - len(kept)
     notes = (f"eliminate-dead: removed {removed} layer(s)",) if removed else ()
-    return Graph(tuple(kept), graph.outputs, graph.name, graph.notes + notes)
+    return Graph(tuple(kept), graph.outputs, graph.name, graph.notes + notes, reuse=graph)

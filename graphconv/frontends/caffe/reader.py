@@ -345,7 +345,7 @@ def load_caffe(path: str, weights: str | None = None,
     if not outputs:
         raise ParseError("the net has no layers that produce an output", file=path)
     name = net.name or os.path.splitext(base)[0]
-    return Graph(tuple(layers), tuple(outputs), name, tuple(notes))
+    return Graph(tuple(layers), tuple(outputs), name, tuple(notes), reuse=specs)
 
 
 def _weights_params(name: str, kind: str, spec, shapes: dict, got, src: str) -> dict:
