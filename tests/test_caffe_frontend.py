@@ -226,3 +226,24 @@ def test_data_and_loss_layers_are_dropped_and_reported(tmp_path):
     assert any("dropped layer 'loss' (SoftmaxWithLoss)" in n for n in g.notes)
     assert any("dropped layer 'acc' (Accuracy)" in n for n in g.notes)
     assert any("'data' (Data) replaced by graph input(s) data" in n for n in g.notes)
+
+
+def test_deconvolution_with_dilation_2_matches_caffe_definition(tmp_path):
+    import oracles as O
+
+    text = ('input: "x" input_shape { dim: 1 dim: 4 dim: 5 dim: 6 }\n'
+            + CONV.format(n="up", t="Deconvolution", b="x", top="up",
+                          p="num_output: 6 group: 2 kernel_size: 3 stride: 2 pad: 1 dilation: 2"))
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    weights = tmp_path / "w.caffemodel"
+    weights.write_bytes(_caffemodel({"up": [w, b]}))
+    g = gc.load(write(tmp_path, text), weights=weights)
+    # Caffe: s(H-1) + d(k-1) + 1 - 2p
+    assert g.specs["up"].shape == (1, 6, 2 * 4 + 5 - 2, 2 * 5 + 5 - 2)
+    x = rng.standard_normal((1, 4, 5, 6)).astype(np.float32)
+    ref = O.deconv_scatter(x, w, b, (2, 2), (2, 2), (1, 1), (1, 1), (0, 0), 2)
+    O.assert_close(gc.run(g, {"x": x})["up"], ref, 1e-5)
+    report = gc.validate(g, {"x": x})
+    assert report.outputs_ok, report.lines()

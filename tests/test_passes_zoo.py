@@ -89,3 +89,28 @@ def test_other_passes_on_zoo_models(name, names, gone, zoo):
                    if lay.type == "Convolution" and lay.attrs.stride == (1,) * lay.attrs.rank)
     report = gc.validate(lowered)
     assert report.ok, "\n".join(report.lines())
+
+
+def test_upsample_to_deconv_on_yolov3_tiny_head(zoo, tmp_path):
+    """YOLOv3-tiny cannot load whole under BVLC pooling (see test_caffe_zoo.py); its layers up
+    to the nearest Upsample (layer20) do, and carry the pattern this pass rewrites."""
+    from google.protobuf import text_format
+
+    from graphconv.frontends.caffe import schema
+
+    net = schema.NetParameter()
+    text_format.Parse((zoo / "ChenYingpeng__caffe-yolov3__prototxt_yolov3-tiny.prototxt")
+                      .read_text(), net)
+    names = [lp.name for lp in net.layer]
+    keep = names.index("layer20-upsample") + 1
+    del net.layer[keep:]
+    head = tmp_path / "yolov3_tiny_head.prototxt"
+    head.write_text(text_format.MessageToString(net))
+    graph = gc.load(head)
+    assert graph.count_types()["Upsample"] == 1
+    lowered = passes.apply(graph, ["upsample-to-deconv", "deconv-to-conv"], verify=True)
+    assert not {"Upsample", "Deconvolution"} & set(lowered.count_types())
+    ops = _onnx_ops(gc.to_onnx(lowered))
+    assert ("Resize", "nearest") not in ops and not any(op == "ConvTranspose" for op, _ in ops)
+    report = gc.validate(lowered)
+    assert report.ok, "\n".join(report.lines())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -39,40 +40,24 @@ def parse_prototxt(text: str, path: str):
     return net
 
 
+_TOKENS = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|#[^\n]*|([{}<>])|(\n)"""
+                     r"|\b(layers?)\b")
+
+
 def block_lines(text: str) -> dict[str, list[int]]:
     """Line numbers of the top-level ``layer``/``layers`` blocks, in order (1-based)."""
     found: dict[str, list[int]] = {"layer": [], "layers": []}
-    depth, line, i, n = 0, 1, 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\n":
+    depth, line = 0, 1
+    for m in _TOKENS.finditer(text):
+        string, brace, newline, word = m.groups()
+        if newline:
             line += 1
-        elif c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        elif c in "\"'":
-            i += 1
-            while i < n and text[i] != c:
-                if text[i] == "\\":
-                    i += 1
-                elif text[i] == "\n":
-                    line += 1
-                i += 1
-        elif c in "{<":
-            depth += 1
-        elif c in "}>":
-            depth -= 1
-        elif depth == 0 and (c.isalpha() or c == "_"):
-            j = i
-            while j < n and (text[j].isalnum() or text[j] == "_"):
-                j += 1
-            word = text[i:j]
-            if word in found:
-                found[word].append(line)
-            i = j
-            continue
-        i += 1
+        elif brace:
+            depth += 1 if brace in "{<" else -1
+        elif word and depth == 0:
+            found[word].append(line)
+        elif string:
+            line += string.count("\n")
     return found
 
 
