@@ -242,7 +242,7 @@ def cmd_passes(args) -> int:
         print("no passes are registered yet")
     for name, fn in sorted(names.items()):
         doc = (fn.__doc__ or "").strip().splitlines()
-        print(f"{name:24s} {doc[0] if doc else ''}")
+        print(f"{name:26s} {doc[0] if doc else ''}")
     return EXIT_OK
 
 
