@@ -47,6 +47,10 @@ class TensorSpec:
 def _frozen_params(params: Mapping[str, Any] | None) -> Mapping[str, np.ndarray]:
     frozen = {}
     for key, value in (params or {}).items():
+        if (isinstance(value, np.ndarray) and value.dtype == np.float32
+                and not value.flags.writeable and value.base is None):
+            frozen[key] = value  # already one of ours: read-only and owning its data
+            continue
         array = np.array(value, dtype=np.float32, copy=True)
         array.flags.writeable = False
         frozen[key] = array
