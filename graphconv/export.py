@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ExportError
-from .ir import Graph, TensorSpec
+from .ir import Graph, TensorSpec, unique_name
 
 MIN_OPSET, MAX_OPSET = 13, 21
 _DTYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64}
@@ -40,20 +40,11 @@ class Emitter:
         return spec
 
     def tmp(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._names:
-            k += 1
-            name = f"{hint}_{k}"
-        self._names.add(name)
-        return name
+        return unique_name(hint, self._names)
 
     def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
              **attrs) -> None:
-        base, k = name, 1
-        while name in self._node_names:
-            k += 1
-            name = f"{base}_{k}"
-        self._node_names.add(name)
+        name = unique_name(name, self._node_names)
         self.nodes.append(helper.make_node(op, list(inputs), list(outputs), name=name, **attrs))
 
     def initializer(self, name: str, array: np.ndarray, dtype=np.float32) -> str:

@@ -305,6 +305,16 @@ def _check_structure(layers: tuple[Layer, ...], outputs: tuple[str, ...]) -> tup
     return tuple(names[n] for n in order)
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... whichever is not in ``taken``; claims it."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
 def seeded_rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator determined by ``seed`` and names (e.g. a layer name), independent of order."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF] + [zlib.crc32(k.encode()) for k in keys])
@@ -331,14 +341,8 @@ class GraphBuilder:
         self.name, self.seed = name, seed
         self.layers: list[Layer] = []
         self.specs: dict[str, TensorSpec] = {}
-        self._names: set[str] = set()
+        self._taken: set[str] = set()  # layer and tensor names in use
 
-    def _fresh(self, hint: str) -> str:
-        name, k = hint, 1
-        while name in self._names or name in self.specs:
-            k += 1
-            name = f"{hint}_{k}"
-        return name
 
     def input(self, name: str, shape: tuple[int, ...]) -> str:
         from .layers.tensor import InputAttrs
@@ -352,7 +356,7 @@ class GraphBuilder:
         from .layers import layer_type
 
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
-        name = self._fresh(name or type.lower())
+        name = unique_name(name or type.lower(), self._taken)
         outputs = list(outputs) if outputs is not None else (
             [name] if n_outputs == 1 else [f"{name}:{i}" for i in range(n_outputs)])
         lt = layer_type(type, layer=name)
@@ -372,7 +376,7 @@ class GraphBuilder:
         for spec, out in zip(infer_layer(layer, ins), outputs):
             self.specs[out] = spec
         self.layers.append(layer)
-        self._names.add(name)
+        self._taken.update(outputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def build(self, outputs: Iterable[str] | None = None) -> Graph:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from graphconv.errors import GraphError
-from graphconv.ir import Graph, Layer, TensorSpec
+from graphconv.ir import Graph, Layer, TensorSpec, unique_name
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,7 @@ class Context:
         return self.graph.specs[tensor]
 
     def fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._taken:
-            k += 1
-            name = f"{base}_{k}"
-        self._taken.add(name)
-        return name
+        return unique_name(base, self._taken)
 
     def chain(self, layer: Layer, steps: Sequence[Step], inputs: Sequence[str] | None = None
               ) -> list[Layer]:

@@ -19,6 +19,7 @@ import passes
 from conftest import ROOT
 from graphconv.validate import run_onnxruntime
 from test_layers_conv import SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
+from test_layers_conv import _data as _case_data
 
 TOL = 1e-5
 
@@ -45,14 +46,6 @@ def _three_way(before, after, x, ref, opset=17):
     O.assert_close(b, ref, TOL, "after vs oracle")
     O.assert_close(c, ref, TOL, "onnxruntime(after) vs oracle")
     return model
-
-
-def _case_data(case, wshape):
-    rng = np.random.default_rng(case["seed"])
-    x = rng.standard_normal((case["N"], case["C"]) + case["sp"]).astype(np.float32)
-    w = rng.standard_normal(wshape).astype(np.float32)
-    b = rng.standard_normal(case["O"]).astype(np.float32) if case["bias"] else None
-    return x, w, b
 
 
 @settings(max_examples=150, **SETTINGS)
