@@ -30,7 +30,8 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     except ValueError:
         shape = ()
     if not sep or not name or not shape or any(d < 1 for d in shape):
-        raise argparse.ArgumentTypeError(f"expected NAME=D1,D2,... with positive dims, got '{text}'")
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=D1,D2,... with positive dims, got '{text}'")
     return name, shape
 
 

@@ -22,7 +22,6 @@ bias only; such layers are left in place. Stride-1 deconvolutions are left to ``
 from __future__ import annotations
 
 import itertools
-import math
 from math import gcd
 
 import numpy as np
@@ -88,7 +87,6 @@ def _rule(layer, ctx):
         branch_outputs.append(out)
     o = a.num_output
     N = x.shape[0]
-    interleave = tuple(d for q, s in zip(q_len, a.stride) for d in (q, s))
     order = (0, 1 + n) + tuple(v for i in range(n) for v in (2 + n + i, 1 + i))
     crop_end = tuple(L - q * s for L, q, s in zip(out_len, q_len, a.stride))
     tail = [Step("Concat", ConcatAttrs(axis=1), suffix="phases"),
@@ -98,7 +96,6 @@ def _rule(layer, ctx):
                 q * s for q, s in zip(q_len, a.stride))), suffix="merge")]
     if any(crop_end):
         tail.append(Step("Pad", PadAttrs((0,) * n, crop_end), suffix="crop"))
-    assert len(interleave) == 2 * n
     new.extend(ctx.chain(layer, tail, inputs=branch_outputs))
     return new
 
@@ -107,8 +104,3 @@ def _rule(layer, ctx):
 def deconv_to_subpixel(graph):
     """Strided Deconvolution -> prod(s) phase Convolutions, interleaved and cropped."""
     return rewrite(graph, _rule, "deconv-to-subpixel")
-
-
-def phase_macs(layer, x_shape) -> int:  # documentation aid for tests: direct deconv MACs
-    a = layer.attrs
-    return math.prod(x_shape) * (a.num_output // a.group) * math.prod(a.kernel)

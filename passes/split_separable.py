@@ -10,8 +10,9 @@ Patterns::
                                              -> pointwise Convolution(1x1, C*m -> O)
 
     2-D Convolution(W[O, C, kh, kw]) with Mat[(c,i), (o,j)] = W[o,c,i,j] of rank R
-                                            ->  Convolution(kh x 1, C -> R)   (stride, pad, dilation of H)
-                                             -> Convolution(1 x kw, R -> O)   (stride, pad, dilation of W)
+                                            ->  Convolution(kh x 1, C -> R)   (H's stride, pads,
+                                                                               dilation)
+                                             -> Convolution(1 x kw, R -> O)   (W's ...)
 
 Exactness is decided by the singular values: a factorisation is exact when every dropped singular
 value is <= ``tol`` (default 1e-6) times the largest one, i.e. below float32 resolution. Among the

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 import graphconv as gc
 import oracles as O
 import passes
-from conftest import ZOO
 from graphconv.layers.activation import DropoutAttrs
 from graphconv.layers.linear import InnerProductAttrs
 from graphconv.layers.norm import BatchNormAttrs, ScaleAttrs

@@ -8,7 +8,6 @@ brute-force definitions in oracles.py (float64 scatter-add / direct sum, np.repe
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st

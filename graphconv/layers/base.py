@@ -46,7 +46,8 @@ class LayerType:
     def fan_in(self, a: Any, weight_shape: tuple[int, ...]) -> int:
         return math.prod(weight_shape[1:])
 
-    def run(self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, a: Any, xs: Sequence[np.ndarray],
+            p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
     def to_onnx(self, layer, em, ins: Sequence[str], outs: Sequence[str]) -> None:

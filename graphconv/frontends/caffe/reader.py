@@ -18,7 +18,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from ...errors import GraphconvError, GraphError, ParseError
+from ...errors import GraphError, ParseError
 from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
 from ...layers import InputAttrs, layer_type
 from . import schema
@@ -99,7 +99,8 @@ def _blob_array(blob) -> np.ndarray:
                       if blob.HasField(k))
     data = np.asarray(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
     if math.prod(shape) != data.size:
-        raise ValueError(f"blob shape {shape} holds {math.prod(shape)} values, data has {data.size}")
+        raise ValueError(f"blob shape {shape} holds {math.prod(shape)} values, "
+                         f"data has {data.size}")
     return data.reshape(shape)
 
 

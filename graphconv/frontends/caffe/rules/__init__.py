@@ -9,9 +9,7 @@ themselves with :func:`rule`, under their V2 type string and, where one exists, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
-
-from ....ir import TensorSpec
+from typing import Any, Callable
 
 
 @dataclass
