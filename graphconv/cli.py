@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time onnx's ReferenceEvaluator")
     b.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
 
+    bc = sub.add_parser("bench-compile", help="time parse + lowering passes + export of "
+                        "generated graphs of growing size")
+    bc.add_argument("--layers", default="5000,10000", help="comma-separated sizes")
+    bc.add_argument("--repeat", type=int, default=3, help="runs per size (median)")
+    bc.add_argument("--json", action="store_true", help="print one JSON list")
+
     sub.add_parser("passes", help="list the available rewrite passes")
     return p
 
@@ -235,6 +241,33 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench_compile(args) -> int:
+    import json
+
+    from .synthetic import LOWERING, compile_bench
+
+    try:
+        sizes = [int(v) for v in args.layers.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--layers: expected comma-separated integers, got '{args.layers}'")
+    if not sizes or min(sizes) < 10 or args.repeat < 1:
+        raise UsageError("--layers sizes must be >= 10 and --repeat >= 1")
+    results = compile_bench(sizes, LOWERING, args.repeat)
+    if args.json:
+        print(json.dumps(results))
+        return EXIT_OK
+    print(f"parse + {','.join(LOWERING)} + export (with checks), median of {args.repeat}")
+    for r in results:
+        print(f"{r['layers']:6d} layers ({r['layers_after']} after passes): parse "
+              f"{r['parse_s']:.2f} s, passes {r['passes_s']:.2f} s, export {r['export_s']:.2f} s,"
+              f" total {r['total_s']:.2f} s")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        print(f"growth: {last['layers'] / first['layers']:.1f}x layers -> "
+              f"{last['total_s'] / first['total_s']:.2f}x time")
+    return EXIT_OK
+
+
 def cmd_passes(args) -> int:
     from passes import registry
 
@@ -248,7 +281,7 @@ def cmd_passes(args) -> int:
 
 
 COMMANDS = {"convert": cmd_convert, "run": cmd_run, "validate": cmd_validate,
-            "bench": cmd_bench, "passes": cmd_passes}
+            "bench": cmd_bench, "bench-compile": cmd_bench_compile, "passes": cmd_passes}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ class Emitter:
         self._names: set[str] = set(graph.specs) | {layer.name for layer in graph.layers}
         self._node_names: set[str] = set()
         self._extra_specs: dict[str, TensorSpec] = {}
+        self._consts: dict[tuple, str] = {}
 
     def spec(self, tensor: str) -> TensorSpec:
         spec = self.graph.specs.get(tensor) or self._extra_specs.get(tensor)
@@ -53,8 +54,12 @@ class Emitter:
         return name
 
     def const(self, name: str, values, dtype=None) -> str:
+        """A small constant (shapes, pads, scales); equal constants are stored once."""
         arr = np.asarray(values, dtype=dtype) if dtype is not None else np.asarray(values)
-        return self.initializer(name, arr, arr.dtype)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.initializer(name, arr, arr.dtype)
+        return self._consts[key]
 
     def graph_input(self, name: str, spec: TensorSpec) -> None:
         self._extra_specs[name] = spec

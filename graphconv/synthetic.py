@@ -31,3 +31,47 @@ def synthetic_prototxt(n_layers: int, channels: int = 4, size: int = 8) -> str:
         conv("Upsample", "upsample_param { scale: 2 }")
         conv("Convolution", f"convolution_param {{ {c} kernel_size: 3 pad: 1 stride: 2 }}")
     return "\n".join(lines) + "\n"
+
+
+LOWERING = ("upsample-to-deconv", "deconv-to-conv", "dilated-to-dense")
+
+
+def compile_bench(sizes=(5000, 10000), pass_names=LOWERING, repeat: int = 3) -> list[dict]:
+    """Time parse + lowering passes + ONNX export (with its checks) of generated graphs.
+
+    A small graph is compiled first so imports and caches do not count; each size reports the
+    median of ``repeat`` runs, split by stage."""
+    import os
+    import statistics
+    import tempfile
+    from time import perf_counter
+
+    from passes import apply
+
+    from .export import to_onnx
+    from .frontends import load
+
+    def once(path):
+        t0 = perf_counter()
+        graph = load(path)
+        t1 = perf_counter()
+        lowered = apply(graph, pass_names)
+        t2 = perf_counter()
+        to_onnx(lowered)
+        t3 = perf_counter()
+        return len(graph.layers), len(lowered.layers), (t1 - t0, t2 - t1, t3 - t2)
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (50, *sizes):
+            path = os.path.join(tmp, f"synthetic_{n}.prototxt")
+            with open(path, "w") as f:
+                f.write(synthetic_prototxt(n))
+            runs = [once(path) for _ in range(1 if n == 50 else repeat)]
+            if n == 50:
+                continue
+            stages = [statistics.median(r[2][i] for r in runs) for i in range(3)]
+            results.append({"layers": runs[0][0], "layers_after": runs[0][1],
+                            "parse_s": stages[0], "passes_s": stages[1], "export_s": stages[2],
+                            "total_s": sum(stages)})
+    return results

@@ -166,3 +166,15 @@ def test_console_script_installed():
         pytest.skip(f"graphconv is not installed next to {sys.executable}")
     proc = subprocess.run([str(script), "passes"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_bench_compile_reports_each_size():
+    proc = cli("bench-compile", "--layers", "60,120", "--repeat", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    rows = json.loads(proc.stdout)
+    assert [r["layers"] >= n for r, n in zip(rows, (60, 120))] == [True, True]
+    assert all(r["layers_after"] > r["layers"] and r["total_s"] > 0 for r in rows)
+    line = one_line_error(cli("bench-compile", "--layers", "x"))
+    assert "--layers" in line
