@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def model_args(sp, rtol: bool = False):
-        sp.add_argument("model", help="model file (.prototxt)")
+        sp.add_argument("model", help="model file (.prototxt or .onnx)")
         sp.add_argument("--weights", help="Caffe .caffemodel with the trained blobs")
         sp.add_argument("--input-shape", action="append", type=_shape_arg, default=[],
                         metavar="NAME=N,C,H,W", help="supply or override an input shape")

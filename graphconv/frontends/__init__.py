@@ -28,6 +28,7 @@ def load(path: str, weights: str | None = None,
 
         return load_caffe(path, weights=weights, input_shapes=input_shapes, seed=seed)
     if lower.endswith(".onnx"):
-        raise ParseError("reading ONNX models is not supported yet (Caffe .prototxt only)",
-                         file=path)
+        from .onnx import load_onnx
+
+        return load_onnx(path, input_shapes=input_shapes)
     raise ParseError("unknown model file type (expected .prototxt)", file=path)

@@ -1,0 +1,271 @@
+"""ONNX's own backend node test cases (onnx 1.23 builds them in memory), through the ONNX
+frontend and the NumPy interpreter, compared with the expected outputs at the ONNX backend
+tolerance (rtol 1e-3, atol 1e-7).
+
+The cases are every node case of the op families below (``_expanded`` cases are excluded: they
+test the function-body expansion into other ops such as ReduceMax, Where and CastLike, not the op
+itself). Each case either passes, or is listed in UNSUPPORTED with the reason, and must then be
+refused by the frontend with a one-line GraphError naming that reason: never a wrong number.
+A test asserts the failing set is exactly UNSUPPORTED, so nothing is silently skipped.
+
+Node cases feed every operand as a graph input; operands that are parameters or shapes in a real
+model (a Conv weight, a Reshape shape, Resize scales, ...: every input after the first of the ops
+in PARAMETER_OPS) are bound as constants, as they are initializers in a real model.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+import graphconv as gc
+from graphconv.frontends.onnx import load_onnx
+
+OPS = ("conv", "convtranspose", "maxpool", "averagepool", "globalaveragepool", "globalmaxpool",
+       "batchnorm", "relu", "leakyrelu", "prelu", "sigmoid", "tanh", "softmax", "concat",
+       "reshape", "transpose", "flatten", "squeeze", "unsqueeze", "dropout", "identity", "gemm",
+       "add", "sub", "mul", "lrn", "upsample", "depthtospace", "spacetodepth")
+SELECT = re.compile(rf"^test_(({'|'.join(OPS)})(_.*)?|resize_.*nearest.*)$")
+PARAMETER_OPS = {"Conv", "ConvTranspose", "BatchNormalization", "Resize", "Upsample", "PRelu",
+                 "Gemm", "Reshape", "Squeeze", "Unsqueeze", "Pad", "Dropout"}
+
+_INT = "integer element type (graphconv is float32)"
+_DIL = "dilated pooling (no graphconv pooling has dilations)"
+UNSUPPORTED = {
+    # integer and non-tensor inputs
+    **{f"test_{op}_{t}": _INT for op in ("add", "sub", "mul")
+       for t in ("int8", "int16", "uint8", "uint16", "uint32", "uint64")},
+    "test_maxpool_2d_uint8": _INT,
+    "test_identity_sequence": "sequence input (tensors only)",
+    "test_identity_opt": "optional input (tensors only)",
+    "test_reshape_allowzero_reordered": "zero-sized input axis (shapes must be positive)",
+    # broadcasting between two computed tensors
+    "test_add_bcast": "broadcasting between computed tensors",
+    "test_sub_bcast": "broadcasting between computed tensors",
+    "test_mul_bcast": "broadcasting between computed tensors",
+    "test_prelu_example": "slope not per-channel",
+    "test_prelu_broadcast": "slope not per-channel",
+    # training-mode outputs
+    "test_batchnorm_example_training_mode": "training mode",
+    "test_batchnorm_epsilon_training_mode": "training mode",
+    "test_dropout_default_mask": "mask output",
+    "test_dropout_default_mask_ratio": "mask output",
+    "test_maxpool_with_argmax_2d_precomputed_pads": "Indices output",
+    "test_maxpool_with_argmax_2d_precomputed_strides": "Indices output",
+    # pooling
+    "test_averagepool_2d_dilations": _DIL,
+    "test_averagepool_3d_dilations_small": _DIL,
+    **{f"test_averagepool_3d_dilations_large_count_include_pad_is_{i}_ceil_mode_is_{c}": _DIL
+       for i in (0, 1) for c in ("False", "True")},
+    "test_maxpool_2d_dilations": _DIL,
+    "test_maxpool_3d_dilations": _DIL,
+    "test_maxpool_3d_dilations_use_ref_impl": _DIL,
+    "test_maxpool_3d_dilations_use_ref_impl_large": _DIL,
+    # nearest resampling that is not x[i // f] with an integer f
+    "test_resize_downsample_scales_nearest": "scale 0.6 (not an integer >= 1)",
+    "test_resize_upsample_sizes_nearest": "size 7 from 2 (not an integer multiple)",
+    "test_resize_downsample_sizes_nearest": "size 1 from 2 (not an integer multiple)",
+    "test_resize_upsample_sizes_nearest_axes_2_3": "size 7 from 2 (not an integer multiple)",
+    "test_resize_upsample_sizes_nearest_axes_3_2": "size 7 from 2 (not an integer multiple)",
+    "test_resize_upsample_sizes_nearest_floor_align_corners":
+        "align_corners/floor does not read x[i // f]",
+    "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric":
+        "asymmetric/round_prefer_ceil does not read x[i // f]",
+    "test_resize_upsample_sizes_nearest_ceil_half_pixel":
+        "half_pixel/ceil does not read x[i // f]",
+    "test_resize_upsample_sizes_nearest_not_larger": "keep_aspect_ratio_policy",
+    "test_resize_upsample_sizes_nearest_not_smaller": "keep_aspect_ratio_policy",
+    "test_resize_downsample_sizes_nearest_not_larger": "keep_aspect_ratio_policy",
+    "test_resize_downsample_sizes_nearest_not_smaller": "keep_aspect_ratio_policy",
+}
+# what the frontend's one-line error must contain for each reason above
+REFUSAL = {
+    _INT: "element type", _DIL: "dilations", "training mode": "training mode",
+    "mask output": "optional output", "Indices output": "optional output",
+    "slope not per-channel": "not per-channel", "keep_aspect_ratio_policy":
+        "keep_aspect_ratio_policy", "sequence input (tensors only)": "is not a tensor",
+    "optional input (tensors only)": "is not a tensor",
+    "zero-sized input axis (shapes must be positive)": "no static shape",
+    "broadcasting between computed tensors": "broadcasting between computed tensors",
+}
+
+
+@lru_cache(maxsize=1)
+def node_cases() -> dict:
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = load_model_tests(kind="node")
+    return {c.name: c for c in cases
+            if SELECT.match(c.name) and not c.name.endswith(("_expanded", "_expanded_ver18"))}
+
+
+def _bound_constants(model, feeds):
+    bind = {}
+    for node in model.graph.node:
+        if node.op_type in PARAMETER_OPS:
+            for t in node.input[1:]:
+                if t in feeds:
+                    bind[t] = feeds[t]
+    return bind
+
+
+def run_case(case) -> list[str]:
+    """Mismatch descriptions (empty when every data set matches). Refusals raise GraphError."""
+    model = case.model
+    names = [i.name for i in model.graph.input]
+    problems = []
+    for inputs, expected in case.data_sets:
+        feeds = dict(zip(names, inputs))
+        bind = _bound_constants(model, feeds)
+        graph = load_onnx(model, constants=bind)
+        got = gc.run(graph, {k: v for k, v in feeds.items() if k not in bind})
+        for out, want in zip([o.name for o in model.graph.output], expected):
+            want = np.asarray(want)
+            if got[out].shape != want.shape:
+                problems.append(f"{out}: shape {got[out].shape} vs {want.shape}")
+            elif not np.allclose(got[out], want, rtol=1e-3, atol=1e-7):
+                problems.append(f"{out}: max error {np.abs(got[out] - want).max():.3g}")
+    return problems
+
+
+CASE_NAMES = sorted(node_cases())
+
+
+def test_selection_is_large_and_the_list_names_real_cases():
+    assert len(CASE_NAMES) > 150
+    assert set(UNSUPPORTED) <= set(CASE_NAMES)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_node_case(name):
+    case = node_cases()[name]
+    if name in UNSUPPORTED:
+        with pytest.raises(gc.GraphError) as info:
+            run_case(case)
+        message = str(info.value)
+        assert "\n" not in message
+        reason = UNSUPPORTED[name]
+        needle = REFUSAL.get(reason, reason.split(" (")[0].split("/")[0])
+        assert needle.split()[0] in message, (reason, message)
+        return
+    assert run_case(case) == []
+
+
+def test_unsupported_list_is_exactly_the_failing_set():
+    failing = set()
+    for name in CASE_NAMES:
+        try:
+            if run_case(node_cases()[name]):
+                failing.add(name)
+        except gc.GraphconvError:
+            failing.add(name)
+    assert failing == set(UNSUPPORTED)
+
+
+# ---- the pytorch-converted cases and the light models shipped inside the onnx package -----------
+
+def _disk_data_sets(model_dir: str):
+    import glob
+    import os
+
+    import onnx
+    from onnx import numpy_helper
+
+    def key(p):
+        return int(re.search(r"_(\d+)\.pb$", p).group(1))  # input_10 after input_9
+
+    sets = []
+    for d in sorted(glob.glob(os.path.join(model_dir, "test_data_set_*"))):
+        load = [sorted(glob.glob(os.path.join(d, f"{kind}_*.pb")), key=key)
+                for kind in ("input", "output")]
+        sets.append(tuple([numpy_helper.to_array(onnx.load_tensor(f)) for f in files]
+                          for files in load))
+    return sets
+
+
+@lru_cache(maxsize=1)
+def pytorch_cases() -> dict:
+    from onnx.backend.test.loader import load_model_tests
+
+    return {c.name: c for c in load_model_tests(kind="pytorch-converted")}
+
+
+_OP = "op type {} is not supported"
+PYTORCH_UNSUPPORTED = {
+    "test_ELU": _OP.format("Elu"),
+    "test_SELU": _OP.format("Selu"),
+    "test_Softplus": _OP.format("Softplus"),
+    "test_Softsign": _OP.format("Abs"),
+    "test_Softmin": _OP.format("Neg"),
+    "test_LogSoftmax": _OP.format("LogSoftmax"),
+    "test_log_softmax_dim3": _OP.format("LogSoftmax"),
+    "test_log_softmax_lastdim": _OP.format("LogSoftmax"),
+    "test_PoissonNLLLLoss_no_reduce": _OP.format("Exp"),
+    "test_Embedding": "element type int64",
+    "test_Embedding_sparse": "element type int64",
+    "test_ReplicationPad2d": "mode 'edge' is not supported",
+    "test_ReflectionPad2d": "mode 'reflect' is not supported",
+    "test_MaxPool1d_stride_padding_dilation": "no graphconv pooling is dilated",
+    "test_MaxPool2d_stride_padding_dilation": "no graphconv pooling is dilated",
+}
+
+
+def test_pytorch_converted_cases_pass_or_are_refused_with_the_listed_reason():
+    import onnx
+
+    cases = pytorch_cases()
+    assert len(cases) > 60 and set(PYTORCH_UNSUPPORTED) <= set(cases)
+    failing = {}
+    for name, case in sorted(cases.items()):
+        model = onnx.load(f"{case.model_dir}/model.onnx")
+        inits = {i.name for i in model.graph.initializer}
+        names = [i.name for i in model.graph.input if i.name not in inits]
+        try:
+            graph = load_onnx(model)
+        except gc.GraphError as e:
+            assert "\n" not in str(e)
+            failing[name] = str(e)
+            continue
+        sets = _disk_data_sets(case.model_dir)
+        assert sets, name
+        for inputs, expected in sets:
+            got = gc.run(graph, dict(zip(names, inputs)))
+            for out, want in zip([o.name for o in model.graph.output], expected):
+                assert got[out].shape == want.shape, name
+                np.testing.assert_allclose(got[out], want, rtol=1e-3, atol=1e-7, err_msg=name)
+    assert set(failing) == set(PYTORCH_UNSUPPORTED)
+    for name, message in failing.items():
+        assert PYTORCH_UNSUPPORTED[name] in message, (name, message)
+
+
+LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+                "shufflenet", "squeezenet", "vgg19", "zfnet512")
+
+
+@pytest.mark.parametrize("name", LIGHT_MODELS)
+def test_light_model(name):
+    """The light model graphs (constant weights from ConstantOfShape) with ONNX's own expected
+    output for its runner's dummy input ``arange(n).reshape(shape) / n``."""
+    import os
+
+    import onnx
+    from onnx import numpy_helper
+
+    folder = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+    model = onnx.load(os.path.join(folder, f"light_{name}.onnx"))
+    want = numpy_helper.to_array(onnx.load_tensor(os.path.join(folder,
+                                                               f"light_{name}_output_0.pb")))
+    graph = load_onnx(model)
+    feeds = {}
+    for x, spec in graph.inputs.items():
+        n = int(np.prod(spec.shape))
+        feeds[x] = (np.arange(n).reshape(spec.shape) / n).astype(np.float32)
+    got = gc.run(graph, feeds)[model.graph.output[0].name]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-7)
