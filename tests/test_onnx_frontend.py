@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import onnx
@@ -358,20 +359,275 @@ def test_resize_with_sizes_and_upsample_9():
     assert_matches_ort(m)
 
 
-@pytest.mark.parametrize("attrs,scales,why", [
-    ({"mode": "linear"}, [1, 1, 2, 2], "mode 'linear'"),
-    ({"coordinate_transformation_mode": "align_corners"}, [1, 1, 2, 2], "align_corners"),
-    ({"coordinate_transformation_mode": "asymmetric", "nearest_mode": "round_prefer_floor"},
-     [1, 1, 3, 3], "asymmetric with nearest_mode round_prefer_floor at factor 3"),
-    ({}, [1, 1, 1.5, 2], "scale 1.5"),
-    ({}, [1, 2, 2, 2], "batch or channel"),
+@pytest.mark.parametrize("attrs,why", [
+    ({"mode": "area"}, "mode 'area'"),
+    ({"coordinate_transformation_mode": "tf_crop_and_resize"}, "needs a roi of 8 values"),
 ])
-def test_resize_refusals_name_the_reason(attrs, scales, why):
+def test_resize_refusals_name_the_reason(attrs, why):
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **{"mode": "nearest", **attrs})
     m = make_model([node], [("x", [1, 2, 4, 4])], ["y"],
-                   [("scales", np.array(scales, np.float32))])
+                   [("scales", np.array([1, 1, 0.5, 0.5], np.float32))], opset=19)
     with pytest.raises(gc.GraphError, match=why):
         load_onnx(m)
+
+
+# ---- Resize in full: an exact rational oracle of the specification, and onnxruntime -------------
+
+def _coordinate(ctm, y, scale, n_in, n_out):
+    """The ONNX specification's input coordinate of output sample y, in exact rationals."""
+    from fractions import Fraction as F
+    width = scale * n_in
+    half = F(1, 2)
+    if ctm == "align_corners":
+        return F(0) if width == 1 else F(y) * (n_in - 1) / (width - 1)
+    if ctm == "asymmetric":
+        return F(y) / scale
+    if ctm == "tf_half_pixel_for_nn":
+        return (y + half) / scale
+    if ctm == "pytorch_half_pixel" and width == 1:
+        return -half
+    x = (y + half) / scale - half
+    if ctm == "half_pixel_symmetric":
+        x += F(n_in, 2) * (1 - n_out / width)
+    return x
+
+
+def resize_oracle(x, out_shape, scales, mode, ctm, nearest_mode):
+    """Brute force over output samples (loops; small sizes). Returns the output and the
+    smallest distance of a coordinate to a rounding boundary (ties make float32 math differ)."""
+    import itertools
+    import math as m
+    from fractions import Fraction as F
+
+    taps, closest = [], float("inf")
+    for n, o, s in zip(x.shape, out_shape, scales):
+        s = s if isinstance(s, F) else F(float(np.float32(s)))  # ONNX scales are float32
+        per = []
+        for y in range(o):
+            if o == n and s == 1:
+                per.append([(y, 1.0)])
+                continue
+            c = _coordinate(ctm, y, s, n, o)
+            low = m.floor(c)
+            frac = c - low
+            clamp = lambda i, n=n: min(max(i, 0), n - 1)
+            if mode == "nearest":
+                closest = min(closest, float(abs(frac - F(1, 2))) if "round" in nearest_mode
+                              else float(min(frac, 1 - frac)))
+                up = {"round_prefer_floor": frac > F(1, 2), "round_prefer_ceil":
+                      frac >= F(1, 2), "floor": False, "ceil": frac > 0}[nearest_mode]
+                per.append([(clamp(low + up), 1.0)])
+            else:
+                per.append([(clamp(low), float(1 - frac)), (clamp(low + 1), float(frac))])
+        taps.append(per)
+    out = np.zeros(out_shape, np.float64)
+    for idx in itertools.product(*(range(o) for o in out_shape)):
+        total = 0.0
+        for combo in itertools.product(*(taps[a][i] for a, i in enumerate(idx))):
+            weight = np.prod([wt for _, wt in combo])
+            total += weight * float(x[tuple(i for i, _ in combo)])
+        out[idx] = total
+    return out.astype(np.float32), closest
+
+
+_CTMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+         "half_pixel_symmetric", "tf_half_pixel_for_nn")
+_NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+# (input shape, scales or None, sizes or None): up/down, non-integer, sizes (keep aspect off)
+_GEOMETRIES = [((1, 2, 5, 7), [1, 1, 1.7, 0.6], None), ((2, 1, 3, 4), None, [2, 1, 7, 3]),
+               ((1, 1, 4, 6), [1, 1, 2.0, 3.0], None)]
+
+
+def _resize_model(shape, scales, sizes, mode, ctm, nearest_mode, opset):
+    attrs = {"mode": mode, "coordinate_transformation_mode": ctm}
+    if mode == "nearest":
+        attrs["nearest_mode"] = nearest_mode
+    if scales is not None:
+        node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **attrs)
+        inits = [("scales", np.array(scales, np.float32))]
+    else:
+        node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], **attrs)
+        inits = [("sizes", np.array(sizes, np.int64))]
+    return make_model([node], [("x", list(shape))], ["y"], inits, opset=opset)
+
+
+@pytest.mark.parametrize("geometry", range(len(_GEOMETRIES)))
+@pytest.mark.parametrize("mode,nearest_mode", [("nearest", n) for n in _NEAREST]
+                         + [("linear", "round_prefer_floor")])
+@pytest.mark.parametrize("ctm", _CTMS)
+def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geometry):
+    shape, scales, sizes = _GEOMETRIES[geometry]
+    source_opset = 13 if ctm == "tf_half_pixel_for_nn" else 19
+    m = _resize_model(shape, scales, sizes, mode, ctm, nearest_mode, source_opset)
+    graph = load_onnx(m)
+    x = np.random.default_rng(geometry).standard_normal(shape).astype(np.float32)
+    got = gc.run(graph, {"x": x})["y"]
+    out_shape = tuple(sizes) if sizes is not None else tuple(
+        int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    full_scales = scales if scales is not None else [Fraction(o, n) for o, n in zip(sizes, shape)]
+    want, closest = resize_oracle(x, out_shape, full_scales, mode, ctm, nearest_mode)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # onnxruntime computes coordinates in float32: compare where no coordinate is near a tie,
+    # and not align_corners with a fractional scale * in (onnxruntime uses the integer length)
+    if closest < 1e-4:
+        return
+    if ctm == "align_corners" and scales is not None and any(
+            float(np.float32(s)) * n != int(float(np.float32(s)) * n) for s, n in zip(scales, shape)):
+        return
+    for opset in OPSETS:  # emitted as Resize, or as Gather where the opset lacks the mode
+        ort = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"]
+        np.testing.assert_allclose(ort, want, rtol=1e-5, atol=1e-6, err_msg=str(opset))
+
+
+def test_resize_ties_follow_the_spec_not_float32():
+    """asymmetric 5 -> 2 (scale 0.4): output 1 reads 1 / 0.4f = 2.4999999 in float64 (spec),
+    a coordinate whose rounding decides between input 2 and 3."""
+    m = _resize_model((1, 1, 1, 5), [1, 1, 1, 0.4], None, "nearest", "asymmetric",
+                      "round_prefer_ceil", 19)
+    x = np.arange(5, dtype=np.float32).reshape(1, 1, 1, 5)
+    want, _ = resize_oracle(x, (1, 1, 1, 2), [1, 1, 1, 0.4], "nearest", "asymmetric",
+                            "round_prefer_ceil")
+    np.testing.assert_array_equal(gc.run(load_onnx(m), {"x": x})["y"], want)
+
+
+@pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
+def test_resize_keep_aspect_ratio_policy(policy):
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
+                            keep_aspect_ratio_policy=policy, axes=[2, 3])
+    m = make_model([node], [("x", [1, 2, 4, 5])], ["y"], [("sizes", np.array([7, 9], np.int64))],
+                   opset=19)
+    graph = load_onnx(m)
+    ratio = min(7 / 4, 9 / 5) if policy == "not_larger" else max(7 / 4, 9 / 5)
+    out = (1, 2, int(4 * ratio + 0.5), int(5 * ratio + 0.5))
+    x = w(1, 2, 4, 5)
+    ratio = Fraction(ratio)  # the float64 ratio the specification computes
+    want, _ = resize_oracle(x, out, [1, 1, ratio, ratio], "nearest", "half_pixel",
+                            "round_prefer_floor")
+    np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], want)
+
+
+def test_resize_layer_rejects_bad_attributes():
+    with pytest.raises(ValueError, match="coordinate_transformation_mode must be one of"):
+        gc.ResizeAttrs(sizes=(1, 1, 2, 2), coordinate_transformation_mode="crop")
+    with pytest.raises(ValueError, match="roi is given exactly with"):
+        gc.ResizeAttrs(sizes=(1, 1, 2, 2), coordinate_transformation_mode="tf_crop_and_resize")
+    with pytest.raises(ValueError, match="antialias applies to linear and cubic"):
+        gc.ResizeAttrs(sizes=(1, 1, 2, 2), antialias=True)
+    with pytest.raises(ValueError, match="scales .* differ in length"):
+        gc.ResizeAttrs(sizes=(1, 1, 2, 2), scales=(1.0, 2.0))
+    b = gc.GraphBuilder()
+    x = b.input("x", (1, 2, 3))
+    with pytest.raises(gc.GraphError, match="do not fit the rank-3 input"):
+        b.add("Resize", x, gc.ResizeAttrs(sizes=(1, 2, 3, 4)))
+
+
+# ---- broadcasting binary ops, unary functions, strided slices ------------------------------------
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"])
+def test_broadcasting_binary_ops(op, opset):
+    shapes = [[2, 1, 4, 5], [3, 1, 5]] + ([[1, 4, 1]] if op in ("Max", "Min", "Sum") else [])
+    names = [f"x{i}" for i in range(len(shapes))]
+    m = make_model([helper.make_node(op, names, ["y"])], list(zip(names, shapes)), ["y"],
+                   opset=opset)
+    graph = load_onnx(m)
+    assert "Binary" in graph.count_types()
+    feeds = feeds_for(m)
+    if op == "Pow":
+        feeds["x0"] = np.abs(feeds["x0"]) + 0.1
+    want = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
+            "Pow": np.power, "Max": np.maximum, "Min": np.minimum, "Sum": np.add}[op]
+    ref = feeds["x0"].astype(np.float64)
+    for n in names[1:]:
+        ref = want(ref, feeds[n].astype(np.float64))
+    got = gc.run(graph, feeds)["y"]
+    assert got.shape == (2, 3, 4, 5)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    np.testing.assert_allclose(run_onnxruntime(m, feeds)["y"], got, rtol=1e-5)
+    np.testing.assert_allclose(run_onnxruntime(gc.to_onnx(graph, opset), feeds)["y"], got,
+                               rtol=1e-5)
+
+
+def test_binary_layer_errors():
+    b = gc.GraphBuilder()
+    x, y = b.input("x", (2, 3)), b.input("y", (4,))
+    with pytest.raises(gc.GraphError, match="do not broadcast"):
+        b.add("Binary", [x, y], gc.BinaryAttrs("add"))
+    with pytest.raises(gc.GraphError, match="takes two inputs"):
+        b.add("Binary", [x, x, x], gc.BinaryAttrs("sub"))
+    with pytest.raises(ValueError, match="operation must be one of"):
+        gc.BinaryAttrs("atan2")
+
+
+_UNARY_ORACLES = {
+    "Abs": ({}, lambda x: np.where(x < 0, -x, x)),
+    "Neg": ({}, lambda x: 0.0 - x),
+    "Exp": ({}, lambda x: np.e ** x),
+    "Elu": ({"alpha": 0.7}, lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1))),
+    "Selu": ({"alpha": 1.5, "gamma": 2.0},
+             lambda x: 2.0 * np.where(x > 0, x, 1.5 * (np.exp(x) - 1))),
+    "Softplus": ({}, lambda x: np.log1p(np.exp(x))),
+    "Softsign": ({}, lambda x: x / (1 + np.abs(x))),
+    "LogSoftmax": ({"axis": 1}, lambda x: np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True))),
+}
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("op", sorted(_UNARY_ORACLES))
+def test_unary_functions(op, opset):
+    attrs, oracle = _UNARY_ORACLES[op]
+    m = make_model([helper.make_node(op, ["x"], ["y"], **attrs)], [("x", [2, 3, 4])], ["y"],
+                   opset=opset)
+    graph = assert_matches_ort(m)
+    x = feeds_for(m)["x"]
+    np.testing.assert_allclose(gc.run(graph, {"x": x})["y"], oracle(x.astype(np.float64)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_log_softmax_before_opset_13_coerces_to_2d():
+    m = make_model([helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], [("x", [2, 3, 4])],
+                   ["y"], opset=11)
+    graph = assert_matches_ort(m, reexport=True)
+    x = feeds_for(m)["x"].reshape(2, 12).astype(np.float64)
+    want = np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True)).reshape(2, 3, 4)
+    np.testing.assert_allclose(gc.run(graph, feeds_for(m))["y"], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("starts,ends,axes,steps", [
+    ([1, 0], [3, -1], [0, 2], None),
+    ([-1, 4], [-100, 0], [1, 2], [-1, -2]),
+    ([10, 2], [-1000, 1000], [2, 0], [-3, 1]),
+    ([0], [2**62], [-1], [2]),
+    ([2, 5, 1], [0, -8, 3], [0, 1, 2], [-1, -2, 1]),
+])
+def test_strided_slice(starts, ends, axes, steps, opset):
+    args = [("starts", np.array(starts, np.int64)), ("ends", np.array(ends, np.int64)),
+            ("axes", np.array(axes, np.int64))]
+    if steps is not None:
+        args.append(("steps", np.array(steps, np.int64)))
+    node = helper.make_node("Slice", ["x"] + [n for n, _ in args], ["y"])
+    m = make_model([node], [("x", [3, 6, 7])], ["y"], args, opset=opset)
+    graph = assert_matches_ort(m)
+    assert "StridedSlice" in graph.count_types()
+    x = feeds_for(m)["x"]
+    index = [slice(None)] * 3
+    for s, e, a, st in zip(starts, ends, axes, steps or [1] * len(axes)):
+        d = x.shape[a]
+        s, e = (s + d if s < 0 else s), (e + d if e < 0 else e)  # then python clamps the rest
+        index[a] = slice(max(s, 0) if st > 0 else min(s, d - 1),
+                         e if e >= 0 else None, st)
+    np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], x[tuple(index)])
+
+
+def test_strided_slice_errors():
+    with pytest.raises(ValueError, match="steps must be non-zero"):
+        gc.StridedSliceAttrs(starts=(0,), ends=(1,), axes=(0,), steps=(0,))
+    b = gc.GraphBuilder()
+    x = b.input("x", (4, 5))
+    with pytest.raises(gc.GraphError, match="is empty"):
+        b.add("StridedSlice", x, gc.StridedSliceAttrs(starts=(3,), ends=(1,), axes=(0,)))
 
 
 # ---- the layer types added for ONNX -------------------------------------------------------------
@@ -477,7 +733,9 @@ def test_supported_ops_cover_the_first_cut():
             "GlobalMaxPool", "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Sigmoid",
             "Tanh", "Softmax", "Concat", "Reshape", "Flatten", "Transpose", "Squeeze",
             "Unsqueeze", "Dropout", "Identity", "Gemm", "Add", "Sub", "Mul", "Div", "Sum", "Max",
-            "Resize", "Upsample", "LRN", "Pad"}
+            "Resize", "Upsample", "LRN", "Pad", "Pow", "Min", "Slice", "MaxUnpool", "Abs",
+            "Neg", "Exp", "Elu", "Selu", "Softplus", "Softsign", "LogSoftmax", "Split",
+            "DepthToSpace", "SpaceToDepth", "MatMul"}
     assert want <= set(supported_ops())
 
 
@@ -536,3 +794,273 @@ def test_depth_to_space_and_back(op, mode):
     m = make_model([helper.make_node(op, ["x"], ["y"], **attrs)], [("x", shape)], ["y"])
     g = assert_matches_ort(m)
     assert set(g.count_types()) == {"Input", "Reshape", "Permute"}
+
+
+# ---- MaxPool Indices -> MaxUnpool ----------------------------------------------------------------
+
+def _unpool_oracle(values, indices, out_shape):
+    """ONNX MaxUnpool by its definition: zeros, then y.flat[i] = x for each (x, i)."""
+    y = np.zeros(int(np.prod(out_shape)), np.float32)
+    for v, i in zip(values.reshape(-1), indices.reshape(-1)):
+        y[int(i)] = v
+    return y.reshape(out_shape)
+
+
+@pytest.mark.parametrize("with_output_shape", [False, True])
+@pytest.mark.parametrize("kernel,stride,pads,size", [
+    ([2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 6, 8]),
+    ([3, 3], [2, 2], [1, 1, 1, 1], [1, 2, 7, 5]),
+    ([3], [1], [1, 1], [2, 2, 9]),
+])
+def test_max_pool_indices_into_max_unpool(kernel, stride, pads, size, with_output_shape):
+    geometry = {"kernel_shape": kernel, "strides": stride, "pads": pads}
+    nodes = [helper.make_node("MaxPool", ["x"], ["p", "i"], **geometry),
+             helper.make_node("MaxUnpool", ["p", "i"] + (["shape"] if with_output_shape else []),
+                              ["y"], **geometry),
+             helper.make_node("Relu", ["y"], ["r"])]
+    inits = [("shape", np.array(size, np.int64))] if with_output_shape else []
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
+                          [helper.make_tensor_value_info("r", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("p", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("i", TensorProto.INT64, None)],
+                          initializer=[numpy_helper.from_array(v, n) for n, v in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
+    ref = run_onnxruntime(m, {"x": x})
+    graph = load_onnx(m)
+    got = gc.run(graph, {"x": x})
+    np.testing.assert_array_equal(got["i"], ref["i"].astype(np.float32))
+    if ref["r"].shape == tuple(size):  # default output shape differs from size at k3 s2 p1
+        np.testing.assert_array_equal(got["r"], ref["r"])
+    np.testing.assert_array_equal(
+        got["r"], np.maximum(_unpool_oracle(ref["p"], ref["i"], got["r"].shape), 0))
+    for opset in OPSETS:
+        again = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})
+        np.testing.assert_array_equal(again["r"], got["r"])
+
+
+def test_max_unpool_needs_max_pool_indices():
+    node = helper.make_node("MaxUnpool", ["x", "i"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+    g = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                      [1, 1, 2, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[numpy_helper.from_array(
+                              np.array([[[[0, 3], [8, 10]]]], np.int64), "i")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(gc.GraphError, match="must be a MaxPool's Indices output"):
+        load_onnx(m)
+
+
+def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exclude=False):
+    """Linear / cubic Resize by brute force in float64: every input index within the kernel's
+    reach of the coordinate, read with edge clamping (or dropped with exclude_outside)."""
+    import itertools
+    import math as m
+
+    def kernel(d):
+        d = abs(d)
+        if mode == "linear":
+            return max(0.0, 1 - d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+
+    reach = 1 if mode == "linear" else 2
+    taps = []
+    for n, o, s in zip(x.shape, out_shape, scales):
+        s = float(np.float32(s)) if not isinstance(s, Fraction) else float(s)
+        if o == n and s == 1:
+            taps.append([[(y, 1.0)] for y in range(o)])
+            continue
+        k = min(s, 1.0) if antialias else 1.0
+        per = []
+        for y in range(o):
+            c = float(_coordinate(ctm, y, Fraction(s), n, o))
+            pairs = [(i, kernel((i - c) * k)) for i in range(m.floor(c - reach / k) - 1,
+                                                             m.ceil(c + reach / k) + 2)]
+            if exclude:
+                pairs = [(i, wt) for i, wt in pairs if 0 <= i < n]
+            if antialias or exclude:
+                total = sum(wt for _, wt in pairs)
+                pairs = [(i, wt / total) for i, wt in pairs]
+            per.append([(min(max(i, 0), n - 1), wt) for i, wt in pairs if wt != 0])
+        taps.append(per)
+    out = np.zeros(out_shape, np.float64)
+    for idx in itertools.product(*(range(o) for o in out_shape)):
+        for combo in itertools.product(*(taps[ax][i] for ax, i in enumerate(idx))):
+            out[idx] += np.prod([wt for _, wt in combo]) * float(x[tuple(i for i, _ in combo)])
+    return out
+
+
+@pytest.mark.parametrize("mode,attrs", [
+    ("cubic", {}), ("cubic", {"cubic_coeff_a": -0.5, "exclude_outside": 1}),
+    ("linear", {"antialias": 1}), ("cubic", {"antialias": 1}),
+    ("linear", {"exclude_outside": 1, "antialias": 1}),
+])
+@pytest.mark.parametrize("ctm", ["half_pixel", "asymmetric", "pytorch_half_pixel"])
+@pytest.mark.parametrize("scales", [[1, 1, 0.6, 0.35], [1, 1, 1.5, 0.8]])
+def test_resize_cubic_and_antialias(mode, attrs, ctm, scales):
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
+                            coordinate_transformation_mode=ctm, **attrs)
+    m = make_model([node], [("x", [1, 2, 6, 9])], ["y"],
+                   [("scales", np.array(scales, np.float32))], opset=18)
+    graph = load_onnx(m)
+    x = feeds_for(m)["x"]
+    got = gc.run(graph, {"x": x})["y"]
+    out = tuple(int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, x.shape))
+    want = kernel_oracle(x, out, scales, ctm, mode, attrs.get("cubic_coeff_a", -0.75),
+                         bool(attrs.get("antialias")), bool(attrs.get("exclude_outside")))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_onnxruntime(m, {"x": x})["y"], got, rtol=1e-4, atol=1e-5)
+    for opset in OPSETS:  # opset 13 and 17 lack antialias: emitted as Gather / Mul / Sum
+        ort = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"]
+        np.testing.assert_allclose(ort, got, rtol=1e-4, atol=1e-5, err_msg=str(opset))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("extrapolation", [0.0, -3.5])
+def test_resize_tf_crop_and_resize(mode, extrapolation):
+    """A crop box partly outside the input: sizes keep onnxruntime's integer output length."""
+    roi = np.array([0.1, -0.3, 0.8, 1.15], np.float32)  # axes 2, 3: starts then ends (no ties)
+    node = helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"], mode=mode, axes=[2, 3],
+                            coordinate_transformation_mode="tf_crop_and_resize",
+                            extrapolation_value=extrapolation)
+    m = make_model([node], [("x", [1, 2, 5, 6])], ["y"],
+                   [("roi", roi), ("sizes", np.array([4, 7], np.int64))], opset=18)
+    graph = load_onnx(m)
+    x = feeds_for(m)["x"]
+    got = gc.run(graph, {"x": x})["y"]
+    # brute force: each output sample, by the specification's formula per axis
+    from itertools import product
+    full_roi = [(0.0, 1.0), (0.0, 1.0), (float(roi[0]), float(roi[2])),
+                (float(roi[1]), float(roi[3]))]
+    want = np.zeros((1, 2, 4, 7), np.float64)
+    coords = []
+    for (n, o), (r0, r1) in zip(zip(x.shape, want.shape), full_roi):
+        if (r0, r1) == (0.0, 1.0) and n == o:
+            coords.append([float(y) for y in range(o)])
+        else:
+            coords.append([r0 * (n - 1) + y * (r1 - r0) * (n - 1) / (o - 1) for y in range(o)])
+    for b, c, i, j in product(*(range(d) for d in want.shape)):
+        ci, cj = coords[2][i], coords[3][j]
+        if not (0 <= ci <= 4 and 0 <= cj <= 5):
+            want[b, c, i, j] = extrapolation
+            continue
+        if mode == "nearest":  # round_prefer_floor
+            want[b, c, i, j] = x[b, c, int(np.ceil(ci - 0.5)), int(np.ceil(cj - 0.5))]
+        elif mode == "linear":
+            want[b, c, i, j] = _bilinear(x[b, c], ci, cj)
+        else:
+            want[b, c, i, j] = _bicubic(x[b, c], ci, cj)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_onnxruntime(m, {"x": x})["y"], got, rtol=1e-4, atol=1e-5)
+    for opset in OPSETS:
+        ort = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"]
+        np.testing.assert_allclose(ort, got, rtol=1e-4, atol=1e-5, err_msg=str(opset))
+
+
+def _bilinear(plane, ci, cj):
+    i0, j0 = int(np.floor(ci)), int(np.floor(cj))
+    fi, fj = ci - i0, cj - j0
+    at = lambda i, j: float(plane[min(i, plane.shape[0] - 1), min(j, plane.shape[1] - 1)])
+    return ((1 - fi) * (1 - fj) * at(i0, j0) + (1 - fi) * fj * at(i0, j0 + 1)
+            + fi * (1 - fj) * at(i0 + 1, j0) + fi * fj * at(i0 + 1, j0 + 1))
+
+
+def _bicubic(plane, ci, cj, a=-0.75):
+    def k(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
+        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+    total = 0.0
+    for i in range(int(np.floor(ci)) - 2, int(np.floor(ci)) + 4):
+        for j in range(int(np.floor(cj)) - 2, int(np.floor(cj)) + 4):
+            v = plane[min(max(i, 0), plane.shape[0] - 1), min(max(j, 0), plane.shape[1] - 1)]
+            total += k(i - ci) * k(j - cj) * float(v)
+    return total
+
+
+@pytest.mark.parametrize("ctm,attrs,opset,resize_node", [
+    ("half_pixel", {"mode": "linear"}, 13, True),
+    ("align_corners", {"mode": "cubic"}, 17, True),
+    ("half_pixel_symmetric", {"mode": "linear"}, 17, False),   # from opset 19
+    ("half_pixel_symmetric", {"mode": "linear"}, 19, True),
+    ("tf_half_pixel_for_nn", {"mode": "nearest"}, 13, True),
+    ("tf_half_pixel_for_nn", {"mode": "nearest"}, 21, False),  # removed in opset 18
+    ("half_pixel", {"mode": "linear", "antialias": 1}, 13, False),
+])
+def test_resize_export_uses_onnx_resize_where_the_opset_has_the_setting(ctm, attrs, opset,
+                                                                         resize_node):
+    b = gc.GraphBuilder()
+    x = b.input("x", (1, 2, 4, 6))
+    b.add("Resize", x, gc.ResizeAttrs(sizes=(1, 2, 3, 9), coordinate_transformation_mode=ctm,
+                                      **attrs), name="r")
+    g = b.build()
+    model = gc.to_onnx(g, opset)
+    ops = {n.op_type for n in model.graph.node}
+    assert ("Resize" in ops) == resize_node and ("Gather" in ops) != resize_node
+    xv = w(1, 2, 4, 6)
+    np.testing.assert_allclose(run_onnxruntime(model, {"x": xv})["r"], gc.run(g, {"x": xv})["r"],
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 19, 21])
+@pytest.mark.parametrize("mode,pads", [
+    ("edge", [0, 1, 2, 0, 1, 0, 3, 2]), ("reflect", [0, 0, 2, 1, 0, 2, 1, 3]),
+    ("wrap", [1, 0, 3, 2, 0, 1, 0, 4]), ("constant", [1, 2, -1, 0, 0, 1, 2, -2]),
+])
+def test_pad_modes_on_any_axis(mode, pads, opset):
+    if mode == "wrap" and opset < 19:
+        pytest.skip("ONNX Pad has mode wrap from opset 19 (the source model needs it)")
+    inits = [("pads", np.array(pads, np.int64)), ("value", np.array(1.5, np.float32))]
+    node = helper.make_node("Pad", ["x", "pads", "value"], ["y"], mode=mode)
+    m = make_model([node], [("x", [2, 3, 4, 5])], ["y"], inits, opset=opset)
+    graph = assert_matches_ort(m)
+    assert "BorderPad" in graph.count_types()
+    x = feeds_for(m)["x"]
+    widths = [(b, e) for b, e in zip(pads[:4], pads[4:])]
+    if mode == "constant":  # crop the negative amounts, then pad
+        crop = tuple(slice(-b if b < 0 else 0, d + e if e < 0 else d)
+                     for d, (b, e) in zip(x.shape, widths))
+        want = np.pad(x[crop], [(max(b, 0), max(e, 0)) for b, e in widths],
+                      constant_values=1.5)
+    else:
+        want = np.pad(x, widths, mode={"edge": "edge", "reflect": "reflect",
+                                       "wrap": "wrap"}[mode])
+    np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], want)
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+def test_border_pad_wrap_exports_at_every_opset(opset):
+    b = gc.GraphBuilder()
+    x = b.input("x", (1, 2, 3, 4))
+    b.add("BorderPad", x, gc.BorderPadAttrs(pads_begin=(0, 1, 2, 0), pads_end=(0, 0, 1, 5),
+                                            mode="wrap"), name="p")
+    g = b.build()
+    xv = w(1, 2, 3, 4)
+    want = np.pad(xv, [(0, 0), (1, 0), (2, 1), (0, 5)], mode="wrap")
+    np.testing.assert_array_equal(gc.run(g, {"x": xv})["p"], want)
+    np.testing.assert_array_equal(run_onnxruntime(gc.to_onnx(g, opset), {"x": xv})["p"], want)
+
+
+def test_prelu_with_a_broadcasting_slope():
+    node = helper.make_node("PRelu", ["x", "slope"], ["y"])
+    slope = np.linspace(-0.5, 2.0, 20, dtype=np.float32).reshape(4, 5)
+    m = make_model([node], [("x", [2, 3, 4, 5])], ["y"], [("slope", slope)])
+    graph = assert_matches_ort(m)
+    x = feeds_for(m)["x"]
+    np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], np.where(x < 0, slope * x, x))
+
+
+@pytest.mark.parametrize("op,oracle", [("Log", np.log), ("Sqrt", np.sqrt),
+                                       ("Reciprocal", lambda v: 1 / v)])
+def test_unary_functions_of_positive_inputs(op, oracle):
+    m = make_model([helper.make_node(op, ["x"], ["y"])], [("x", [2, 3, 4])], ["y"])
+    graph = load_onnx(m)
+    x = np.abs(w(2, 3, 4)) + 0.25
+    got = gc.run(graph, {"x": x})["y"]
+    np.testing.assert_allclose(got, oracle(x.astype(np.float64)), rtol=1e-6)
+    for opset in OPSETS:
+        np.testing.assert_allclose(run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"],
+                                   got, rtol=1e-6)

@@ -16,6 +16,7 @@ translated (their input shapes are unknown) but an unknown op type among them is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -25,15 +26,23 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import GraphError, ParseError
-from ..ir import Graph, GraphBuilder
-from ..layers.activation import DropoutAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
+from ..ir import Graph, GraphBuilder, unique_name
+from ..layers.activation import DropoutAttrs, PowerAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
 from ..layers.conv import ConvAttrs, DeconvAttrs
 from ..layers.elementwise import EltwiseAttrs
 from ..layers.linear import InnerProductAttrs
 from ..layers.norm import BatchNormAttrs, LRNAttrs
-from ..layers.onnx_ops import ConstantBinaryAttrs, IdentityAttrs
+from ..layers.onnx_ops import (
+    BinaryAttrs,
+    BorderPadAttrs,
+    ConstantBinaryAttrs,
+    IdentityAttrs,
+    ResizeAttrs,
+    StridedSliceAttrs,
+    UnaryAttrs,
+)
 from ..layers.pool import PoolAttrs, pooled_length
-from ..layers.resample import UpsampleAttrs
+from ..layers.resample import MaxUnpoolAttrs, UpsampleAttrs
 from ..layers.tensor import ConcatAttrs, PadAttrs, PermuteAttrs, ReshapeAttrs, SliceAttrs
 
 # ops never folded even when their inputs are constant: their value is not a function of them
@@ -88,6 +97,12 @@ class Translator:
             self.consts[name] = np.asarray(value)
         self.input_shapes = dict(input_shapes or {})
         self.used = {t for n in g.node for t in n.input} | {v.name for v in g.output}
+        # ONNX tensors used other than as MaxUnpool's indices (those read graphconv masks)
+        self.used_as_data = {t for n in g.node for i, t in enumerate(n.input)
+                             if not (n.op_type == "MaxUnpool" and i == 1)} | {
+            v.name for v in g.output}
+        # MaxPool Indices tensor -> (graphconv per-plane mask tensor, pooled input plane shape)
+        self.plane_masks: dict[str, tuple[str, tuple[int, ...]]] = {}
         self.errors: list[str] = []
         self.poisoned: set[str] = set()
         self.notes: list[str] = []
@@ -199,6 +214,11 @@ class Translator:
                 self.poisoned.add(vi.name)
                 return
             shape = tuple(d.dim_value for d in dims)
+        if not shape:
+            self.errors.append(f"graph input '{vi.name}' is a scalar (rank 0; graphconv "
+                               "tensors have at least one axis)")
+            self.poisoned.add(vi.name)
+            return
         self.builder.input(vi.name, shape)
 
     def _node(self, node: onnx.NodeProto) -> None:
@@ -418,8 +438,11 @@ def _onnx_pool_count(h, k, s, pb, pe, ceil):
 @onnx_rule("MaxPool", "AveragePool")
 def pool(t: Translator, node) -> None:
     x = t.data(0)
-    t.single_output()
     is_max = node.op_type == "MaxPool"
+    indices = node.output[1] if is_max and len(node.output) > 1 and node.output[1] in t.used \
+        else None
+    if not indices:
+        t.single_output()
     kernel = tuple(t.attr("kernel_shape"))
     if t.attr("storage_order", 0):
         raise Unsupported("storage_order 1 (column-major indices) is not supported")
@@ -454,6 +477,12 @@ def pool(t: Translator, node) -> None:
                     suffix="/pad")
     attrs = PoolAttrs(kernel=kernel, stride=stride, pad=pool_pad, method=method,
                       round_mode=round_mode)
+    if indices:
+        if not symmetric:
+            raise Unsupported(f"the Indices output with asymmetric pads {pb}, {pe} is not "
+                              "supported (the mask would index the padded input)")
+        _max_pool_with_indices(t, x, attrs, indices)
+        return
     if is_max or include_pad or not padded:
         t.add("Pooling", [src], attrs, output=t.out())
         return
@@ -472,6 +501,27 @@ def pool(t: Translator, node) -> None:
     t.add("ConstantBinary", [pooled], ConstantBinaryAttrs(
         operation="mul", constant_shape=ratio.shape), {"constant": ratio.astype(np.float32)},
         output=t.out(), suffix="/exclude_pad")
+
+
+def _max_pool_with_indices(t: Translator, x: str, attrs: PoolAttrs, indices: str) -> None:
+    """ONNX Indices are flat over (N, C, *plane); graphconv's Caffe mask is the flat index
+    within the channel's plane (the first maximum in both). MaxUnpool reads the mask directly;
+    other uses get the ONNX values, mask + the plane's offset (exact in float32 below 2^24)."""
+    shape = t.shape(x)
+    plane = math.prod(shape[2:])
+    if math.prod(shape) > 2 ** 24:
+        raise Unsupported("the Indices output of an input of more than 2^24 values is not "
+                          "exact in float32")
+    mask = unique_name(f"{t.node_name}/plane_mask", t.builder._taken)
+    t.builder.add("Pooling", [x], dataclasses.replace(attrs, mask=True), name=t.node_name,
+                  outputs=[t.out(), mask])
+    t.plane_masks[indices] = (mask, shape[2:])
+    if indices in t.used_as_data:
+        offsets = (np.arange(shape[0] * shape[1], dtype=np.float64) * plane).reshape(
+            shape[:2] + (1,) * (len(shape) - 2)).astype(np.float32)
+        t.add("ConstantBinary", [mask], ConstantBinaryAttrs(operation="add",
+                                                            constant_shape=offsets.shape),
+              {"constant": offsets}, output=indices, suffix="/indices")
 
 
 @onnx_rule("GlobalAveragePool", "GlobalMaxPool")
@@ -540,11 +590,18 @@ def prelu(t: Translator, node) -> None:
         t.add("PReLU", [x], PReLUAttrs(), {"slope": slope}, output=t.out())
         return
     aligned = (1,) * (len(shape) - slope.ndim) + slope.shape
-    if len(shape) < 2 or len(aligned) != len(shape) or any(
-            d != 1 for i, d in enumerate(aligned) if i != 1) or aligned[1] != shape[1]:
-        raise Unsupported(f"slope of shape {slope.shape} is not per-channel for input "
-                          f"{shape}")
-    t.add("PReLU", [x], PReLUAttrs(), {"slope": slope.reshape(-1)}, output=t.out())
+    if len(shape) >= 2 and len(aligned) == len(shape) and aligned[1] == shape[1] and all(
+            d == 1 for i, d in enumerate(aligned) if i != 1):
+        t.add("PReLU", [x], PReLUAttrs(), {"slope": slope.reshape(-1)}, output=t.out())
+        return
+    # any other broadcasting slope: relu(x) + slope * (x - relu(x)), exact (x - relu(x) is
+    # x or 0)
+    positive = t.add("ReLU", [x], ReLUAttrs(), suffix="/positive")
+    negative = t.add("Eltwise", [x, positive], EltwiseAttrs("SUM", (1.0, -1.0)),
+                     suffix="/negative")
+    scaled = t.add("ConstantBinary", [negative], ConstantBinaryAttrs(
+        operation="mul", constant_shape=slope.shape), {"constant": slope}, suffix="/scaled")
+    t.add("Eltwise", [positive, scaled], EltwiseAttrs("SUM"), output=t.out())
 
 
 @onnx_rule("Sigmoid")
@@ -598,43 +655,95 @@ def identity(t: Translator, node) -> None:
 
 # ---- elementwise ---------------------------------------------------------------------------------
 
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
 
 
-@onnx_rule("Add", "Sub", "Mul", "Div")
+@onnx_rule("Add", "Sub", "Mul", "Div", "Pow")
 def binary(t: Translator, node) -> None:
     a, b = node.input[0], node.input[1]
     op = _BINARY[node.op_type]
+    if t.opset < 7 and t.attr("broadcast", 0):
+        # legacy broadcasting: B's shape matches A's axes from `axis` (default: the last ones)
+        rank_a = len(t.consts[a].shape) if t.is_const(a) else len(t.shape(a))
+        b_shape = t.consts[b].shape if t.is_const(b) else t.shape(b)
+        axis = t.attr("axis")
+        axis = rank_a - len(b_shape) if axis is None else _axis(axis, rank_a)
+        aligned = tuple(b_shape) + (1,) * (rank_a - axis - len(b_shape))
+        if aligned != tuple(b_shape):
+            if t.is_const(b):
+                t.consts[f"{t.node_name}/b_aligned"] = np.reshape(t.consts[b], aligned)
+                b = f"{t.node_name}/b_aligned"
+            else:
+                b = t.add("Reshape", [b], ReshapeAttrs(shape=aligned), suffix="/b_aligned")
     if t.is_const(a) or t.is_const(b):
         first = t.is_const(a)
         x, c = (b, a) if first else (a, b)
         value = _f32(t.consts[c])
+        if op == "pow":
+            if first or value.size != 1:
+                raise Unsupported("a constant base or a non-scalar constant exponent is not "
+                                  "supported")
+            t.add("Power", [x], PowerAttrs(power=float(value.reshape(-1)[0])), output=t.out())
+            return
         t.add("ConstantBinary", [x], ConstantBinaryAttrs(operation=op, constant_shape=value.shape,
                                                          constant_first=first),
               {"constant": value}, output=t.out())
         return
-    if t.opset < 7 and t.attr("broadcast", 0):
-        raise Unsupported("legacy broadcast=1 between two computed tensors is not supported")
-    if t.shape(a) != t.shape(b):
-        raise Unsupported(f"broadcasting between computed tensors ({t.shape(a)} and "
-                          f"{t.shape(b)}) is not supported")
-    if op == "div":
-        raise Unsupported("division of two computed tensors is not supported")
-    attrs = {"add": EltwiseAttrs("SUM"), "sub": EltwiseAttrs("SUM", (1.0, -1.0)),
-             "mul": EltwiseAttrs("PROD")}[op]
-    t.add("Eltwise", [a, b], attrs, output=t.out())
+    if t.shape(a) == t.shape(b) and op in ("add", "sub", "mul"):
+        attrs = {"add": EltwiseAttrs("SUM"), "sub": EltwiseAttrs("SUM", (1.0, -1.0)),
+                 "mul": EltwiseAttrs("PROD")}[op]
+        t.add("Eltwise", [a, b], attrs, output=t.out())
+        return
+    t.add("Binary", [a, b], BinaryAttrs(op), output=t.out())
 
 
-@onnx_rule("Sum", "Max")
+@onnx_rule("Sum", "Max", "Min")
 def variadic(t: Translator, node) -> None:
-    ins = [t.data(i) for i in range(len(node.input))]
+    ins = [t.data(i) for i in range(len(node.input)) if node.input[i]]
     if len(ins) == 1:
         t.add("Identity", ins, IdentityAttrs(), output=t.out())
         return
-    if any(t.shape(x) != t.shape(ins[0]) for x in ins):
-        raise Unsupported("broadcasting between inputs is not supported")
-    op = "SUM" if node.op_type == "Sum" else "MAX"
-    t.add("Eltwise", ins, EltwiseAttrs(op), output=t.out())
+    if node.op_type != "Min" and all(t.shape(x) == t.shape(ins[0]) for x in ins):
+        op = "SUM" if node.op_type == "Sum" else "MAX"
+        t.add("Eltwise", ins, EltwiseAttrs(op), output=t.out())
+        return
+    op = {"Sum": "add", "Max": "max", "Min": "min"}[node.op_type]
+    t.add("Binary", ins, BinaryAttrs(op), output=t.out())
+
+
+_UNARY = {"Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
+          "Reciprocal": "reciprocal", "Elu": "elu", "Selu": "selu", "Softplus": "softplus",
+          "Softsign": "softsign", "LogSoftmax": "log_softmax"}
+
+
+@onnx_rule(*_UNARY)
+def unary(t: Translator, node) -> None:
+    x = t.data(0)
+    fn = _UNARY[node.op_type]
+    kw = {}
+    if fn == "elu":
+        kw["alpha"] = t.attr("alpha", 1.0)
+    elif fn == "selu":
+        kw = {k: v for k, v in (("alpha", t.attr("alpha")), ("gamma", t.attr("gamma")))
+              if v is not None}
+    if fn != "log_softmax":
+        t.add("Unary", [x], UnaryAttrs(fn, **kw), output=t.out())
+        return
+    shape = t.shape(x)
+    rank = len(shape)
+    if t.opset >= 13:
+        t.add("Unary", [x], UnaryAttrs(fn, axis=_axis(t.attr("axis", -1), rank)),
+              output=t.out())
+        return
+    axis = _axis(t.attr("axis", 1), rank)  # before 13: coerced to 2-D, as Softmax
+    if math.prod(shape[axis + 1:]) == 1:
+        t.add("Unary", [x], UnaryAttrs(fn, axis=axis), output=t.out())
+        return
+    flat = t.add("Reshape", [x], ReshapeAttrs(shape=(math.prod(shape[:axis]),
+                                                     math.prod(shape[axis:]))),
+                 suffix="/coerce_2d")
+    soft = t.add("Unary", [flat], UnaryAttrs(fn, axis=1), suffix="/log_softmax")
+    t.add("Reshape", [soft], ReshapeAttrs(shape=shape), output=t.out())
 
 
 # ---- tensor plumbing -----------------------------------------------------------------------------
@@ -803,17 +912,14 @@ def depth_space(t: Translator, node) -> None:
 def pad(t: Translator, node) -> None:
     x = t.data(0)
     rank = len(t.shape(x))
-    mode = t.attr("mode", b"constant")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
-    if mode != "constant":
-        raise Unsupported(f"mode '{mode}' is not supported (constant only)")
+    mode = _text(t.attr("mode"), "constant")
     if t.opset < 11:
         pads = list(t.attr("pads"))
         value = float(t.attr("value", 0.0))
     else:
         pads = [int(v) for v in t.const(node.input[1], "the pads").reshape(-1)]
         v = t.optional_const(2, "the pad value")
-        value = 0.0 if v is None else float(np.asarray(v).reshape(-1)[0])
+        value = 0.0 if v is None or v.size == 0 else float(np.asarray(v).reshape(-1)[0])
         axes = t.optional_const(3, "the axes")
         if axes is not None:
             full = [0] * (2 * rank)
@@ -821,13 +927,21 @@ def pad(t: Translator, node) -> None:
             for i, a in enumerate(axes):
                 full[a], full[rank + a] = pads[i], pads[len(axes) + i]
             pads = full
-    if pads[0] or pads[1] or pads[rank] or pads[rank + 1]:
-        raise Unsupported(f"pads {pads} touch the batch or channel axis (spatial only)")
-    pb, pe = tuple(pads[2:rank]), tuple(pads[rank + 2:])
-    if not any(pb) and not any(pe):
+    if len(pads) != 2 * rank:
+        raise Unsupported(f"pads {pads} do not fit rank {rank}")
+    if not any(pads):
         t.add("Identity", [x], IdentityAttrs(), output=t.out())
         return
-    t.add("Pad", [x], PadAttrs(pads_begin=pb, pads_end=pe, value=value), output=t.out())
+    if mode == "constant" and rank >= 2 and not (pads[0] or pads[1] or pads[rank]
+                                                 or pads[rank + 1]):
+        pb, pe = tuple(pads[2:rank]), tuple(pads[rank + 2:])
+        t.add("Pad", [x], PadAttrs(pads_begin=pb, pads_end=pe, value=value), output=t.out())
+        return
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise Unsupported(f"mode '{mode}' is not an ONNX Pad mode")
+    t.add("BorderPad", [x], BorderPadAttrs(pads_begin=tuple(pads[:rank]),
+                                           pads_end=tuple(pads[rank:]), mode=mode, value=value),
+          output=t.out())
 
 
 # ---- linear --------------------------------------------------------------------------------------
@@ -904,55 +1018,139 @@ def _floor_equivalent(transform: str, nearest_mode: str, f: int) -> bool:
 
 @onnx_rule("Resize", "Upsample")
 def resize(t: Translator, node) -> None:
+    """Nearest resampling that reads ``x[i // f]`` (integer factors f) becomes graphconv's
+    Upsample, which the lowering passes know; everything else becomes a Resize layer."""
     x = t.data(0)
     t.single_output()
     shape = t.shape(x)
     rank = len(shape)
     mode = _text(t.attr("mode"), "nearest")
-    if mode != "nearest":
-        raise Unsupported(f"mode '{mode}' is not supported (nearest only)")
+    legacy = node.op_type == "Upsample" or t.opset < 11  # Upsample, Resize-10: asymmetric
+    if legacy and mode == "bilinear":
+        mode = "linear"
+    if mode not in ("nearest", "linear") and not (mode == "cubic" and not legacy):
+        raise Unsupported(f"mode '{mode}' is not supported")
     scales = sizes = None
     if node.op_type == "Upsample" and t.opset < 9:
         scales = np.asarray(t.attr("scales"), dtype=np.float32)
-    elif node.op_type == "Upsample" or t.opset < 11:
+    elif legacy:
         scales = _f32(t.const(node.input[1], "the scales"))
     else:
         s = t.optional_const(2, "the scales")
         z = t.optional_const(3, "the sizes")
         scales = None if s is None or s.size == 0 else _f32(s).reshape(-1)
         sizes = None if z is None or z.size == 0 else [int(v) for v in z.reshape(-1)]
+        if scales is None and sizes is None:
+            raise Unsupported("neither scales nor sizes is given")
     axes = t.attr("axes")
     axes = list(range(rank)) if axes is None else [_axis(a, rank) for a in axes]
-    if node.op_type == "Upsample" or t.opset < 11:
+    if legacy:
         transform, nearest_mode = "asymmetric", "floor"  # Upsample and Resize-10: floor
     else:
         transform = _text(t.attr("coordinate_transformation_mode"), "half_pixel")
         nearest_mode = _text(t.attr("nearest_mode"), "round_prefer_floor")
-    full = [1.0] * rank
+    roi = None
+    if transform == "tf_crop_and_resize":
+        given = t.optional_const(1, "the roi")
+        if given is None or given.size != 2 * len(axes):
+            raise Unsupported(f"tf_crop_and_resize needs a roi of {2 * len(axes)} values")
+        given = [float(v) for v in given.reshape(-1)]
+        roi = [0.0] * rank + [1.0] * rank
+        for i, a in enumerate(axes):
+            roi[a], roi[rank + a] = given[i], given[len(axes) + i]
+    full = [1.0] * rank                     # the scale of each axis (float64 of the float32)
+    out = list(shape)                       # the output shape
     if sizes is not None:
+        if len(sizes) != len(axes):
+            raise Unsupported(f"sizes {sizes} do not match axes {axes}")
         policy = _text(t.attr("keep_aspect_ratio_policy"), "stretch")
-        if policy != "stretch":
-            raise Unsupported(f"keep_aspect_ratio_policy '{policy}' is not supported")
-        for a, z in zip(axes, sizes):
-            if z % shape[a]:
-                raise Unsupported(f"size {z} on axis {a} is not an integer multiple of "
-                                  f"{shape[a]}")
-            full[a] = z // shape[a]
+        ratios = [z / shape[a] for a, z in zip(axes, sizes)]
+        if policy == "stretch":
+            for a, z, r in zip(axes, sizes, ratios):
+                out[a], full[a] = z, r
+        elif policy in ("not_larger", "not_smaller"):
+            r = min(ratios) if policy == "not_larger" else max(ratios)
+            for a in axes:  # rounded half up, as the specification
+                out[a], full[a] = int(r * shape[a] + 0.5), r
+        else:
+            raise Unsupported(f"keep_aspect_ratio_policy '{policy}' is not an ONNX value")
     else:
-        for a, s in zip(axes, scales.reshape(-1)):
-            full[a] = float(s)
-    factors = []
-    for a, s in enumerate(full):
-        if s != int(s) or s < 1:
-            raise Unsupported(f"scale {s:g} on axis {a} is not an integer >= 1")
-        factors.append(int(s))
-    if factors[0] != 1 or factors[1] != 1:
-        raise Unsupported(f"scales {factors} resize the batch or channel axis")
-    bad = [f for f in factors[2:] if not _floor_equivalent(transform, nearest_mode, f)]
-    if bad:
-        raise Unsupported(f"{transform} with nearest_mode {nearest_mode} at factor {bad[0]} "
-                          "does not read x[i // f] (graphconv Upsample's indexing)")
-    if all(f == 1 for f in factors):
+        if len(scales) != len(axes):
+            raise Unsupported(f"scales {list(scales)} do not match axes {axes}")
+        for a, v in zip(axes, scales.reshape(-1)):
+            if not v > 0:
+                raise Unsupported(f"scale {v:g} on axis {a} is not positive")
+            full[a] = float(v)
+            out[a] = math.floor(float(v) * shape[a])
+    if any(o < 1 for o in out):
+        raise Unsupported(f"the output shape {tuple(out)} has an empty axis")
+    if legacy and any(s < 1 for s in full):
+        raise Unsupported(f"{node.op_type}-{t.opset} downsampling (scales {full}) has no "
+                          "specified rounding")
+    if tuple(out) == shape and all(np.isclose(s, 1.0) for s in full) and roi is None:
         t.add("Identity", [x], IdentityAttrs(), output=t.out())
         return
-    t.add("Upsample", [x], UpsampleAttrs(scale=tuple(factors[2:])), output=t.out())
+    factors = [o // i if o % i == 0 and s == o // i else 0 for i, o, s in
+               zip(shape, out, full)]
+    if (mode == "nearest" and rank >= 3 and roi is None and factors[0] == factors[1] == 1 and all(factors)
+            and all(_floor_equivalent(transform, nearest_mode, f) for f in factors[2:])):
+        t.add("Upsample", [x], UpsampleAttrs(scale=tuple(factors[2:])), output=t.out())
+        return
+    given = sizes is None or any(s != o / i for s, o, i in zip(full, out, shape))
+    attrs = ResizeAttrs(sizes=tuple(out), scales=tuple(full) if given else None, mode=mode,
+                        coordinate_transformation_mode=transform, nearest_mode=nearest_mode,
+                        cubic_coeff_a=t.attr("cubic_coeff_a", -0.75),
+                        exclude_outside=bool(t.attr("exclude_outside", 0)),
+                        antialias=bool(t.attr("antialias", 0)) and mode != "nearest",
+                        roi=None if roi is None else tuple(roi),
+                        extrapolation_value=t.attr("extrapolation_value", 0.0))
+    t.add("Resize", [x], attrs, output=t.out())
+
+
+# ---- slicing -------------------------------------------------------------------------------------
+
+@onnx_rule("Slice")
+def strided_slice(t: Translator, node) -> None:
+    x = t.data(0)
+    rank = len(t.shape(x))
+    if t.opset < 10:
+        starts, ends = list(t.attr("starts")), list(t.attr("ends"))
+        axes, steps = t.attr("axes"), None
+    else:
+        def ints(i, what):
+            v = t.optional_const(i, what)
+            return None if v is None else [int(e) for e in v.reshape(-1)]
+        starts, ends = ints(1, "the starts"), ints(2, "the ends")
+        axes, steps = ints(3, "the axes"), ints(4, "the steps")
+    axes = list(range(len(starts))) if axes is None else [_axis(int(a), rank) for a in axes]
+    attrs = StridedSliceAttrs(starts=tuple(starts), ends=tuple(ends), axes=tuple(axes),
+                              steps=None if steps is None else tuple(steps))
+    t.add("StridedSlice", [x], attrs, output=t.out())
+
+
+@onnx_rule("MaxUnpool")
+def max_unpool(t: Translator, node) -> None:
+    """Onto graphconv's MaxUnpool, whose mask is the per-plane index of a max Pooling: the
+    indices must be a MaxPool's Indices output, and the output plane must hold as many values
+    as the pooled input's (ONNX's flat indices then land in the same plane)."""
+    x = t.data(0)
+    ind = node.input[1]
+    if ind not in t.plane_masks:
+        raise Unsupported("the indices must be a MaxPool's Indices output (graphconv keeps "
+                          "them as a per-plane mask)")
+    mask, pooled = t.plane_masks[ind]
+    shape = t.shape(x)
+    n = len(shape) - 2
+    out = t.optional_const(2, "the output_shape")
+    if out is not None:
+        spatial = tuple(int(v) for v in out.reshape(-1))[2:]
+    else:
+        kernel = tuple(t.attr("kernel_shape"))
+        stride = _ints(t.attr("strides"), n, 1)
+        pads = _ints(t.attr("pads"), 2 * n, 0)
+        spatial = tuple((h - 1) * s + k - b - e for h, s, k, b, e in
+                        zip(shape[2:], stride, kernel, pads[:n], pads[n:]))
+    if math.prod(spatial) != math.prod(pooled):
+        raise Unsupported(f"output plane {spatial} holds a different number of values than "
+                          f"the pooled input's {pooled} (the flat indices would move planes)")
+    t.add("MaxUnpool", [x, mask], MaxUnpoolAttrs(size=spatial), output=t.out())

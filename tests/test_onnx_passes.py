@@ -1,0 +1,120 @@
+"""The rewrite passes on ONNX models: the nine light model graphs shipped inside the onnx package
+and the ONNX backend node cases that contain a pass's pattern (ConvTranspose, nearest
+Upsample / Resize). Each lowered graph is checked against ONNX's own expected outputs and
+against onnxruntime running the exported lowered model (``gc.validate``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+import graphconv as gc
+import passes
+from graphconv.frontends.onnx import load_onnx
+
+LOWER = ["deconv-to-conv", "upsample-to-deconv", "deconv-to-conv", "fold-batchnorm",
+         "dilated-to-dense"]
+OTHERS = ["upsample-to-deconv", "deconv-to-subpixel", "split-separable", "fold-batchnorm",
+          "eliminate-identity"]
+PIPELINES = {"lower": LOWER, "subpixel": OTHERS}
+LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
+                "shufflenet", "squeezenet", "vgg19", "zfnet512")
+PATTERN = {"Deconvolution", "Upsample"}  # what the lowering passes replace
+
+
+def _structure(graph):
+    return [(layer.type, layer.inputs, layer.outputs) for layer in graph.layers]
+
+
+def _check_validates(graph, feeds):
+    report = gc.validate(graph, feeds)
+    assert report.outputs_ok, report
+
+
+def _light(name):
+    import onnx
+    from onnx import numpy_helper
+
+    folder = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+    model = onnx.load(os.path.join(folder, f"light_{name}.onnx"))
+    want = numpy_helper.to_array(onnx.load_tensor(os.path.join(folder,
+                                                               f"light_{name}_output_0.pb")))
+    return model, want
+
+
+@pytest.mark.parametrize("name", LIGHT_MODELS)
+def test_passes_on_light_models(name):
+    model, want = _light(name)
+    graph = load_onnx(model)
+    feeds = {x: (np.arange(int(np.prod(s.shape))).reshape(s.shape) / np.prod(s.shape)).astype(
+        np.float32) for x, s in graph.inputs.items()}
+    out = model.graph.output[0].name
+    before = _structure(graph)
+    for names in PIPELINES.values():
+        lowered = passes.apply(graph, names)
+        assert not PATTERN & set(lowered.count_types())
+        if names is LOWER:  # one onnxruntime check per model keeps the file fast
+            _check_validates(lowered, feeds)
+        elif _structure(lowered) == before:
+            continue  # nothing rewritten: test_onnx_conformance checks this graph already
+        got = gc.run(lowered, feeds)[out]
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)
+
+
+@lru_cache(maxsize=1)
+def _pattern_cases() -> dict:
+    """Node cases whose imported graph contains a Deconvolution or a nearest Upsample."""
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = load_model_tests(kind="node")
+    out = {}
+    for c in cases:
+        if not c.name.startswith(("test_convtranspose", "test_upsample", "test_resize")):
+            continue
+        if c.name.endswith(("_expanded", "_expanded_ver18")):
+            continue
+        try:
+            graph, _, _ = _load_case(c, c.data_sets[0])
+        except gc.GraphconvError:
+            continue  # refused: listed in test_onnx_conformance.UNSUPPORTED
+        if PATTERN & set(graph.count_types()):
+            out[c.name] = c
+    return out
+
+
+def _load_case(case, data_set):
+    names = [i.name for i in case.model.graph.input]
+    feeds = dict(zip(names, data_set[0]))
+    first = case.model.graph.node[0].input[0]
+    bind = {k: v for k, v in feeds.items() if k != first}  # weights, scales, sizes
+    graph = load_onnx(case.model, constants=bind)
+    return graph, {first: feeds[first]}, data_set[1]
+
+
+def test_the_pattern_cases_are_found():
+    names = set(_pattern_cases())
+    assert {"test_convtranspose", "test_convtranspose_3d", "test_convtranspose_group_2",
+            "test_upsample_nearest", "test_resize_upsample_scales_nearest"} <= names
+    assert len(names) >= 15
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
+def test_passes_on_node_cases_with_their_pattern(pipeline):
+    for name, case in sorted(_pattern_cases().items()):
+        for data_set in case.data_sets:
+            graph, feeds, expected = _load_case(case, data_set)
+            lowered = passes.apply(graph, PIPELINES[pipeline])
+            left = PATTERN & set(lowered.count_types())
+            if pipeline == "lower":
+                assert not left, (name, left)
+            got = gc.run(lowered, feeds)
+            for out, want in zip([o.name for o in case.model.graph.output], expected):
+                np.testing.assert_allclose(got[out], want, rtol=1e-3, atol=1e-6, err_msg=name)
+            _check_validates(lowered, feeds)
