@@ -1,7 +1,7 @@
 """Housekeeping: remove layers that compute nothing at inference or nothing that is used.
 
-``eliminate-identity``: Dropout (the identity at inference) and Split (copies) are removed and
-their consumers read the input instead. Exact. A layer whose output is a graph output is kept
+``eliminate-identity``: layers that copy their input (Dropout at inference, Identity, Split) are
+removed and their consumers read the input instead. Exact. A layer whose output is a graph output is kept
 (its name is part of the graph's interface).
 
 ``eliminate-dead``: layers none of whose outputs reach a graph output are removed (networkx
@@ -16,17 +16,15 @@ from graphconv.ir import Graph
 
 from . import register
 
-IDENTITY_TYPES = ("Dropout", "Split")
-
 
 @register("eliminate-identity")
 def eliminate_identity(graph: Graph) -> Graph:
-    """Dropout and Split -> nothing (consumers read the input)."""
+    """Dropout, Identity and Split -> nothing (consumers read the input)."""
     alias: dict[str, str] = {}
     kept, removed = [], 0
     for layer in graph.layers:
         inputs = tuple(alias.get(t, t) for t in layer.inputs)
-        if (layer.type in IDENTITY_TYPES and len(inputs) == 1
+        if (layer.definition.copies_input and len(inputs) == 1
                 and not set(layer.outputs) & set(graph.outputs)):
             for t in layer.outputs:
                 alias[t] = inputs[0]

@@ -134,3 +134,17 @@ def test_fold_on_zoo_models(name, zoo):
     assert after.count_types().get("BatchNorm", 0) < g.count_types()["BatchNorm"]
     report = gc.validate(after)
     assert report.ok, report.lines()
+
+
+def test_eliminate_identity_removes_onnx_identity():
+    from graphconv.layers.onnx_ops import IdentityAttrs
+
+    b = gc.GraphBuilder("i")
+    x = b.input("data", (1, 2, 3, 3))
+    i = b.add("Identity", x, IdentityAttrs(), name="id")
+    r = b.add("ReLU", i, name="relu")
+    g = b.build(outputs=[r])
+    after = passes.apply(g, ["eliminate-identity"])
+    assert after.count_types() == {"Input": 1, "ReLU": 1}
+    xs = np.random.default_rng(1).standard_normal((1, 2, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(gc.run(after, {"data": xs})[r], np.maximum(xs, 0))

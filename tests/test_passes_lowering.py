@@ -30,6 +30,17 @@ def _graph(layer_type, attrs, x, params):
     return b.build()
 
 
+def _deconv_attrs(case) -> gc.DeconvAttrs:
+    return gc.DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
+                          dilation=case["dilation"], pads_begin=case["pads_begin"],
+                          pads_end=case["pads_end"], output_padding=case["output_padding"],
+                          group=case["group"], bias=case["bias"])
+
+
+def _params(w, b) -> dict:
+    return {"weight": w, **({"bias": b} if b is not None else {})}
+
+
 def _ops(model) -> set[str]:
     return {n.op_type for n in model.graph.node}
 
@@ -53,11 +64,7 @@ def test_deconv_to_conv_random(case):
     note(repr(case))
     assume(min(deconv_out_sp(case)) >= 1)
     x, w, b = _case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
-    attrs = gc.DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                           dilation=case["dilation"], pads_begin=case["pads_begin"],
-                           pads_end=case["pads_end"], output_padding=case["output_padding"],
-                           group=case["group"], bias=case["bias"])
-    before = _graph("Deconvolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    before = _graph("Deconvolution", _deconv_attrs(case), x, _params(w, b))
     after = passes.apply(before, ["deconv-to-conv"])
     assert set(after.count_types()) <= {"Input", "ZeroInsert", "Pad", "Convolution"}
     conv = [lay for lay in after.layers if lay.type == "Convolution"][0]
@@ -78,7 +85,7 @@ def test_dilated_to_dense_random(case):
     attrs = gc.ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
                          dilation=case["dilation"], pads_begin=case["pads_begin"],
                          pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
-    before = _graph("Convolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    before = _graph("Convolution", attrs, x, _params(w, b))
     after = passes.apply(before, ["dilated-to-dense"])
     convs = [lay for lay in after.layers if lay.type == "Convolution"]
     assert len(convs) == 1 and convs[0].attrs.dilation == (1,) * len(case["kernel"])
@@ -149,11 +156,7 @@ def test_deconv_to_subpixel_random(case):
     note(repr(case))
     assume(min(deconv_out_sp(case)) >= 1 and max(case["stride"]) > 1)
     x, w, b = _case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
-    attrs = gc.DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                           dilation=case["dilation"], pads_begin=case["pads_begin"],
-                           pads_end=case["pads_end"], output_padding=case["output_padding"],
-                           group=case["group"], bias=case["bias"])
-    before = _graph("Deconvolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    before = _graph("Deconvolution", _deconv_attrs(case), x, _params(w, b))
     after = passes.apply(before, ["deconv-to-subpixel"])
     if "Deconvolution" in after.count_types():
         # only when some phase would read no tap: check that claim independently
@@ -200,7 +203,7 @@ def test_dilated_to_space_to_batch_random(case):
     attrs = gc.ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=1,
                          dilation=case["dilation"], pads_begin=case["pads_begin"],
                          pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
-    before = _graph("Convolution", attrs, x, {"weight": w, **({"bias": b} if b is not None else {})})
+    before = _graph("Convolution", attrs, x, _params(w, b))
     after = passes.apply(before, ["dilated-to-space-to-batch"])
     convs = [lay for lay in after.layers if lay.type == "Convolution"]
     assert len(convs) == 1 and convs[0].attrs.dilation == (1,) * len(case["kernel"])

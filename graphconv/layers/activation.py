@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
-from .base import LayerType, register
+from .base import LayerType, PassThrough, register
 
 
 @dataclass(frozen=True)
@@ -248,15 +248,6 @@ class DropoutAttrs:
 
 
 @register
-class Dropout(LayerType):
+class Dropout(PassThrough):
     type = "Dropout"
     Attrs = DropoutAttrs
-
-    def infer(self, a, ins):
-        return [ins[0]]
-
-    def run(self, a, xs, p):
-        return [xs[0]]
-
-    def to_onnx(self, layer, em, ins, outs):
-        em.node("Identity", list(ins), list(outs), name=layer.name)

@@ -25,6 +25,7 @@ class LayerType:
     Attrs: ClassVar[type]
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     is_source: ClassVar[bool] = False  # True for Input: the interpreter feeds it
+    copies_input: ClassVar[bool] = False  # every output equals the single input (Dropout, Split)
 
     def infer(self, a: Any, ins: Sequence[TensorSpec]) -> list[TensorSpec]:
         raise NotImplementedError
@@ -55,6 +56,21 @@ class LayerType:
 
     def macs(self, a: Any, ins: Sequence[TensorSpec], outs: Sequence[TensorSpec]) -> int:
         return 0
+
+
+class PassThrough(LayerType):
+    """A layer whose one output is its input at inference (Dropout, Identity)."""
+
+    copies_input = True
+
+    def infer(self, a, ins):
+        return [ins[0]]
+
+    def run(self, a, xs, p):
+        return [xs[0]]
+
+    def to_onnx(self, layer, em, ins, outs):
+        em.node("Identity", list(ins), list(outs), name=layer.name)
 
 
 def register(cls: type[LayerType]) -> type[LayerType]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from .base import LayerType, as_tuple, register
+from .base import LayerType, PassThrough, as_tuple, register
 
 
 @dataclass(frozen=True)
@@ -17,18 +17,9 @@ class IdentityAttrs:
 
 
 @register
-class Identity(LayerType):
+class Identity(PassThrough):
     type = "Identity"
     Attrs = IdentityAttrs
-
-    def infer(self, a, ins):
-        return [ins[0]]
-
-    def run(self, a, xs, p):
-        return [xs[0]]
-
-    def to_onnx(self, layer, em, ins, outs):
-        em.node("Identity", list(ins), list(outs), name=layer.name)
 
 
 BINARY_OPERATIONS = {"add": ("Add", np.add), "sub": ("Sub", np.subtract),

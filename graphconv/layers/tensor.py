@@ -262,6 +262,7 @@ class SplitAttrs:
 class Split(LayerType):
     type = "Split"
     Attrs = SplitAttrs
+    copies_input = True
 
     def infer(self, a, ins):
         return [TensorSpec(ins[0].shape, ins[0].dtype)] * a.num_outputs
