@@ -7,8 +7,6 @@ onnxruntime time.
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import json
 import os
 import statistics
@@ -16,11 +14,11 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
 
-import numpy as np
 
 from .export import to_onnx
 from .interpreter import random_feeds, run
 from .ir import Graph
+from .parallel import set_threads
 from .validate import ort_session
 
 
@@ -41,23 +39,6 @@ class BenchResult:
         return json.dumps(asdict(self))
 
 
-def set_blas_threads(n: int) -> bool:
-    """Best effort: set the thread count of the OpenBLAS that numpy was built with."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for sym in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                    "openblas_set_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(int(n))
-                return True
-    return False
-
-
 def _median_time(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -70,7 +51,7 @@ def _median_time(fn, repeat: int) -> float:
 def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile: bool = False,
           against_reference: bool = False, seed: int = 0, opset: int = 17) -> BenchResult:
     threads = threads or os.cpu_count() or 1
-    set_blas_threads(threads)
+    set_threads(threads)
     feeds = random_feeds(graph, seed)
     model = to_onnx(graph, opset)
     sess = ort_session(model, threads=threads, optimize="all")

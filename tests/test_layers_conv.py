@@ -5,6 +5,8 @@ graphconv interpreter, onnxruntime on ``to_onnx(graph)``, and the float64 brute-
 ``oracles.py``. All three must agree to a relative error of 1e-4 (max abs error / max |ref|).
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -336,3 +338,55 @@ def test_deconv_output_padding_range_checked():
                dict(stride=2, output_padding=-1)):
         with pytest.raises(ValueError, match="output_padding"):
             DeconvAttrs(num_output=1, kernel=2, **kw)
+
+
+# ---- the chunked, threaded kernel paths ------------------------------------------------------------
+# Real layers are split into row/channel chunks spread over threads; the small cases above run as
+# one piece. Shrinking the thresholds makes every case here go through the chunked code.
+
+@contextlib.contextmanager
+def tiny_chunks():
+    from graphconv.layers import conv
+
+    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS
+    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS = 16, 0
+    try:
+        yield
+    finally:
+        conv.CHUNK_ELEMENTS, conv.SERIAL_MACS = saved
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(conv_case(2))
+def test_conv_2d_chunked(case):
+    note(repr(case))
+    assume(min(conv_out_sp(case)) >= 1)
+    with tiny_chunks():
+        check_conv(case)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(conv_case(3))
+def test_conv_3d_chunked(case):
+    note(repr(case))
+    assume(min(conv_out_sp(case)) >= 1)
+    with tiny_chunks():
+        check_conv(case)
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(deconv_case(2))
+def test_deconv_2d_chunked(case):
+    note(repr(case))
+    assume(min(deconv_out_sp(case)) >= 1)
+    with tiny_chunks():
+        check_deconv(case)
+
+
+@pytest.mark.parametrize("shape", [(1, 6, 9, 7), (2, 4, 5, 6)])
+def test_depthwise_chunked_multiplier(shape):
+    case = dict(N=shape[0], C=shape[1], O=2 * shape[1], group=shape[1], sp=shape[2:],
+                kernel=(3, 3), stride=(2, 1), dilation=(1, 2), pads_begin=(1, 2),
+                pads_end=(0, 1), bias=True, opset=17, seed=3)
+    with tiny_chunks():
+        check_conv(case)

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import TensorSpec
+from ..parallel import chunks, parallel_map, scratch, threads
 from .base import LayerType, as_tuple, register, spatial_rank_check
-
-# im2col is used while its column matrix stays below this many bytes; beyond, per-tap GEMM.
-IM2COL_LIMIT_BYTES = 1 << 27
 
 
 @dataclass(frozen=True)
@@ -120,78 +118,186 @@ def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
     return np.pad(x, [(0, 0), (0, 0)] + list(zip(pb, pe)))
 
 
+# Chunked kernels size their work buffer around this many float32 elements (a few MB: it stays
+# in cache between the copy that fills it and the matrix product that reads it).
+CHUNK_ELEMENTS = 1 << 20
+# Below this many multiply-adds a layer runs as one piece (splitting costs more than it saves).
+SERIAL_MACS = 1 << 21
+
+
+def _row_chunks(rows: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
+    """Split ``rows`` output rows into chunks of about CHUNK_ELEMENTS work elements, into at
+    least two per thread when the layer is big enough to be worth spreading."""
+    if macs < SERIAL_MACS:
+        return [(0, rows)]
+    per = max(1, CHUNK_ELEMENTS // max(1, row_elements))
+    per = min(per, max(1, -(-rows // (2 * threads()))))
+    return chunks(rows, per)
+
+
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttrs) -> np.ndarray:
-    """Direct N-D grouped convolution, vectorised (im2col GEMM, per-tap GEMM or multiply-adds)."""
+    """Direct N-D grouped convolution into one preallocated output.
+
+    1x1 stride-1 unpadded: one matrix product per group. Depthwise: multiply-adds over the taps,
+    channel blocks spread over the threads. Otherwise im2col in chunks of output rows: each chunk
+    copies its (C/g * k..., rows * W) columns out of a strided view of the padded input into a
+    per-thread buffer and multiplies them straight into its slice of the output, so the column
+    matrix is never whole in memory (peak: input + output + a few MB per thread).
+    """
     n, g = a.rank, a.group
-    xp = _pad(x, a.pads_begin, a.pads_end)
     N, C = x.shape[:2]
     O = w.shape[0]
     cg, og = C // g, O // g
     out_sp = tuple(conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
                                     a.pads_begin[i], a.pads_end[i]) for i in range(n))
     P, K = math.prod(out_sp), math.prod(a.kernel)
+    y = np.empty((N, O) + out_sp, dtype=np.float32)
+    bias = None if b is None else b.reshape(O, 1)
+    if cg == 1 and og <= 4:
+        _depthwise(x, w, bias, a, y)
+        return y
+    wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
+    if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
+        for i in range(N):
+            yi = y[i].reshape(g, og, P)
+            np.matmul(wg, x[i].reshape(g, cg, P), out=yi)
+            if bias is not None:
+                yi += bias.reshape(g, og, 1)
+        return y
+    xp = _pad(x, a.pads_begin, a.pads_end)
+    st = xp.strides
+    rest = out_sp[1:]
+    row_len = math.prod(rest)
+    chunk_rows = _row_chunks(out_sp[0], C * K * row_len, N * O * P * cg * K)
+
+    for i in range(N):
+        xi, yi = xp[i], y[i].reshape(g, og, P)
+
+        def part(r: tuple[int, int], xi=xi, yi=yi) -> None:
+            r0, r1 = r
+            view = np.lib.stride_tricks.as_strided(
+                xi[:, r0 * a.stride[0]:],
+                shape=(g, cg) + a.kernel + (r1 - r0,) + rest,
+                strides=(cg * st[1], st[1]) + tuple(st[2 + j] * a.dilation[j] for j in range(n))
+                + tuple(st[2 + j] * a.stride[j] for j in range(n)), writeable=False)
+            cols = scratch(view.size)
+            np.copyto(cols.reshape(view.shape), view)
+            out = yi[:, :, r0 * row_len:r1 * row_len]
+            np.matmul(wg, cols.reshape(g, cg * K, -1), out=out)
+            if bias is not None:
+                out += bias.reshape(g, og, 1)
+
+        parallel_map(part, chunk_rows)
+    return y
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray) -> None:
+    """Grouped convolution with one input channel per group: per tap, a broadcast multiply-add
+    of the shifted input into the output, over blocks of channels that stay in cache."""
+    n = a.rank
+    N, C = x.shape[:2]
+    og = w.shape[0] // C
+    out_sp = y.shape[2:]
+    K = math.prod(a.kernel)
+    xp = _pad(x, a.pads_begin, a.pads_end)
+    wk = w.reshape(C, og, K)
     taps = list(itertools.product(*(range(k) for k in a.kernel)))
-    wg = w.reshape(g, og, cg, K)
+    P = math.prod(out_sp)
+    per = max(1, CHUNK_ELEMENTS // 8 // max(1, og * P * N))
+    if N * C * og * P * K >= SERIAL_MACS:
+        per = min(per, max(1, -(-C // (2 * threads()))))
+    else:
+        per = C
+    yv = y.reshape((N, C, og) + out_sp)
 
-    def tap(t):  # input samples under kernel tap t, shape (N, C, *out_sp)
-        return xp[_spatial_slices(tuple(ti * d for ti, d in zip(t, a.dilation)), a.stride, out_sp)]
+    def part(r: tuple[int, int]) -> None:
+        c0, c1 = r
+        acc = yv[:, c0:c1]
+        tmp = scratch(acc.size).reshape(acc.shape)
+        xs = xp[:, c0:c1, None]
+        for j, t in enumerate(taps):
+            sl = (slice(None), slice(None), slice(None)) + tuple(
+                slice(ti * d, ti * d + s * (o - 1) + 1, s)
+                for ti, d, s, o in zip(t, a.dilation, a.stride, out_sp))
+            wt = wk[c0:c1, :, j].reshape((1, c1 - c0, og) + (1,) * n)
+            if j == 0:
+                np.multiply(xs[sl], wt, out=acc)
+            else:
+                np.multiply(xs[sl], wt, out=tmp)
+                acc += tmp
+        if bias is not None:
+            acc += bias[c0 * og:c1 * og].reshape((1, c1 - c0, og) + (1,) * n)
 
-    if cg == 1 and og <= 4:  # depthwise (with small channel multiplier): broadcast multiply-adds
-        acc = np.zeros((N, g, og) + out_sp, dtype=np.float32)
-        wshape = (1, g, og) + (1,) * n
-        for i, t in enumerate(taps):
-            acc += wg[:, :, 0, i].reshape(wshape) * tap(t).reshape((N, g, 1) + out_sp)
-        out = acc.reshape((N, O) + out_sp)
-    elif K * C * P * N * 4 <= IM2COL_LIMIT_BYTES or K == 1:
-        # one strided view (G, Cg, k..., N, out...) of the padded input, copied once into columns
-        st = xp.strides
-        view = np.lib.stride_tricks.as_strided(
-            xp, shape=(g, cg) + a.kernel + (N,) + out_sp,
-            strides=(cg * st[1], st[1]) + tuple(st[2 + i] * a.dilation[i] for i in range(n))
-            + (st[0],) + tuple(st[2 + i] * a.stride[i] for i in range(n)), writeable=False)
-        cols = view.reshape(g, cg * K, N * P)
-        res = np.matmul(wg.reshape(g, og, cg * K), cols)
-        out = res.reshape(O, N, P).transpose(1, 0, 2).reshape((N, O) + out_sp)
-    else:  # per-tap GEMM: no column matrix, K accumulating matmuls
-        acc = np.zeros((g, og, N * P), dtype=np.float32)
-        for i, t in enumerate(taps):
-            xt = tap(t).reshape(N, g, cg, P).transpose(1, 2, 0, 3).reshape(g, cg, N * P)
-            acc += np.matmul(wg[:, :, :, i], xt)
-        out = acc.reshape(O, N, P).transpose(1, 0, 2).reshape((N, O) + out_sp)
-    out = np.ascontiguousarray(out, dtype=np.float32)
-    if b is not None:
-        out += b.reshape((1, O) + (1,) * n)
-    return out
+    parallel_map(part, chunks(C, per))
 
 
 def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs) -> np.ndarray:
-    """Transposed convolution as one GEMM per group plus col2im (strided slice-adds per tap)."""
+    """Transposed convolution as one GEMM per group plus col2im.
+
+    Without dilation, the kernel is padded with zero taps to a multiple of the stride, k = q*s;
+    tap (q, r) of input sample i lands on output block i + q at offset r. So col2im is
+    prod(q) block-strided adds (4 for FCN's k16 s8 or k63 s32), not prod(k) slice-adds. With
+    dilation it falls back to one strided slice-add per tap. Never a zero-inserted tensor."""
     n, g = a.rank, a.group
     N, C = x.shape[:2]
     S = x.shape[2:]
     cg = C // g
     og = w.shape[1]
     O = og * g
-    K, Sp = math.prod(a.kernel), math.prod(S)
+    Sp = math.prod(S)
     out_sp = tuple(deconv_output_size(S[i], a.kernel[i], a.stride[i], a.dilation[i],
                                       a.pads_begin[i], a.pads_end[i], a.output_padding[i])
                    for i in range(n))
-    full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
-                 for i in range(n))
-    xg = x.reshape(N, g, cg, Sp).transpose(1, 2, 0, 3).reshape(g, cg, N * Sp)
+    blocked = all(d == 1 for d in a.dilation)
+    if blocked:
+        q = tuple(-(-k // s) for k, s in zip(a.kernel, a.stride))
+        kp = tuple(qi * s for qi, s in zip(q, a.stride))
+        if kp != a.kernel:
+            w = np.pad(w, [(0, 0), (0, 0)] + [(0, p - k) for p, k in zip(kp, a.kernel)])
+        # one spare block per axis covers output_padding past the last tap
+        full = tuple((S[i] + q[i]) * a.stride[i] for i in range(n))
+    else:
+        kp = a.kernel
+        full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
+                     for i in range(n))
+    K = math.prod(kp)
     wt = w.reshape(g, cg, og * K).transpose(0, 2, 1)
-    cols = np.matmul(wt, xg).reshape((g * og, K, N) + S)
-    buf = np.zeros((g * og, N) + full, dtype=np.float32)
-    taps = itertools.product(*(range(k) for k in a.kernel))
-    for i, t in enumerate(taps):
-        start = tuple(ti * d for ti, d in zip(t, a.dilation))
-        buf[_spatial_slices(start, a.stride, S)] += cols[:, i]
-    crop = (slice(None), slice(None)) + tuple(
-        slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
-    out = np.ascontiguousarray(buf[crop].swapaxes(0, 1))
-    if b is not None:
-        out += b.reshape((1, O) + (1,) * n)
-    return out
+    y = np.empty((N, O) + out_sp, dtype=np.float32)
+    crop = tuple(slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
+    macs = N * C * og * K * Sp
+    per = O if macs < SERIAL_MACS else max(1, -(-O // (2 * threads())))
+    for i in range(N):
+        cols = np.matmul(wt, x[i].reshape(g, cg, Sp)).reshape((O,) + kp + S)
+
+        def part(r: tuple[int, int], cols=cols, yi=y[i]) -> None:
+            o0, o1 = r
+            buf = scratch((o1 - o0) * math.prod(full)).reshape((o1 - o0,) + full)
+            buf[...] = 0
+            c = cols[o0:o1]
+            if blocked:
+                # buf as (o, block_0, s_0, block_1, s_1, ...); cols as (o, q_0, s_0, ..., S...)
+                bv = buf.reshape((o1 - o0,) + sum(((f // s, s) for f, s in zip(full, a.stride)),
+                                                  ()))
+                cv = c.reshape((o1 - o0,) + sum(((qi, s) for qi, s in zip(q, a.stride)), ()) + S)
+                for qs in itertools.product(*(range(qi) for qi in q)):
+                    src = cv[(slice(None),) + sum(((qj, slice(None)) for qj in qs), ())]
+                    # src axes: (o, s_0, s_1, ..., S_0, S_1, ...) after indexing out the q's
+                    src = src.transpose((0,) + sum(((1 + n + j, 1 + j) for j in range(n)), ()))
+                    dst = bv[(slice(None),) + sum(((slice(qj, qj + S[j]), slice(None))
+                                                   for j, qj in enumerate(qs)), ())]
+                    dst += src
+            else:
+                for j, t in enumerate(itertools.product(*(range(k) for k in a.kernel))):
+                    start = tuple(ti * d for ti, d in zip(t, a.dilation))
+                    buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
+                        c[(slice(None),) + t]
+            out = yi[o0:o1]
+            out[...] = buf[(slice(None),) + crop]
+            if b is not None:
+                out += b[o0:o1].reshape((o1 - o0,) + (1,) * n)
+
+        parallel_map(part, chunks(O, per))
+    return y
 
 
 def _onnx_conv_attrs(a: ConvAttrs) -> dict:
