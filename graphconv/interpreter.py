@@ -7,23 +7,29 @@ shapes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from .errors import GraphconvError, GraphError
-from .ir import Graph
+from .ir import Graph, Layer
+from .layers.base import Epilogue, chain_epilogues
 
 
 def last_uses(graph: Graph) -> dict[int, list[str]]:
     """For each layer index, the tensors whose last use is that layer (a tensor nobody consumes
     dies right after its producer; `run` keeps requested outputs regardless)."""
+    return _last_uses([(layer.inputs, layer.outputs) for layer in graph.layers])
+
+
+def _last_uses(steps) -> dict[int, list[str]]:
     last: dict[str, int] = {}
-    for i, layer in enumerate(graph.layers):
-        for t in layer.inputs:
+    for i, (inputs, outputs) in enumerate(steps):
+        for t in inputs:
             last[t] = i
-        for t in layer.outputs:
+        for t in outputs:
             last.setdefault(t, i)  # produced but never consumed: dead right after
     dying: dict[int, list[str]] = {}
     for t, i in last.items():
@@ -31,14 +37,65 @@ def last_uses(graph: Graph) -> dict[int, list[str]]:
     return dying
 
 
+@dataclass(frozen=True)
+class Step:
+    """One kernel call: ``layer``, then the in-place ``epilogue`` of the layers ``fused`` into it,
+    producing ``outputs`` (the last fused layer's output in place of the layer's own)."""
+
+    layer: Layer
+    outputs: tuple[str, ...]
+    fused: tuple[Layer, ...] = ()
+    epilogue: Epilogue | None = None
+
+
+def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) -> list[Step]:
+    """The kernel calls that run ``graph``. A chain of per-channel maps (BatchNorm with stored
+    statistics, single-input Scale, ReLU, PReLU, Dropout) that follows a layer returning fresh
+    arrays (Convolution, Deconvolution, Eltwise, ...) is fused into it when each link is the sole
+    consumer of the previous one and not requested: the chain then runs in place on the
+    producer's output, chunk by chunk inside the convolution kernels. Cached per graph."""
+    cache = graph.__dict__.setdefault("_interpreter_plans", {})
+    key = (wanted, fuse)
+    if key in cache:
+        return cache[key]
+    steps: list[Step] = []
+    absorbed: set[str] = set()
+    for layer in graph.layers:
+        if layer.name in absorbed:
+            continue
+        chain: list[tuple[Layer, Epilogue]] = []
+        if fuse and layer.definition.fresh_output and len(layer.outputs) == 1:
+            t = layer.outputs[0]
+            while t not in wanted and graph.specs[t].rank >= 2:
+                users = graph.consumers.get(t, ())
+                if len(users) != 1 or len(users[0].inputs) != 1 or len(users[0].outputs) != 1:
+                    break
+                nxt = users[0]
+                fn = nxt.definition.epilogue(nxt.attrs, nxt.params, graph.specs[t])
+                if fn is None:
+                    break
+                chain.append((nxt, fn))
+                absorbed.add(nxt.name)
+                t = nxt.outputs[0]
+        if chain:
+            steps.append(Step(layer, (chain[-1][0].outputs[0],), tuple(c for c, _ in chain),
+                              chain_epilogues([fn for _, fn in chain])))
+        else:
+            steps.append(Step(layer, tuple(layer.outputs)))
+    cache[key] = steps
+    return steps
+
+
 def run(graph: Graph, feeds: Mapping[str, np.ndarray],
         outputs: Iterable[str] | None = None,
-        timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+        timings: dict[str, float] | None = None, fuse: bool = True) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``feeds`` (input name -> array) and return the requested tensors.
 
     ``outputs`` defaults to the graph's outputs; any intermediate tensor may be requested.
     Inputs are converted to float32 and checked against their declared shapes. ``timings``, if
-    given, receives the seconds each layer's kernel took (added up over calls).
+    given, receives the seconds each kernel call took (added up over calls), under the name of
+    its layer (fused layers count in the layer they are fused into). ``fuse=False`` runs every
+    layer on its own (see :func:`plan`).
     """
     wanted = list(graph.outputs if outputs is None else outputs)
     for t in wanted:
@@ -51,23 +108,30 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
     if extra:
         raise GraphconvError(f"fed tensor(s) {', '.join(extra)} are not graph inputs "
                              f"(inputs: {', '.join(graph.inputs)})")
-    keep = set(wanted)
-    dying = last_uses(graph)
+    keep = frozenset(wanted)
+    steps = plan(graph, keep, fuse)
+    dying = _step_deaths(graph, steps, keep, fuse)
     env: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(graph.layers):
+    for i, step in enumerate(steps):
+        layer = step.layer
         lt = layer.definition
         xs = [feeds[layer.outputs[0]]] if lt.is_source else [env[t] for t in layer.inputs]
         start = perf_counter() if timings is not None else 0.0
         try:
-            ys = lt.run(layer.attrs, xs, layer.params)
+            if step.epilogue is None:
+                ys = lt.run(layer.attrs, xs, layer.params)
+            else:
+                ys = lt.run_then(layer.attrs, xs, layer.params, step.epilogue)
         except GraphconvError:
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the layer named
             shapes = ", ".join("x".join(map(str, np.shape(x))) for x in xs)
-            raise layer.error(f"{type(e).__name__}: {e} (input shapes {shapes})") from e
+            fused = (f" with {', '.join(f.name for f in step.fused)} fused in"
+                     if step.fused else "")
+            raise layer.error(f"{type(e).__name__}: {e} (input shapes {shapes}){fused}") from e
         if timings is not None:
             timings[layer.name] = timings.get(layer.name, 0.0) + perf_counter() - start
-        for t, y in zip(layer.outputs, ys):
+        for t, y in zip(step.outputs, ys):
             want = graph.specs[t].shape
             if tuple(y.shape) != want:
                 raise layer.error(f"kernel produced shape {y.shape} for '{t}', expected {want}")
@@ -76,6 +140,14 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
             if t not in keep:
                 env.pop(t, None)
     return {t: env[t] for t in wanted}
+
+
+def _step_deaths(graph: Graph, steps: list[Step], wanted: frozenset[str], fuse: bool):
+    cache = graph.__dict__.setdefault("_interpreter_deaths", {})
+    key = (wanted, fuse)
+    if key not in cache:
+        cache[key] = _last_uses([(s.layer.inputs, s.outputs) for s in steps])
+    return cache[key]
 
 
 def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -306,10 +306,22 @@ def test_interpreter_frees_dead_tensors(monkeypatch):
 
     monkeypatch.setattr(relu_type, "run", spying_run)
     x = np.random.default_rng(1).standard_normal((1, 2, 5, 5)).astype(np.float32)
-    out = gc.run(g, {"data": x})
+    out = gc.run(g, {"data": x}, fuse=False)  # fused, the ReLUs would never be called
     # second ReLU call (relu2): conv's output (input of the first ReLU call) is already gone
     assert alive_during[1] == {"call0.in0": False}
     assert set(out) == {"relu2"}
+
+
+def test_plan_fuses_per_channel_chains_unless_requested():
+    g, w, bias = _small_graph()
+    steps = interp.plan(g)
+    assert [(s.layer.name, [f.name for f in s.fused]) for s in steps] == [
+        ("data", []), ("conv", ["relu", "relu2"])]
+    assert [s.layer.name for s in interp.plan(g, frozenset({"relu"}))] == ["data", "conv", "relu2"]
+    x = np.random.default_rng(3).standard_normal((1, 2, 5, 5)).astype(np.float32)
+    ref = np.maximum(O.leaky_relu(O.conv_direct(x, w, bias, 1, 1, 1, 1, 1), 0.1), 0)
+    O.assert_close(gc.run(g, {"data": x})["relu2"], ref, 1e-5)
+    O.assert_close(gc.run(g, {"data": x}, fuse=False)["relu2"], ref, 1e-5)
 
 
 def test_requested_intermediates_are_kept_and_correct():
@@ -352,7 +364,7 @@ def test_kernel_errors_are_reraised_naming_the_layer(monkeypatch):
 
     monkeypatch.setattr(relu_type, "run", broken)
     with raises_naming("relu", "(ReLU)", "RuntimeError", "boom", "1x3x5x5") as info:
-        gc.run(g, {"data": np.zeros((1, 2, 5, 5), np.float32)})
+        gc.run(g, {"data": np.zeros((1, 2, 5, 5), np.float32)}, fuse=False)
     assert isinstance(info.value.__cause__, RuntimeError)
 
 
@@ -361,4 +373,17 @@ def test_kernel_returning_wrong_shape_is_caught(monkeypatch):
     relu_type = layer_type("ReLU")
     monkeypatch.setattr(relu_type, "run", lambda a, xs, p: [xs[0][..., :-1]])
     with raises_naming("relu", "kernel produced shape"):
+        gc.run(g, {"data": np.zeros((1, 2, 5, 5), np.float32)}, fuse=False)
+
+
+def test_fused_epilogue_errors_name_the_chain(monkeypatch):
+    g, _, _ = _small_graph()
+
+    def broken(a, p, x):
+        def fn(block, ch):
+            raise RuntimeError("boom")
+        return fn
+
+    monkeypatch.setattr(layer_type("ReLU"), "epilogue", broken)
+    with raises_naming("conv", "boom", "relu, relu2 fused in"):
         gc.run(g, {"data": np.zeros((1, 2, 5, 5), np.float32)})

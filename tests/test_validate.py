@@ -33,7 +33,15 @@ def test_broken_kernel_is_named(monkeypatch):
         return original(a, xs, p) if a.negative_slope else [np.where(xs[0] > 0, xs[0],
                                                                      0.01 * xs[0])]
 
+    original_epilogue = relu.epilogue
+
+    def wrong_epilogue(a, p, x):  # the same fault where ReLU is fused into its producer
+        if a.negative_slope:
+            return original_epilogue(a, p, x)
+        return lambda block, ch: np.multiply(block, np.float32(0.01), out=block, where=block < 0)
+
     monkeypatch.setattr(relu, "run", wrong)
+    monkeypatch.setattr(relu, "epilogue", wrong_epilogue)
     report = gc.validate(_model())
     assert not report.ok and report.layerwise_checked
     assert report.first_divergence.startswith("layer 'relu1' (ReLU)")

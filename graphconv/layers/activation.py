@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
-from .base import LayerType, PassThrough, register
+from .base import LayerType, PassThrough, per_channel, register
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class ReLUAttrs:
 class ReLU(LayerType):
     type = "ReLU"
     Attrs = ReLUAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         return [ins[0]]
@@ -35,6 +36,12 @@ class ReLU(LayerType):
         if a.negative_slope == 0.0:
             return [np.maximum(x, 0, dtype=np.float32)]
         return [np.where(x > 0, x, x * np.float32(a.negative_slope)).astype(np.float32)]
+
+    def epilogue(self, a, p, x):
+        if a.negative_slope == 0.0:
+            return lambda block, ch: np.maximum(block, np.float32(0), out=block)
+        slope = np.float32(a.negative_slope)
+        return lambda block, ch: np.multiply(block, slope, out=block, where=block < 0)
 
     def to_onnx(self, layer, em, ins, outs):
         s = layer.attrs.negative_slope
@@ -64,6 +71,7 @@ class PReLUAttrs:
 class PReLU(LayerType):
     type = "PReLU"
     Attrs = PReLUAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         if ins[0].rank < 2:
@@ -84,6 +92,10 @@ class PReLU(LayerType):
         y *= p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
         y += np.maximum(x, np.float32(0))
         return [y]
+
+    def epilogue(self, a, p, x):
+        slope = per_channel(p["slope"])
+        return lambda block, ch: np.multiply(block, slope(ch), out=block, where=block < 0)
 
     def to_onnx(self, layer, em, ins, outs):
         rank = em.spec(ins[0]).rank

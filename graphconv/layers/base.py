@@ -8,7 +8,7 @@ dispatches through :func:`layer_type`; nothing switches on type strings.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -26,6 +26,9 @@ class LayerType:
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     is_source: ClassVar[bool] = False  # True for Input: the interpreter feeds it
     copies_input: ClassVar[bool] = False  # every output equals the single input (Dropout, Split)
+    # run() returns new arrays that nobody else holds, so the interpreter may apply a following
+    # layer's epilogue to them in place (see run_then and epilogue)
+    fresh_output: ClassVar[bool] = False
 
     def infer(self, a: Any, ins: Sequence[TensorSpec]) -> list[TensorSpec]:
         raise NotImplementedError
@@ -51,11 +54,57 @@ class LayerType:
             p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def epilogue(self, a: Any, p: Mapping[str, np.ndarray], x: TensorSpec) -> Epilogue | None:
+        """This layer as an in-place, per-channel map of its one input ``x``, or None when it is
+        not one (the default). The interpreter then fuses it into the layer producing ``x``: the
+        producer applies it to each chunk of its output while the chunk is in cache."""
+        return None
+
+    def run_then(self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray],
+                 epilogue: Epilogue) -> list[np.ndarray]:
+        """``run``, then ``epilogue`` in place on the single output. Only called when
+        ``fresh_output``; kernels that work in chunks override it to apply it per chunk."""
+        (y,) = self.run(a, xs, p)
+        epilogue(channel_view(y), slice(None))
+        return [y]
+
     def to_onnx(self, layer, em, ins: Sequence[str], outs: Sequence[str]) -> None:
         raise NotImplementedError
 
     def macs(self, a: Any, ins: Sequence[TensorSpec], outs: Sequence[TensorSpec]) -> int:
         return 0
+
+
+Epilogue = Callable[[np.ndarray, slice], None]
+"""``fn(block, channels)``: transform ``block`` in place. The block's channel axis is -2 and its
+spatial axes are flattened into the last one; ``channels`` says which of the layer's channels the
+block holds (for per-channel parameters)."""
+
+
+def channel_view(y: np.ndarray) -> np.ndarray:
+    """``y`` (N, C, ...) seen as (N, C, L) without copying (raises if that needs a copy)."""
+    v = y.view()
+    v.shape = (y.shape[0], y.shape[1], -1) if y.ndim >= 2 else (1, -1, 1)
+    return v
+
+
+def chain_epilogues(fns: Sequence[Epilogue]) -> Epilogue:
+    if len(fns) == 1:
+        return fns[0]
+
+    def run_all(block: np.ndarray, ch: slice) -> None:
+        for fn in fns:
+            fn(block, ch)
+    return run_all
+
+
+def per_channel(values: np.ndarray) -> Callable[[slice], np.ndarray]:
+    """Per-channel parameters as a (C, 1) column, sliced by the block's channels; a single value
+    broadcasts to every channel."""
+    col = np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 1)
+    if col.shape[0] == 1:
+        return lambda ch: col
+    return lambda ch: col[ch]
 
 
 class PassThrough(LayerType):
@@ -68,6 +117,9 @@ class PassThrough(LayerType):
 
     def run(self, a, xs, p):
         return [xs[0]]
+
+    def epilogue(self, a, p, x):
+        return lambda block, ch: None
 
     def to_onnx(self, layer, em, ins, outs):
         em.node("Identity", list(ins), list(outs), name=layer.name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ir import TensorSpec
 from ..parallel import chunks, parallel_map, scratch, threads
-from .base import LayerType, as_tuple, register, spatial_rank_check
+from .base import Epilogue, LayerType, as_tuple, register, spatial_rank_check
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ def _row_chunks(rows: int, row_elements: int, macs: int) -> list[tuple[int, int]
     return chunks(rows, per)
 
 
-def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttrs) -> np.ndarray:
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttrs,
+                 epilogue: Epilogue | None = None) -> np.ndarray:
     """Direct N-D grouped convolution into one preallocated output.
 
     1x1 stride-1 unpadded: one matrix product per group. Depthwise: multiply-adds over the taps,
@@ -143,6 +144,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     copies its (C/g * k..., rows * W) columns out of a strided view of the padded input into a
     per-thread buffer and multiplies them straight into its slice of the output, so the column
     matrix is never whole in memory (peak: input + output + a few MB per thread).
+    ``epilogue`` (a fused per-channel map, see LayerType.epilogue) runs on each finished chunk.
     """
     n, g = a.rank, a.group
     N, C = x.shape[:2]
@@ -154,7 +156,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     y = np.empty((N, O) + out_sp, dtype=np.float32)
     bias = None if b is None else b.reshape(O, 1)
     if cg == 1 and og <= 4:
-        _depthwise(x, w, bias, a, y)
+        _depthwise(x, w, bias, a, y, epilogue)
         return y
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
     if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
@@ -163,6 +165,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             np.matmul(wg, x[i].reshape(g, cg, P), out=yi)
             if bias is not None:
                 yi += bias.reshape(g, og, 1)
+            if epilogue is not None:
+                epilogue(_view(yi, (O, P)), slice(None))
         return y
     xp = _pad(x, a.pads_begin, a.pads_end)
     st = xp.strides
@@ -186,12 +190,22 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             np.matmul(wg, cols.reshape(g, cg * K, -1), out=out)
             if bias is not None:
                 out += bias.reshape(g, og, 1)
+            if epilogue is not None:
+                epilogue(_view(out, (O, -1)), slice(None))
 
         parallel_map(part, chunk_rows)
     return y
 
 
-def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray) -> None:
+def _view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` reshaped without a copy (an epilogue must write into the real output)."""
+    v = a.view()
+    v.shape = shape
+    return v
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray,
+               epilogue: Epilogue | None) -> None:
     """Grouped convolution with one input channel per group: per tap, a broadcast multiply-add
     of the shifted input into the output, over blocks of channels that stay in cache."""
     n = a.rank
@@ -227,11 +241,14 @@ def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray) 
                 acc += tmp
         if bias is not None:
             acc += bias[c0 * og:c1 * og].reshape((1, c1 - c0, og) + (1,) * n)
+        if epilogue is not None:
+            epilogue(_view(acc, (N, (c1 - c0) * og, -1)), slice(c0 * og, c1 * og))
 
     parallel_map(part, chunks(C, per))
 
 
-def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs) -> np.ndarray:
+def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs,
+                   epilogue: Epilogue | None = None) -> np.ndarray:
     """Transposed convolution as one GEMM per group plus col2im.
 
     Without dilation, the kernel is padded with zero taps to a multiple of the stride, k = q*s;
@@ -295,6 +312,8 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
             out[...] = buf[(slice(None),) + crop]
             if b is not None:
                 out += b[o0:o1].reshape((o1 - o0,) + (1,) * n)
+            if epilogue is not None:
+                epilogue(_view(out, (o1 - o0, -1)), slice(o0, o1))
 
         parallel_map(part, chunks(O, per))
     return y
@@ -309,6 +328,7 @@ def _onnx_conv_attrs(a: ConvAttrs) -> dict:
 class Convolution(LayerType):
     type = "Convolution"
     Attrs = ConvAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         x = ins[0]
@@ -333,6 +353,9 @@ class Convolution(LayerType):
     def run(self, a, xs, p):
         return [conv_forward(xs[0], p["weight"], p.get("bias"), a)]
 
+    def run_then(self, a, xs, p, epilogue):
+        return [conv_forward(xs[0], p["weight"], p.get("bias"), a, epilogue)]
+
     def to_onnx(self, layer, em, ins, outs):
         args = [ins[0], em.initializer(f"{layer.name}.weight", layer.params["weight"])]
         if layer.attrs.bias:
@@ -347,6 +370,7 @@ class Convolution(LayerType):
 class Deconvolution(LayerType):
     type = "Deconvolution"
     Attrs = DeconvAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         x = ins[0]
@@ -374,6 +398,9 @@ class Deconvolution(LayerType):
 
     def run(self, a, xs, p):
         return [deconv_forward(xs[0], p["weight"], p.get("bias"), a)]
+
+    def run_then(self, a, xs, p, epilogue):
+        return [deconv_forward(xs[0], p["weight"], p.get("bias"), a, epilogue)]
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs
@@ -438,6 +465,7 @@ class SeparableAttrs(ConvAttrs):
 class SeparableConvolution(LayerType):
     type = "SeparableConvolution"
     Attrs = SeparableAttrs
+    fresh_output = True
     _conv = Convolution()
 
     def _mid(self, a, x: TensorSpec) -> TensorSpec:

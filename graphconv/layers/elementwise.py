@@ -45,6 +45,7 @@ class Eltwise(LayerType):
     type = "Eltwise"
     Attrs = EltwiseAttrs
     arity = (2, None)
+    fresh_output = True
 
     def infer(self, a, ins):
         if any(x.shape != ins[0].shape for x in ins[1:]):

@@ -45,6 +45,7 @@ def _split(a: InnerProductAttrs, x: TensorSpec) -> tuple[int, int, int]:
 class InnerProduct(LayerType):
     type = "InnerProduct"
     Attrs = InnerProductAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         x = ins[0]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from .base import LayerType, register
+from .base import Epilogue, LayerType, per_channel, register
 
 
 def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
@@ -78,6 +78,18 @@ def _channels(x: TensorSpec, what: str) -> int:
     return x.shape[1]
 
 
+def affine_epilogue(scale, shift) -> Epilogue:
+    """In place ``block * scale[c] + shift[c]``, per channel, in float32."""
+    c = np.shape(scale)[0]
+    s = per_channel(np.asarray(scale, dtype=np.float32))
+    t = per_channel(np.broadcast_to(np.asarray(shift, dtype=np.float32), (c,)))
+
+    def apply(block: np.ndarray, ch: slice) -> None:
+        block *= s(ch)
+        block += t(ch)
+    return apply
+
+
 def batch_norm_forward(x: np.ndarray, a: BatchNormAttrs, p) -> np.ndarray:
     bshape = _channel_shape(x.ndim)
     if a.statistics == "batch":
@@ -97,6 +109,7 @@ def batch_norm_forward(x: np.ndarray, a: BatchNormAttrs, p) -> np.ndarray:
 class BatchNorm(LayerType):
     type = "BatchNorm"
     Attrs = BatchNormAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         _channels(ins[0], "BatchNorm")
@@ -120,6 +133,14 @@ class BatchNorm(LayerType):
 
     def run(self, a, xs, p):
         return [batch_norm_forward(xs[0], a, p)]
+
+    def epilogue(self, a, p, x):
+        if a.statistics != "stored":
+            return None
+        inv = 1.0 / np.sqrt(p["variance"].astype(np.float64) + a.eps)
+        scale = inv * (p["scale"] if a.affine else 1.0)
+        shift = (p["bias"] if a.affine else 0.0) - p["mean"] * scale
+        return affine_epilogue(scale, shift)
 
     def to_onnx(self, layer, em, ins, outs):
         a, x, name = layer.attrs, ins[0], layer.name
@@ -209,6 +230,7 @@ class Scale(LayerType):
     type = "Scale"
     Attrs = ScaleAttrs
     arity = (1, 2)
+    fresh_output = True
 
     def infer(self, a, ins):
         x = ins[0]
@@ -251,6 +273,11 @@ class Scale(LayerType):
         if a.bias:
             y = y + p["bias"].reshape(bshape)
         return [np.ascontiguousarray(y, dtype=np.float32)]
+
+    def epilogue(self, a, p, x):
+        if "scale" not in p or x.rank < 2 or scale_span(a, x) != (1, 2):
+            return None  # a second input, or not one factor per channel
+        return affine_epilogue(p["scale"], p["bias"] if a.bias else 0.0)
 
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name

@@ -145,6 +145,7 @@ class Concat(LayerType):
     type = "Concat"
     Attrs = ConcatAttrs
     arity = (1, None)
+    fresh_output = True
 
     def infer(self, a, ins):
         rank = _same_rank(ins, "Concat")
