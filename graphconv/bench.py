@@ -1,8 +1,7 @@
 """Benchmark: the interpreter against onnxruntime on the same seeded input, in one process.
 
-Both run after a warm-up with the same thread count; times are medians over ``repeat`` runs,
-interleaved so that drifting machine load hits both alike. The ratio is interpreter time over
-onnxruntime time.
+Both run with the same thread count, each in its own block of ``repeat`` runs after a warm-up;
+times are medians. The ratio is interpreter time over onnxruntime time.
 """
 
 from __future__ import annotations
@@ -56,12 +55,13 @@ def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile:
     model = to_onnx(graph, opset)
     sess = ort_session(model, threads=threads, optimize="all")
     names = [o.name for o in sess.get_outputs()]
-    run(graph, feeds)          # warm-up
+    # Each engine runs in its own block after its own warm-up: interleaving run by run lets
+    # the other engine's idle worker threads (onnxruntime's and OpenBLAS's spin-wait after a
+    # call) steal a core from the one being timed.
+    run(graph, feeds)
+    ours = [_median_time(lambda: run(graph, feeds), 1) for _ in range(repeat)]
     sess.run(names, feeds)
-    ours, theirs = [], []
-    for _ in range(repeat):    # interleaved, so load drift hits both
-        ours.append(_median_time(lambda: run(graph, feeds), 1))
-        theirs.append(_median_time(lambda: sess.run(names, feeds), 1))
+    theirs = [_median_time(lambda: sess.run(names, feeds), 1) for _ in range(repeat)]
     result = BenchResult(graph.name, {k: list(v.shape) for k, v in graph.inputs.items()},
                          threads, repeat, statistics.median(ours), statistics.median(theirs), 0.0)
     result.ratio = result.interpreter_s / result.onnxruntime_s

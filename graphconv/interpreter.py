@@ -16,6 +16,7 @@ import numpy as np
 from .errors import GraphconvError, GraphError
 from .ir import Graph, Layer
 from .layers.base import Epilogue, chain_epilogues
+from .parallel import keep_freed_memory
 
 
 def last_uses(graph: Graph) -> dict[int, list[str]]:
@@ -108,6 +109,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
     if extra:
         raise GraphconvError(f"fed tensor(s) {', '.join(extra)} are not graph inputs "
                              f"(inputs: {', '.join(graph.inputs)})")
+    keep_freed_memory()
     keep = frozenset(wanted)
     steps = plan(graph, keep, fuse)
     dying = _step_deaths(graph, steps, keep, fuse)

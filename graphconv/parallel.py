@@ -1,4 +1,4 @@
-"""Threads for the NumPy kernels.
+"""Threads and memory for the NumPy kernels.
 
 NumPy's own loops run on one thread; OpenBLAS runs its matrix products on its own threads. A
 kernel that splits its work into independent chunks (rows of a convolution's output, channel
@@ -6,6 +6,8 @@ blocks of a depthwise convolution) hands them to :func:`parallel_map`, which spr
 small pool (NumPy releases the GIL inside its loops and BLAS calls) and keeps OpenBLAS
 single-threaded meanwhile, so the two never oversubscribe the cores. :func:`scratch` gives each
 thread a reusable work buffer, so chunked kernels do not page in fresh memory for every chunk.
+:func:`keep_freed_memory` asks glibc's allocator to keep freed memory for reuse, as onnxruntime's
+arena does: otherwise every large tensor is a fresh mmap, paid for again in page faults.
 """
 
 from __future__ import annotations
@@ -112,6 +114,42 @@ def parallel_map(fn: Callable[[T], None], items: Sequence[T]) -> None:
                 f.result()
     finally:
         set_blas_threads(_threads)
+
+
+def serial_map(fn: Callable[[T], None], items: Sequence[T]) -> None:
+    """Call ``fn(item)`` for every item in order on this thread, with OpenBLAS single-threaded:
+    for memory-bound work and many small matrix products, where waking BLAS threads for
+    each call costs more than it brings."""
+    if _threads > 1:
+        set_blas_threads(1)
+    try:
+        for it in items:
+            fn(it)
+    finally:
+        if _threads > 1:
+            set_blas_threads(_threads)
+
+
+_allocator_tuned = False
+
+
+def keep_freed_memory() -> None:
+    """Once per process, on glibc: serve tensors up to 32 MB (the most glibc allows) from the heap
+    instead of fresh mmaps, and keep up to 1 GB of freed heap instead of returning it at once.
+    Peak memory is unchanged; only the reuse of freed memory is. A no-op elsewhere."""
+    global _allocator_tuned
+    if _allocator_tuned:
+        return
+    _allocator_tuned = True
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 1 << 30)
+    mallopt(m_top_pad, 64 << 20)
 
 
 def scratch(size: int) -> np.ndarray:

@@ -390,3 +390,20 @@ def test_depthwise_chunked_multiplier(shape):
                 pads_end=(0, 1), bias=True, opset=17, seed=3)
     with tiny_chunks():
         check_conv(case)
+
+
+@pytest.mark.parametrize("kernel,stride,group,sp", [
+    ((2, 2), (2, 2), 1, (5, 7)),         # ENet/ERFNet's final k2 s2: one transposed copy
+    ((2, 3), (2, 3), 2, (4, 3)),
+    ((3,), (3,), 1, (6,)),
+    ((2, 2, 2), (2, 2, 2), 3, (2, 3, 2)),
+    ((63, 63), (32, 32), 4, (3, 2)),     # FCN-AlexNet's shape of kernel: padded to 64 taps
+])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_deconv_kernel_multiple_of_stride(kernel, stride, group, sp, chunked):
+    n = len(kernel)
+    case = dict(N=2, C=2 * group, O=3 * group, group=group, sp=sp, kernel=kernel, stride=stride,
+                dilation=(1,) * n, pads_begin=(0,) * n, pads_end=(0,) * n,
+                output_padding=(0,) * n, bias=True, opset=17, seed=11)
+    with tiny_chunks() if chunked else contextlib.nullcontext():
+        check_deconv(case)

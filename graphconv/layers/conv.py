@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import chunks, parallel_map, scratch, threads
+from ..parallel import chunks, parallel_map, scratch, serial_map, threads
 from .base import Epilogue, LayerType, as_tuple, register, spatial_rank_check
 
 
@@ -123,6 +123,11 @@ def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
 CHUNK_ELEMENTS = 1 << 20
 # Below this many multiply-adds a layer runs as one piece (splitting costs more than it saves).
 SERIAL_MACS = 1 << 21
+DEPTHWISE_MULADD = False
+# Chunks run on several threads only when each output sums at least this many products.
+PARALLEL_MIN_DEPTH = 64
+# Deconvolution col2im works by stride blocks from this stride on (see deconv_forward).
+BLOCK_MIN_STRIDE = 8
 
 
 def _row_chunks(rows: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
@@ -155,7 +160,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     P, K = math.prod(out_sp), math.prod(a.kernel)
     y = np.empty((N, O) + out_sp, dtype=np.float32)
     bias = None if b is None else b.reshape(O, 1)
-    if cg == 1 and og <= 4:
+    if DEPTHWISE_MULADD and cg == 1 and og <= 4:
         _depthwise(x, w, bias, a, y, epilogue)
         return y
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
@@ -193,7 +198,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             if epilogue is not None:
                 epilogue(_view(out, (O, -1)), slice(None))
 
-        parallel_map(part, chunk_rows)
+        if cg * K >= PARALLEL_MIN_DEPTH:
+            parallel_map(part, chunk_rows)
+        else:  # a thin product is memory-bound: a second thread only adds contention
+            serial_map(part, chunk_rows)
     return y
 
 
@@ -249,12 +257,14 @@ def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray,
 
 def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs,
                    epilogue: Epilogue | None = None) -> np.ndarray:
-    """Transposed convolution as one GEMM per group plus col2im.
+    """Transposed convolution as GEMM plus col2im, in blocks of output channels.
 
     Without dilation, the kernel is padded with zero taps to a multiple of the stride, k = q*s;
     tap (q, r) of input sample i lands on output block i + q at offset r. So col2im is
-    prod(q) block-strided adds (4 for FCN's k16 s8 or k63 s32), not prod(k) slice-adds. With
-    dilation it falls back to one strided slice-add per tap. Never a zero-inserted tensor."""
+    prod(q) block-strided adds (4 for FCN's k16 s8 or k63 s32), not prod(k) slice-adds; when
+    k == s and nothing is cropped it is a single transposed copy straight into the output. With
+    dilation, or a stride below BLOCK_MIN_STRIDE, it is one strided slice-add per tap instead.
+    Never a zero-inserted tensor. Each block of output channels makes its own columns, so they stay small."""
     n, g = a.rank, a.group
     N, C = x.shape[:2]
     S = x.shape[2:]
@@ -273,49 +283,72 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
             w = np.pad(w, [(0, 0), (0, 0)] + [(0, p - k) for p, k in zip(kp, a.kernel)])
         # one spare block per axis covers output_padding past the last tap
         full = tuple((S[i] + q[i]) * a.stride[i] for i in range(n))
+        direct = all(qi == 1 for qi in q) and out_sp == tuple(
+            si * s for si, s in zip(S, a.stride)) and not any(a.pads_begin)
     else:
         kp = a.kernel
         full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
                      for i in range(n))
+        direct = False
     K = math.prod(kp)
-    wt = w.reshape(g, cg, og * K).transpose(0, 2, 1)
+    # Block adds loop innermost over the last stride: worth it only when that loop is long;
+    # below, one strided add per tap (prod(k) of them) keeps the inner loops long instead.
+    per_tap = not blocked or a.stride[-1] < BLOCK_MIN_STRIDE
+    # (g, og*K, cg): row (o, taps) of group gi multiplies that group's (cg, Sp) input
+    wt = np.ascontiguousarray(w.reshape(g, cg, og * K).transpose(0, 2, 1))
     y = np.empty((N, O) + out_sp, dtype=np.float32)
     crop = tuple(slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
-    macs = N * C * og * K * Sp
-    per = O if macs < SERIAL_MACS else max(1, -(-O // (2 * threads())))
+    # blocks of output channels, never straddling a group
+    per = max(1, CHUNK_ELEMENTS // max(1, K * Sp))
+    if N * C * og * K * Sp >= SERIAL_MACS:
+        per = min(per, max(1, -(-og // (2 * threads()))) if g < 2 * threads() else per)
+    items = [(gi, o0, o1) for gi in range(g) for o0, o1 in chunks(og, per)]
+    # output axes (o, S_0, s_0, S_1, s_1, ...) from column axes (o, s_0, s_1, ..., S_0, S_1, ...)
+    interleave = (0,) + sum(((1 + n + j, 1 + j) for j in range(n)), ())
+
     for i in range(N):
-        cols = np.matmul(wt, x[i].reshape(g, cg, Sp)).reshape((O,) + kp + S)
+        xg = x[i].reshape(g, cg, Sp)
 
-        def part(r: tuple[int, int], cols=cols, yi=y[i]) -> None:
-            o0, o1 = r
-            buf = scratch((o1 - o0) * math.prod(full)).reshape((o1 - o0,) + full)
-            buf[...] = 0
-            c = cols[o0:o1]
-            if blocked:
-                # buf as (o, block_0, s_0, block_1, s_1, ...); cols as (o, q_0, s_0, ..., S...)
-                bv = buf.reshape((o1 - o0,) + sum(((f // s, s) for f, s in zip(full, a.stride)),
-                                                  ()))
-                cv = c.reshape((o1 - o0,) + sum(((qi, s) for qi, s in zip(q, a.stride)), ()) + S)
-                for qs in itertools.product(*(range(qi) for qi in q)):
-                    src = cv[(slice(None),) + sum(((qj, slice(None)) for qj in qs), ())]
-                    # src axes: (o, s_0, s_1, ..., S_0, S_1, ...) after indexing out the q's
-                    src = src.transpose((0,) + sum(((1 + n + j, 1 + j) for j in range(n)), ()))
-                    dst = bv[(slice(None),) + sum(((slice(qj, qj + S[j]), slice(None))
-                                                   for j, qj in enumerate(qs)), ())]
-                    dst += src
-            else:
-                for j, t in enumerate(itertools.product(*(range(k) for k in a.kernel))):
-                    start = tuple(ti * d for ti, d in zip(t, a.dilation))
-                    buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
+        def part(item, xg=xg, yi=y[i]) -> None:
+            gi, o0, o1 = item
+            m = o1 - o0
+            cols = scratch(m * K * Sp).reshape(m * K, Sp)
+            np.matmul(wt[gi, o0 * K:o1 * K], xg[gi], out=cols)
+            c = cols.reshape((m,) + kp + S)
+            out = yi[gi * og + o0:gi * og + o1]
+            if direct and per_tap:
+                # k == s: output sample i*s + r of each axis is tap r of input sample i
+                for t in itertools.product(*(range(k) for k in a.kernel)):
+                    out[(slice(None),) + _spatial_slices(t, a.stride, S)[2:]] = \
                         c[(slice(None),) + t]
-            out = yi[o0:o1]
-            out[...] = buf[(slice(None),) + crop]
+            elif direct:
+                ov = _view(out, (m,) + sum(((si, s) for si, s in zip(S, a.stride)), ()))
+                np.copyto(ov, c.reshape((m,) + a.stride + S).transpose(interleave))
+            else:
+                buf = np.zeros((m,) + full, dtype=np.float32)
+                if per_tap:  # one strided add per tap, each with a long inner loop
+                    for t in itertools.product(*(range(k) for k in kp)):
+                        start = tuple(ti * d for ti, d in zip(t, a.dilation))
+                        buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
+                            c[(slice(None),) + t]
+                else:  # prod(q) adds of whole blocks, the inner loop over the stride
+                    bv = _view(buf, (m,) + sum(((f // s, s) for f, s in zip(full, a.stride)), ()))
+                    cv = c.reshape((m,) + sum(((qi, s) for qi, s in zip(q, a.stride)), ()) + S)
+                    for qs in itertools.product(*(range(qi) for qi in q)):
+                        src = cv[(slice(None),) + sum(((qj, slice(None)) for qj in qs), ())]
+                        dst = bv[(slice(None),) + sum(((slice(qj, qj + S[j]), slice(None))
+                                                       for j, qj in enumerate(qs)), ())]
+                        dst += src.transpose(interleave)
+                np.copyto(out, buf[(slice(None),) + crop])
             if b is not None:
-                out += b[o0:o1].reshape((o1 - o0,) + (1,) * n)
+                out += b[gi * og + o0:gi * og + o1].reshape((m,) + (1,) * n)
             if epilogue is not None:
-                epilogue(_view(out, (o1 - o0, -1)), slice(o0, o1))
+                epilogue(_view(out, (m, -1)), slice(gi * og + o0, gi * og + o1))
 
-        parallel_map(part, chunks(O, per))
+        if cg >= PARALLEL_MIN_DEPTH or K * Sp * og >= 8 * CHUNK_ELEMENTS:
+            parallel_map(part, items)
+        else:
+            serial_map(part, items)
     return y
 
 
