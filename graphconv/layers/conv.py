@@ -120,7 +120,7 @@ def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
 
 # Chunked kernels size their work buffer around this many float32 elements (a few MB: it stays
 # in cache between the copy that fills it and the matrix product that reads it).
-CHUNK_ELEMENTS = 1 << 20
+CHUNK_ELEMENTS = 1 << 18
 # Below this many multiply-adds a layer runs as one piece (splitting costs more than it saves).
 SERIAL_MACS = 1 << 21
 DEPTHWISE_MULADD = False

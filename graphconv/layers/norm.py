@@ -335,27 +335,43 @@ def lrn_forward(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
     sq = np.square(x)
     if a.region == "across_channels":
         padded = np.pad(sq, [(0, 0), (half, half), (0, 0), (0, 0)])
-        total = np.zeros_like(x)
-        for t in range(n):
+        total = padded[:, :x.shape[1]].copy()
+        for t in range(1, n):
             total += padded[:, t:t + x.shape[1]]
-        scale = np.float32(a.k) + np.float32(a.alpha / n) * total
+        total *= np.float32(a.alpha / n)
     else:
         padded = np.pad(sq, [(0, 0), (0, 0), (half, half), (half, half)])
         h, w = x.shape[2:]
-        rows = np.zeros(x.shape[:2] + (h, w + 2 * half), dtype=np.float32)
-        for t in range(n):
+        rows = padded[:, :, :h].copy()
+        for t in range(1, n):
             rows += padded[:, :, t:t + h]
-        total = np.zeros_like(x)
-        for t in range(n):
+        total = rows[:, :, :, :w].copy()
+        for t in range(1, n):
             total += rows[:, :, :, t:t + w]
-        scale = np.float32(a.k) + np.float32(a.alpha / (n * n)) * total
-    return np.ascontiguousarray(x * np.power(scale, np.float32(-a.beta)), dtype=np.float32)
+        total *= np.float32(a.alpha / (n * n))
+    total += np.float32(a.k)
+    return np.divide(x, _power(total, a.beta), dtype=np.float32)
+
+
+def _power(s: np.ndarray, beta: float) -> np.ndarray:
+    """``s ** beta`` in place, by square roots for the usual exponents (pow is several times
+    slower than sqrt)."""
+    if beta == 0.75:
+        r = np.sqrt(s, out=s)        # s^1/2
+        q = np.sqrt(r)               # s^1/4
+        return np.multiply(r, q, out=r)
+    if beta == 0.5:
+        return np.sqrt(s, out=s)
+    if beta == 1.0:
+        return s
+    return np.power(s, np.float32(beta), out=s)
 
 
 @register
 class LRN(LayerType):
     type = "LRN"
     Attrs = LRNAttrs
+    fresh_output = True
 
     def infer(self, a, ins):
         if ins[0].rank != 4:
