@@ -348,12 +348,12 @@ def test_deconv_output_padding_range_checked():
 def tiny_chunks():
     from graphconv.layers import conv
 
-    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS
-    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS = 16, 0
+    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS
+    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = 16, 0, 1
     try:
         yield
     finally:
-        conv.CHUNK_ELEMENTS, conv.SERIAL_MACS = saved
+        conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = saved
 
 
 @settings(max_examples=80, **SETTINGS)

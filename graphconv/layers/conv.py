@@ -123,20 +123,24 @@ def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
 CHUNK_ELEMENTS = 1 << 18
 # Below this many multiply-adds a layer runs as one piece (splitting costs more than it saves).
 SERIAL_MACS = 1 << 21
-DEPTHWISE_MULADD = False
-# Chunks run on several threads only when each output sums at least this many products.
-PARALLEL_MIN_DEPTH = 64
+MIN_COLUMNS = 256
+# Chunks run on several threads only when each output column of a group costs at least this many
+# multiply-adds (og * cg * k); thinner products (depthwise) are memory-bound and run on one.
+PARALLEL_MIN_WORK = 256
 # Deconvolution col2im works by stride blocks from this stride on (see deconv_forward).
 BLOCK_MIN_STRIDE = 8
 
 
-def _row_chunks(rows: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
-    """Split ``rows`` output rows into chunks of about CHUNK_ELEMENTS work elements, into at
-    least two per thread when the layer is big enough to be worth spreading."""
+def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
+    """Split ``rows`` output rows (of ``row_len`` outputs, ``row_elements`` column elements) into
+    chunks of about CHUNK_ELEMENTS column elements, into at least two per thread when the layer
+    is big enough to be worth spreading, but of at least MIN_COLUMNS outputs (a product with
+    fewer columns runs far below the BLAS's speed)."""
     if macs < SERIAL_MACS:
         return [(0, rows)]
     per = max(1, CHUNK_ELEMENTS // max(1, row_elements))
     per = min(per, max(1, -(-rows // (2 * threads()))))
+    per = max(per, -(-MIN_COLUMNS // max(1, row_len)))
     return chunks(rows, per)
 
 
@@ -144,8 +148,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
                  epilogue: Epilogue | None = None) -> np.ndarray:
     """Direct N-D grouped convolution into one preallocated output.
 
-    1x1 stride-1 unpadded: one matrix product per group. Depthwise: multiply-adds over the taps,
-    channel blocks spread over the threads. Otherwise im2col in chunks of output rows: each chunk
+    1x1 stride-1 unpadded: one matrix product per group. Otherwise (depthwise included: there the
+    product is a batch of one-row matrices) im2col in chunks of output rows: each chunk
     copies its (C/g * k..., rows * W) columns out of a strided view of the padded input into a
     per-thread buffer and multiplies them straight into its slice of the output, so the column
     matrix is never whole in memory (peak: input + output + a few MB per thread).
@@ -160,9 +164,6 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     P, K = math.prod(out_sp), math.prod(a.kernel)
     y = np.empty((N, O) + out_sp, dtype=np.float32)
     bias = None if b is None else b.reshape(O, 1)
-    if DEPTHWISE_MULADD and cg == 1 and og <= 4:
-        _depthwise(x, w, bias, a, y, epilogue)
-        return y
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
     if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
         for i in range(N):
@@ -177,7 +178,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     st = xp.strides
     rest = out_sp[1:]
     row_len = math.prod(rest)
-    chunk_rows = _row_chunks(out_sp[0], C * K * row_len, N * O * P * cg * K)
+    chunk_rows = _row_chunks(out_sp[0], row_len, C * K * row_len, N * O * P * cg * K)
 
     for i in range(N):
         xi, yi = xp[i], y[i].reshape(g, og, P)
@@ -198,7 +199,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             if epilogue is not None:
                 epilogue(_view(out, (O, -1)), slice(None))
 
-        if cg * K >= PARALLEL_MIN_DEPTH:
+        if og * cg * K >= PARALLEL_MIN_WORK:
             parallel_map(part, chunk_rows)
         else:  # a thin product is memory-bound: a second thread only adds contention
             serial_map(part, chunk_rows)
@@ -210,49 +211,6 @@ def _view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     v = a.view()
     v.shape = shape
     return v
-
-
-def _depthwise(x: np.ndarray, w: np.ndarray, bias, a: ConvAttrs, y: np.ndarray,
-               epilogue: Epilogue | None) -> None:
-    """Grouped convolution with one input channel per group: per tap, a broadcast multiply-add
-    of the shifted input into the output, over blocks of channels that stay in cache."""
-    n = a.rank
-    N, C = x.shape[:2]
-    og = w.shape[0] // C
-    out_sp = y.shape[2:]
-    K = math.prod(a.kernel)
-    xp = _pad(x, a.pads_begin, a.pads_end)
-    wk = w.reshape(C, og, K)
-    taps = list(itertools.product(*(range(k) for k in a.kernel)))
-    P = math.prod(out_sp)
-    per = max(1, CHUNK_ELEMENTS // 8 // max(1, og * P * N))
-    if N * C * og * P * K >= SERIAL_MACS:
-        per = min(per, max(1, -(-C // (2 * threads()))))
-    else:
-        per = C
-    yv = y.reshape((N, C, og) + out_sp)
-
-    def part(r: tuple[int, int]) -> None:
-        c0, c1 = r
-        acc = yv[:, c0:c1]
-        tmp = scratch(acc.size).reshape(acc.shape)
-        xs = xp[:, c0:c1, None]
-        for j, t in enumerate(taps):
-            sl = (slice(None), slice(None), slice(None)) + tuple(
-                slice(ti * d, ti * d + s * (o - 1) + 1, s)
-                for ti, d, s, o in zip(t, a.dilation, a.stride, out_sp))
-            wt = wk[c0:c1, :, j].reshape((1, c1 - c0, og) + (1,) * n)
-            if j == 0:
-                np.multiply(xs[sl], wt, out=acc)
-            else:
-                np.multiply(xs[sl], wt, out=tmp)
-                acc += tmp
-        if bias is not None:
-            acc += bias[c0 * og:c1 * og].reshape((1, c1 - c0, og) + (1,) * n)
-        if epilogue is not None:
-            epilogue(_view(acc, (N, (c1 - c0) * og, -1)), slice(c0 * og, c1 * og))
-
-    parallel_map(part, chunks(C, per))
 
 
 def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs,
@@ -345,7 +303,7 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
             if epilogue is not None:
                 epilogue(_view(out, (m, -1)), slice(gi * og + o0, gi * og + o1))
 
-        if cg >= PARALLEL_MIN_DEPTH or K * Sp * og >= 8 * CHUNK_ELEMENTS:
+        if cg * og * K >= PARALLEL_MIN_WORK or K * Sp * og >= 8 * CHUNK_ELEMENTS:
             parallel_map(part, items)
         else:
             serial_map(part, items)
