@@ -407,3 +407,12 @@ def test_deconv_kernel_multiple_of_stride(kernel, stride, group, sp, chunked):
                 output_padding=(0,) * n, bias=True, opset=17, seed=11)
     with tiny_chunks() if chunked else contextlib.nullcontext():
         check_deconv(case)
+
+
+def test_deconv_kernel_below_stride_fills_the_gaps():
+    # k 2 < s 4 with output padding that makes the output exactly S*s long: the direct path
+    # must write the zero taps (positions 2 and 3 of each stride block) too
+    case = dict(N=1, C=2, O=2, group=1, sp=(4,), kernel=(2,), stride=(4,), dilation=(1,),
+                pads_begin=(0,), pads_end=(1,), output_padding=(3,), bias=False, opset=13,
+                seed=830332)
+    check_deconv(case)

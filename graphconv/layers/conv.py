@@ -275,8 +275,9 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
             c = cols.reshape((m,) + kp + S)
             out = yi[gi * og + o0:gi * og + o1]
             if direct and per_tap:
-                # k == s: output sample i*s + r of each axis is tap r of input sample i
-                for t in itertools.product(*(range(k) for k in a.kernel)):
+                # k <= s, nothing cropped: output sample i*s + r of each axis is tap r of input
+                # sample i (the zero taps that pad k to s included)
+                for t in itertools.product(*(range(k) for k in kp)):
                     out[(slice(None),) + _spatial_slices(t, a.stride, S)[2:]] = \
                         c[(slice(None),) + t]
             elif direct:
