@@ -12,6 +12,7 @@ arena does: otherwise every large tensor is a fresh mmap, paid for again in page
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import itertools
@@ -104,29 +105,41 @@ def parallel_map(fn: Callable[[T], None], items: Sequence[T]) -> None:
             _local.worker = False
 
     pool = _get_pool()
-    set_blas_threads(1)
-    try:
+    with single_threaded_blas():
         futures = [pool.submit(work) for _ in range(min(_threads, len(items)) - 1)]
         try:
             work()
         finally:
             for f in futures:
                 f.result()
-    finally:
-        set_blas_threads(_threads)
 
 
 def serial_map(fn: Callable[[T], None], items: Sequence[T]) -> None:
-    """Call ``fn(item)`` for every item in order on this thread, with OpenBLAS single-threaded:
-    for memory-bound work and many small matrix products, where waking BLAS threads for
-    each call costs more than it brings."""
-    if _threads > 1:
-        set_blas_threads(1)
-    try:
+    """Call ``fn(item)`` for every item in order on this thread (memory-bound work and many
+    small matrix products, where a second thread only adds contention)."""
+    with single_threaded_blas():
         for it in items:
             fn(it)
+
+
+_blas_single_depth = 0
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """OpenBLAS on one thread inside the block (nestable): the pool's threads make their own
+    products, and OpenBLAS's workers must not compete with them for the cores. (Running every
+    kernel this way, with the pool splitting every large product, measured slower on GoogLeNet
+    than leaving OpenBLAS its threads outside the chunked kernels.)"""
+    global _blas_single_depth
+    if _blas_single_depth == 0 and _threads > 1:
+        set_blas_threads(1)
+    _blas_single_depth += 1
+    try:
+        yield
     finally:
-        if _threads > 1:
+        _blas_single_depth -= 1
+        if _blas_single_depth == 0 and _threads > 1:
             set_blas_threads(_threads)
 
 
