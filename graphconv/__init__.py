@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the OpenBLAS setting must precede the imports that load NumPy)
 """graphconv: a Caffe/ONNX-style layer graph compiler.
 
 Public API::
@@ -7,6 +8,16 @@ Public API::
     model = graphconv.to_onnx(g, opset=17)          # onnx.ModelProto
     report = graphconv.validate(g)                  # interpreter vs onnxruntime
 """
+
+import os as _os
+import sys as _sys
+
+# OpenBLAS's idle workers spin-wait about 0.1 s after every multi-threaded call (2^28 cycles),
+# taking a core from whatever runs next: the interpreter's own kernel threads, or onnxruntime in
+# a benchmark. 2^4 cycles puts them to sleep at once. OpenBLAS reads this when NumPy is first
+# imported, so it only takes effect when graphconv is imported first (as by the CLI).
+OPENBLAS_TIMEOUT_SET = "numpy" not in _sys.modules
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
 from .ir import Graph, GraphBuilder, Layer, TensorSpec

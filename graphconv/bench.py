@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
 
@@ -19,6 +20,8 @@ from .interpreter import random_feeds, run
 from .ir import Graph
 from .parallel import set_threads
 from .validate import ort_session
+
+SETTLE_S = 0.3  # idle worker threads of the engine timed before go to sleep meanwhile
 
 
 @dataclass
@@ -33,6 +36,7 @@ class BenchResult:
     reference_s: float | None = None
     interpreter_layers: list = field(default_factory=list)  # [(layer, type, seconds)]
     onnxruntime_nodes: list = field(default_factory=list)   # [(node, op, seconds)]
+    notes: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -55,16 +59,24 @@ def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile:
     model = to_onnx(graph, opset)
     sess = ort_session(model, threads=threads, optimize="all")
     names = [o.name for o in sess.get_outputs()]
-    # Each engine runs in its own block after its own warm-up: interleaving run by run lets
-    # the other engine's idle worker threads (onnxruntime's and OpenBLAS's spin-wait after a
-    # call) steal a core from the one being timed.
+    # Each engine runs in its own block after its own warm-up, with a pause after each block:
+    # interleaving run by run would let the other engine's idle worker threads (onnxruntime's
+    # and OpenBLAS's spin-wait after a call) steal a core from the one being timed.
     run(graph, feeds)
     ours = [_median_time(lambda: run(graph, feeds), 1) for _ in range(repeat)]
+    time.sleep(SETTLE_S)
     sess.run(names, feeds)
     theirs = [_median_time(lambda: sess.run(names, feeds), 1) for _ in range(repeat)]
+    time.sleep(SETTLE_S)
     result = BenchResult(graph.name, {k: list(v.shape) for k, v in graph.inputs.items()},
                          threads, repeat, statistics.median(ours), statistics.median(theirs), 0.0)
     result.ratio = result.interpreter_s / result.onnxruntime_s
+    from . import OPENBLAS_TIMEOUT_SET
+
+    if not OPENBLAS_TIMEOUT_SET:
+        result.notes.append("NumPy was imported before graphconv, so OpenBLAS's idle workers "
+                            "spin for ~0.1 s after each call and slow both engines; import "
+                            "graphconv first or set OPENBLAS_THREAD_TIMEOUT=4")
     if profile:
         timings: dict[str, float] = {}
         for _ in range(max(1, repeat // 2)):

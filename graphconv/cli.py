@@ -220,6 +220,8 @@ def cmd_bench(args) -> int:
     graph = _load(args)
     res = bench(graph, repeat=args.repeat, threads=args.threads, profile=args.profile,
                 against_reference=args.against == "reference", seed=args.seed, opset=args.opset)
+    for note in res.notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(res.to_json())
         return EXIT_OK
