@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import GraphconvError, GraphError
 from .ir import Graph, Layer
-from .layers.base import Epilogue, chain_epilogues
+from .layers.base import Affine, Epilogue, chain_epilogues, merge_affines
 from .parallel import keep_freed_memory
 
 
@@ -47,6 +47,7 @@ class Step:
     outputs: tuple[str, ...]
     fused: tuple[Layer, ...] = ()
     epilogue: Epilogue | None = None
+    params: Mapping[str, np.ndarray] | None = None  # the layer's own, unless an affine folded in
 
 
 def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) -> list[Step]:
@@ -54,7 +55,9 @@ def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) 
     statistics, single-input Scale, ReLU, PReLU, Dropout) that follows a layer returning fresh
     arrays (Convolution, Deconvolution, Eltwise, ...) is fused into it when each link is the sole
     consumer of the previous one and not requested: the chain then runs in place on the
-    producer's output, chunk by chunk inside the convolution kernels. Cached per graph."""
+    producer's output, chunk by chunk inside the convolution kernels. Consecutive affine maps
+    (BatchNorm, Scale) merge into one, and one that directly follows a convolution is folded
+    into its weights and bias, as onnxruntime does. Cached per graph."""
     cache = graph.__dict__.setdefault("_interpreter_plans", {})
     key = (wanted, fuse)
     if key in cache:
@@ -79,8 +82,14 @@ def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) 
                 absorbed.add(nxt.name)
                 t = nxt.outputs[0]
         if chain:
+            fns = merge_affines([fn for _, fn in chain])
+            params = None
+            if isinstance(fns[0], Affine):
+                params = layer.definition.fold_affine(layer.attrs, layer.params, fns[0])
+                if params is not None:
+                    fns = fns[1:]
             steps.append(Step(layer, (chain[-1][0].outputs[0],), tuple(c for c, _ in chain),
-                              chain_epilogues([fn for _, fn in chain])))
+                              chain_epilogues(fns) if fns else None, params))
         else:
             steps.append(Step(layer, tuple(layer.outputs)))
     cache[key] = steps
@@ -120,10 +129,11 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
         xs = [feeds[layer.outputs[0]]] if lt.is_source else [env[t] for t in layer.inputs]
         start = perf_counter() if timings is not None else 0.0
         try:
+            params = layer.params if step.params is None else step.params
             if step.epilogue is None:
-                ys = lt.run(layer.attrs, xs, layer.params)
+                ys = lt.run(layer.attrs, xs, params)
             else:
-                ys = lt.run_then(layer.attrs, xs, layer.params, step.epilogue)
+                ys = lt.run_then(layer.attrs, xs, params, step.epilogue)
         except GraphconvError:
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the layer named

@@ -1,5 +1,5 @@
 """The interpreter's fused epilogues: per-channel chains (BatchNorm, Scale, ReLU, PReLU, Dropout)
-run in place inside the producer's kernel. Oracle: onnxruntime on the exported graph, which runs
+run in place inside the producer's kernel, a leading affine folded into conv weights. Oracle: onnxruntime on the exported graph, which runs
 every layer as its own node. Each case also runs with tiny chunks, so the epilogue is applied
 chunk by chunk, and unfused."""
 
@@ -65,6 +65,8 @@ def test_fused_chain_matches_onnxruntime(head, kinds):
     steps = plan(g, frozenset(g.outputs))
     assert len(steps) == (2 if head != "eltwise" else 3), [s.layer.name for s in steps]
     assert len(steps[-1].fused) == len(kinds)
+    # a leading BatchNorm/Scale is folded into a convolution's weights, as onnxruntime does
+    assert (steps[-1].params is not None) == (kinds[0] in ("bn", "scale") and head != "eltwise")
     x = np.random.default_rng(7).standard_normal((2, 6, 11, 9)).astype(np.float32)
     ref = run_onnxruntime(gc.to_onnx(g), {"data": x})[g.outputs[0]]
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-5, "fused")

@@ -60,6 +60,12 @@ class LayerType:
         producer applies it to each chunk of its output while the chunk is in cache."""
         return None
 
+    def fold_affine(self, a: Any, p: Mapping[str, np.ndarray],
+                    affine: Affine) -> dict[str, np.ndarray] | None:
+        """Parameters that make ``run`` produce its output followed by ``affine`` (per output
+        channel), or None when this layer cannot absorb one (the default)."""
+        return None
+
     def run_then(self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray],
                  epilogue: Epilogue) -> list[np.ndarray]:
         """``run``, then ``epilogue`` in place on the single output. Only called when
@@ -86,6 +92,39 @@ def channel_view(y: np.ndarray) -> np.ndarray:
     v = y.view()
     v.shape = (y.shape[0], y.shape[1], -1) if y.ndim >= 2 else (1, -1, 1)
     return v
+
+
+class Affine:
+    """The epilogue ``block * scale[c] + shift[c]`` (BatchNorm with stored statistics, Scale).
+    Being explicit, consecutive ones merge into one, and a producer can fold one into its
+    weights (see LayerType.fold_affine)."""
+
+    def __init__(self, scale, shift) -> None:
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        self.scale64 = scale
+        self.shift64 = np.broadcast_to(np.asarray(shift, dtype=np.float64), scale.shape).copy()
+        self._s = per_channel(scale)
+        self._t = per_channel(self.shift64)
+
+    def __call__(self, block: np.ndarray, ch: slice) -> None:
+        block *= self._s(ch)
+        block += self._t(ch)
+
+    def then(self, other: Affine) -> Affine:
+        """This map followed by ``other``, as one."""
+        return Affine(self.scale64 * other.scale64, self.shift64 * other.scale64 + other.shift64)
+
+
+def merge_affines(fns: Sequence[Epilogue]) -> list[Epilogue]:
+    out: list[Epilogue] = []
+    for fn in fns:
+        if out and isinstance(out[-1], Affine) and isinstance(fn, Affine) \
+                and (len(out[-1].scale64) == len(fn.scale64) or 1 in (len(out[-1].scale64),
+                                                                      len(fn.scale64))):
+            out[-1] = out[-1].then(fn)
+        else:
+            out.append(fn)
+    return out
 
 
 def chain_epilogues(fns: Sequence[Epilogue]) -> Epilogue:

@@ -166,13 +166,26 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     bias = None if b is None else b.reshape(O, 1)
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
     if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
+        # no copy at all: column chunks of the input multiply straight into the output
+        col_chunks = [(0, P)] if N * O * P * cg < SERIAL_MACS else chunks(
+            P, max(MIN_COLUMNS, min(CHUNK_ELEMENTS // max(1, C), -(-P // (2 * threads())))))
         for i in range(N):
-            yi = y[i].reshape(g, og, P)
-            np.matmul(wg, x[i].reshape(g, cg, P), out=yi)
-            if bias is not None:
-                yi += bias.reshape(g, og, 1)
-            if epilogue is not None:
-                epilogue(_view(yi, (O, P)), slice(None))
+            xi, yi = x[i].reshape(g, cg, P), y[i].reshape(g, og, P)
+
+            def cols(r, xi=xi, yi=yi) -> None:
+                out = yi[:, :, r[0]:r[1]]
+                np.matmul(wg, xi[:, :, r[0]:r[1]], out=out)
+                if bias is not None:
+                    out += bias.reshape(g, og, 1)
+                if epilogue is not None:
+                    epilogue(_view(out, (O, -1)), slice(None))
+
+            if len(col_chunks) == 1:
+                cols(col_chunks[0])  # one product: OpenBLAS's own threads
+            elif og * cg >= PARALLEL_MIN_WORK:
+                parallel_map(cols, col_chunks)
+            else:
+                serial_map(cols, col_chunks)
         return y
     xp = _pad(x, a.pads_begin, a.pads_end)
     st = xp.strides
@@ -311,6 +324,16 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
     return y
 
 
+def _fold(p, affine, channels: int, scale_weight) -> dict[str, np.ndarray] | None:
+    s, t = affine.scale64, affine.shift64
+    if len(s) not in (1, channels):
+        return None
+    s, t = np.broadcast_to(s, (channels,)), np.broadcast_to(t, (channels,))
+    b = p["bias"].astype(np.float64) if "bias" in p else 0.0
+    return {"weight": scale_weight(p["weight"].astype(np.float64), s).astype(np.float32),
+            "bias": (b * s + t).astype(np.float32)}
+
+
 def _onnx_conv_attrs(a: ConvAttrs) -> dict:
     return dict(kernel_shape=list(a.kernel), strides=list(a.stride), dilations=list(a.dilation),
                 pads=list(a.pads_begin) + list(a.pads_end), group=a.group)
@@ -347,6 +370,11 @@ class Convolution(LayerType):
 
     def run_then(self, a, xs, p, epilogue):
         return [conv_forward(xs[0], p["weight"], p.get("bias"), a, epilogue)]
+
+    def fold_affine(self, a, p, affine):
+        # out[o] * s[o] + t[o] = (W[o] * s[o]) x + (b[o] * s[o] + t[o])
+        return _fold(p, affine, p["weight"].shape[0], lambda w, s: w * s.reshape(
+            (-1,) + (1,) * (w.ndim - 1)))
 
     def to_onnx(self, layer, em, ins, outs):
         args = [ins[0], em.initializer(f"{layer.name}.weight", layer.params["weight"])]
@@ -393,6 +421,16 @@ class Deconvolution(LayerType):
 
     def run_then(self, a, xs, p, epilogue):
         return [deconv_forward(xs[0], p["weight"], p.get("bias"), a, epilogue)]
+
+    def fold_affine(self, a, p, affine):
+        # weight (C, O/g, k...): output channel gi * O/g + o sits at [group gi rows, o]
+        w = p["weight"]
+        g, og = a.group, w.shape[1]
+
+        def scale(w, s):
+            ws = w.reshape((g, w.shape[0] // g, og, -1)) * s.reshape(g, 1, og, 1)
+            return ws.reshape(w.shape)
+        return _fold(p, affine, g * og, scale)
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs

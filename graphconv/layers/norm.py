@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from .base import Epilogue, LayerType, per_channel, register
+from .base import Affine, LayerType, register
 
 
 def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
@@ -78,18 +78,6 @@ def _channels(x: TensorSpec, what: str) -> int:
     return x.shape[1]
 
 
-def affine_epilogue(scale, shift) -> Epilogue:
-    """In place ``block * scale[c] + shift[c]``, per channel, in float32."""
-    c = np.shape(scale)[0]
-    s = per_channel(np.asarray(scale, dtype=np.float32))
-    t = per_channel(np.broadcast_to(np.asarray(shift, dtype=np.float32), (c,)))
-
-    def apply(block: np.ndarray, ch: slice) -> None:
-        block *= s(ch)
-        block += t(ch)
-    return apply
-
-
 def batch_norm_forward(x: np.ndarray, a: BatchNormAttrs, p) -> np.ndarray:
     bshape = _channel_shape(x.ndim)
     if a.statistics == "batch":
@@ -140,7 +128,7 @@ class BatchNorm(LayerType):
         inv = 1.0 / np.sqrt(p["variance"].astype(np.float64) + a.eps)
         scale = inv * (p["scale"] if a.affine else 1.0)
         shift = (p["bias"] if a.affine else 0.0) - p["mean"] * scale
-        return affine_epilogue(scale, shift)
+        return Affine(scale, shift)
 
     def to_onnx(self, layer, em, ins, outs):
         a, x, name = layer.attrs, ins[0], layer.name
@@ -277,7 +265,7 @@ class Scale(LayerType):
     def epilogue(self, a, p, x):
         if "scale" not in p or x.rank < 2 or scale_span(a, x) != (1, 2):
             return None  # a second input, or not one factor per channel
-        return affine_epilogue(p["scale"], p["bias"] if a.bias else 0.0)
+        return Affine(p["scale"], p["bias"] if a.bias else 0.0)
 
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name
