@@ -113,9 +113,13 @@ def _spatial_slices(start: tuple[int, ...], step: tuple[int, ...], count: tuple[
 
 
 def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
+    """``x`` zero-padded on its spatial axes (np.pad's generality costs ~0.1 ms a call)."""
     if not any(pb) and not any(pe):
         return x
-    return np.pad(x, [(0, 0), (0, 0)] + list(zip(pb, pe)))
+    out = np.zeros(x.shape[:2] + tuple(d + b + e for d, b, e in zip(x.shape[2:], pb, pe)),
+                   dtype=np.float32)
+    out[(slice(None), slice(None)) + tuple(slice(b, b + d) for b, d in zip(pb, x.shape[2:]))] = x
+    return out
 
 
 # Chunked kernels size their work buffer around this many float32 elements (a few MB: it stays
