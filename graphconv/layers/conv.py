@@ -131,8 +131,9 @@ MIN_COLUMNS = 256
 # Chunks run on several threads only when each output column of a group costs at least this many
 # multiply-adds (og * cg * k); thinner products (depthwise) are memory-bound and run on one.
 PARALLEL_MIN_WORK = 256
-# Deconvolution col2im works by stride blocks from this stride on (see deconv_forward).
-BLOCK_MIN_STRIDE = 8
+# A transposed convolution writes its phases by one strided copy each up to this many phases;
+# beyond (stride 8 in 2-D), by one interleaving copy (see _deconv_phases).
+MAX_PHASE_COPIES = 64
 
 
 def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
@@ -232,55 +233,25 @@ def _view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs,
                    epilogue: Epilogue | None = None) -> np.ndarray:
-    """Transposed convolution as GEMM plus col2im, in blocks of output channels.
+    """Transposed convolution, never through a zero-inserted tensor.
 
-    Without dilation, the kernel is padded with zero taps to a multiple of the stride, k = q*s;
-    tap (q, r) of input sample i lands on output block i + q at offset r. So col2im is
-    prod(q) block-strided adds (4 for FCN's k16 s8 or k63 s32), not prod(k) slice-adds; when
-    k == s and nothing is cropped it is a single transposed copy straight into the output. With
-    dilation, or a stride below BLOCK_MIN_STRIDE, it is one strided slice-add per tap instead.
-    Never a zero-inserted tensor. Each block of output channels makes its own columns, so they stay small."""
+    Without dilation: by output phases (see _deconv_phases). With dilation: one GEMM per block
+    of output channels, then col2im as one strided slice-add per tap."""
+    if all(d == 1 for d in a.dilation):
+        return _deconv_phases(x, w, b, a, epilogue)
     n, g = a.rank, a.group
     N, C = x.shape[:2]
     S = x.shape[2:]
-    cg = C // g
-    og = w.shape[1]
-    O = og * g
-    Sp = math.prod(S)
-    out_sp = tuple(deconv_output_size(S[i], a.kernel[i], a.stride[i], a.dilation[i],
-                                      a.pads_begin[i], a.pads_end[i], a.output_padding[i])
-                   for i in range(n))
-    blocked = all(d == 1 for d in a.dilation)
-    if blocked:
-        q = tuple(-(-k // s) for k, s in zip(a.kernel, a.stride))
-        kp = tuple(qi * s for qi, s in zip(q, a.stride))
-        if kp != a.kernel:
-            w = np.pad(w, [(0, 0), (0, 0)] + [(0, p - k) for p, k in zip(kp, a.kernel)])
-        # one spare block per axis covers output_padding past the last tap
-        full = tuple((S[i] + q[i]) * a.stride[i] for i in range(n))
-        direct = all(qi == 1 for qi in q) and out_sp == tuple(
-            si * s for si, s in zip(S, a.stride)) and not any(a.pads_begin)
-    else:
-        kp = a.kernel
-        full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
-                     for i in range(n))
-        direct = False
-    K = math.prod(kp)
-    # Block adds loop innermost over the last stride: worth it only when that loop is long;
-    # below, one strided add per tap (prod(k) of them) keeps the inner loops long instead.
-    per_tap = not blocked or a.stride[-1] < BLOCK_MIN_STRIDE
+    cg, og = C // g, w.shape[1]
+    O, Sp, K = og * g, math.prod(S), math.prod(a.kernel)
+    out_sp = _deconv_out(a, S)
+    full = tuple(max(a.stride[i] * (S[i] - 1) + a.extent[i], a.pads_begin[i] + out_sp[i])
+                 for i in range(n))
     # (g, og*K, cg): row (o, taps) of group gi multiplies that group's (cg, Sp) input
     wt = np.ascontiguousarray(w.reshape(g, cg, og * K).transpose(0, 2, 1))
     y = np.empty((N, O) + out_sp, dtype=np.float32)
-    crop = tuple(slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
-    # blocks of output channels, never straddling a group
-    per = max(1, CHUNK_ELEMENTS // max(1, K * Sp))
-    if N * C * og * K * Sp >= SERIAL_MACS:
-        per = min(per, max(1, -(-og // (2 * threads()))) if g < 2 * threads() else per)
-    items = [(gi, o0, o1) for gi in range(g) for o0, o1 in chunks(og, per)]
-    # output axes (o, S_0, s_0, S_1, s_1, ...) from column axes (o, s_0, s_1, ..., S_0, S_1, ...)
-    interleave = (0,) + sum(((1 + n + j, 1 + j) for j in range(n)), ())
-
+    crop = (slice(None),) + tuple(slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
+    items = _channel_blocks(g, og, K * Sp, N * C * og * K * Sp)
     for i in range(N):
         xg = x[i].reshape(g, cg, Sp)
 
@@ -289,43 +260,123 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
             m = o1 - o0
             cols = scratch(m * K * Sp).reshape(m * K, Sp)
             np.matmul(wt[gi, o0 * K:o1 * K], xg[gi], out=cols)
-            c = cols.reshape((m,) + kp + S)
-            out = yi[gi * og + o0:gi * og + o1]
-            if direct and per_tap:
-                # k <= s, nothing cropped: output sample i*s + r of each axis is tap r of input
-                # sample i (the zero taps that pad k to s included)
-                for t in itertools.product(*(range(k) for k in kp)):
-                    out[(slice(None),) + _spatial_slices(t, a.stride, S)[2:]] = \
-                        c[(slice(None),) + t]
-            elif direct:
-                ov = _view(out, (m,) + sum(((si, s) for si, s in zip(S, a.stride)), ()))
-                np.copyto(ov, c.reshape((m,) + a.stride + S).transpose(interleave))
-            else:
-                buf = np.zeros((m,) + full, dtype=np.float32)
-                if per_tap:  # one strided add per tap, each with a long inner loop
-                    for t in itertools.product(*(range(k) for k in kp)):
-                        start = tuple(ti * d for ti, d in zip(t, a.dilation))
-                        buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
-                            c[(slice(None),) + t]
-                else:  # prod(q) adds of whole blocks, the inner loop over the stride
-                    bv = _view(buf, (m,) + sum(((f // s, s) for f, s in zip(full, a.stride)), ()))
-                    cv = c.reshape((m,) + sum(((qi, s) for qi, s in zip(q, a.stride)), ()) + S)
-                    for qs in itertools.product(*(range(qi) for qi in q)):
-                        src = cv[(slice(None),) + sum(((qj, slice(None)) for qj in qs), ())]
-                        dst = bv[(slice(None),) + sum(((slice(qj, qj + S[j]), slice(None))
-                                                       for j, qj in enumerate(qs)), ())]
-                        dst += src.transpose(interleave)
-                np.copyto(out, buf[(slice(None),) + crop])
-            if b is not None:
-                out += b[gi * og + o0:gi * og + o1].reshape((m,) + (1,) * n)
-            if epilogue is not None:
-                epilogue(_view(out, (m, -1)), slice(gi * og + o0, gi * og + o1))
+            c = cols.reshape((m,) + a.kernel + S)
+            buf = np.zeros((m,) + full, dtype=np.float32)
+            for t in itertools.product(*(range(k) for k in a.kernel)):
+                start = tuple(ti * d for ti, d in zip(t, a.dilation))
+                buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
+                    c[(slice(None),) + t]
+            _finish(yi[gi * og + o0:gi * og + o1], buf[crop], b, epilogue, gi * og + o0)
 
-        if cg * og * K >= PARALLEL_MIN_WORK or K * Sp * og >= 8 * CHUNK_ELEMENTS:
-            parallel_map(part, items)
-        else:
-            serial_map(part, items)
+        _spread(part, items, cg * og * K)
     return y
+
+
+def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a: DeconvAttrs, epilogue) -> np.ndarray:
+    """Transposed convolution (dilation 1) by output phases: the sub-pixel form, exact.
+
+    Per axis let q = ceil(k/s), the kernel padded with zero taps to q*s. Output sample
+    s*m + r (before cropping) is sum_j x[m - j] * w[j*s + r] over j < q: an ordinary q-tap
+    convolution of the input (padded by q-1) whose weights depend on the phase r. So one
+    im2col of q taps and one GEMM give every phase of every output channel, and each output
+    sample is written once (no zero fill, no overlap-adds): by prod(s) strided copies, or by
+    one interleaving copy when the stride is large. Blocks of output channels spread over
+    the threads."""
+    n, g = a.rank, a.group
+    N, C = x.shape[:2]
+    S = x.shape[2:]
+    cg, og = C // g, w.shape[1]
+    O = og * g
+    s = a.stride
+    q = tuple(-(-k // si) for k, si in zip(a.kernel, s))
+    Q, R = math.prod(q), math.prod(s)
+    out_sp = _deconv_out(a, S)
+    # phase-grid samples per axis: S + q - 1 carry taps; output padding may reach beyond
+    # (those samples are zero: the input is padded further)
+    M = tuple(max(si + qi - 1, -(-(pb + o) // st))
+              for si, qi, pb, o, st in zip(S, q, a.pads_begin, out_sp, s))
+    Mp = math.prod(M)
+    if tuple(qi * si for qi, si in zip(q, s)) != a.kernel:
+        w = np.pad(w, [(0, 0), (0, 0)] + [(0, qi * si - k) for qi, si, k in zip(q, s, a.kernel)])
+    # w (C, og, q0*s0, ...) -> (g, cg, og, q0, s0, q1, s1, ...); tap j of window position u is
+    # j = q-1-u, so flip the q axes; rows (o, r0, r1, ...), columns (c, u0, u1, ...)
+    wv = w.reshape((g, cg, og) + sum(((qi, si) for qi, si in zip(q, s)), ()))
+    wv = np.flip(wv, axis=tuple(3 + 2 * j for j in range(n)))
+    order = (0, 2) + tuple(4 + 2 * j for j in range(n)) + (1,) + tuple(3 + 2 * j for j in range(n))
+    wall = np.ascontiguousarray(wv.transpose(order)).reshape(g, og * R, cg * Q)
+    y = np.empty((N, O) + out_sp, dtype=np.float32)
+    grid = tuple(mi * si for mi, si in zip(M, s))  # the uncropped output
+    direct = grid == out_sp and not any(a.pads_begin)
+    crop = (slice(None),) + tuple(slice(pb, pb + o) for pb, o in zip(a.pads_begin, out_sp))
+    # (o, M0, s0, M1, s1, ...) from (o, s0, s1, ..., M0, M1, ...)
+    interleave = (0,) + sum(((1 + n + j, 1 + j) for j in range(n)), ())
+    phases = list(itertools.product(*(range(si) for si in s)))
+    items = _channel_blocks(g, og, R * Mp, N * C * og * R * Mp * Q)
+    for i in range(N):
+        if Q == 1 and M == S:  # k <= s: the input itself is the column matrix
+            cols = x[i].reshape(g, cg, Mp)
+        else:
+            xp = _pad(x[i:i + 1], tuple(qi - 1 for qi in q),
+                      tuple(mi - si for mi, si in zip(M, S)))[0]
+            st = xp.strides
+            view = np.lib.stride_tricks.as_strided(
+                xp, shape=(g, cg) + q + M,
+                strides=(cg * st[0], st[0]) + st[1:] + st[1:], writeable=False)
+            cols = np.ascontiguousarray(view).reshape(g, cg * Q, Mp)
+
+        def part(item, cols=cols, yi=y[i]) -> None:
+            gi, o0, o1 = item
+            m = o1 - o0
+            ph = scratch(m * R * Mp).reshape(m * R, Mp)
+            np.matmul(wall[gi, o0 * R:o1 * R], cols[gi], out=ph)
+            ph = ph.reshape((m,) + s + M)
+            out = yi[gi * og + o0:gi * og + o1]
+            dst = out if direct else np.empty((m,) + grid, dtype=np.float32)
+            if R <= MAX_PHASE_COPIES:  # strided copies with long inner loops
+                for r in phases:
+                    dst[(slice(None),) + tuple(slice(rj, None, sj) for rj, sj in zip(r, s))] = \
+                        ph[(slice(None),) + r]
+            else:  # one copy whose inner loop runs over the (long) stride
+                np.copyto(_view(dst, (m,) + sum(((mi, si) for mi, si in zip(M, s)), ())),
+                          ph.transpose(interleave))
+            _finish(out, None if direct else dst[crop], b, epilogue, gi * og + o0)
+
+        _spread(part, items, cg * og * Q * R)
+    return y
+
+
+def _deconv_out(a: DeconvAttrs, S) -> tuple[int, ...]:
+    return tuple(deconv_output_size(S[i], a.kernel[i], a.stride[i], a.dilation[i],
+                                    a.pads_begin[i], a.pads_end[i], a.output_padding[i])
+                 for i in range(a.rank))
+
+
+def _channel_blocks(g: int, og: int, per_channel_elems: int, macs: int):
+    """(group, o0, o1) blocks of output channels, never straddling a group: about
+    CHUNK_ELEMENTS work elements each, at least two per thread when the layer is big."""
+    per = max(1, CHUNK_ELEMENTS // max(1, per_channel_elems))
+    if macs >= SERIAL_MACS and g < 2 * threads():
+        per = min(per, max(1, -(-og // (2 * threads()))))
+    return [(gi, o0, o1) for gi in range(g) for o0, o1 in chunks(og, per)]
+
+
+def _spread(part, items, work_per_column: int) -> None:
+    if work_per_column >= PARALLEL_MIN_WORK:
+        parallel_map(part, items)
+    else:
+        serial_map(part, items)
+
+
+def _finish(out: np.ndarray, src, b, epilogue, c0: int) -> None:
+    """``out`` (a block of output channels) = ``src`` (unless already written) + bias, then the
+    fused epilogue."""
+    m = out.shape[0]
+    if src is not None:
+        np.copyto(out, src)
+    if b is not None:
+        out += b[c0:c0 + m].reshape((m,) + (1,) * (out.ndim - 1))
+    if epilogue is not None:
+        epilogue(_view(out, (m, -1)), slice(c0, c0 + m))
 
 
 def _fold(p, affine, channels: int, scale_weight) -> dict[str, np.ndarray] | None:
