@@ -26,6 +26,8 @@ def _tail(b, t, kinds):
             t = b.add("ReLU", t, ReLUAttrs())
         elif kind == "leaky":
             t = b.add("ReLU", t, ReLUAttrs(negative_slope=-0.3))  # a negative slope too
+        elif kind == "leaky01":
+            t = b.add("ReLU", t, ReLUAttrs(negative_slope=0.1))
         elif kind == "prelu":
             t = b.add("PReLU", t, PReLUAttrs())
         elif kind == "prelu1":
@@ -55,7 +57,7 @@ def _graph(head, kinds):
 
 
 CHAINS = [("bn", "scale", "relu"), ("bn", "prelu"), ("leaky",), ("scale", "prelu1"),
-          ("dropout", "relu", "bn")]
+          ("dropout", "relu", "bn"), ("leaky01", "scale")]
 
 
 @pytest.mark.parametrize("head", ["conv", "group", "pointwise", "depthwise", "deconv", "eltwise"])
