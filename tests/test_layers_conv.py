@@ -346,14 +346,16 @@ def test_deconv_output_padding_range_checked():
 
 @contextlib.contextmanager
 def tiny_chunks():
-    from graphconv.layers import conv
+    from graphconv.layers import conv, elementwise
 
-    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS
+    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS, elementwise.BLOCK_ELEMENTS
     conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = 16, 0, 1
+    elementwise.BLOCK_ELEMENTS = 16
     try:
         yield
     finally:
-        conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = saved
+        (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS,
+         elementwise.BLOCK_ELEMENTS) = saved
 
 
 @settings(max_examples=80, **SETTINGS)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from .base import LayerType, register
+from .base import LayerType, channel_view, register
 
 ELTWISE_OPERATIONS = ("SUM", "PROD", "MAX")
+BLOCK_ELEMENTS = 1 << 18  # fused epilogues run per block of channels of about this size
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,25 @@ class EltwiseAttrs:
         return self.coeff or (1.0,) * n
 
 
+def _combine(a: EltwiseAttrs, xs, out: np.ndarray) -> None:
+    """``out`` = the Eltwise of ``xs`` (never written: they may be shared)."""
+    if a.operation == "SUM":
+        coeff = a.coefficients(len(xs))  # Caffe's order: c0 x0 + c1 x1 + c2 x2 ...
+        first = coeff[0] == 1.0  # (two inputs at least: the arity says so)
+        if not first:
+            np.multiply(xs[0], np.float32(coeff[0]), out=out)
+        for c, x in zip(coeff[1:], xs[1:]):
+            op = np.subtract if c == -1.0 else np.add
+            term = x if c in (1.0, -1.0) else np.float32(c) * x
+            op(xs[0] if first else out, term, out=out)
+            first = False
+        return
+    combine = np.multiply if a.operation == "PROD" else np.maximum
+    combine(xs[0], xs[1], out=out)
+    for x in xs[2:]:
+        combine(out, x, out=out)
+
+
 @register
 class Eltwise(LayerType):
     type = "Eltwise"
@@ -57,21 +77,20 @@ class Eltwise(LayerType):
         return [TensorSpec(ins[0].shape, ins[0].dtype)]
 
     def run(self, a, xs, p):
-        if a.operation == "SUM":
-            coeff = a.coefficients(len(xs))  # Caffe's order: c0 x0 + c1 x1 + c2 x2 ...
-            out = xs[0] if coeff[0] == 1.0 else np.float32(coeff[0]) * xs[0]
-            for c, x in zip(coeff[1:], xs[1:]):
-                op = np.subtract if c == -1.0 else np.add
-                term = x if c in (1.0, -1.0) else np.float32(c) * x
-                if out is xs[0]:  # never write into an input
-                    out = op(out, term, dtype=np.float32)
-                else:
-                    op(out, term, out=out)
-            return [out]
-        combine = np.multiply if a.operation == "PROD" else np.maximum
-        out = combine(xs[0], xs[1], dtype=np.float32)
-        for x in xs[2:]:
-            combine(out, x, out=out)
+        out = np.empty(xs[0].shape, dtype=np.float32)
+        _combine(a, xs, out)
+        return [out]
+
+    def run_then(self, a, xs, p, epilogue):
+        # channel blocks of about CHUNK_ELEMENTS: the epilogue runs while its block is in cache
+        out = np.empty(xs[0].shape, dtype=np.float32)
+        c = out.shape[1] if out.ndim >= 2 else 1
+        per = max(1, BLOCK_ELEMENTS // max(1, out.size // c))
+        for c0 in range(0, c, per):
+            ch = slice(c0, min(c, c0 + per))
+            part = (slice(None), ch)
+            _combine(a, [x[part] for x in xs], out[part])
+            epilogue(channel_view(out[part]), ch)
         return [out]
 
     def to_onnx(self, layer, em, ins, outs):
