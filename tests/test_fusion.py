@@ -1,14 +1,14 @@
 """The interpreter's fused epilogues: per-channel chains (BatchNorm, Scale, ReLU, PReLU, Dropout)
-run in place inside the producer's kernel, a leading affine folded into conv weights. Oracle: onnxruntime on the exported graph, which runs
-every layer as its own node. Each case also runs with tiny chunks, so the epilogue is applied
-chunk by chunk, and unfused."""
+run in place inside the producer's kernel, a leading affine folded into conv weights. Oracle:
+onnxruntime on the exported graph, which runs every layer as its own node. Each case also runs
+with tiny chunks, so the epilogue is applied chunk by chunk, and unfused."""
 
 import numpy as np
 import pytest
 
 import graphconv as gc
-from graphconv import (BatchNormAttrs, ConvAttrs, DeconvAttrs, EltwiseAttrs, GraphBuilder,
-                       PReLUAttrs, ReLUAttrs, ScaleAttrs)
+from graphconv import (BatchNormAttrs, ConcatAttrs, ConvAttrs, DeconvAttrs, EltwiseAttrs,
+                       GraphBuilder, PReLUAttrs, ReLUAttrs, ScaleAttrs)
 from graphconv.interpreter import plan
 from graphconv.validate import run_onnxruntime
 from test_layers_conv import tiny_chunks
@@ -50,6 +50,9 @@ def _graph(head, kinds):
         t = b.add("Convolution", x, ConvAttrs(num_output=12, kernel=(3, 3), pads=1, group=6))
     elif head == "deconv":
         t = b.add("Deconvolution", x, DeconvAttrs(num_output=4, kernel=(4, 4), stride=2, pads=1))
+    elif head == "concat":  # the generic path: run, then the epilogue by channel blocks
+        y = b.add("Convolution", x, ConvAttrs(num_output=2, kernel=(1, 1)))
+        t = b.add("Concat", [x, y], ConcatAttrs())
     else:  # eltwise
         y = b.add("Convolution", x, ConvAttrs(num_output=6, kernel=(1, 1)))
         t = b.add("Eltwise", [x, y], EltwiseAttrs())
@@ -60,15 +63,17 @@ CHAINS = [("bn", "scale", "relu"), ("bn", "prelu"), ("leaky",), ("scale", "prelu
           ("dropout", "relu", "bn"), ("leaky01", "scale")]
 
 
-@pytest.mark.parametrize("head", ["conv", "group", "pointwise", "depthwise", "deconv", "eltwise"])
+@pytest.mark.parametrize("head", ["conv", "group", "pointwise", "depthwise", "deconv", "eltwise",
+                                  "concat"])
 @pytest.mark.parametrize("kinds", CHAINS, ids="-".join)
 def test_fused_chain_matches_onnxruntime(head, kinds):
     g = _graph(head, kinds)
     steps = plan(g, frozenset(g.outputs))
-    assert len(steps) == (2 if head != "eltwise" else 3), [s.layer.name for s in steps]
+    assert len(steps) == (3 if head in ("eltwise", "concat") else 2), [s.layer.name for s in steps]
     assert len(steps[-1].fused) == len(kinds)
     # a leading BatchNorm/Scale is folded into a convolution's weights, as onnxruntime does
-    assert (steps[-1].params is not None) == (kinds[0] in ("bn", "scale") and head != "eltwise")
+    assert (steps[-1].params is not None) == (kinds[0] in ("bn", "scale")
+                                              and head not in ("eltwise", "concat"))
     x = np.random.default_rng(7).standard_normal((2, 6, 11, 9)).astype(np.float32)
     ref = run_onnxruntime(gc.to_onnx(g), {"data": x})[g.outputs[0]]
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-5, "fused")

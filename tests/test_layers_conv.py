@@ -346,16 +346,16 @@ def test_deconv_output_padding_range_checked():
 
 @contextlib.contextmanager
 def tiny_chunks():
-    from graphconv.layers import conv, elementwise
+    from graphconv.layers import base, conv
 
-    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS, elementwise.BLOCK_ELEMENTS
+    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK
     conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = 16, 0, 1
-    elementwise.BLOCK_ELEMENTS = 16
+    base.EPILOGUE_BLOCK = 16
     try:
         yield
     finally:
         (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS,
-         elementwise.BLOCK_ELEMENTS) = saved
+         base.EPILOGUE_BLOCK) = saved
 
 
 @settings(max_examples=80, **SETTINGS)

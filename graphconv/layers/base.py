@@ -71,7 +71,7 @@ class LayerType:
         """``run``, then ``epilogue`` in place on the single output. Only called when
         ``fresh_output``; kernels that work in chunks override it to apply it per chunk."""
         (y,) = self.run(a, xs, p)
-        epilogue(channel_view(y), slice(None))
+        apply_by_blocks(epilogue, y)
         return [y]
 
     def to_onnx(self, layer, em, ins: Sequence[str], outs: Sequence[str]) -> None:
@@ -125,6 +125,21 @@ def merge_affines(fns: Sequence[Epilogue]) -> list[Epilogue]:
         else:
             out.append(fn)
     return out
+
+
+EPILOGUE_BLOCK = 1 << 18  # elements: a block's passes run while it stays in cache
+
+
+def apply_by_blocks(epilogue: Epilogue, y: np.ndarray) -> None:
+    """Run ``epilogue`` over ``y`` (N, C, ...) one block of channels at a time."""
+    if y.ndim < 2:
+        epilogue(channel_view(y), slice(None))
+        return
+    c = y.shape[1]
+    per = max(1, EPILOGUE_BLOCK // max(1, y.size // c))
+    for c0 in range(0, c, per):
+        ch = slice(c0, min(c, c0 + per))
+        epilogue(channel_view(y[:, ch]), ch)
 
 
 def chain_epilogues(fns: Sequence[Epilogue]) -> Epilogue:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
+from . import base
 from .base import LayerType, channel_view, register
 
 ELTWISE_OPERATIONS = ("SUM", "PROD", "MAX")
-BLOCK_ELEMENTS = 1 << 18  # fused epilogues run per block of channels of about this size
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Eltwise(LayerType):
         # channel blocks of about CHUNK_ELEMENTS: the epilogue runs while its block is in cache
         out = np.empty(xs[0].shape, dtype=np.float32)
         c = out.shape[1] if out.ndim >= 2 else 1
-        per = max(1, BLOCK_ELEMENTS // max(1, out.size // c))
+        per = max(1, base.EPILOGUE_BLOCK // max(1, out.size // c))
         for c0 in range(0, c, per):
             ch = slice(c0, min(c, c0 + per))
             part = (slice(None), ch)
