@@ -221,6 +221,8 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
     mask) and ``>`` (mask) both skip NaN. Taps that fall in the padding are skipped.
     """
     n = len(plans)
+    if with_mask and n == 2:
+        return _max_pool_mask_2d(x.astype(np.float32, copy=False), plans)
     plane_strides = [math.prod(p.size for p in plans[i + 1:]) for i in range(n)]
     val = x.astype(np.float32, copy=False)
     idx = np.zeros(x.shape, dtype=np.int64) if with_mask else None
@@ -251,6 +253,53 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
         if with_mask:
             idx = best
     return val, idx
+
+
+def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
+    """max_pool with a mask, 2-D: the same two strict-``>`` passes (columns, then rows), but
+    each pass keeps only the winning tap as a small integer; the plane index is assembled once
+    at the end (the row from the second pass, the column tap read back from the first). No
+    index arrays of the input's size, no masked copies."""
+    ph, pw = plans
+    pass1 = _winning_taps(x, 3, pw)
+    v, row_tap = _winning_taps(pass1[0], 2, ph)
+    col_taps = pass1[1]
+    found = row_tap >= 0
+    row = ph.start(np.arange(ph.out)).reshape(1, 1, -1, 1) + row_tap
+    row = np.where(found, row, 0)
+    col_tap = np.take_along_axis(col_taps, row, axis=2)
+    col = pw.start(np.arange(pw.out)).reshape(1, 1, 1, -1) + col_tap
+    mask = np.where(found, row * pw.size + col, -1)
+    return v, mask
+
+
+def _winning_taps(x: np.ndarray, axis: int, plan: AxisPlan):
+    """Max over each window along ``axis`` and the tap that won it, as Caffe's strict ``>``
+    scan from -FLT_MAX decides (padding taps skipped; -1 when nothing beat -FLT_MAX).
+
+    Branch-free: the value is an ``fmax`` over the taps (NaN skipped, as ``>`` skips it); the
+    winner is the first tap equal to it, the minimum over taps of ``t if equal else k``.
+    (np.where on an unpredictable mask runs several times slower than these SIMD loops.)"""
+    shape = list(x.shape)
+    shape[axis] = plan.out
+    taps = list(_taps(plan))
+    val = np.full(shape, -FLT_MAX, dtype=np.float32)
+    for _, o_sl, x_sl in taps:
+        v_t = val[_along(x.ndim, axis, o_sl)]
+        np.fmax(v_t, x[_along(x.ndim, axis, x_sl)], out=v_t)
+    k = plan.kernel
+    itype = np.int8 if k < 127 else np.int32
+    tap = np.full(shape, k, dtype=itype)
+    for t, o_sl, x_sl in taps:
+        t_t = tap[_along(x.ndim, axis, o_sl)]
+        cand = np.equal(x[_along(x.ndim, axis, x_sl)], val[_along(x.ndim, axis, o_sl)])
+        cand = cand.view(np.int8).astype(itype, copy=False) if itype is not np.int8 \
+            else cand.view(np.int8)
+        cand *= itype(t - k)
+        cand += itype(k)
+        np.minimum(t_t, cand, out=t_t)
+    tap[val == np.float32(-FLT_MAX)] = -1  # nothing beat -FLT_MAX (NaN, -inf, -FLT_MAX)
+    return val, tap
 
 
 def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
