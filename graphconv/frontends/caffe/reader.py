@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from ...errors import GraphError, ParseError
 from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
 from ...layers import InputAttrs, layer_type
-from . import schema
+from . import schema, textparse
 from .rules import DROPPED, RULES, V1_TYPES
 from .fillers import fill
 
@@ -30,6 +30,11 @@ TEST = 1  # caffe.Phase
 
 def parse_prototxt(text: str, path: str):
     net = schema.NetParameter()
+    try:
+        textparse.parse(text, net)  # the fast path; text_format for anything it declines
+        return net
+    except Exception:  # noqa: BLE001 - any doubt: text_format decides, with its messages
+        net = schema.NetParameter()
     try:
         text_format.Parse(text, net)
     except text_format.ParseError as e:
