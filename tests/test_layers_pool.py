@@ -30,7 +30,8 @@ SETTINGS = {"deadline": None}
 
 # ---- the oracle ----------------------------------------------------------------------------------
 
-def caffe_pooled_len(h, k, s, p, round_mode="CEIL"):
+def caffe_pooled_len(h, k, s, p, round_mode="CEIL", d=1):
+    k = d * (k - 1) + 1                                 # a dilated kernel's extent
     q = np.float32(h + 2 * p - k) / np.float32(s)       # Caffe: static_cast<float>(...) / stride
     out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
     if p > 0 and (out - 1) * s >= h + p:
@@ -38,14 +39,19 @@ def caffe_pooled_len(h, k, s, p, round_mode="CEIL"):
     return out
 
 
-def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL"):
-    """Caffe's pooling forward pass, N-D, one output position at a time. Returns (top, mask)."""
+def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL", dilation=1):
+    """Caffe's pooling forward pass, N-D, one output position at a time. Returns (top, mask).
+
+    ``dilation`` (not Caffe's; ONNX's ``dilations``) spaces a window's taps: window ``o`` reads
+    ``o s - p + j d`` for ``j < k``; MAX scans those inside the input in row-major tap order,
+    AVE sums them and divides by the count of taps inside ``[-p, H + p)``."""
     x = np.asarray(x, dtype=np.float32)
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    k, s, p = (tuple(v) if isinstance(v, tuple) else (v,) * n for v in (kernel, stride, pad))
-    out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode) for i in range(n))
+    k, s, p, d = (tuple(v) if isinstance(v, tuple) else (v,) * n
+                  for v in (kernel, stride, pad, dilation))
+    out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode, d[i]) for i in range(n))
     assert all(o >= 1 for o in out), out
     top = np.zeros((N, C) + out, dtype=np.float32)
     mask = np.full((N, C) + out, -1.0, dtype=np.float32)
@@ -53,6 +59,25 @@ def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL"):
         plane = x[nn, c]
         for o in itertools.product(*(range(q) for q in out)):
             start = [o[i] * s[i] - p[i] for i in range(n)]
+            if any(v != 1 for v in d):
+                taps = [[start[i] + j * d[i] for j in range(k[i])] for i in range(n)]
+                if method == "MAX":
+                    best, where = -FLT_MAX, -1
+                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
+                                                   for i in range(n))):
+                        if plane[pos] > best:
+                            best = plane[pos]
+                            where = int(np.ravel_multi_index(pos, sp))
+                    top[(nn, c) + o], mask[(nn, c) + o] = best, where
+                else:
+                    pool_size = math.prod(sum(t < sp[i] + p[i] for t in taps[i])
+                                          for i in range(n))
+                    acc = np.float32(0)
+                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
+                                                   for i in range(n))):
+                        acc = np.float32(acc + plane[pos])
+                    top[(nn, c) + o] = acc / np.float32(pool_size)
+                continue
             if method == "MAX":
                 end = [min(start[i] + k[i], sp[i]) for i in range(n)]
                 lo = [max(v, 0) for v in start]
@@ -400,6 +425,82 @@ def test_pooling_matches_caffe_and_onnxruntime(case, seed, integer_valued):
     g = pool_graph(shape, attrs)
     top, ref_mask = caffe_pool(x, k, s, p, method, round_mode)
     check(g, x, top, ref_mask if mask else None, opsets=(opset,))
+
+
+# ---- dilation (ONNX's dilations) -----------------------------------------------------------------
+
+@st.composite
+def dilated_case(draw):
+    n = draw(st.sampled_from([1, 2, 2, 3]))
+    kmax, hmax = (3, 10) if n < 3 else (2, 6)
+    k = tuple(draw(st.integers(1, kmax)) for _ in range(n))
+    d = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    assume(any(di > 1 and ki > 1 for di, ki in zip(d, k)))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    p = tuple(draw(st.integers(0, di * (ki - 1))) for ki, di in zip(k, d))
+    sp = tuple(draw(st.integers(1, hmax)) for _ in range(n))
+    method = draw(st.sampled_from(["MAX", "AVE"]))
+    round_mode = draw(st.sampled_from(["CEIL", "FLOOR"]))
+    mask = method == "MAX" and draw(st.booleans())
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sp
+    opset = draw(st.sampled_from([13, 17, 18, 19, 21]))
+    return shape, k, s, p, d, method, round_mode, mask, opset
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(dilated_case(), st.integers(0, 2**31 - 1), st.booleans())
+def test_dilated_pooling_matches_the_loop_oracle_and_onnxruntime(case, seed, integer_valued):
+    shape, k, s, p, d, method, round_mode, mask, opset = case
+    note(repr(case))
+    out = [caffe_pooled_len(h, ki, si, pi, round_mode, di)
+           for h, ki, si, pi, di in zip(shape[2:], k, s, p, d)]
+    assume(all(o >= 1 for o in out))
+    past = [(o - 1) * si - pi >= h for o, si, pi, h in zip(out, s, p, shape[2:])]
+    attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method,
+                      round_mode=round_mode, mask=mask)
+    event(f"{method} {len(k)}-D{' mask' if mask else ''} opset {opset}")
+    if method == "AVE" and any(past):
+        with pytest.raises(gc.GraphError, match="count <= 0"):
+            pool_graph(shape, attrs)
+        return
+    rng = np.random.default_rng(seed)
+    x = (rng.integers(-2, 3, shape) if integer_valued else rng.standard_normal(shape)).astype(
+        np.float32)
+    g = pool_graph(shape, attrs)
+    top, ref_mask = caffe_pool(x, k, s, p, method, round_mode, dilation=d)
+    check(g, x, top, ref_mask if mask else None, opsets=(opset,))
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_dilated_2d_by_hand(method):
+    # 3 taps two apart on 7, stride 2, pad 1: windows start at -1, 1 and 3, taps {-1, 1, 3},
+    # {1, 3, 5}, {3, 5, 7}; -1 and 7 are padding (AVE counts them: 7 < H + p = 8)
+    x = np.arange(49, dtype=np.float32).reshape(1, 1, 7, 7)  # the value is the flat index
+    attrs = PoolAttrs(kernel=3, stride=2, pad=1, dilation=2, method=method.lower(),
+                      mask=method == "MAX")
+    g = pool_graph(x.shape, attrs)
+    inside = [[1, 3], [1, 3, 5], [3, 5]]
+    if method == "MAX":
+        top = np.array([[7 * max(r) + max(c) for c in inside] for r in inside],
+                       dtype=np.float32).reshape(1, 1, 3, 3)
+        check(g, x, top, top)
+    else:
+        top = np.array([[sum(7 * i + j for i in r for j in c) / 9 for c in inside]
+                        for r in inside], dtype=np.float32).reshape(1, 1, 3, 3)
+        check(g, x, top, opsets=(13, 17, 19, 21))
+
+
+def test_dilation_attrs():
+    a = PoolAttrs(kernel=(3, 2), stride=1, dilation=2)
+    assert a.dilation == (2, 2)
+    assert PoolAttrs(kernel=3).dilation == (1,)
+    assert PoolAttrs(kernel=3, pad=4, dilation=3).pad == (4,)   # pad < extent 7
+    with pytest.raises(ValueError, match="dilated kernel's extent"):
+        PoolAttrs(kernel=3, pad=5, dilation=2)
+    with pytest.raises(ValueError, match="dilation must be >= 1"):
+        PoolAttrs(kernel=3, dilation=0)
+    with pytest.raises(ValueError, match="and dilation 1"):
+        PoolAttrs(global_pooling=True, dilation=2)
 
 
 @settings(max_examples=40, **SETTINGS)

@@ -37,7 +37,6 @@ PARAMETER_OPS = {"Conv", "ConvTranspose", "BatchNormalization", "Resize", "Upsam
                  "Gemm", "Reshape", "Squeeze", "Unsqueeze", "Pad", "Dropout", "Slice"}
 
 _INT = "integer element type (graphconv is float32)"
-_DIL = "dilated pooling (no graphconv pooling has dilations)"
 _IND = "int64 indices as a graph input (graphconv reads them from a MaxPool's Indices output)"
 UNSUPPORTED = {
     # integer and non-tensor inputs
@@ -62,22 +61,13 @@ UNSUPPORTED = {
     "test_maxpool_with_argmax_2d_precomputed_strides": "storage_order 1 (column-major Indices)",
     "test_maxunpool_export_without_output_shape": _IND,
     "test_maxunpool_export_with_output_shape": _IND,
-    # pooling
-    "test_averagepool_2d_dilations": _DIL,
-    "test_averagepool_3d_dilations_small": _DIL,
-    **{f"test_averagepool_3d_dilations_large_count_include_pad_is_{i}_ceil_mode_is_{c}": _DIL
-       for i in (0, 1) for c in ("False", "True")},
-    "test_maxpool_2d_dilations": _DIL,
-    "test_maxpool_3d_dilations": _DIL,
-    "test_maxpool_3d_dilations_use_ref_impl": _DIL,
-    "test_maxpool_3d_dilations_use_ref_impl_large": _DIL,
     # shapes graphconv has no tensor for
     "test_pow_bcast_scalar": "rank-0 input (scalar)",
     "test_slice_start_out_of_bounds": "zero-sized output",
 }
 # what the frontend's one-line error must contain for each reason above
 REFUSAL = {
-    _INT: "element type", _DIL: "dilations", "training mode": "training mode",
+    _INT: "element type", "training mode": "training mode",
     "mask output": "optional output",
 "keep_aspect_ratio_policy":
         "keep_aspect_ratio_policy", "sequence input (tensors only)": "is not a tensor",
@@ -195,8 +185,6 @@ _OP = "op type {} is not supported"
 PYTORCH_UNSUPPORTED = {
     "test_Embedding": "element type int64",
     "test_Embedding_sparse": "element type int64",
-    "test_MaxPool1d_stride_padding_dilation": "no graphconv pooling is dilated",
-    "test_MaxPool2d_stride_padding_dilation": "no graphconv pooling is dilated",
 }
 
 

@@ -447,26 +447,25 @@ def pool(t: Translator, node) -> None:
     if t.attr("storage_order", 0):
         raise Unsupported("storage_order 1 (column-major indices) is not supported")
     stride, dilation, pb, pe, auto_pad = _conv_geometry(t, x, kernel)
-    if any(d != 1 for d in dilation):
-        raise Unsupported(f"dilations {dilation}: no graphconv pooling is dilated")
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     ceil = bool(t.attr("ceil_mode", 0)) and auto_pad == "NOTSET"
     include_pad = bool(t.attr("count_include_pad", 0))
     size = t.shape(x)[2:]
     padded = any(pb) or any(pe)
     counts = [_onnx_pool_count(h, k, s, b, e, ceil) for h, k, s, b, e in
-              zip(size, kernel, stride, pb, pe)]
+              zip(size, extent, stride, pb, pe)]
     if any(c < 1 for c in counts):
         raise Unsupported(f"the kernel {kernel} does not fit the padded input")
     method = "max" if is_max else "ave"
-    symmetric = pb == pe and all(p < k for p, k in zip(pb, kernel))
+    symmetric = pb == pe and all(p < k for p, k in zip(pb, extent))
     pool_pad = pb if symmetric else (0,) * len(kernel)
     pool_size = size if symmetric else tuple(h + b + e for h, b, e in zip(size, pb, pe))
     # the graphconv (Caffe) round mode whose window count equals ONNX's: they differ where
     # ONNX drops a ceil-mode window starting in the end padding, or Caffe keeps one starting
     # past an unpadded input; the windows themselves start at the same places
     round_mode = next((r for r in (("ceil", "floor") if ceil else ("floor",))
-                       if [pooled_length(h, k, s, p, r) for h, k, s, p in
-                           zip(pool_size, kernel, stride, pool_pad)] == counts), None)
+                       if [pooled_length(h, k, s, p, r, d) for h, k, s, p, d in
+                           zip(pool_size, kernel, stride, pool_pad, dilation)] == counts), None)
     if round_mode is None:
         raise Unsupported(f"ceil_mode gives {counts} windows, which no graphconv pooling "
                           "round mode does")
@@ -476,7 +475,7 @@ def pool(t: Translator, node) -> None:
         src = t.add("Pad", [x], PadAttrs(pads_begin=pb, pads_end=pe, value=value),
                     suffix="/pad")
     attrs = PoolAttrs(kernel=kernel, stride=stride, pad=pool_pad, method=method,
-                      round_mode=round_mode)
+                      round_mode=round_mode, dilation=dilation)
     if indices:
         if not symmetric:
             raise Unsupported(f"the Indices output with asymmetric pads {pb}, {pe} is not "
@@ -487,13 +486,15 @@ def pool(t: Translator, node) -> None:
         t.add("Pooling", [src], attrs, output=t.out())
         return
     # count_include_pad 0: rescale graphconv's divisor (the window within the padded input)
-    # to the number of input samples in each window
+    # to the number of input samples in each window (the taps o s + j d, j < k)
     ratio = np.ones((), dtype=np.float64)
-    for h, k, s, b, hp, p, c in zip(size, kernel, stride, pb, pool_size, pool_pad, counts):
-        starts = np.arange(c) * s - p                      # in the pooled input's coordinates
-        divisor = np.minimum(starts + k, hp + p) - starts  # graphconv's (Caffe's) divisor
-        first = np.arange(c) * s - b                       # in the original input's coordinates
-        valid = np.minimum(first + k, h) - np.maximum(first, 0)
+    for h, k, s, d, b, hp, p, c in zip(size, kernel, stride, dilation, pb, pool_size, pool_pad,
+                                       counts):
+        taps = np.arange(k) * d
+        starts = np.arange(c)[:, None] * s - p + taps      # in the pooled input's coordinates
+        divisor = (starts < hp + p).sum(axis=1)            # graphconv's (Caffe's) divisor
+        first = np.arange(c)[:, None] * s - b + taps       # in the original input's coordinates
+        valid = ((first >= 0) & (first < h)).sum(axis=1)
         if np.any(valid < 1):
             raise Unsupported("a window holds only padding (count_include_pad 0 divides by 0)")
         ratio = np.multiply.outer(ratio, divisor / valid)

@@ -19,13 +19,20 @@ Window ``o`` covers ``[o s - p, o s - p + k)``.
 
 ``global_pooling`` pools the whole spatial extent (kernel = input size, stride 1, pad 0).
 
+``dilation`` (ONNX's ``dilations``; not in Caffe) spaces the taps: window ``o`` reads
+``o s - p + j d`` for ``j < k``, and the extent ``d (k - 1) + 1`` replaces ``k`` in the formulas
+above. MAX scans the taps inside the input (a window may hold none: -FLT_MAX, mask -1); AVE
+divides by the taps inside ``[-p, H + p)``.
+
 ONNX export uses floor mode with explicit end padding chosen so the window count is Caffe's:
 onnx shape inference and onnxruntime disagree about ceil_mode (onnxruntime drops a last window
 that starts in the end padding, onnx does not), so ceil_mode is never emitted. AVE uses
 ``count_include_pad=1`` (its divisor is then the full kernel) times a constant correction where a
 Caffe window overhangs ``H + p``; MAX pads the output of windows past the input with -FLT_MAX
 (mask -1). The mask comes from MaxPool's ``Indices`` (flat over N, C and the plane), taken modulo
-the plane size and cast to float.
+the plane size and cast to float. Dilated pools emit ``dilations``; where onnxruntime's
+``pads < kernel`` rule fails they pad explicitly (the mask index is then mapped back to the
+input's plane), and below opset 19 a dilated AVE is a depthwise Conv of ones times 1/divisor.
 """
 
 from __future__ import annotations
@@ -50,7 +57,10 @@ class PoolAttrs:
 
     ``method``: "max" or "ave". ``pad``: symmetric padding per axis (``pad < kernel``).
     ``round_mode``: "ceil" (Caffe's default) or "floor". ``mask``: a MAX pooling also outputs
-    the argmax mask (Caffe's second top).
+    the argmax mask (Caffe's second top). ``dilation``: the spacing of a window's taps per axis
+    (ONNX's ``dilations``; Caffe has none): a window of ``kernel`` taps spans
+    ``dilation (kernel - 1) + 1`` samples, and that extent takes the kernel's place in the
+    output size formulas; ``pad`` must be smaller than the extent.
     """
 
     kernel: tuple[int, ...] | int | None = None
@@ -60,6 +70,7 @@ class PoolAttrs:
     round_mode: str = "ceil"
     global_pooling: bool = False
     mask: bool = False
+    dilation: tuple[int, ...] | int = 1
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
@@ -81,29 +92,36 @@ class PoolAttrs:
                 raise ValueError("global pooling takes its kernel from the input; "
                                  f"got kernel {self.kernel}")
             stride, pad = as_tuple(self.stride, what="stride"), as_tuple(self.pad, what="pad")
-            if any(v != 1 for v in stride) or any(v != 0 for v in pad):
-                raise ValueError(f"global pooling needs stride 1 and pad 0, got stride {stride} "
-                                 f"and pad {pad}")
+            dilation = as_tuple(self.dilation, what="dilation")
+            if any(v != 1 for v in stride + dilation) or any(v != 0 for v in pad):
+                raise ValueError(f"global pooling needs stride 1 and pad 0 (and dilation 1), "
+                                 f"got stride {stride}, pad {pad} and dilation {dilation}")
             fix(self, "stride", (1,))
             fix(self, "pad", (0,))
+            fix(self, "dilation", (1,))
             return
         if self.kernel is None:
             raise ValueError("pooling needs a kernel (or global_pooling)")
         # a single value applies to every spatial axis of the input
-        n = max(len(as_tuple(v)) for v in (self.kernel, self.stride, self.pad))
+        n = max(len(as_tuple(v)) for v in (self.kernel, self.stride, self.pad, self.dilation))
         if not 1 <= n <= 3:
             raise ValueError(f"pooling must be 1-D, 2-D or 3-D, got {n} values per axis")
         kernel = as_tuple(self.kernel, n, "kernel")
         stride = as_tuple(self.stride, n, "stride")
         pad = as_tuple(self.pad, n, "pad")
-        for what, vals, lo in (("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0)):
+        dilation = as_tuple(self.dilation, n, "dilation")
+        for what, vals, lo in (("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0),
+                               ("dilation", dilation, 1)):
             if any(v < lo for v in vals):
                 raise ValueError(f"{what} must be >= {lo}, got {vals}")
-        if any(p >= k for p, k in zip(pad, kernel)):
-            raise ValueError(f"pad {pad} must be smaller than kernel {kernel} (as Caffe requires)")
+        extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        if any(p >= e for p, e in zip(pad, extent)):
+            what = f"kernel {kernel}" if extent == kernel else f"the dilated kernel's extent {extent}"
+            raise ValueError(f"pad {pad} must be smaller than {what} (as Caffe requires)")
         fix(self, "kernel", kernel)
         fix(self, "stride", stride)
         fix(self, "pad", pad)
+        fix(self, "dilation", dilation)
 
 
 @dataclass(frozen=True)
@@ -115,9 +133,15 @@ class AxisPlan:
     stride: int
     pad: int
     out: int        # Caffe's output length
+    dilation: int = 1
 
     def start(self, o):
         return o * self.stride - self.pad
+
+    @property
+    def extent(self) -> int:
+        """The samples a window spans: ``dilation (kernel - 1) + 1``."""
+        return self.dilation * (self.kernel - 1) + 1
 
     @property
     def past_input(self) -> bool:
@@ -125,14 +149,16 @@ class AxisPlan:
         return self.start(self.out - 1) >= self.size
 
     def divisors(self) -> np.ndarray:
-        """Caffe's AVE divisor per window along this axis: the window clipped to [-p, H+p)."""
+        """Caffe's AVE divisor per window along this axis: the taps inside [-p, H+p)."""
         starts = self.start(np.arange(self.out))
-        return np.minimum(starts + self.kernel, self.size + self.pad) - starts
+        room = self.size + self.pad - starts  # > 0: every window starts before H + p
+        return np.minimum(self.kernel, -(-room // self.dilation))
 
 
-def pooled_length(h: int, k: int, s: int, p: int, round_mode: str) -> int:
-    """Caffe's output length (may be < 1 when the kernel does not fit)."""
-    span = h + 2 * p - k
+def pooled_length(h: int, k: int, s: int, p: int, round_mode: str, d: int = 1) -> int:
+    """Caffe's output length (may be < 1 when the kernel does not fit); a kernel with
+    dilation ``d`` counts as its extent ``d (k - 1) + 1``."""
+    span = h + 2 * p - (d * (k - 1) + 1)
     out = (-(-span // s) if round_mode == "ceil" else span // s) + 1
     if p > 0 and (out - 1) * s >= h + p:
         out -= 1
@@ -143,20 +169,22 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
     """Per-axis plans for input spatial shape ``spatial``; ValueError when Caffe would fail."""
     n = len(spatial)
     if a.global_pooling:
-        kernel, stride, pad = tuple(spatial), (1,) * n, (0,) * n
+        kernel, stride, pad, dilation = tuple(spatial), (1,) * n, (0,) * n, (1,) * n
     else:
         if len(a.kernel) not in (1, n):
             raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} does not fit a "
                              f"{n}-D input")
-        kernel, stride, pad = (as_tuple(v, n) for v in (a.kernel, a.stride, a.pad))
+        kernel, stride, pad, dilation = (as_tuple(v, n)
+                                         for v in (a.kernel, a.stride, a.pad, a.dilation))
     plans = []
     for i in range(n):
-        h, k, s, p = spatial[i], kernel[i], stride[i], pad[i]
-        out = pooled_length(h, k, s, p, a.round_mode)
+        h, k, s, p, d = spatial[i], kernel[i], stride[i], pad[i], dilation[i]
+        out = pooled_length(h, k, s, p, a.round_mode, d)
         if out < 1:
-            raise ValueError(f"kernel {k} does not fit the padded input {h + 2 * p} on axis "
+            what = f"kernel {k}" if d == 1 else f"kernel {k} dilated by {d}"
+            raise ValueError(f"{what} does not fit the padded input {h + 2 * p} on axis "
                              f"{2 + i} (stride {s}, {a.round_mode.upper()} rounding)")
-        plan = AxisPlan(h, k, s, p, out)
+        plan = AxisPlan(h, k, s, p, out, d)
         if a.method == "ave" and plan.past_input:
             raise ValueError(
                 f"AVE pooling's last window on axis {2 + i} starts at {plan.start(out - 1)}, past "
@@ -175,15 +203,16 @@ def _along(ndim: int, axis: int, sl: slice) -> tuple:
 def _taps(plan: AxisPlan):
     """Per kernel tap ``t``: the outputs whose tap lands inside the input, and those samples.
 
-    Output ``o`` reads sample ``o s - p + t``; taps in the padding are skipped, which is Caffe's
-    clipping of the window to the input (MAX) and the zero padding of the sum (AVE).
+    Output ``o`` reads sample ``o s - p + t d``; taps in the padding are skipped, which is
+    Caffe's clipping of the window to the input (MAX) and the zero padding of the sum (AVE).
     """
     s, p, h = plan.stride, plan.pad, plan.size
     for t in range(plan.kernel):
-        lo = max(0, -(-(p - t) // s))
-        hi = min(plan.out - 1, (h - 1 + p - t) // s)
+        td = t * plan.dilation
+        lo = max(0, -(-(p - td) // s))
+        hi = min(plan.out - 1, (h - 1 + p - td) // s)
         if lo <= hi:
-            first = lo * s - p + t
+            first = lo * s - p + td
             yield t, slice(lo, hi + 1), slice(first, first + (hi - lo) * s + 1, s)
 
 
@@ -203,7 +232,7 @@ def _tiles(x: np.ndarray, axis: int, plan: AxisPlan, fill: float):
 
 
 def _use_tiles(plan: AxisPlan) -> bool:
-    return plan.stride == plan.kernel >= TILE_MIN_KERNEL
+    return plan.stride == plan.kernel >= TILE_MIN_KERNEL and plan.dilation == 1
 
 
 def _axis_shape(ndim: int, axis: int, n: int) -> tuple[int, ...]:
@@ -244,7 +273,8 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
             if with_mask:
                 better = src_t > acc_t
                 np.copyto(acc_t, src_t, where=better)
-                pos = (starts[_along(val.ndim, axis, o_sl)] + t) * plane_strides[i]
+                pos = (starts[_along(val.ndim, axis, o_sl)] + t * plan.dilation) \
+                    * plane_strides[i]
                 np.copyto(best[_along(val.ndim, axis, o_sl)],
                           idx[_along(val.ndim, axis, x_sl)] + pos, where=better)
             else:
@@ -265,10 +295,10 @@ def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
     v, row_tap = _winning_taps(pass1[0], 2, ph)
     col_taps = pass1[1]
     found = row_tap >= 0
-    row = ph.start(np.arange(ph.out)).reshape(1, 1, -1, 1) + row_tap
+    row = ph.start(np.arange(ph.out)).reshape(1, 1, -1, 1) + row_tap * ph.dilation
     row = np.where(found, row, 0)
     col_tap = np.take_along_axis(col_taps, row, axis=2)
-    col = pw.start(np.arange(pw.out)).reshape(1, 1, 1, -1) + col_tap
+    col = pw.start(np.arange(pw.out)).reshape(1, 1, 1, -1) + col_tap * pw.dilation
     mask = np.where(found, row * pw.size + col, -1)
     return v, mask
 
@@ -361,17 +391,41 @@ class Pooling(LayerType):
         counts = [p.out - e for p, e in zip(plans, extra)]
         ends = []
         for p, c in zip(plans, counts):
-            end = max(0, (c - 1) * p.stride + p.kernel - p.size - p.pad)
-            assert (p.size + p.pad + end - p.kernel) // p.stride + 1 == c
+            end = max(0, (c - 1) * p.stride + p.extent - p.size - p.pad)
+            assert (p.size + p.pad + end - p.extent) // p.stride + 1 == c
             ends.append(end)
         attrs = {"kernel_shape": [p.kernel for p in plans],
                  "strides": [p.stride for p in plans],
                  "pads": [p.pad for p in plans] + ends, "ceil_mode": 0}
+        dilated = any(p.dilation != 1 for p in plans)
+        if dilated:
+            attrs["dilations"] = [p.dilation for p in plans]
+        if a.method == "ave" and dilated and em.opset < 19:
+            # AveragePool has dilations from opset 19: a depthwise Conv of ones sums the taps
+            c = x.shape[1]
+            ones = np.ones((c, 1) + tuple(p.kernel for p in plans), dtype=np.float32)
+            summed = em.tmp(f"{layer.name}/sum")
+            em.node("Conv", [ins[0], em.const(f"{layer.name}.ones", ones)], [summed],
+                    name=layer.name, group=c, **{k: v for k, v in attrs.items()
+                                                 if k != "ceil_mode"})
+            em.node("Mul", [summed, em.const(f"{layer.name}.inverse_divisor",
+                                             (1.0 / caffe_divisors(plans)).astype(np.float32))],
+                    outs[:1], name=f"{layer.name}/divide")
+            return
+        src, explicit = ins[0], None
+        if dilated and any(p.pad >= p.kernel or e >= p.kernel for p, e in zip(plans, ends)):
+            # onnxruntime's pools want pads < kernel: pad explicitly (zeros are what
+            # count_include_pad=1 sums; -FLT_MAX never beats an input sample, as in Caffe)
+            explicit = [p.pad for p in plans]
+            src = em.tmp(f"{layer.name}/padded")
+            em.pad(ins[0], src, [0, 0] + attrs["pads"][:len(plans)] + [0, 0] + ends,
+                   name=f"{layer.name}/pad", value=-FLT_MAX if a.method == "max" else 0.0)
+            attrs["pads"] = [0] * (2 * len(plans))
         if a.method == "ave":
             correction = caffe_divisors(plans)
             needed = any(e > p.pad for p, e in zip(plans, ends))
             pooled = em.tmp(f"{layer.name}/avg") if needed else outs[0]
-            em.node("AveragePool", ins[:1], [pooled], name=layer.name, count_include_pad=1,
+            em.node("AveragePool", [src], [pooled], name=layer.name, count_include_pad=1,
                     **attrs)
             if needed:  # Caffe divides overhanging windows by less than the full kernel
                 ratio = math.prod(q.kernel for q in plans) / correction
@@ -382,18 +436,53 @@ class Pooling(LayerType):
         grow = any(extra)
         vals = em.tmp(f"{layer.name}/max") if grow else outs[0]
         if not a.mask:
-            em.node("MaxPool", ins[:1], [vals], name=layer.name, **attrs)
+            em.node("MaxPool", [src], [vals], name=layer.name, **attrs)
         else:
             flat = em.tmp(f"{layer.name}/indices")
-            em.node("MaxPool", ins[:1], [vals, flat], name=layer.name, storage_order=0, **attrs)
+            em.node("MaxPool", [src], [vals, flat], name=layer.name, storage_order=0, **attrs)
             plane = em.tmp(f"{layer.name}/plane_index")
+            sizes = x.shape[2:] if explicit is None else tuple(
+                h + b + e for h, b, e in zip(x.shape[2:], explicit, ends))
             em.node("Mod", [flat, em.const(f"{layer.name}.plane_size",
-                                           np.array(math.prod(x.shape[2:]), dtype=np.int64))],
+                                           np.array(math.prod(sizes), dtype=np.int64))],
                     [plane], name=f"{layer.name}/plane_index")
+            if explicit is not None:
+                plane = _unpad_index(em, layer.name, plane, sizes, explicit, x.shape[2:])
             mask = em.tmp(f"{layer.name}/mask") if grow else outs[1]
-            em.node("Cast", [plane], [mask], name=f"{layer.name}/mask", to=1)  # FLOAT
+            if not dilated:
+                em.node("Cast", [plane], [mask], name=f"{layer.name}/mask", to=1)  # FLOAT
+            else:  # a dilated window may skip the input: -1 where nothing beat -FLT_MAX
+                cast, empty = em.tmp(f"{layer.name}/mask_cast"), em.tmp(f"{layer.name}/empty")
+                em.node("Cast", [plane], [cast], name=f"{layer.name}/mask", to=1)  # FLOAT
+                em.node("Equal", [vals, em.const(f"{layer.name}.lowest", np.float32(-FLT_MAX))],
+                        [empty], name=f"{layer.name}/empty")
+                em.node("Where", [empty, em.const(f"{layer.name}.none", np.float32(-1.0)),
+                                  cast], [mask], name=f"{layer.name}/mask_none")
         if grow:
             pads = [0] * (len(plans) + 2) + [0, 0] + extra
             em.pad(vals, outs[0], pads, name=f"{layer.name}/past_input", value=-FLT_MAX)
             if a.mask:
                 em.pad(mask, outs[1], pads, name=f"{layer.name}/past_input_mask", value=-1.0)
+
+
+def _unpad_index(em, name: str, plane: str, padded: tuple[int, ...], begins: list[int],
+                 sizes: tuple[int, ...]) -> str:
+    """A flat index within the explicitly padded plane, as a flat index within the input's:
+    per axis the coordinate ``(i // stride) % size`` less the begin pad, then re-flattened.
+    (Wrong only where the window took no input sample; the caller masks those.)"""
+    total = None
+    for ax, (hp, b) in enumerate(zip(padded, begins)):
+        steps = (("Div", "pstride", math.prod(padded[ax + 1:])), ("Mod", "psize", hp),
+                 ("Sub", "pbegin", b), ("Mul", "stride", math.prod(sizes[ax + 1:])))
+        term = plane
+        for op, what, value in steps:
+            nxt = em.tmp(f"{name}/{what}{ax}")
+            em.node(op, [term, em.const(f"{name}.{what}{ax}", np.array(value, np.int64))],
+                    [nxt], name=f"{name}/{what}{ax}")
+            term = nxt
+        if total is not None:
+            acc = em.tmp(f"{name}/index{ax}")
+            em.node("Add", [total, term], [acc], name=f"{name}/index{ax}")
+            term = acc
+        total = term
+    return total
