@@ -175,8 +175,9 @@ def load_caffe(path: str, weights: str | None = None,
         raise ParseError("mixes V2 'layer' and V1 'layers' blocks", file=path)
     v1 = bool(net.layers)
     entries = []  # (LayerParameter, type string, source)
+    block_starts = lines["layers" if v1 else "layer"]
     for i, lp in enumerate(net.layers if v1 else net.layer):
-        line = (lines["layers" if v1 else "layer"] + [None] * (i + 1))[i]
+        line = block_starts[i] if i < len(block_starts) else None
         src = f"{base}:{line}" if line else base
         if v1:
             enum = schema.V1LayerParameter.LayerType.Name(lp.type) if lp.type else "NONE"

@@ -1,173 +1,276 @@
-"""A fast path for protobuf's text format, enough for prototxt files.
+"""A fast path for protobuf text format, the subset Caffe prototxt files use.
 
-protobuf's own ``text_format`` parser is pure Python and tokenises character by character; on a
-5,000-layer net it is most of the parse time. This module tokenises with one regular expression
-and fills the message through its descriptor. It handles what prototxt files use: nested
-``{ }`` / ``< >`` blocks, optional ``:`` before a block, ``[a, b]`` lists, ``,``/``;`` separators,
-``#`` comments, quoted strings without escapes, decimal/hex integers, floats (``inf``, ``nan``),
-booleans and enums by name or number.
+``google.protobuf.text_format`` tokenizes in pure Python, one token and one regex call at a time;
+for a 5000-layer prototxt that is most of the parse. Here the whole text is tokenized by one
+``re.findall`` (the same token grammar as ``text_format.Tokenizer``: identifiers, numbers, quoted
+strings, any other single character; whitespace and ``#`` comments skipped) and a small
+recursive builder fills the message from its descriptors. Scalar values are converted by
+text_format's own functions (``ParseInteger``, ``ParseFloat``, ``ParseBool``, ``ParseEnum``,
+``text_encoding.CUnescape``), cached per token text, so every accepted value is the one
+text_format would store.
 
-Anything else (an unknown field, a string escape, a singular field given twice, a malformed
-token) raises :class:`Unsupported`, and the caller parses the text again with ``text_format``,
-whose error messages (with line and column) are the ones users see.
+The builder accepts only what it handles exactly as ``text_format.Parse`` does: known fields by
+exact name, ``:`` (required before scalars, optional before messages), ``{}``/``<>`` bodies,
+``[a, b]`` lists for repeated fields, adjacent string literals, one optional ``,`` or ``;`` after
+a field. Anything else (unknown or duplicate singular fields, extensions, Any, maps, oneofs,
+groups, malformed text, a value text_format would reject) makes :func:`parse` raise
+:class:`Unsupported`, and the caller parses again with text_format, which then accepts the text
+(the same message) or reports the error as it always has.
 """
 
 from __future__ import annotations
 
 import re
 
-from google.protobuf.descriptor import FieldDescriptor as FD
+from google.protobuf import text_encoding, text_format
+from google.protobuf.descriptor import FieldDescriptor
 
-_TOKEN = re.compile(r"""
-    \s+ | \#[^\n]*                                  # skipped: all four groups empty
-  | ("[^"\\\n]*"|'[^'\\\n]*')                     # strings without escapes
-  | ([-+]?(?:(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+|[A-Za-z0-9_.]+))  # numbers, names, enums
-  | ([{}<>:,;\[\]])
-  | (.)                                             # anything else: not for the fast path
-""", re.VERBOSE | re.DOTALL)
+__all__ = ["Unsupported", "parse", "tokenize"]
 
-_INTS = {FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_SINT32,
-         FD.TYPE_SINT64, FD.TYPE_FIXED32, FD.TYPE_FIXED64, FD.TYPE_SFIXED32, FD.TYPE_SFIXED64}
-_FLOATS = {FD.TYPE_FLOAT, FD.TYPE_DOUBLE}
-_BOOLS = {"true": True, "True": True, "t": True, "1": True,
-          "false": False, "False": False, "f": False, "0": False}
+# One token per match. The prefix skips whitespace and comments atomically (a comment is never
+# re-read as tokens); then an identifier, a number, a closed quoted string, any other single
+# character, or the end of the text (an empty token). Every position is covered, so findall
+# leaves no gaps. Unclosed strings come out as a lone quote character, which nothing accepts.
+_TOKEN = re.compile(
+    r"(?>(?:\s|#[^\n]*)*)"
+    r"([a-zA-Z_][0-9a-zA-Z_+-]*"  # identifier (text_format.Tokenizer._TOKEN)
+    r"|(?:[0-9+-]|\.[0-9])[0-9a-zA-Z_.+-]*"  # number
+    r'|"[^"\n\\]*(?:\\.[^"\n\\]*)*"'  # double-quoted string
+    r"|'[^'\n\\]*(?:\\.[^'\n\\]*)*'"  # single-quoted string
+    r"|[^\s#]"  # any other character
+    r"|\Z)")
+
 _CLOSE = {"{": "}", "<": ">"}
-_SPECIAL_FLOATS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
-_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0|[1-9]\d*)\Z")
+_ANY = "google.protobuf.Any"
 
 
 class Unsupported(Exception):
-    """The fast path cannot parse this text exactly; use text_format."""
+    """Something the fast path does not handle exactly; the caller falls back to text_format."""
 
 
-def tokenize(text: str) -> list[tuple[str, str]]:
-    """(kind, text) tokens: kind is 'str', 'word' or 'punct'."""
-    out = []
-    for string, word, punct, bad in _TOKEN.findall(text):
-        if bad:
-            raise Unsupported(f"unexpected character {bad!r}")
-        if word:
-            out.append(("word", word))
-        elif punct:
-            out.append(("punct", punct))
-        elif string:
-            out.append(("str", string))
-    return out
+def tokenize(text: str) -> list[str]:
+    """The tokens of ``text`` as text_format's tokenizer sees them, then '' sentinels."""
+    tokens = _TOKEN.findall(text)
+    tokens.extend(("", "", ""))
+    return tokens
+
+
+# ---- scalar converters: (tokens, i) -> (value, next i) ------------------------------------
+
+def _cached(parse_one):
+    cache: dict[str, object] = {}
+
+    def convert(tokens, i):
+        tok = tokens[i]
+        try:
+            return cache[tok], i + 1
+        except KeyError:
+            pass
+        value = parse_one(tok)  # ValueError -> fallback
+        cache[tok] = value
+        return value, i + 1
+    return convert
+
+
+def _int_converter(signed: bool, long: bool):
+    return _cached(lambda tok: text_format.ParseInteger(tok, is_signed=signed, is_long=long))
+
+
+def _unescape(tok: str) -> bytes:
+    if len(tok) < 2 or tok[0] not in "\"'" or tok[-1] != tok[0]:
+        raise Unsupported(tok)
+    body = tok[1:-1]
+    if "\\" not in body and body.isascii():
+        return body.encode("ascii")
+    return text_encoding.CUnescape(body)
+
+
+def _string_converter(as_text: bool):
+    cache: dict[str, object] = {}
+
+    def one(tok):
+        try:
+            return cache[tok]
+        except KeyError:
+            pass
+        raw = _unescape(tok)
+        value = str(raw, "utf-8") if as_text else raw
+        cache[tok] = value
+        return value
+
+    def convert(tokens, i):
+        value = one(tokens[i])
+        i += 1
+        nxt = tokens[i]
+        if not nxt or nxt[0] not in "\"'":
+            return value, i
+        # adjacent literals concatenate (text_format joins the bytes, then decodes)
+        parts = [_unescape(tokens[i - 1])]
+        while nxt and nxt[0] in "\"'":
+            parts.append(_unescape(nxt))
+            i += 1
+            nxt = tokens[i]
+        raw = b"".join(parts)
+        return (str(raw, "utf-8") if as_text else raw), i
+    return convert
+
+
+_INT_KINDS = {
+    FieldDescriptor.TYPE_INT32: (True, False), FieldDescriptor.TYPE_SINT32: (True, False),
+    FieldDescriptor.TYPE_SFIXED32: (True, False), FieldDescriptor.TYPE_INT64: (True, True),
+    FieldDescriptor.TYPE_SINT64: (True, True), FieldDescriptor.TYPE_SFIXED64: (True, True),
+    FieldDescriptor.TYPE_UINT32: (False, False), FieldDescriptor.TYPE_FIXED32: (False, False),
+    FieldDescriptor.TYPE_UINT64: (False, True), FieldDescriptor.TYPE_FIXED64: (False, True),
+}
+_CONVERTERS: dict = {}
+
+
+def _converter(field):
+    t = field.type
+    if t in _INT_KINDS:
+        key = _INT_KINDS[t]
+        make = lambda: _int_converter(*key)  # noqa: E731
+    elif t in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+        key, make = "float", lambda: _cached(text_format.ParseFloat)
+    elif t == FieldDescriptor.TYPE_BOOL:
+        key, make = "bool", lambda: _cached(text_format.ParseBool)
+    elif t == FieldDescriptor.TYPE_STRING:
+        key, make = "string", lambda: _string_converter(True)
+    elif t == FieldDescriptor.TYPE_BYTES:
+        key, make = "bytes", lambda: _string_converter(False)
+    elif t == FieldDescriptor.TYPE_ENUM:
+        key = ("enum", field.enum_type.full_name, id(field.enum_type))
+        make = lambda: _cached(lambda tok: text_format.ParseEnum(field, tok))  # noqa: E731
+    else:
+        return None
+    conv = _CONVERTERS.get(key)
+    if conv is None:
+        conv = _CONVERTERS[key] = make()
+    return conv
+
+
+# ---- field tables per message type ----------------------------------------------------------
+
+# descriptor -> {name: (is_message, name, repeated, converter)}; None marks an unsupported field
+_FIELDS: dict = {}
+
+
+def _fields(desc) -> dict:
+    table = _FIELDS.get(desc)
+    if table is not None:
+        return table
+    if desc.full_name == _ANY:
+        raise Unsupported(desc.full_name)
+    table = {}
+    for f in desc.fields:
+        repeated = f.is_repeated
+        ok = f.containing_oneof is None and (repeated or f.has_presence)
+        if f.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            ok = ok and f.type == FieldDescriptor.TYPE_MESSAGE \
+                and not f.message_type.GetOptions().map_entry
+            table[f.name] = (True, f.name, repeated, None) if ok else None
+        else:
+            conv = _converter(f)
+            table[f.name] = (False, f.name, repeated, conv) if ok and conv else None
+    _FIELDS[desc] = table
+    return table
+
+
+# ---- the builder ----------------------------------------------------------------------------
+
+def _merge(tokens, i, msg, end):
+    """Fields of ``msg`` from tokens[i:] up to and including ``end``; returns the next index."""
+    fields = _fields(msg.DESCRIPTOR)
+    while True:
+        tok = tokens[i]
+        if tok == end:
+            return i + 1
+        spec = fields.get(tok)
+        if spec is None:  # unknown field, '' before the end, stray punctuation, ...
+            raise Unsupported(tok)
+        is_msg, name, repeated, conv = spec
+        i += 1
+        tok = tokens[i]
+        if is_msg:
+            if tok == ":":
+                i += 1
+                tok = tokens[i]
+            if repeated:
+                container = getattr(msg, name)
+                if tok == "[":
+                    i += 1
+                    if tokens[i] == "]":
+                        i += 1
+                    else:
+                        while True:
+                            close = _CLOSE.get(tokens[i])
+                            if close is None:
+                                raise Unsupported(tokens[i])
+                            i = _merge(tokens, i + 1, container.add(), close)
+                            if tokens[i] == "]":
+                                i += 1
+                                break
+                            if tokens[i] != ",":
+                                raise Unsupported(tokens[i])
+                            i += 1
+                else:
+                    close = _CLOSE.get(tok)
+                    if close is None:
+                        raise Unsupported(tok)
+                    i = _merge(tokens, i + 1, container.add(), close)
+            else:
+                close = _CLOSE.get(tok)
+                if close is None or msg.HasField(name):
+                    raise Unsupported(tok)
+                sub = getattr(msg, name)
+                sub.SetInParent()
+                i = _merge(tokens, i + 1, sub, close)
+        else:
+            if tok != ":":
+                raise Unsupported(tok)
+            i += 1
+            if repeated:
+                container = getattr(msg, name)
+                if tokens[i] == "[":
+                    i += 1
+                    if tokens[i] == "]":
+                        i += 1
+                    else:
+                        while True:
+                            value, i = conv(tokens, i)
+                            container.append(value)
+                            if tokens[i] == "]":
+                                i += 1
+                                break
+                            if tokens[i] != ",":
+                                raise Unsupported(tokens[i])
+                            i += 1
+                else:
+                    value, i = conv(tokens, i)
+                    container.append(value)
+            else:
+                if msg.HasField(name):
+                    raise Unsupported(name)
+                value, i = conv(tokens, i)
+                setattr(msg, name, value)
+        tok = tokens[i]
+        if tok == "," or tok == ";":
+            i += 1
 
 
 def parse(text: str, message) -> None:
-    """Fill ``message`` (empty) from ``text``, or raise Unsupported."""
-    tokens = tokenize(text)
-    i = _fill(tokens, 0, message, None)
-    if i != len(tokens):
-        raise Unsupported("unbalanced braces")
-
-
-def _fill(tokens, i: int, msg, close: str | None) -> int:
-    fields = msg.DESCRIPTOR.fields_by_name
-    seen: set[str] = set()
-    n = len(tokens)
-    while i < n:
-        kind, tok = tokens[i]
-        if kind == "punct":
-            if tok == close:
-                return i + 1
-            if tok in ",;":
-                i += 1
-                continue
-            raise Unsupported(f"unexpected '{tok}'")
-        fd = fields.get(tok)
-        if fd is None or kind != "word":
-            raise Unsupported(f"unknown field '{tok}'")
-        repeated = _is_repeated(fd)
-        if not repeated:
-            if tok in seen:
-                raise Unsupported(f"'{tok}' given twice")
-            seen.add(tok)
-        i += 1
-        if fd.type in (FD.TYPE_MESSAGE, FD.TYPE_GROUP):
-            if i < n and tokens[i] == ("punct", ":"):
-                i += 1
-            if i >= n or tokens[i][1] not in _CLOSE:
-                raise Unsupported("expected a block")
-            end = _CLOSE[tokens[i][1]]
-            sub = getattr(msg, fd.name).add() if repeated else getattr(msg, fd.name)
-            if not repeated:
-                sub.SetInParent()
-            i = _fill(tokens, i + 1, sub, end)
-            continue
-        if i >= n or tokens[i] != ("punct", ":"):
-            raise Unsupported("expected ':'")
-        i += 1
-        if i < n and tokens[i] == ("punct", "["):
-            if not repeated:
-                raise Unsupported("a list for a singular field")
-            i += 1
-            values = []
-            while i < n and tokens[i] != ("punct", "]"):
-                if tokens[i] == ("punct", ","):
-                    i += 1
-                    continue
-                values.append(_scalar(fd, tokens[i]))
-                i += 1
-            if i >= n:
-                raise Unsupported("unterminated list")
-            i += 1
-            getattr(msg, fd.name).extend(values)
-            continue
-        if i >= n:
-            raise Unsupported("missing value")
-        value = _scalar(fd, tokens[i])
-        i += 1
-        if fd.type == FD.TYPE_STRING:  # adjacent string literals concatenate
-            while i < n and tokens[i][0] == "str":
-                value += _scalar(fd, tokens[i])
-                i += 1
-        if repeated:
-            getattr(msg, fd.name).append(value)
-        else:
-            setattr(msg, fd.name, value)
-    if close is not None:
-        raise Unsupported("unterminated block")
-    return i
-
-
-def _is_repeated(fd) -> bool:
-    flag = getattr(fd, "is_repeated", None)  # protobuf >= 6; older ones have only ``label``
-    return bool(flag) if flag is not None else fd.label == FD.LABEL_REPEATED
-
-
-def _scalar(fd, token):
-    kind, tok = token
-    t = fd.type
-    if t == FD.TYPE_STRING or t == FD.TYPE_BYTES:
-        if kind != "str":
-            raise Unsupported("expected a string")
-        body = tok[1:-1]
-        return body if t == FD.TYPE_STRING else body.encode("utf-8")
-    if kind != "word":
-        raise Unsupported(f"unexpected {tok!r}")
-    if t in _INTS:
-        if not _INT.match(tok):
-            raise Unsupported(f"not an integer: {tok}")
-        return int(tok, 0)
-    if t in _FLOATS:
-        low = tok.lower().lstrip("+-")
-        if low in _SPECIAL_FLOATS:
-            v = _SPECIAL_FLOATS[low]
-            return -v if tok.startswith("-") else v
-        if low.endswith("f") or not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", tok):
-            raise Unsupported(f"not a float: {tok}")
-        return float(tok)
-    if t == FD.TYPE_BOOL:
-        if tok not in _BOOLS:
-            raise Unsupported(f"not a bool: {tok}")
-        return _BOOLS[tok]
-    if t == FD.TYPE_ENUM:
-        values = fd.enum_type.values_by_name
-        if tok in values:
-            return values[tok].number
-        if _INT.match(tok) and int(tok, 0) in fd.enum_type.values_by_number:
-            return int(tok, 0)
-        raise Unsupported(f"unknown enum value {tok}")
-    raise Unsupported(f"field type {t}")
+    """Fill ``message`` (empty) from ``text`` exactly as ``text_format.Parse`` would, or raise
+    :class:`Unsupported` when the text uses anything the fast path does not handle (the caller
+    then parses a fresh message with text_format, which also produces the error messages).
+    ``message`` may be partly filled when Unsupported is raised."""
+    if not isinstance(text, str):
+        raise Unsupported("not a str")
+    try:
+        tokens = tokenize(text)
+        i = _merge(tokens, 0, message, "")
+    except Unsupported:
+        raise
+    except Exception as e:  # noqa: BLE001 - a value text_format would reject, or anything odd
+        raise Unsupported(f"{type(e).__name__}: {e}") from e
+    if any(tokens[i:]):
+        raise Unsupported("text after the end")
