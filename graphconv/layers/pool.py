@@ -24,6 +24,10 @@ Window ``o`` covers ``[o s - p, o s - p + k)``.
 above. MAX scans the taps inside the input (a window may hold none: -FLT_MAX, mask -1); AVE
 divides by the taps inside ``[-p, H + p)``.
 
+Kernels: 2-D windows with stride == kernel (2x2/2 and the like) run on the input's
+``(Ho, kh, Wo, kw)`` view, by blocks of channels in cache (``_pool_tiles_2d``); the rest goes per
+axis, a running ``fmax`` or sum over the taps into one buffer per axis. Both give the same bits.
+
 ONNX export uses floor mode with explicit end padding chosen so the window count is Caffe's:
 onnx shape inference and onnxruntime disagree about ceil_mode (onnxruntime drops a last window
 that starts in the end padding, onnx does not), so ceil_mode is never emitted. AVE uses
@@ -349,6 +353,150 @@ def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
     return acc / caffe_divisors(plans).astype(np.float32)
 
 
+# ---- 2-D non-overlapping windows (stride == kernel): SegNet's, ENet's, VGG's 2x2/2 ---------------
+
+def _tiled_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
+    """Whether the tile kernels below run this pooling (results identical to the general path:
+    a max is order-free; sums keep the general path's order, so only below TILE_MIN_KERNEL; the
+    float32 mask is exact while the plane has fewer than 2^24 samples)."""
+    if len(plans) != 2 or any(p.stride != p.kernel or p.dilation != 1 for p in plans):
+        return False
+    if method == "ave":
+        return all(p.kernel < TILE_MIN_KERNEL for p in plans)
+    return all(p.kernel < 64 for p in plans) and \
+        (not mask or plans[0].size * plans[1].size < 2 ** 24)
+
+
+def _tile_view(x: np.ndarray, ph: AxisPlan, pw: AxisPlan, fill: float) -> np.ndarray:
+    """The input as ``(N, C, Ho, kh, Wo, kw)`` windows: a view when the windows lie inside the
+    input, else a copy padded with ``fill`` (-inf never wins a max, 0 adds nothing)."""
+    n, c, h, w = x.shape
+    r0, r1 = -ph.pad, ph.out * ph.kernel - ph.pad
+    c0, c1 = -pw.pad, pw.out * pw.kernel - pw.pad
+    if r0 == 0 and r1 <= h and c0 == 0 and c1 <= w:
+        xp = x[:, :, :r1, :c1]
+    else:
+        xp = np.full((n, c, r1 - r0, c1 - c0), fill, dtype=np.float32)
+        xp[:, :, -r0:min(h, r1) - r0, -c0:min(w, c1) - c0] = x[:, :, :min(h, r1), :min(w, c1)]
+    return xp.reshape(n, c, ph.out, ph.kernel, pw.out, pw.kernel)
+
+
+def _first_equal(taps: list[np.ndarray], best: np.ndarray) -> np.ndarray:
+    """Per output, the first ``t`` with ``taps[t] == best`` (uint8; the last when none is)."""
+    if len(taps) == 1:
+        return np.zeros(best.shape, dtype=np.uint8)
+    if len(taps) == 2:
+        return np.not_equal(taps[0], best).view(np.uint8)
+    first = np.full(best.shape, len(taps) - 1, dtype=np.uint8)
+    for t in reversed(range(len(taps) - 1)):
+        eq = np.equal(taps[t], best).view(np.uint8)
+        # first += eq (t - first), in wrapping uint8 arithmetic
+        step = np.subtract(np.uint8(t), first, dtype=np.uint8)
+        step *= eq
+        first += step
+    return first
+
+
+# Channels per block of the tile kernels: about this many input bytes, so that the few
+# intermediates of a block stay in cache and are reused instead of freshly paged in.
+TILE_BLOCK_BYTES = 1 << 20
+
+
+def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask: bool):
+    """Caffe pooling of non-overlapping 2-D windows on their ``(Ho, kh, Wo, kw)`` view: a few
+    whole-block passes over the taps, by blocks of channels (in cache), written straight into
+    the outputs.
+
+    MAX: the maximum of each window row (``fmax``, NaN skipped), then over the rows, floored
+    at -FLT_MAX as Caffe starts there. The mask is Caffe's first maximum in scan order: the
+    first row whose maximum is the window's, and in it the first tap equal to that maximum
+    (-1 where the result is -FLT_MAX: nothing beat it), assembled in float32 as
+    ``start_h W + start_w + row W + col``. AVE: per tap column, the sum down the rows, then
+    across the columns (the general path's order), divided by Caffe's divisors."""
+    ph, pw = plans
+    n, c = x.shape[:2]
+    t = _tile_view(x, ph, pw, 0.0 if method == "ave" else -np.inf)
+    t = t.reshape((n * c,) + t.shape[2:])
+    out_shape = (n * c, ph.out, pw.out)
+    val = np.empty(out_shape, dtype=np.float32)
+    mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
+    if method == "ave":
+        extra = caffe_divisors(plans)[0].astype(np.float32)
+    else:
+        extra = (ph.start(np.arange(ph.out))[:, None] * pw.size
+                 + pw.start(np.arange(pw.out))[None, :]).astype(np.float32)
+    plane = max(1, x[0, 0].nbytes)
+    step = max(1, TILE_BLOCK_BYTES // plane)
+    for b0 in range(0, n * c, step):
+        blk = slice(b0, min(n * c, b0 + step))
+        if method == "ave":
+            _ave_tiles(t[blk], val[blk], extra)
+        else:
+            _max_tiles(t[blk], val[blk], None if mask is None else mask[blk], extra, pw.size)
+    val = val.reshape((n, c) + out_shape[1:])
+    return [val] if mask is None else [val, mask.reshape(val.shape)]
+
+
+def _ave_tiles(t: np.ndarray, out: np.ndarray, divisors: np.ndarray) -> None:
+    kh, kw = t.shape[2], t.shape[4]
+    acc = np.empty_like(out)
+    for c in range(kw):
+        dst = out if c == 0 else acc
+        if kh > 1:
+            np.add(t[:, :, 0, :, c], t[:, :, 1, :, c], out=dst)
+        else:
+            np.copyto(dst, t[:, :, 0, :, c])
+        for r in range(2, kh):
+            dst += t[:, :, r, :, c]
+        if c:
+            out += acc
+    out += np.float32(0.0)  # as the general path's sums from +0: an all -0.0 window gives +0.0
+    out /= divisors
+
+
+def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: np.ndarray,
+               width: int) -> None:
+    kh, kw = t.shape[2], t.shape[4]
+    rows, cols = [], []
+    for r in range(kh):
+        taps = [t[:, :, r, :, c] for c in range(kw)]
+        best = out if r == 0 and mask is None else np.empty_like(out)
+        if kw > 1:
+            np.fmax(taps[0], taps[1], out=best)
+        else:
+            np.copyto(best, taps[0])
+        for c in range(2, kw):
+            np.fmax(best, taps[c], out=best)
+        if mask is not None:
+            cols.append(_first_equal(taps, best))
+        rows.append(best)
+    if mask is None:
+        for r in range(1, kh):
+            np.fmax(out, rows[r], out=out)
+        np.fmax(out, np.float32(-FLT_MAX), out=out)
+        return
+    if kh > 1:
+        np.fmax(rows[0], rows[1], out=out)
+    else:
+        np.copyto(out, rows[0])
+    for r in range(2, kh):
+        np.fmax(out, rows[r], out=out)
+    row = _first_equal(rows, out)
+    col = cols[kh - 1]
+    for r in reversed(range(kh - 1)):  # the column tap of the winning row: col = cols[row]
+        pick = np.equal(row, np.uint8(r)).view(np.uint8)
+        step = np.subtract(cols[r], col, dtype=np.uint8)
+        step *= pick
+        col += step
+    np.fmax(out, np.float32(-FLT_MAX), out=out)
+    np.multiply(row, np.float32(width), out=mask, dtype=np.float32)
+    mask += col
+    mask += starts
+    empty = out == np.float32(-FLT_MAX)
+    if empty.any():
+        mask[empty] = -1.0
+
+
 def caffe_divisors(plans: list[AxisPlan]) -> np.ndarray:
     """Caffe's AVE divisor for every output position, shape ``(1, 1, *out)``."""
     div = np.ones((1, 1) + (1,) * len(plans), dtype=np.float64)
@@ -373,6 +521,8 @@ class Pooling(LayerType):
     def run(self, a, xs, p):
         x = xs[0]
         plans = pool_plan(a, x.shape[2:])
+        if _tiled_2d(plans, a.method, a.mask):
+            return _pool_tiles_2d(x.astype(np.float32, copy=False), plans, a.method, a.mask)
         if a.method == "ave":
             return [ave_pool(x, plans)]
         val, idx = max_pool(x, plans, a.mask)
