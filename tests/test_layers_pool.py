@@ -427,6 +427,59 @@ def test_pooling_matches_caffe_and_onnxruntime(case, seed, integer_valued):
     check(g, x, top, ref_mask if mask else None, opsets=(opset,))
 
 
+def per_axis_reference(x, plans, method, mask):
+    """The N-D per-axis kernels with their int64 index arrays (not the 2-D mask kernel)."""
+    import graphconv.layers.pool as P
+
+    if method == "ave":
+        return [P.ave_pool(x, plans)]
+    fits = P._mask_fits
+    P._mask_fits = lambda plans: False
+    try:
+        v, i = P.max_pool(x, plans, mask)
+    finally:
+        P._mask_fits = fits
+    return [v, i.astype(np.float32)] if mask else [v]
+
+
+def special_values(shape, rng, values):
+    if values == "normal":
+        return rng.standard_normal(shape).astype(np.float32)
+    pool = [-1.0, 0.0, 1.0] if values == "ties" else \
+        [np.nan, -np.inf, np.inf, -FLT_MAX, -0.0, 0.0, 1.0, -1.0]
+    return rng.choice(np.array(pool, dtype=np.float32), shape)
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 2), st.integers(1, 2), st.integers(0, 3), st.integers(0, 3),
+       st.integers(1, 9), st.integers(1, 9), st.sampled_from(["ceil", "floor"]),
+       st.integers(0, 2**31 - 1), st.sampled_from(["normal", "ties", "special"]))
+def test_2d_mask_kernel_equals_the_per_axis_kernel(kh, kw, sh, sw, dh, dw, ph, pw, h, w,
+                                                   round_mode, seed, values):
+    """Overlapping, strided, padded and dilated 2-D max pooling with a mask: the uint8-tap
+    kernel gives the bits of the per-axis kernel's int64 index passes (and Caffe's loops)."""
+    import graphconv.layers.pool as P
+
+    assume(ph < dh * (kh - 1) + 1 and pw < dw * (kw - 1) + 1)
+    attrs = PoolAttrs(kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), dilation=(dh, dw),
+                      round_mode=round_mode, mask=True)
+    try:
+        plans = P.pool_plan(attrs, (h, w))
+    except ValueError:
+        assume(False)
+    x = special_values((2, 3, h, w), np.random.default_rng(seed), values)
+    v, m = P.max_pool(x, plans, True)
+    want = per_axis_reference(x, plans, "max", True)
+    np.testing.assert_array_equal(v, want[0])
+    np.testing.assert_array_equal(m, want[1])
+    if values != "special":
+        top, ref_mask = caffe_pool(x, (kh, kw), (sh, sw), (ph, pw), "MAX", round_mode.upper(),
+                                   dilation=(dh, dw))
+        np.testing.assert_array_equal(v, top)
+        np.testing.assert_array_equal(m, ref_mask)
+
+
 # ---- the non-overlapping 2-D tile kernels against the general per-axis kernels ---------------------
 
 @st.composite
@@ -454,24 +507,14 @@ def test_tile_kernels_equal_the_general_kernels_bit_for_bit(case, seed, values):
     plans = P.pool_plan(attrs, shape[2:])
     assume(not (method == "ave" and any(q.past_input for q in plans)))
     assert P._tiled_2d(plans, method, mask)
-    rng = np.random.default_rng(seed)
-    if values == "normal":
-        x = rng.standard_normal(shape).astype(np.float32)
-    else:
-        pool = [-1.0, 0.0, 1.0] if values == "ties" else \
-            [np.nan, -np.inf, np.inf, -FLT_MAX, -0.0, 0.0, 1.0, -1.0]
-        x = rng.choice(np.array(pool, dtype=np.float32), shape)
+    x = special_values(shape, np.random.default_rng(seed), values)
     block = P.TILE_BLOCK_BYTES
     try:
         for block_bytes in (1, 1 << 20):
             P.TILE_BLOCK_BYTES = block_bytes
             with np.errstate(all="ignore"):  # inf - inf and overflow in the sums
                 got = P._pool_tiles_2d(x, plans, method, mask)
-                if method == "ave":
-                    want = [P.ave_pool(x, plans)]
-                else:
-                    v, i = P.max_pool(x, plans, mask)
-                    want = [v, i.astype(np.float32)] if mask else [v]
+                want = per_axis_reference(x, plans, method, mask)
             for g_, w_ in zip(got, want):
                 assert g_.dtype == np.float32 and g_.shape == w_.shape
                 np.testing.assert_array_equal(g_, w_)

@@ -254,7 +254,7 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
     mask) and ``>`` (mask) both skip NaN. Taps that fall in the padding are skipped.
     """
     n = len(plans)
-    if with_mask and n == 2:
+    if with_mask and _mask_fits(plans):
         return _max_pool_mask_2d(x.astype(np.float32, copy=False), plans)
     plane_strides = [math.prod(p.size for p in plans[i + 1:]) for i in range(n)]
     val = x.astype(np.float32, copy=False)
@@ -290,50 +290,69 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
 
 
 def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
-    """max_pool with a mask, 2-D: the same two strict-``>`` passes (columns, then rows), but
-    each pass keeps only the winning tap as a small integer; the plane index is assembled once
-    at the end (the row from the second pass, the column tap read back from the first). No
-    index arrays of the input's size, no masked copies."""
+    """max_pool with a mask, 2-D, separable on the window region (padded with -inf where the
+    windows leave the input): along the rows, each row-window's maximum and its first tap equal
+    to it (uint8); then along the columns, the first row whose maximum is the window's. That
+    is Caffe's first maximum in scan order. The mask is assembled once, in float32."""
     ph, pw = plans
-    pass1 = _winning_taps(x, 3, pw)
-    v, row_tap = _winning_taps(pass1[0], 2, ph)
-    col_taps = pass1[1]
-    found = row_tap >= 0
-    row = ph.start(np.arange(ph.out)).reshape(1, 1, -1, 1) + row_tap * ph.dilation
-    row = np.where(found, row, 0)
-    col_tap = np.take_along_axis(col_taps, row, axis=2)
-    col = pw.start(np.arange(pw.out)).reshape(1, 1, 1, -1) + col_tap * pw.dilation
-    mask = np.where(found, row * pw.size + col, -1)
-    return v, mask
+    n, c, h, w = x.shape
+    xp = _window_region(x.reshape(n * c, h, w), ph, pw, -np.inf)
+    sh, sw = ph.stride, pw.stride
+    ctaps = [xp[:, :, t * pw.dilation:][:, :, :sw * (pw.out - 1) + 1:sw]
+             for t in range(pw.kernel)]
+    colmax = np.fmax(ctaps[0], ctaps[1]) if len(ctaps) > 1 else ctaps[0].copy()
+    for t in ctaps[2:]:
+        np.fmax(colmax, t, out=colmax)
+    coltap = _first_equal(ctaps, colmax)
+    rows = [colmax[:, r * ph.dilation:][:, :sh * (ph.out - 1) + 1:sh] for r in range(ph.kernel)]
+    cols = [coltap[:, r * ph.dilation:][:, :sh * (ph.out - 1) + 1:sh] for r in range(ph.kernel)]
+    val = np.empty((n * c, ph.out, pw.out), dtype=np.float32)
+    mask = np.empty_like(val)
+    _finish_max_mask(rows, cols, val, mask, _mask_starts(ph, pw), w, ph.dilation, pw.dilation)
+    return val.reshape(n, c, ph.out, pw.out), mask.reshape(n, c, ph.out, pw.out)
 
 
-def _winning_taps(x: np.ndarray, axis: int, plan: AxisPlan):
-    """Max over each window along ``axis`` and the tap that won it, as Caffe's strict ``>``
-    scan from -FLT_MAX decides (padding taps skipped; -1 when nothing beat -FLT_MAX).
+def _mask_starts(ph: AxisPlan, pw: AxisPlan) -> np.ndarray:
+    """The flat index of each window's first tap (it may lie in the padding), float32."""
+    return (ph.start(np.arange(ph.out))[:, None] * pw.size
+            + pw.start(np.arange(pw.out))[None, :]).astype(np.float32)
 
-    Branch-free: the value is an ``fmax`` over the taps (NaN skipped, as ``>`` skips it); the
-    winner is the first tap equal to it, the minimum over taps of ``t if equal else k``.
-    (np.where on an unpredictable mask runs several times slower than these SIMD loops.)"""
-    shape = list(x.shape)
-    shape[axis] = plan.out
-    taps = list(_taps(plan))
-    val = np.full(shape, -FLT_MAX, dtype=np.float32)
-    for _, o_sl, x_sl in taps:
-        v_t = val[_along(x.ndim, axis, o_sl)]
-        np.fmax(v_t, x[_along(x.ndim, axis, x_sl)], out=v_t)
-    k = plan.kernel
-    itype = np.int8 if k < 127 else np.int32
-    tap = np.full(shape, k, dtype=itype)
-    for t, o_sl, x_sl in taps:
-        t_t = tap[_along(x.ndim, axis, o_sl)]
-        cand = np.equal(x[_along(x.ndim, axis, x_sl)], val[_along(x.ndim, axis, o_sl)])
-        cand = cand.view(np.int8).astype(itype, copy=False) if itype is not np.int8 \
-            else cand.view(np.int8)
-        cand *= itype(t - k)
-        cand += itype(k)
-        np.minimum(t_t, cand, out=t_t)
-    tap[val == np.float32(-FLT_MAX)] = -1  # nothing beat -FLT_MAX (NaN, -inf, -FLT_MAX)
-    return val, tap
+
+def _mask_fits(plans: list[AxisPlan]) -> bool:
+    """The uint8 taps and float32 assembly of the 2-D mask kernels are exact here."""
+    return len(plans) == 2 and all(p.kernel < 255 for p in plans) and \
+        plans[0].size * plans[1].size < 2 ** 24
+
+
+def _finish_max_mask(rows, cols, out, mask, starts, width: int, dh: int = 1, dw: int = 1):
+    """From each window row's maximum (``rows[r]``) and its first tap equal to that maximum
+    (``cols[r]``, uint8): the window's maximum into ``out`` (at least -FLT_MAX) and Caffe's
+    mask into ``mask``: the first row holding the maximum, its column tap; -1 where nothing
+    beat -FLT_MAX (NaN, -inf, -FLT_MAX, only padding)."""
+    kh = len(rows)
+    if kh > 1:
+        np.fmax(rows[0], rows[1], out=out)
+    else:
+        np.copyto(out, rows[0])
+    for r in range(2, kh):
+        np.fmax(out, rows[r], out=out)
+    row = _first_equal(rows, out)
+    col = np.array(cols[kh - 1], dtype=np.uint8)  # a copy: cols may be views of one array
+    for r in reversed(range(kh - 1)):  # the column tap of the winning row: col = cols[row]
+        pick = np.equal(row, np.uint8(r)).view(np.uint8)
+        step = np.subtract(cols[r], col, dtype=np.uint8)
+        step *= pick
+        col += step
+    np.multiply(row, np.float32(width * dh), out=mask, dtype=np.float32)
+    if dw == 1:
+        mask += col
+    else:
+        mask += np.multiply(col, np.float32(dw), dtype=np.float32)
+    mask += starts
+    empty = ~np.greater(out, np.float32(-FLT_MAX))
+    if empty.any():
+        out[empty] = -FLT_MAX
+        mask[empty] = -1.0
 
 
 def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
@@ -367,18 +386,18 @@ def _tiled_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
         (not mask or plans[0].size * plans[1].size < 2 ** 24)
 
 
-def _tile_view(x: np.ndarray, ph: AxisPlan, pw: AxisPlan, fill: float) -> np.ndarray:
-    """The input as ``(N, C, Ho, kh, Wo, kw)`` windows: a view when the windows lie inside the
-    input, else a copy padded with ``fill`` (-inf never wins a max, 0 adds nothing)."""
-    n, c, h, w = x.shape
-    r0, r1 = -ph.pad, ph.out * ph.kernel - ph.pad
-    c0, c1 = -pw.pad, pw.out * pw.kernel - pw.pad
+def _window_region(x: np.ndarray, ph: AxisPlan, pw: AxisPlan, fill: float) -> np.ndarray:
+    """``(B, H, W)`` -> the samples the windows span, ``(B, (Ho-1) sh + eh, (Wo-1) sw + ew)``
+    from ``(-ph, -pw)``: a view when that lies inside the input, else a copy padded with
+    ``fill`` (-inf never wins a max, 0 adds nothing)."""
+    b, h, w = x.shape
+    r0, r1 = -ph.pad, (ph.out - 1) * ph.stride + ph.extent - ph.pad
+    c0, c1 = -pw.pad, (pw.out - 1) * pw.stride + pw.extent - pw.pad
     if r0 == 0 and r1 <= h and c0 == 0 and c1 <= w:
-        xp = x[:, :, :r1, :c1]
-    else:
-        xp = np.full((n, c, r1 - r0, c1 - c0), fill, dtype=np.float32)
-        xp[:, :, -r0:min(h, r1) - r0, -c0:min(w, c1) - c0] = x[:, :, :min(h, r1), :min(w, c1)]
-    return xp.reshape(n, c, ph.out, ph.kernel, pw.out, pw.kernel)
+        return x[:, :r1, :c1]
+    xp = np.full((b, r1 - r0, c1 - c0), fill, dtype=np.float32)
+    xp[:, -r0:min(h, r1) - r0, -c0:min(w, c1) - c0] = x[:, :min(h, r1), :min(w, c1)]
+    return xp
 
 
 def _first_equal(taps: list[np.ndarray], best: np.ndarray) -> np.ndarray:
@@ -415,16 +434,16 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
     across the columns (the general path's order), divided by Caffe's divisors."""
     ph, pw = plans
     n, c = x.shape[:2]
-    t = _tile_view(x, ph, pw, 0.0 if method == "ave" else -np.inf)
-    t = t.reshape((n * c,) + t.shape[2:])
+    t = _window_region(x.reshape((n * c,) + x.shape[2:]), ph, pw,
+                       0.0 if method == "ave" else -np.inf)
+    t = t.reshape(n * c, ph.out, ph.kernel, pw.out, pw.kernel)
     out_shape = (n * c, ph.out, pw.out)
     val = np.empty(out_shape, dtype=np.float32)
     mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
     if method == "ave":
         extra = caffe_divisors(plans)[0].astype(np.float32)
     else:
-        extra = (ph.start(np.arange(ph.out))[:, None] * pw.size
-                 + pw.start(np.arange(pw.out))[None, :]).astype(np.float32)
+        extra = _mask_starts(ph, pw)
     plane = max(1, x[0, 0].nbytes)
     step = max(1, TILE_BLOCK_BYTES // plane)
     for b0 in range(0, n * c, step):
@@ -475,26 +494,7 @@ def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: 
             np.fmax(out, rows[r], out=out)
         np.fmax(out, np.float32(-FLT_MAX), out=out)
         return
-    if kh > 1:
-        np.fmax(rows[0], rows[1], out=out)
-    else:
-        np.copyto(out, rows[0])
-    for r in range(2, kh):
-        np.fmax(out, rows[r], out=out)
-    row = _first_equal(rows, out)
-    col = cols[kh - 1]
-    for r in reversed(range(kh - 1)):  # the column tap of the winning row: col = cols[row]
-        pick = np.equal(row, np.uint8(r)).view(np.uint8)
-        step = np.subtract(cols[r], col, dtype=np.uint8)
-        step *= pick
-        col += step
-    np.fmax(out, np.float32(-FLT_MAX), out=out)
-    np.multiply(row, np.float32(width), out=mask, dtype=np.float32)
-    mask += col
-    mask += starts
-    empty = out == np.float32(-FLT_MAX)
-    if empty.any():
-        mask[empty] = -1.0
+    _finish_max_mask(rows, cols, out, mask, starts, width)
 
 
 def caffe_divisors(plans: list[AxisPlan]) -> np.ndarray:
@@ -503,6 +503,29 @@ def caffe_divisors(plans: list[AxisPlan]) -> np.ndarray:
     for i, plan in enumerate(plans):
         div = div * plan.divisors().reshape(_axis_shape(len(plans) + 2, 2 + i, plan.out))
     return div
+
+
+def _by_channel_blocks(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask: bool):
+    """The per-axis kernels over blocks of channels (about TILE_BLOCK_BYTES of input each), so
+    that each axis' intermediate stays in cache; every block writes its slice of the outputs."""
+    n, c = x.shape[:2]
+    flat = x.reshape((n * c, 1) + x.shape[2:])
+    out_shape = (n * c,) + tuple(p.out for p in plans)
+    val = np.empty(out_shape, dtype=np.float32)
+    mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
+    step = max(1, TILE_BLOCK_BYTES // max(1, flat[0].nbytes))
+    for b0 in range(0, n * c, step):
+        blk = slice(b0, min(n * c, b0 + step))
+        xb = flat[blk]
+        if method == "ave":
+            val[blk] = ave_pool(xb, plans)[:, 0]
+            continue
+        v, i = max_pool(xb, plans, with_mask)
+        val[blk] = v[:, 0]
+        if with_mask:
+            mask[blk] = i[:, 0]
+    outs = [val] if mask is None else [val, mask]
+    return [o.reshape((n, c) + out_shape[1:]) for o in outs]
 
 
 @register
@@ -523,10 +546,7 @@ class Pooling(LayerType):
         plans = pool_plan(a, x.shape[2:])
         if _tiled_2d(plans, a.method, a.mask):
             return _pool_tiles_2d(x.astype(np.float32, copy=False), plans, a.method, a.mask)
-        if a.method == "ave":
-            return [ave_pool(x, plans)]
-        val, idx = max_pool(x, plans, a.mask)
-        return [val, idx.astype(np.float32)] if a.mask else [val]
+        return _by_channel_blocks(x.astype(np.float32, copy=False), plans, a.method, a.mask)
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs
