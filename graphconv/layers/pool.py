@@ -421,6 +421,14 @@ def _first_equal(taps: list[np.ndarray], best: np.ndarray) -> np.ndarray:
 TILE_BLOCK_BYTES = 1 << 20
 
 
+def _block_channels(x: np.ndarray) -> int:
+    """Channels per block: about TILE_BLOCK_BYTES of input, or all of a small input."""
+    nc = x.shape[0] * x.shape[1]
+    if x.nbytes <= 4 * TILE_BLOCK_BYTES:
+        return nc
+    return max(1, TILE_BLOCK_BYTES // max(1, x.nbytes // nc))
+
+
 def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask: bool):
     """Caffe pooling of non-overlapping 2-D windows on their ``(Ho, kh, Wo, kw)`` view: a few
     whole-block passes over the taps, by blocks of channels (in cache), written straight into
@@ -444,8 +452,7 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
         extra = caffe_divisors(plans)[0].astype(np.float32)
     else:
         extra = _mask_starts(ph, pw)
-    plane = max(1, x[0, 0].nbytes)
-    step = max(1, TILE_BLOCK_BYTES // plane)
+    step = _block_channels(x)
     for b0 in range(0, n * c, step):
         blk = slice(b0, min(n * c, b0 + step))
         if method == "ave":
@@ -456,44 +463,42 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
     return [val] if mask is None else [val, mask.reshape(val.shape)]
 
 
-def _ave_tiles(t: np.ndarray, out: np.ndarray, divisors: np.ndarray) -> None:
+def _reduce_tiles(t: np.ndarray, out: np.ndarray, op) -> None:
+    """``op``-reduce each window into ``out``: down its rows first, on whole rows of windows
+    (contiguous, as the per-axis path's first pass), then across its ``kw`` columns."""
     kh, kw = t.shape[2], t.shape[4]
-    acc = np.empty_like(out)
-    for c in range(kw):
-        dst = out if c == 0 else acc
-        if kh > 1:
-            np.add(t[:, :, 0, :, c], t[:, :, 1, :, c], out=dst)
-        else:
-            np.copyto(dst, t[:, :, 0, :, c])
-        for r in range(2, kh):
-            dst += t[:, :, r, :, c]
-        if c:
-            out += acc
+    rows = op(t[:, :, 0], t[:, :, 1]) if kh > 1 else t[:, :, 0]
+    for r in range(2, kh):
+        op(rows, t[:, :, r], out=rows)
+    if kw > 1:
+        op(rows[..., 0], rows[..., 1], out=out)
+    else:
+        np.copyto(out, rows[..., 0])
+    for c in range(2, kw):
+        op(out, rows[..., c], out=out)
+
+
+def _ave_tiles(t: np.ndarray, out: np.ndarray, divisors: np.ndarray) -> None:
+    _reduce_tiles(t, out, np.add)
     out += np.float32(0.0)  # as the general path's sums from +0: an all -0.0 window gives +0.0
     out /= divisors
 
 
 def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: np.ndarray,
                width: int) -> None:
-    kh, kw = t.shape[2], t.shape[4]
-    rows, cols = [], []
-    for r in range(kh):
-        taps = [t[:, :, r, :, c] for c in range(kw)]
-        best = out if r == 0 and mask is None else np.empty_like(out)
-        if kw > 1:
-            np.fmax(taps[0], taps[1], out=best)
-        else:
-            np.copyto(best, taps[0])
-        for c in range(2, kw):
-            np.fmax(best, taps[c], out=best)
-        if mask is not None:
-            cols.append(_first_equal(taps, best))
-        rows.append(best)
     if mask is None:
-        for r in range(1, kh):
-            np.fmax(out, rows[r], out=out)
+        _reduce_tiles(t, out, np.fmax)
         np.fmax(out, np.float32(-FLT_MAX), out=out)
         return
+    kh, kw = t.shape[2], t.shape[4]
+    rows, cols = [], []
+    for r in range(kh):  # along each window row first: Caffe's scan order decides the mask
+        taps = [t[:, :, r, :, c] for c in range(kw)]
+        best = np.fmax(taps[0], taps[1]) if kw > 1 else taps[0].copy()
+        for c in range(2, kw):
+            np.fmax(best, taps[c], out=best)
+        cols.append(_first_equal(taps, best))
+        rows.append(best)
     _finish_max_mask(rows, cols, out, mask, starts, width)
 
 
@@ -513,7 +518,7 @@ def _by_channel_blocks(x: np.ndarray, plans: list[AxisPlan], method: str, with_m
     out_shape = (n * c,) + tuple(p.out for p in plans)
     val = np.empty(out_shape, dtype=np.float32)
     mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
-    step = max(1, TILE_BLOCK_BYTES // max(1, flat[0].nbytes))
+    step = _block_channels(x)
     for b0 in range(0, n * c, step):
         blk = slice(b0, min(n * c, b0 + step))
         xb = flat[blk]
