@@ -514,11 +514,16 @@ def _by_channel_blocks(x: np.ndarray, plans: list[AxisPlan], method: str, with_m
     """The per-axis kernels over blocks of channels (about TILE_BLOCK_BYTES of input each), so
     that each axis' intermediate stays in cache; every block writes its slice of the outputs."""
     n, c = x.shape[:2]
+    step = _block_channels(x)
+    if step >= n * c:  # one block: no slices to copy
+        if method == "ave":
+            return [ave_pool(x, plans)]
+        v, i = max_pool(x, plans, with_mask)
+        return [v, i.astype(np.float32, copy=False)] if with_mask else [v]
     flat = x.reshape((n * c, 1) + x.shape[2:])
     out_shape = (n * c,) + tuple(p.out for p in plans)
     val = np.empty(out_shape, dtype=np.float32)
     mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
-    step = _block_channels(x)
     for b0 in range(0, n * c, step):
         blk = slice(b0, min(n * c, b0 + step))
         xb = flat[blk]
