@@ -367,21 +367,14 @@ def test_attrs_validation():
     assert PoolAttrs(kernel=3, stride=(2, 1)).kernel == (3, 3)
 
 
-def test_vectorised_kernel_is_fast_on_a_pspnet_sized_pool():
-    # PSPNet's pool1: AVE kernel 60 stride 60 on 2048x60x60, and a 3x3/2 MAX with mask on a
-    # 64x112x112 stem; both are a few passes over taps, never a loop over outputs
-    import time
-
+def test_pspnet_sized_ave_window_is_the_mean():
+    # PSPNet's pool1: AVE kernel 60 stride 60 on 2048x60x60 (speed is measured by the benchmark,
+    # not here)
     from graphconv.layers import layer_type
 
-    lt = layer_type("Pooling")
     x = rand((1, 2048, 60, 60), 13)
-    t0 = time.perf_counter()
-    (y,) = lt.run(PoolAttrs(kernel=60, stride=60, method="ave"), [x], {})
+    (y,) = layer_type("Pooling").run(PoolAttrs(kernel=60, stride=60, method="ave"), [x], {})
     np.testing.assert_allclose(y[0, :, 0, 0], x[0].mean(axis=(1, 2)), rtol=1e-4, atol=1e-6)
-    x = rand((1, 64, 112, 112), 14)
-    lt.run(PoolAttrs(kernel=3, stride=2, pad=1, mask=True), [x], {})
-    assert time.perf_counter() - t0 < 3.0
 
 
 # ---- properties ----------------------------------------------------------------------------------
