@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     for path in sorted(Path(args.zoo).glob("*.prototxt")):
         if args.only and args.only not in path.name:
             continue
-        short = path.stem.split("__")[-1]
+        parts = path.stem.split("__")
+        short = f"{parts[1]}: {parts[-1]}" if len(parts) > 2 else path.stem
         if any(k in path.name for k in SKIP):
             print(f"skip {short}: {SKIP[next(k for k in SKIP if k in path.name)]}",
                   file=sys.stderr)
