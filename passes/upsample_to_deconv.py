@@ -10,7 +10,9 @@ no rounding happens. Non-overlapping kernels (kernel == stride) tile the output 
 
 Cost: prod(f) MACs per input sample, i.e. one per output sample (a copy becomes a multiply).
 Max-unpooling (``MaxUnpool``) is left in place: where values land depends on the pooling mask,
-which no fixed-weight deconvolution expresses.
+which no fixed-weight deconvolution expresses. ``Resize`` (linear, or nearest with other than
+integer factors and floor rounding; ONNX's simple nearest Resize imports as ``Upsample``) and
+Caffe's ``Interp`` are left in place too, with a note: not lowered yet.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def _rule(layer, ctx):
     if layer.type == "MaxUnpool":
         return Skip("max-unpooling places values by the pooling mask, which no fixed-weight "
                     "deconvolution expresses")
+    if layer.type in ("Resize", "Interp"):
+        return Skip("not lowered yet: linear or non-integer/centred nearest resizing needs "
+                    "edge padding and a crop around a fixed-weight deconvolution")
     if layer.type != "Upsample":
         return None
     f = layer.attrs.scale
