@@ -58,10 +58,20 @@ def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) 
     producer's output, chunk by chunk inside the convolution kernels. Consecutive affine maps
     (BatchNorm, Scale) merge into one, and one that directly follows a convolution is folded
     into its weights and bias, as onnxruntime does. Cached per graph."""
+    return _planned(graph, wanted, fuse)[0]
+
+
+def _planned(graph: Graph, wanted: frozenset[str], fuse: bool):
+    """(steps, tensors dying after each step), computed once per graph, outputs and fuse."""
     cache = graph.__dict__.setdefault("_interpreter_plans", {})
     key = (wanted, fuse)
-    if key in cache:
-        return cache[key]
+    if key not in cache:
+        steps = _plan_steps(graph, wanted, fuse)
+        cache[key] = steps, _last_uses([(s.layer.inputs, s.outputs) for s in steps])
+    return cache[key]
+
+
+def _plan_steps(graph: Graph, wanted: frozenset[str], fuse: bool) -> list[Step]:
     steps: list[Step] = []
     absorbed: set[str] = set()
     for layer in graph.layers:
@@ -92,7 +102,6 @@ def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) 
                               chain_epilogues(fns) if fns else None, params))
         else:
             steps.append(Step(layer, tuple(layer.outputs)))
-    cache[key] = steps
     return steps
 
 
@@ -120,8 +129,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
                              f"(inputs: {', '.join(graph.inputs)})")
     keep_freed_memory()
     keep = frozenset(wanted)
-    steps = plan(graph, keep, fuse)
-    dying = _step_deaths(graph, steps, keep, fuse)
+    steps, dying = _planned(graph, keep, fuse)
     env: dict[str, np.ndarray] = {}
     for i, step in enumerate(steps):
         layer = step.layer
@@ -152,14 +160,6 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
             if t not in keep:
                 env.pop(t, None)
     return {t: env[t] for t in wanted}
-
-
-def _step_deaths(graph: Graph, steps: list[Step], wanted: frozenset[str], fuse: bool):
-    cache = graph.__dict__.setdefault("_interpreter_deaths", {})
-    key = (wanted, fuse)
-    if key not in cache:
-        cache[key] = _last_uses([(s.layer.inputs, s.outputs) for s in steps])
-    return cache[key]
 
 
 def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -130,15 +130,21 @@ def merge_affines(fns: Sequence[Epilogue]) -> list[Epilogue]:
 EPILOGUE_BLOCK = 1 << 18  # elements: a block's passes run while it stays in cache
 
 
+def channel_blocks(y: np.ndarray) -> list[slice]:
+    """Slices of ``y``'s channels (axis 1) holding about EPILOGUE_BLOCK elements each."""
+    if y.ndim < 2:
+        return [slice(None)]
+    c = y.shape[1]
+    per = max(1, EPILOGUE_BLOCK // max(1, y.size // c))
+    return [slice(c0, min(c, c0 + per)) for c0 in range(0, c, per)]
+
+
 def apply_by_blocks(epilogue: Epilogue, y: np.ndarray) -> None:
     """Run ``epilogue`` over ``y`` (N, C, ...) one block of channels at a time."""
     if y.ndim < 2:
         epilogue(channel_view(y), slice(None))
         return
-    c = y.shape[1]
-    per = max(1, EPILOGUE_BLOCK // max(1, y.size // c))
-    for c0 in range(0, c, per):
-        ch = slice(c0, min(c, c0 + per))
+    for ch in channel_blocks(y):
         epilogue(channel_view(y[:, ch]), ch)
 
 

@@ -187,10 +187,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
 
             if len(col_chunks) == 1:
                 cols(col_chunks[0])  # one product: OpenBLAS's own threads
-            elif og * cg >= PARALLEL_MIN_WORK:
-                parallel_map(cols, col_chunks)
             else:
-                serial_map(cols, col_chunks)
+                _spread(cols, col_chunks, og * cg)
         return y
     xp = _pad(x, a.pads_begin, a.pads_end)
     st = xp.strides
@@ -217,10 +215,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             if epilogue is not None:
                 epilogue(_view(out, (O, -1)), slice(None))
 
-        if og * cg * K >= PARALLEL_MIN_WORK:
-            parallel_map(part, chunk_rows)
-        else:  # a thin product is memory-bound: a second thread only adds contention
-            serial_map(part, chunk_rows)
+        _spread(part, chunk_rows, og * cg * K)
     return y
 
 
@@ -361,6 +356,9 @@ def _channel_blocks(g: int, og: int, per_channel_elems: int, macs: int):
 
 
 def _spread(part, items, work_per_column: int) -> None:
+    """``part`` over ``items`` on the threads, or on one thread for a thin product (under
+    PARALLEL_MIN_WORK multiply-adds per output column): memory-bound, a second thread only adds
+    contention."""
     if work_per_column >= PARALLEL_MIN_WORK:
         parallel_map(part, items)
     else:

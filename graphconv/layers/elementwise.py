@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from . import base
-from .base import LayerType, channel_view, register
+from .base import LayerType, channel_blocks, channel_view, register
 
 ELTWISE_OPERATIONS = ("SUM", "PROD", "MAX")
 
@@ -82,12 +81,10 @@ class Eltwise(LayerType):
         return [out]
 
     def run_then(self, a, xs, p, epilogue):
-        # channel blocks of about CHUNK_ELEMENTS: the epilogue runs while its block is in cache
+        # by blocks of channels (the plan fuses only into rank >= 2 outputs): the epilogue runs
+        # while its block is in cache
         out = np.empty(xs[0].shape, dtype=np.float32)
-        c = out.shape[1] if out.ndim >= 2 else 1
-        per = max(1, base.EPILOGUE_BLOCK // max(1, out.size // c))
-        for c0 in range(0, c, per):
-            ch = slice(c0, min(c, c0 + per))
+        for ch in channel_blocks(out):
             part = (slice(None), ch)
             _combine(a, [x[part] for x in xs], out[part])
             epilogue(channel_view(out[part]), ch)
