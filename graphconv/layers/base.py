@@ -87,6 +87,14 @@ spatial axes are flattened into the last one; ``channels`` says which of the lay
 block holds (for per-channel parameters)."""
 
 
+def view_as(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` reshaped without a copy (raises if that needs one): for writing into the real
+    array through the new shape."""
+    v = a.view()
+    v.shape = shape
+    return v
+
+
 def channel_view(y: np.ndarray) -> np.ndarray:
     """``y`` (N, C, ...) seen as (N, C, L) without copying (raises if that needs a copy)."""
     v = y.view()

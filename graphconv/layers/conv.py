@@ -16,7 +16,8 @@ import numpy as np
 
 from ..ir import TensorSpec
 from ..parallel import chunks, parallel_map, scratch, serial_map, threads
-from .base import Epilogue, LayerType, as_tuple, register, spatial_rank_check
+from . import winograd
+from .base import Epilogue, LayerType, as_tuple, register, spatial_rank_check, view_as
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,15 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     out_sp = tuple(conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
                                     a.pads_begin[i], a.pads_end[i]) for i in range(n))
     P, K = math.prod(out_sp), math.prod(a.kernel)
-    y = np.empty((N, O) + out_sp, dtype=np.float32)
     bias = None if b is None else b.reshape(O, 1)
+    if winograd.applies(a.kernel, a.stride, cg, og):
+        def finish(out: np.ndarray) -> None:
+            if bias is not None:
+                out += bias.reshape((O,) + (1,) * (out.ndim - 1))
+            if epilogue is not None:
+                epilogue(view_as(out, (O, -1)), slice(None))
+        return winograd.forward(x, w, b, a, out_sp, finish)
+    y = np.empty((N, O) + out_sp, dtype=np.float32)
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
     if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
         # no copy at all: column chunks of the input multiply straight into the output
@@ -183,7 +191,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
                 if bias is not None:
                     out += bias.reshape(g, og, 1)
                 if epilogue is not None:
-                    epilogue(_view(out, (O, -1)), slice(None))
+                    epilogue(view_as(out, (O, -1)), slice(None))
 
             if len(col_chunks) == 1:
                 cols(col_chunks[0])  # one product: OpenBLAS's own threads
@@ -213,17 +221,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             if bias is not None:
                 out += bias.reshape(g, og, 1)
             if epilogue is not None:
-                epilogue(_view(out, (O, -1)), slice(None))
+                epilogue(view_as(out, (O, -1)), slice(None))
 
         _spread(part, chunk_rows, og * cg * K)
     return y
-
-
-def _view(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``a`` reshaped without a copy (an epilogue must write into the real output)."""
-    v = a.view()
-    v.shape = shape
-    return v
 
 
 def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: DeconvAttrs,
@@ -332,7 +333,7 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a: DeconvAttrs, epilogue) ->
                     dst[(slice(None),) + tuple(slice(rj, None, sj) for rj, sj in zip(r, s))] = \
                         ph[(slice(None),) + r]
             else:  # one copy whose inner loop runs over the (long) stride
-                np.copyto(_view(dst, (m,) + sum(((mi, si) for mi, si in zip(M, s)), ())),
+                np.copyto(view_as(dst, (m,) + sum(((mi, si) for mi, si in zip(M, s)), ())),
                           ph.transpose(interleave))
             _finish(out, None if direct else dst[crop], b, epilogue, gi * og + o0)
 
@@ -374,7 +375,7 @@ def _finish(out: np.ndarray, src, b, epilogue, c0: int) -> None:
     if b is not None:
         out += b[c0:c0 + m].reshape((m,) + (1,) * (out.ndim - 1))
     if epilogue is not None:
-        epilogue(_view(out, (m, -1)), slice(c0, c0 + m))
+        epilogue(view_as(out, (m, -1)), slice(c0, c0 + m))
 
 
 def _fold(p, affine, channels: int, scale_weight) -> dict[str, np.ndarray] | None:
