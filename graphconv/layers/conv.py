@@ -169,7 +169,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
                                     a.pads_begin[i], a.pads_end[i]) for i in range(n))
     P, K = math.prod(out_sp), math.prod(a.kernel)
     bias = None if b is None else b.reshape(O, 1)
-    if winograd.applies(a.kernel, a.stride, cg, og):
+    if winograd.applies(a.kernel, a.stride, cg, og, out_sp):
         def finish(out: np.ndarray) -> None:
             if bias is not None:
                 out += bias.reshape((O,) + (1,) * (out.ndim - 1))

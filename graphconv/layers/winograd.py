@@ -23,6 +23,7 @@ axis and cropped; work runs in chunks of blocks along the first spatial axis, as
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 
@@ -33,19 +34,22 @@ from .base import view_as
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
-# The transforms cost about 6 (C + O) additions per output where the products save 5 C O / 4
-# multiply-adds (3x3), at a tenth of the speed: below this many channels per group (in and out)
-# the direct kernel is faster.
-MIN_CHANNELS = 32
+# The transforms and layout changes cost about a dozen passes over the input and the output
+# where the products save 5/9 of their multiply-adds (3x3), at several times the speed: measured
+# on 2 cores, the direct kernel is as fast up to about this many channels per group (in and out).
+MIN_CHANNELS = 128
 # Work per chunk: about this many float32 elements in the chunk's transformed input.
 CHUNK_ELEMENTS = 1 << 20
+# Columns (tiles) per matrix product at least: thinner products run far below the BLAS's speed.
+MIN_TILES = 192
 
 
-def applies(kernel, stride, cg: int, og: int) -> bool:
-    """Whether a convolution runs here: stride 1, 3 or 1 taps per axis (at least one 3),
-    enough channels per group."""
-    return (all(s == 1 for s in stride) and all(k in (1, 3) for k in kernel) and 3 in kernel
-            and min(cg, og) >= MIN_CHANNELS)
+def applies(kernel, stride, cg: int, og: int, out_sp) -> bool:
+    """Whether a convolution runs here: stride 1, 3 taps on every axis (a 3x1 kernel saves a
+    third of its products only, less than the transforms cost), 2-D or 3-D, enough channels
+    per group and enough tiles for efficient products."""
+    return (len(kernel) >= 2 and all(k == 3 for k in kernel) and all(s == 1 for s in stride)
+            and min(cg, og) >= MIN_CHANNELS and math.prod(out_sp) >= 4 * MIN_TILES)
 
 
 _transformed: dict[int, tuple] = {}
@@ -89,32 +93,30 @@ def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
     n = len(kernel)
     N, C = x.shape[:2]
     O = y.shape[1]
-    tiled = [k == 3 for k in kernel]
+    tiled = tuple(k == 3 for k in kernel)
     unit = tuple(2 * d if t else 1 for d, t in zip(dil, tiled))
     nb = tuple(-(-o // e) for o, e in zip(out_sp, unit))
-    full = tuple(m * e for m, e in zip(nb, unit))
-    halo = tuple((k - 1) * d for k, d in zip(kernel, dil))
-    xp = _pad(x, pb, tuple(f + h for f, h in zip(full, halo)), dil[-1] if tiled[-1] else 0)
-    exact = full == tuple(out_sp)
-    rest = math.prod(full[1:])
-    per_block = u.shape[0] * max(C, O) * unit[0] * rest // 2 ** sum(tiled)  # transformed elements
+    # the phase-major grid: per tiled axis 2d phases of nb + 1 blocks (the last one the halo)
+    grid = tuple(m + 1 if t else m for m, t in zip(nb, tiled))
+    xp = _phase_major(x, pb, tiled, dil, grid)
+    step = math.prod(grid[1:])  # flat positions per block of the first axis
+    per_block = u.shape[0] * max(C, O) * step * math.prod(
+        d for d, t in zip(dil, tiled) if t)  # transformed elements
+    tiles_per_block = step * math.prod(d for d, t in zip(dil, tiled) if t)
     per = max(1, CHUNK_ELEMENTS // max(1, per_block))
     if nb[0] >= 2 * threads():
         per = min(per, -(-nb[0] // (2 * threads())))
+    per = max(per, -(-MIN_TILES // tiles_per_block))
     parts = chunks(nb[0], per)
+    halo = 1 if tiled[0] else 0
 
     for i in range(N):
         def part(r, xi=xp[i], yi=y[i]) -> None:
-            o0, o1 = r[0] * unit[0], r[1] * unit[0]
-            src = xi[:, o0:o1 + halo[0]]
-            shape = (o1 - o0,) + full[1:]
-            dst = yi[:, o0:min(o1, out_sp[0])]
-            if exact:
-                _tile_conv(src, u, g, tiled, dil, shape, dst)
-            else:
-                tmp = np.empty((O,) + shape, dtype=np.float32)
-                _tile_conv(src, u, g, tiled, dil, shape, tmp)
-                np.copyto(dst, tmp[(slice(None),) + tuple(slice(0, s) for s in dst.shape[1:])])
+            b0, b1 = r
+            src = xi[..., b0 * step:(b1 + halo) * step]
+            rows = (b1 - b0) * unit[0]
+            dst = yi[:, b0 * unit[0]:min(b0 * unit[0] + rows, out_sp[0])]
+            _tile_conv(src, u, g, tiled, dil, (b1 - b0,) + nb[1:], grid, dst)
             finish(dst)
 
         if len(parts) == 1:
@@ -123,109 +125,139 @@ def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
             parallel_map(part, parts)
 
 
-def _pad(x: np.ndarray, pb, length, phases: int) -> np.ndarray:
-    """``x`` zero-padded to ``length`` per spatial axis from ``pb``. With ``phases`` = d > 0
-    the last axis comes out phase-major, ``(2d, length / 2d)``: sample ``2d m + r`` at
-    ``[r, m]``, so that every tap of the tiles along it is a contiguous slice."""
-    lead = x.shape[:2] + tuple(length[:-1])
-    inner = tuple(slice(b, b + s) for b, s in zip(pb[:-1], x.shape[2:-1]))
-    if not phases:
-        xp = np.zeros(lead + (length[-1],), dtype=np.float32)
-        xp[(slice(None), slice(None)) + inner + (slice(pb[-1], pb[-1] + x.shape[-1]),)] = x
-        return xp
-    step = 2 * phases
-    xp = np.zeros(lead + (step, length[-1] // step), dtype=np.float32)
-    width = x.shape[-1]
-    for r in range(step):
-        m0 = max(0, -(-(pb[-1] - r) // step))  # first m with 2d m + r - pb >= 0
-        w0 = m0 * step + r - pb[-1]
-        if w0 < width:
-            cnt = min(-(-(width - w0) // step), xp.shape[-1] - m0)
-            xp[(slice(None), slice(None)) + inner + (r, slice(m0, m0 + cnt))] = \
-                x[..., w0:w0 + step * (cnt - 1) + 1:step]
-    return xp
+def _phase_major(x: np.ndarray, pb, tiled, dil, grid) -> np.ndarray:
+    """``x`` zero-padded from ``pb`` and laid out phase-major along the tiled axes:
+    ``(N, C, *phases, prod(grid))`` with 2d phases per tiled axis, and the blocks (tiled axes)
+    or samples (others) of every axis flattened into the last axis, row-major. Padded sample
+    ``2d m + r`` of a tiled axis is phase ``r``, block ``m``."""
+    N, C = x.shape[:2]
+    phases = tuple(2 * d for d, t in zip(dil, tiled) if t)
+    out = np.zeros((N, C) + phases + tuple(grid), dtype=np.float32)
+    for combo in itertools.product(*(range(p) for p in phases)):
+        dst, src, it = [], [], iter(combo)
+        for j, (t, d, m, b, size) in enumerate(zip(tiled, dil, grid, pb, x.shape[2:])):
+            if not t:
+                lo, hi = max(0, b), min(m, b + size)  # grid sample e is input sample e - b
+                dst.append(slice(lo, hi))
+                src.append(slice(lo - b, hi - b))
+                continue
+            r, s = next(it), 2 * d
+            m0 = max(0, -(-(b - r) // s))  # first block whose phase-r sample is in the input
+            w0 = m0 * s + r - b
+            cnt = min(-(-(size - w0) // s), m - m0) if w0 < size else 0
+            dst.append(slice(m0, m0 + max(0, cnt)))
+            src.append(slice(w0, w0 + s * (cnt - 1) + 1, s) if cnt > 0 else slice(0, 0))
+        out[(slice(None), slice(None)) + combo + tuple(dst)] = x[(slice(None), slice(None))
+                                                                 + tuple(src)]
+    return out.reshape((N, C) + phases + (-1,))
 
 
-def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, shape, out) -> None:
-    """One chunk: ``src`` (C, *padded extents; the last axis phase-major when tiled) ->
-    ``out`` (O, *shape), the computed outputs.
+def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out) -> None:
+    """One chunk: ``src`` (C, *phases, flat grid positions of the chunk) -> ``out``
+    (O, *outputs), the outputs of ``nb`` blocks per axis (cropped to ``out``'s extent).
 
-    The input transform goes axis by axis from the last (each stacks its 4 positions in front),
-    then the products, then the output transform from the first axis (each takes its 4
-    positions off the front and writes the pair members into their places), the last tiled
-    axis straight into ``out``. Tiles along the last axis are ``(d, blocks)``, along the others
-    ``(blocks, d)``: the inner loops always run over contiguous memory."""
-    n = len(shape)
+    Work arrays are ``(lead, *phases, C * F)``: the chunk's F grid positions of every channel
+    in one run. A tile is (phase r < d per tiled axis, grid position m); the taps of tiled axis
+    j are the phase ranges [0, d) or [d, 2d), at m or m + (positions per block of j), so every
+    operand is one long contiguous run per phase combination (NumPy is several times slower on
+    short rows). A shift reads past a channel's end only for positions whose block is the halo
+    block of some axis: those are computed and dropped. The input transform goes axis by axis
+    from the last (each stacks its 4 positions in front), then one matrix product per
+    transformed position (and phase), then the output transform from the first axis (each takes
+    4 positions off the front and keeps the 2 pair members in front), and one strided copy per
+    (pair members, phases) combination puts the outputs in place."""
+    n = len(nb)
     C = src.shape[0]
     L, O = u.shape[0], u.shape[1] * u.shape[2]
-    pm = tiled[-1]
-    dims = [(e,) for e in src.shape[1:n]] + [tuple(src.shape[n:])]
-    tiles = [((d, s // (2 * d)) if j == n - 1 else (s // (2 * d), d)) if t else (s,)
-             for j, (s, d, t) in enumerate(zip(shape, dil, tiled))]
-    T = math.prod(math.prod(t) for t in tiles)
-    order = [j for j in range(n) if tiled[j]]
-    sizes, work = [], list(dims)
-    for j in reversed(order):
-        work[j] = tiles[j]
-        sizes.append(4 ** (len(sizes) + 1) * C * math.prod(math.prod(t) for t in work))
-    ping = max(max(sizes), L * O * T // 2)
-    buf = scratch(2 * ping + L * O * T)
+    axes = [j for j in range(n) if tiled[j]]
+    w = len(axes)
+    ds = tuple(dil[j] for j in axes)
+    R = math.prod(ds)
+    steps = [math.prod(grid[j + 1:]) for j in axes]
+    F = src.shape[-1]
+    final = F - sum(steps)  # grid positions left after every shift
+    ph0 = tuple(2 * d for d in ds)
+    sizes = [math.prod(ph0) * C * F]
+    pd = list(ph0)
+    for k in reversed(range(w)):  # the input transform's arrays
+        pd[k] = ds[k]
+        sizes.append(4 ** (w - k) * math.prod(pd) * C * F)
+    sizes += [4 ** (w - k - 1) * 2 ** (k + 1) * R * O * final for k in range(w)]  # the output's
+    sizes.append(L * C * R * final)  # the products' columns, when the phases join them
+    ping = max(sizes)
+    buf = scratch(2 * ping + L * R * O * final)
     halves = (buf[:ping], buf[ping:2 * ping])
-    m = buf[2 * ping:].reshape(L, g, O // g, T)
+    m = buf[2 * ping:].reshape(L, g, O // g, R * final)
 
-    cur, lead, which = src[None], 1, 0
-    for j in reversed(order):  # B^T along axis j
-        ax = 2 + sum(len(dims[i]) for i in range(j))
-        if j == n - 1 and pm:
-            d, mb = tiles[j]
-            pre = (slice(None),) * ax
-            tap = [cur[pre + (slice(0, d), slice(0, mb))], cur[pre + (slice(d, 2 * d), slice(0, mb))],
-                   cur[pre + (slice(0, d), slice(1, mb + 1))],
-                   cur[pre + (slice(d, 2 * d), slice(1, mb + 1))]]
-        else:
-            st = cur.strides[ax]
-            mb, d = tiles[j]
-            view = np.lib.stride_tricks.as_strided(
-                cur, shape=cur.shape[:ax] + (mb, d, 4) + cur.shape[ax + 1:],
-                strides=cur.strides[:ax] + (2 * d * st, st, d * st) + cur.strides[ax + 1:],
-                writeable=False)
-            tap = [view[(slice(None),) * (ax + 2) + (t,)] for t in range(4)]
-        dims[j] = tiles[j]
-        nxt_shape = (4, lead, C) + sum(dims, ())
-        nxt = halves[which][:math.prod(nxt_shape)].reshape(nxt_shape)
+    cur = halves[0][:sizes[0]].reshape((1,) + ph0 + (C, F))
+    np.copyto(cur[0], np.moveaxis(src, 0, w))
+    cur = cur.reshape((1,) + ph0 + (C * F,))
+    lead, which, length, pd = 1, 1, C * F, list(ph0)
+    for k in reversed(range(w)):  # B^T along tiled axis k
+        d, sh = ds[k], steps[k]
+        length -= sh
+        pre, post = (slice(None),) * (1 + k), (slice(None),) * (w - k - 1)
+        tap = [cur[pre + (rs,) + post + (slice(o, o + length),)]
+               for rs, o in ((slice(0, d), 0), (slice(d, 2 * d), 0),
+                             (slice(0, d), sh), (slice(d, 2 * d), sh))]
+        pd[k] = d
+        shape = (4, lead) + tuple(pd) + (C * F,)
+        nxt = halves[which][:math.prod(shape)].reshape(shape)[..., :length]
         np.subtract(tap[0], tap[2], out=nxt[0])
         np.add(tap[1], tap[2], out=nxt[1])
         np.subtract(tap[2], tap[1], out=nxt[2])
         np.subtract(tap[1], tap[3], out=nxt[3])
         lead *= 4
-        cur = nxt.reshape((lead, C) + sum(dims, ()))
+        cur = halves[which][:math.prod(shape)].reshape((lead,) + tuple(pd) + (C * F,))
         which ^= 1
 
-    np.matmul(u, cur.reshape(L, g, C // g, T), out=m)
+    if R == 1:
+        v = cur.reshape(L, g, C // g, F)[..., :final]
+    else:  # the phases join the products' columns: (L, g, C/g, *d, final)
+        vv = halves[which][:L * C * R * final].reshape((L, g, C // g) + ds + (final,))
+        v = cur.reshape((L,) + ds + (g, C // g, F))[..., :final]
+        np.copyto(vv, np.moveaxis(v, tuple(range(1, 1 + w)), tuple(range(3, 3 + w))))
+        v = vv.reshape(L, g, C // g, R * final)
+    np.matmul(u, v, out=m)
 
-    cur = m.reshape((L, O) + sum(dims, ()))
-    for j in order:  # A^T along axis j
-        lead //= 4
-        if j == n - 1 and pm:  # the last step: out's last axis as (blocks, 2, d), seen as (2, d, blocks)
-            d, mb = tiles[j]
-            dims[j] = (mb, 2, d)
-            dst = np.moveaxis(view_as(out, (O,) + sum(dims, ())), -3, -1)[None]
-            ax = dst.ndim - 3
-        else:
-            mb, d = tiles[j]
-            dims[j] = (mb, 2, d)
-            if j == order[-1]:
-                dst = view_as(out, (O,) + sum(dims, ()))[None]
-            else:
-                dst_shape = (lead, O) + sum(dims, ())
-                dst = halves[which][:math.prod(dst_shape)].reshape(dst_shape)
-                which ^= 1
-            ax = 2 + sum(len(dims[i]) for i in range(j)) + 1
-        first = dst[(slice(None),) * ax + (0,)]
-        second = dst[(slice(None),) * ax + (1,)]
-        c = cur.reshape((4, lead) + cur.shape[1:])
+    # output transform: (4^w, O * R * final) -> (2^w, O * R * final), first tiled axis first
+    cur = m.reshape(L, O * R * final)
+    pairs = 1
+    for k in range(w):
+        lead = 4 ** (w - k - 1)
+        c = cur.reshape(4, lead, pairs, O * R * final)
+        shape = (lead, pairs, 2, O * R * final)
+        dst = halves[which][:math.prod(shape)].reshape(shape)
+        which ^= 1
+        first, second = dst[:, :, 0], dst[:, :, 1]
         np.add(c[0], c[1], out=first)
         first += c[2]
         np.subtract(c[1], c[2], out=second)
         second -= c[3]
-        cur = dst
+        pairs *= 2
+        cur = dst.reshape(lead * pairs, O * R * final)
+    # cur: (2^w pair members, O, *d, final) -> out, through a view of the grid positions
+    st = cur.strides[-1]
+    res = np.lib.stride_tricks.as_strided(
+        cur, shape=(2,) * w + ds + (O,) + tuple(nb),
+        strides=tuple(cur.strides[0] * 2 ** (w - 1 - k) for k in range(w))
+        + tuple(math.prod(ds[k + 1:]) * final * st for k in range(w)) + (R * final * st,)
+        + tuple(math.prod(grid[j + 1:]) * st for j in range(n)), writeable=False)
+    full = tuple(b * (2 * d if t else 1) for b, d, t in zip(nb, dil, tiled))
+    crop = out.shape[1:] != full
+    tgt = np.empty((O,) + full, dtype=np.float32) if crop else out
+    split = []
+    for j in range(n):
+        split += [nb[j], 2, dil[j]] if tiled[j] else [nb[j]]
+    tv = view_as(tgt, (O,) + tuple(split))
+    for combo in itertools.product(*([range(2)] * w + [range(d) for d in ds])):
+        sel, k = [slice(None)], 0
+        for j in range(n):
+            if tiled[j]:
+                sel += [slice(None), combo[k], combo[w + k]]
+                k += 1
+            else:
+                sel.append(slice(None))
+        np.copyto(tv[tuple(sel)], res[combo])
+    if crop:
+        np.copyto(out, tgt[(slice(None),) + tuple(slice(0, s) for s in out.shape[1:])])
