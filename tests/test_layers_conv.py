@@ -348,13 +348,14 @@ def test_deconv_output_padding_range_checked():
 def tiny_chunks():
     from graphconv.layers import base, conv
 
-    saved = conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK
-    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS = 16, 0, 1
+    saved = (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS,
+             base.EPILOGUE_BLOCK)
+    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS = 16, 0, 0, 1
     base.EPILOGUE_BLOCK = 16
     try:
         yield
     finally:
-        (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.MIN_COLUMNS,
+        (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS,
          base.EPILOGUE_BLOCK) = saved
 
 
