@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
+from ..parallel import parallel_map
 from .base import LayerType, channel_blocks, channel_view, register
 
 ELTWISE_OPERATIONS = ("SUM", "PROD", "MAX")
@@ -81,13 +82,16 @@ class Eltwise(LayerType):
         return [out]
 
     def run_then(self, a, xs, p, epilogue):
-        # by blocks of channels (the plan fuses only into rank >= 2 outputs): the epilogue runs
-        # while its block is in cache
+        # by blocks of channels on the threads (the plan fuses only into rank >= 2 outputs): the
+        # epilogue runs while its block is in cache
         out = np.empty(xs[0].shape, dtype=np.float32)
-        for ch in channel_blocks(out):
+
+        def block(ch: slice) -> None:
             part = (slice(None), ch)
             _combine(a, [x[part] for x in xs], out[part])
             epilogue(channel_view(out[part]), ch)
+
+        parallel_map(block, channel_blocks(out))
         return [out]
 
     def to_onnx(self, layer, em, ins, outs):

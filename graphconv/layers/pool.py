@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
+from ..parallel import parallel_map, threads
+from . import base
 from .base import LayerType, as_tuple, register
 
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -422,11 +424,14 @@ TILE_BLOCK_BYTES = 1 << 20
 
 
 def _block_channels(x: np.ndarray) -> int:
-    """Channels per block: about TILE_BLOCK_BYTES of input, or all of a small input."""
+    """Channels per block: about TILE_BLOCK_BYTES of input, or all of a small input; at least
+    two blocks per thread when the input is large enough to be worth spreading."""
     nc = x.shape[0] * x.shape[1]
-    if x.nbytes <= 4 * TILE_BLOCK_BYTES:
-        return nc
-    return max(1, TILE_BLOCK_BYTES // max(1, x.nbytes // nc))
+    per = nc if x.nbytes <= 4 * TILE_BLOCK_BYTES else \
+        max(1, TILE_BLOCK_BYTES // max(1, x.nbytes // nc))
+    if x.size >= base.PARALLEL_ELEMENTS:
+        per = min(per, max(1, -(-nc // (2 * threads()))))
+    return per
 
 
 def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask: bool):
@@ -452,13 +457,14 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
         extra = caffe_divisors(plans)[0].astype(np.float32)
     else:
         extra = _mask_starts(ph, pw)
-    step = _block_channels(x)
-    for b0 in range(0, n * c, step):
-        blk = slice(b0, min(n * c, b0 + step))
+    def block(blk: slice) -> None:
         if method == "ave":
             _ave_tiles(t[blk], val[blk], extra)
         else:
             _max_tiles(t[blk], val[blk], None if mask is None else mask[blk], extra, pw.size)
+
+    step = _block_channels(x)
+    parallel_map(block, [slice(b0, min(n * c, b0 + step)) for b0 in range(0, n * c, step)])
     val = val.reshape((n, c) + out_shape[1:])
     return [val] if mask is None else [val, mask.reshape(val.shape)]
 
@@ -524,16 +530,18 @@ def _by_channel_blocks(x: np.ndarray, plans: list[AxisPlan], method: str, with_m
     out_shape = (n * c,) + tuple(p.out for p in plans)
     val = np.empty(out_shape, dtype=np.float32)
     mask = np.empty(out_shape, dtype=np.float32) if with_mask else None
-    for b0 in range(0, n * c, step):
-        blk = slice(b0, min(n * c, b0 + step))
+
+    def block(blk: slice) -> None:
         xb = flat[blk]
         if method == "ave":
             val[blk] = ave_pool(xb, plans)[:, 0]
-            continue
+            return
         v, i = max_pool(xb, plans, with_mask)
         val[blk] = v[:, 0]
         if with_mask:
             mask[blk] = i[:, 0]
+
+    parallel_map(block, [slice(b0, min(n * c, b0 + step)) for b0 in range(0, n * c, step)])
     outs = [val] if mask is None else [val, mask]
     return [o.reshape((n, c) + out_shape[1:]) for o in outs]
 

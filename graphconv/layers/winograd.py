@@ -90,7 +90,6 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a, out_sp, finis
 
 
 def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
-    n = len(kernel)
     N, C = x.shape[:2]
     O = y.shape[1]
     tiled = tuple(k == 3 for k in kernel)
