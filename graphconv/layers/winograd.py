@@ -16,9 +16,13 @@ per weight array (in float64). Results differ from the direct sum by rounding on
 ulps of the terms' magnitude, as any change of summation order does).
 
 Tiles along an axis: output ``o = (2d) b + j d + r`` (block ``b``, pair member ``j``, offset
-``r < d``) is tile ``(b, r)``, so the output of a block is contiguous and tiles are views of the
-padded input with strides ``(2d, 1, d)``. The output is computed up to a multiple of ``2d`` per
-axis and cropped; work runs in chunks of blocks along the first spatial axis, as im2col does.
+``r < d``) is tile ``(b, r)``. The padded input is laid out once phase-major (sample ``2d m + r``
+at phase ``r``, block ``m``), so the four taps of every tile along an axis are a phase range and
+a shift of a whole block: each transform operand is one long contiguous run, where NumPy is
+several times faster than on short rows. The output is computed up to a multiple of ``2d`` per
+axis and cropped; work runs in chunks of blocks along the first spatial axis, on the threads,
+as im2col does. Only 2-D and 3-D 3x3(x3) layers with many channels are sent here
+(``applies``); the kernel itself takes any mix of 3 and 1 taps, 1-D to 3-D.
 """
 
 from __future__ import annotations
