@@ -310,3 +310,45 @@ def test_v1_classifier_head(tmp_path):
     ref = softmax(h @ np.float64(p8["weight"]).T + p8["bias"], 1)
     check(g, x, ref)
     assert NoAttrs() == NoAttrs()
+
+
+# ---- large tensors: ReLU and PReLU by channel blocks ---------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 3, 150, 160), (2, 3, 110, 110)])
+@pytest.mark.parametrize("slope", [0.0, 0.1, -0.5, 1.5])
+def test_relu_large_tensors_through_the_epilogue(shape, slope):
+    """ReLU after a convolution (applied in place on its output, by channel blocks on the
+    threads) and alone, on outputs large enough to be split into several channel blocks,
+    including a batch of 2 whose blocks are not contiguous: against conv_direct + the leaky
+    ReLU definition and onnxruntime."""
+    from graphconv.layers.activation import ReLUAttrs
+    from graphconv.layers.base import channel_blocks
+    from graphconv.layers.conv import ConvAttrs
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((24, shape[1], 1, 1)).astype(np.float32)
+    bias = rng.standard_normal(24).astype(np.float32)
+    b = GraphBuilder("t", seed=0)
+    x = b.input("data", shape)
+    c = b.add("Convolution", x, ConvAttrs(num_output=24, kernel=(1, 1)),
+              params={"weight": w, "bias": bias}, name="conv")
+    b.add("ReLU", c, ReLUAttrs(negative_slope=slope), name="relu")
+    b.add("ReLU", x, ReLUAttrs(negative_slope=slope), name="relu_in")
+    g = b.build()
+    assert len(channel_blocks(np.empty((shape[0], 24, *shape[2:]), np.float32))) > 1
+    xv = rand(shape, 7)
+    xv.reshape(-1)[::13] = -0.0
+    outs = gc.run(g, {"data": xv}, outputs=["relu", "relu_in"])
+    ref = O.leaky_relu(O.conv_direct(xv, w, bias, 1, 1, 0, 0, 1), slope)
+    O.assert_close(outs["relu"], ref, 1e-5, "fused")
+    O.assert_close(outs["relu_in"], O.leaky_relu(xv, slope), 1e-6, "alone")
+    theirs = run_onnxruntime(gc.to_onnx(g), {"data": xv})
+    O.assert_close(theirs["relu"], ref, 1e-5, "onnxruntime")
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 97, 101), (2, 3, 61, 67)])
+def test_prelu_large_tensors(shape):
+    slope = np.array([0.25, -0.5, 1.5], np.float32)
+    g = one_layer("PReLU", shape, PReLUAttrs(), {"slope": slope})
+    x = rand(shape, 8)
+    ref = np.where(x > 0, x.astype(np.float64), slope.reshape(-1, 1, 1) * x.astype(np.float64))
+    check(g, x, ref, opsets=(17,))
