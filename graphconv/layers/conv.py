@@ -135,6 +135,9 @@ SERIAL_MACS = 1 << 21
 # 18.8 ms), and chunks win above (3x3 64->64 at 224x224: 25 ms against 43 ms in one piece).
 ONE_PIECE_MACS = 1 << 25
 MIN_COLUMNS = 256
+# A depthwise stride-1 convolution computes over the whole padded width and crops (see
+# _depthwise_flat) when that wastes at most this factor of its work.
+FLAT_WASTE = 2
 # Chunks run on several threads only when each output column of a group costs at least this many
 # multiply-adds (og * cg * k); thinner products (depthwise) are memory-bound and run on one.
 PARALLEL_MIN_WORK = 256
@@ -204,6 +207,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             else:
                 _spread(cols, col_chunks, og * cg)
         return y
+    if cg == 1 and K > 1 and all(si == 1 for si in a.stride) and math.prod(
+            d + pb + pe for d, pb, pe in zip(x.shape[3:], a.pads_begin[1:], a.pads_end[1:])) \
+            <= FLAT_WASTE * math.prod(out_sp[1:]):
+        return _depthwise_flat(x, wg, b, a, out_sp, epilogue)
     xp = _pad(x, a.pads_begin, a.pads_end)
     st = xp.strides
     rest = out_sp[1:]
@@ -230,6 +237,52 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
                 epilogue(view_as(out, (O, -1)), slice(None))
 
         _spread(part, chunk_rows, og * cg * K)
+    return y
+
+
+def _depthwise_flat(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp,
+                    epilogue) -> np.ndarray:
+    """A stride-1 convolution with one input channel per group (depthwise, any multiplier) on
+    the flattened padded input.
+
+    With the padded trailing extents T, output (h, w...) of tap t reads the flattened input at
+    (h, w...) . strides(T) + (t * dilation) . strides(T), so computed over the whole trailing
+    extent (w < T, cropped afterwards) every tap is one contiguous run: the column matrix is
+    K long copies per channel (instead of K * rows short ones, slow on small images), then one
+    product per block of channels sized to stay in cache. (Strided ones, split into phases
+    the same way, measured no faster than the general path.)"""
+    n = a.rank
+    N = x.shape[0]
+    g, og, K = wg.shape
+    padded = [d + pb + pe for d, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
+    trail = math.prod(padded[1:])
+    L = out_sp[0] * trail  # computed positions per channel
+    flat_st = tuple(math.prod(padded[j + 1:]) for j in range(n))
+    last = sum((k - 1) * d * f for k, d, f in zip(a.kernel, a.dilation, flat_st))
+    extra = max(0, -(-(L + last) // trail) - padded[0])  # rows for the last tap's run
+    xp = _pad(x, a.pads_begin, (a.pads_end[0] + extra,) + tuple(a.pads_end[1:]))
+    y = np.empty((N, g * og) + tuple(out_sp), dtype=np.float32)
+    per = max(1, CHUNK_ELEMENTS // ((K + og) * L))
+    crop = (slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp[1:])
+    tap_strides = tuple(4 * d * f for d, f in zip(a.dilation, flat_st))  # bytes
+    for i in range(N):
+        xf = xp[i].reshape(g, -1)
+
+        def part(r: tuple[int, int], xf=xf, yi=y[i]) -> None:
+            g0, g1 = r
+            gb = g1 - g0
+            buf = scratch(gb * (K + og) * L)
+            cols = buf[:gb * K * L]
+            np.copyto(cols.reshape((gb,) + a.kernel + (L,)), np.lib.stride_tricks.as_strided(
+                xf[g0:], shape=(gb,) + a.kernel + (L,),
+                strides=(xf.strides[0],) + tap_strides + (4,), writeable=False))
+            prod = buf[gb * K * L:].reshape(gb, og, L)
+            np.matmul(wg[g0:g1], cols.reshape(gb, K, L), out=prod)
+            out = yi[g0 * og:g1 * og]
+            np.copyto(out, prod.reshape((gb * og, out_sp[0]) + tuple(padded[1:]))[crop])
+            _finish(out, None, b, epilogue, g0 * og)
+
+        _spread(part, chunks(g, per), og * K)
     return y
 
 
