@@ -82,3 +82,55 @@ def test_parallel_map_covers_every_item_once_and_propagates_errors():
     with pytest.raises(ValueError, match="item 3"):
         parallel_map(boom, list(range(8)))
     assert scratch(10).shape == (10,) and scratch(10).dtype == np.float32
+
+
+def test_parallel_map_workers_errors_nesting_and_concurrent_callers():
+    """An error raised on a worker reaches the caller and leaves the pool usable; a call made
+    inside a worker's item runs in order there; calls from two threads at once (one of them
+    then runs in order) both cover every item; a new thread count rebuilds the pool."""
+    import threading
+    import time
+
+    saved = threads()
+    try:
+        set_threads(3)
+        seen = []
+
+        def on_worker_only(i):
+            time.sleep(0.005)  # every thread takes some items
+            seen.append(threading.current_thread().name)
+            if threading.current_thread() is not threading.main_thread():
+                raise KeyError("worker")
+        with pytest.raises(KeyError, match="worker"):
+            parallel_map(on_worker_only, list(range(12)))
+        assert any(name.startswith("graphconv-") for name in seen)
+
+        grid = np.zeros((6, 50))
+
+        def outer(i):
+            def inner(j):
+                grid[i, j] += 1
+            parallel_map(inner, list(range(50)))
+        parallel_map(outer, list(range(6)))
+        np.testing.assert_array_equal(grid, 1)
+
+        totals = np.zeros((2, 400))
+
+        def caller(k):
+            def add(i):
+                time.sleep(0.0002)
+                totals[k, i] += i
+            parallel_map(add, list(range(400)))
+        users = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
+        for t in users:
+            t.start()
+        for t in users:
+            t.join()
+        np.testing.assert_array_equal(totals, np.tile(np.arange(400.0), (2, 1)))
+
+        set_threads(2)
+        out = np.zeros(100)
+        parallel_map(lambda r: out.__setitem__(slice(*r), 1.0), chunks(100, 9))
+        assert out.sum() == 100
+    finally:
+        set_threads(saved)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import chunks, parallel_map, scratch, serial_map, threads
+from ..parallel import blas_threads_for, chunks, parallel_map, scratch, serial_map, threads
 from . import winograd
 from .base import Epilogue, LayerType, as_tuple, register, spatial_rank_check, view_as
 
@@ -202,10 +202,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
                 if epilogue is not None:
                     epilogue(view_as(out, (O, -1)), slice(None))
 
-            if len(col_chunks) == 1:
-                cols(col_chunks[0])  # one product: OpenBLAS's own threads
-            else:
-                _spread(cols, col_chunks, og * cg)
+            _spread(cols, col_chunks, og * cg, P)
         return y
     if cg == 1 and K > 1 and all(si == 1 for si in a.stride) and math.prod(
             d + pb + pe for d, pb, pe in zip(x.shape[3:], a.pads_begin[1:], a.pads_end[1:])) \
@@ -236,7 +233,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
             if epilogue is not None:
                 epilogue(view_as(out, (O, -1)), slice(None))
 
-        _spread(part, chunk_rows, og * cg * K)
+        _spread(part, chunk_rows, og * cg * K, P)
     return y
 
 
@@ -282,7 +279,7 @@ def _depthwise_flat(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp,
             np.copyto(out, prod.reshape((gb * og, out_sp[0]) + tuple(padded[1:]))[crop])
             _finish(out, None, b, epilogue, g0 * og)
 
-        _spread(part, chunks(g, per), og * K)
+        _spread(part, chunks(g, per), og * K, L)
     return y
 
 
@@ -323,7 +320,7 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: Deconv
                     c[(slice(None),) + t]
             _finish(yi[gi * og + o0:gi * og + o1], buf[crop], b, epilogue, gi * og + o0)
 
-        _spread(part, items, cg * og * K)
+        _spread(part, items, cg * og * K, Sp)
     return y
 
 
@@ -396,7 +393,7 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a: DeconvAttrs, epilogue) ->
                           ph.transpose(interleave))
             _finish(out, None if direct else dst[crop], b, epilogue, gi * og + o0)
 
-        _spread(part, items, cg * og * Q * R)
+        _spread(part, items, cg * og * Q * R, Mp)
     return y
 
 
@@ -415,11 +412,15 @@ def _channel_blocks(g: int, og: int, per_channel_elems: int, macs: int):
     return [(gi, o0, o1) for gi in range(g) for o0, o1 in chunks(og, per)]
 
 
-def _spread(part, items, work_per_column: int) -> None:
-    """``part`` over ``items`` on the threads, or on one thread for a thin product (under
-    PARALLEL_MIN_WORK multiply-adds per output column): memory-bound, a second thread only adds
-    contention."""
-    if work_per_column >= PARALLEL_MIN_WORK:
+def _spread(part, items, work_per_column: int, columns: int) -> None:
+    """``part`` over ``items`` (whose products have ``columns`` output columns each) on the
+    threads, or on one thread for a thin product (under PARALLEL_MIN_WORK multiply-adds per
+    output column): memory-bound, a second thread only adds contention. A single item runs
+    here, its product on OpenBLAS's threads when big enough (see blas_threads_for)."""
+    if len(items) == 1:
+        with blas_threads_for(work_per_column * columns):
+            part(items[0])
+    elif work_per_column >= PARALLEL_MIN_WORK:
         parallel_map(part, items)
     else:
         serial_map(part, items)

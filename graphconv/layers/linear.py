@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
+from ..parallel import blas_threads_for
 from .base import LayerType, register
 
 
@@ -62,7 +63,8 @@ class InnerProduct(LayerType):
     def run(self, a, xs, p):
         x = xs[0]
         axis, m, k = _split(a, TensorSpec(x.shape))
-        y = np.matmul(x.reshape(m, k), p["weight"].T)
+        with blas_threads_for(m * k * a.num_output):
+            y = np.matmul(x.reshape(m, k), p["weight"].T)
         if a.bias:
             y += p["bias"]
         return [np.ascontiguousarray(y.reshape(x.shape[:axis] + (a.num_output,)),

@@ -33,7 +33,7 @@ import weakref
 
 import numpy as np
 
-from ..parallel import chunks, parallel_map, scratch, threads
+from ..parallel import blas_threads_for, chunks, parallel_map, scratch, threads
 from .base import view_as
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -122,8 +122,9 @@ def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
             _tile_conv(src, u, g, tiled, dil, (b1 - b0,) + nb[1:], grid, dst)
             finish(dst)
 
-        if len(parts) == 1:
-            part(parts[0])  # one piece: the products on OpenBLAS's own threads
+        if len(parts) == 1:  # one piece: its products on OpenBLAS's threads if big enough
+            with blas_threads_for((O // g) * (C // g) * tiles_per_block * nb[0]):
+                part(parts[0])
         else:
             parallel_map(part, parts)
 
