@@ -348,15 +348,15 @@ def test_deconv_output_padding_range_checked():
 def tiny_chunks():
     from graphconv.layers import base, conv
 
-    saved = (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS,
-             base.EPILOGUE_BLOCK)
-    conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS = 16, 0, 0, 1
-    base.EPILOGUE_BLOCK = 16
+    saved = (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS, conv.ONE_PIECE_MACS,
+             conv.MIN_COLUMNS, base.EPILOGUE_BLOCK)
+    conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS = 16, 16, 0
+    conv.ONE_PIECE_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK = 0, 1, 16
     try:
         yield
     finally:
-        (conv.CHUNK_ELEMENTS, conv.SERIAL_MACS, conv.ONE_PIECE_MACS, conv.MIN_COLUMNS,
-         base.EPILOGUE_BLOCK) = saved
+        (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS, conv.ONE_PIECE_MACS,
+         conv.MIN_COLUMNS, base.EPILOGUE_BLOCK) = saved
 
 
 @settings(max_examples=80, **SETTINGS)
