@@ -208,10 +208,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
 
             _spread(cols, col_chunks, og * cg, P)
         return y
-    if cg == 1 and K > 1 and all(si == 1 for si in a.stride) and math.prod(
-            d + pb + pe for d, pb, pe in zip(x.shape[3:], a.pads_begin[1:], a.pads_end[1:])) \
-            <= FLAT_WASTE * math.prod(out_sp[1:]):
-        return _depthwise_flat(x, wg, b, a, out_sp, epilogue)
+    if cg == 1 and K > 1 and all(si == 1 for si in a.stride):
+        padded = [d + pb + pe for d, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
+        if math.prod(padded[1:]) <= FLAT_WASTE * math.prod(out_sp[1:]):
+            return _depthwise_flat(x, wg, b, a, out_sp, padded, epilogue)
     xp = _pad(x, a.pads_begin, a.pads_end)
     st = xp.strides
     rest = out_sp[1:]
@@ -243,12 +243,13 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     return y
 
 
-def _depthwise_flat(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp,
+def _depthwise_flat(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp, padded,
                     epilogue) -> np.ndarray:
     """A stride-1 convolution with one input channel per group (depthwise, any multiplier) on
     the flattened padded input.
 
-    With the padded trailing extents T, output (h, w...) of tap t reads the flattened input at
+    With the padded trailing extents T (``padded``: the input's spatial extents with their
+    padding), output (h, w...) of tap t reads the flattened input at
     (h, w...) . strides(T) + (t * dilation) . strides(T), so computed over the whole trailing
     extent (w < T, cropped afterwards) every tap is one contiguous run: the column matrix is
     K long copies per channel (instead of K * rows short ones, slow on small images), then one
@@ -257,7 +258,6 @@ def _depthwise_flat(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp,
     n = a.rank
     N = x.shape[0]
     g, og, K = wg.shape
-    padded = [d + pb + pe for d, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
     trail = math.prod(padded[1:])
     L = out_sp[0] * trail  # computed positions per channel
     flat_st = tuple(math.prod(padded[j + 1:]) for j in range(n))
