@@ -523,6 +523,83 @@ def test_tile_kernels_equal_the_general_kernels_bit_for_bit(case, seed, values):
             np.testing.assert_array_equal(got[1], ref_mask)
 
 
+# ---- the flat 2-D kernel (stride 1, narrow planes) against the per-axis kernels -------------------
+
+@st.composite
+def flat_case(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
+    ph = draw(st.integers(0, dh * (kh - 1)))
+    pw = draw(st.integers(0, dw * (kw - 1)))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 13)),
+             draw(st.integers(1, 13)))
+    method = draw(st.sampled_from(["max", "ave"]))
+    return shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw), method, \
+        draw(st.sampled_from(["ceil", "floor"]))
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(flat_case(), st.integers(0, 2**31 - 1), st.sampled_from(["normal", "ties", "special"]))
+def test_flat_kernel_equals_the_per_axis_kernels_bit_for_bit(case, seed, values):
+    """2-D pooling without a mask by whole-block shifted passes over the flattened window
+    region: the same bits as the per-axis kernels (and Caffe's loops), padded, strided,
+    dilated, CEIL overhangs, NaN, -inf, -FLT_MAX, -0.0 and ties included; blocks of one
+    channel or several."""
+    import graphconv.layers.pool as P
+
+    shape, k, s, p, d, method, round_mode = case
+    attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method,
+                      round_mode=round_mode)
+    try:
+        plans = P.pool_plan(attrs, shape[2:])
+    except ValueError:
+        assume(False)
+    x = special_values(shape, np.random.default_rng(seed), values)
+    block = P.TILE_BLOCK_BYTES
+    try:
+        for block_bytes in (1, 1 << 20):
+            P.TILE_BLOCK_BYTES = block_bytes
+            with np.errstate(all="ignore"):  # inf - inf and overflow in the sums
+                got = P._pool_flat_2d(x, plans, method)
+                (want,) = per_axis_reference(x, plans, method, False)
+            assert got.dtype == np.float32 and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+            if method == "ave":  # (a max of -0.0 and 0.0 may be either, as with fmax)
+                assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all()
+    finally:
+        P.TILE_BLOCK_BYTES = block
+    if values != "special":
+        top, _ = caffe_pool(x, k, s, p, method.upper(), round_mode.upper(), dilation=d)
+        O.assert_close(got, top, AVE_TOL, "flat") if method == "ave" else \
+            np.testing.assert_array_equal(got, top)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, pad, mask, flat", [
+    ((1, 4, 28, 28), 3, 1, 1, False, True),    # GoogLeNet's inception pools: 3x3/1 pad 1
+    ((1, 4, 112, 112), 3, 1, 1, False, True),  # stride 1 at any size
+    ((1, 4, 14, 14), 3, 2, 0, False, True),    # ShuffleNet's last 3x3/2: a narrow plane
+    ((1, 4, 28, 28), 3, 2, 0, False, False),   # stride 2 on wider planes: per axis
+    ((1, 4, 13, 13), 13, 1, 0, False, False),  # near-global windows: per axis
+    ((1, 4, 28, 28), 3, 1, 1, True, False),    # with a mask: the mask kernels
+])
+def test_flat_kernel_dispatch(shape, kernel, stride, pad, mask, flat):
+    """Which 2-D poolings run flat, and that those give Caffe's result through the layer."""
+    import graphconv.layers.pool as P
+
+    for method in ("max", "ave") if not mask else ("max",):
+        attrs = PoolAttrs(kernel=kernel, stride=stride, pad=pad, method=method, mask=mask)
+        plans = P.pool_plan(attrs, shape[2:])
+        assert P._flat_2d(plans, method, mask) == flat
+        x = rand(shape, 5)
+        got = gc.layers.pool.Pooling().run(attrs, [x], {})
+        top, ref_mask = caffe_pool(x, (kernel,) * 2, (stride,) * 2, (pad,) * 2, method.upper())
+        O.assert_close(got[0], top, AVE_TOL, "pool") if method == "ave" else \
+            np.testing.assert_array_equal(got[0], top)
+        if mask:
+            np.testing.assert_array_equal(got[1], ref_mask)
+
+
 # ---- dilation (ONNX's dilations) -----------------------------------------------------------------
 
 @st.composite
