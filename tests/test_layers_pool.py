@@ -600,6 +600,57 @@ def test_flat_kernel_dispatch(shape, kernel, stride, pad, mask, flat):
             np.testing.assert_array_equal(got[1], ref_mask)
 
 
+# ---- windows that are the whole plane ---------------------------------------------------------------
+
+@pytest.mark.parametrize("spatial, attrs, whole", [
+    ((13, 13), dict(global_pooling=True), True),            # SqueezeNet's pool10
+    ((7, 7), dict(kernel=7, stride=1), True),               # GoogLeNet's pool5/7x7_s1
+    ((5, 6, 3), dict(global_pooling=True), True),           # 3-D
+    ((9,), dict(global_pooling=True), True),                # 1-D
+    ((7, 7), dict(kernel=7, stride=1, pad=1), False),       # padded: several windows
+    ((7, 7), dict(kernel=4, stride=4, round_mode="floor"), False),
+])
+@pytest.mark.parametrize("values", ["normal", "special"])
+def test_whole_plane_windows(spatial, attrs, whole, values):
+    """A window over the whole plane runs as one reduction per channel: Caffe's result (AVE
+    within rounding of its scan-order sum, MAX exactly: NaN skipped, -FLT_MAX where nothing
+    beats it, never -0.0 from AVE)."""
+    import graphconv.layers.pool as P
+
+    rng = np.random.default_rng(len(spatial))
+    x = special_values((2, 3) + spatial, rng, values)
+    if values == "special":
+        x[0, 0] = np.nan
+        x[0, 1] = -0.0
+    for method in ("max", "ave"):
+        a = PoolAttrs(method=method, **attrs)
+        plans = P.pool_plan(a, spatial)
+        assert P._whole_plane(plans) == whole
+        with np.errstate(all="ignore"):
+            (got,) = P.Pooling().run(a, [x], {})
+            (want,) = per_axis_reference(x, plans, method, False)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        if method == "max":
+            np.testing.assert_array_equal(got, want)
+        else:
+            fin = np.isfinite(want)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5, atol=1e-6)
+            assert not np.signbit(got[got == 0]).any()
+        if values == "normal" and len(spatial) == 2:
+            k = tuple(p.kernel for p in plans)
+            top, _ = caffe_pool(x, k, tuple(p.stride for p in plans),
+                                tuple(p.pad for p in plans), method.upper(),
+                                a.round_mode.upper())
+            O.assert_close(got, top, AVE_TOL, "whole plane") if method == "ave" else \
+                np.testing.assert_array_equal(got, top)
+        if values == "special" and whole:
+            assert got[0, 0].ravel()[0] == -FLT_MAX if method == "max" else \
+                np.isnan(got[0, 0]).all()
+            assert got[0, 1].ravel()[0] == 0.0  # -0.0 for MAX (Caffe takes -0.0 > -FLT_MAX)
+            assert np.signbit(got[0, 1]).all() == (method == "max")
+
+
 # ---- dilation (ONNX's dilations) -----------------------------------------------------------------
 
 @st.composite

@@ -508,6 +508,31 @@ def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: 
     _finish_max_mask(rows, cols, out, mask, starts, width)
 
 
+# ---- windows that are the whole plane (global pooling, GoogLeNet's 7x7 on 7x7) ------------------
+
+def _whole_plane(plans: list[AxisPlan]) -> bool:
+    """Every window is the whole input plane: no padding, no dilation, one output per axis."""
+    return all(p.out == 1 and p.pad == 0 and p.dilation == 1 and p.kernel == p.size
+               for p in plans)
+
+
+def _pool_whole_plane(x: np.ndarray, method: str) -> np.ndarray:
+    """One reduction per channel over its contiguous plane (the per-axis path's first pass
+    would run one short row at a time). MAX: the maximum, NaN skipped, floored at -FLT_MAX as
+    Caffe starts there. AVE: the float32 sum (NumPy's pairwise order: within rounding of
+    Caffe's scan-order sum) divided by the plane's size, Caffe's divisor without padding."""
+    n, c = x.shape[:2]
+    flat = x.reshape(n, c, -1)
+    if method == "ave":
+        y = np.add.reduce(flat, axis=2, dtype=np.float32)
+        y += np.float32(0.0)  # as Caffe's sum from +0: no -0.0
+        y /= np.float32(flat.shape[2])
+    else:
+        y = np.fmax.reduce(flat, axis=2)
+        np.fmax(y, np.float32(-FLT_MAX), out=y)
+    return y.reshape((n, c) + (1,) * (x.ndim - 2))
+
+
 # ---- 2-D pooling over the flattened window region: small planes and stride 1 --------------------
 
 def _flat_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
@@ -652,6 +677,8 @@ class Pooling(LayerType):
     def run(self, a, xs, p):
         x = xs[0]
         plans = pool_plan(a, x.shape[2:])
+        if not a.mask and _whole_plane(plans):
+            return [_pool_whole_plane(x.astype(np.float32, copy=False), a.method)]
         if _tiled_2d(plans, a.method, a.mask):
             return _pool_tiles_2d(x.astype(np.float32, copy=False), plans, a.method, a.mask)
         if _flat_2d(plans, a.method, a.mask):
