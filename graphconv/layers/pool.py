@@ -24,9 +24,13 @@ Window ``o`` covers ``[o s - p, o s - p + k)``.
 above. MAX scans the taps inside the input (a window may hold none: -FLT_MAX, mask -1); AVE
 divides by the taps inside ``[-p, H + p)``.
 
-Kernels: 2-D windows with stride == kernel (2x2/2 and the like) run on the input's
-``(Ho, kh, Wo, kw)`` view, by blocks of channels in cache (``_pool_tiles_2d``); the rest goes per
-axis, a running ``fmax`` or sum over the taps into one buffer per axis. Both give the same bits.
+Kernels: a window that is the whole plane reduces each channel's plane in one call
+(``_pool_whole_plane``; AVE sums in NumPy's pairwise order, within rounding of the others).
+2-D windows with stride == kernel (2x2/2 and the like) run on the input's ``(Ho, kh, Wo, kw)``
+view, by blocks of channels in cache (``_pool_tiles_2d``); other 2-D windows without a mask at
+stride 1 or on narrow planes by shifted whole-block passes over the flattened window region
+(``_pool_flat_2d``); the rest goes per axis, a running ``fmax`` or sum over the taps into one
+buffer per axis. These three give the same bits.
 
 ONNX export uses floor mode with explicit end padding chosen so the window count is Caffe's:
 onnx shape inference and onnxruntime disagree about ceil_mode (onnxruntime drops a last window
