@@ -274,6 +274,9 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
             continue
         out_shape = list(val.shape)
         out_shape[axis] = plan.out
+        if not with_mask:
+            val = _fmax_taps(val, axis, plan, out_shape)
+            continue
         acc = np.full(out_shape, -FLT_MAX, dtype=np.float32)
         if with_mask:
             best = np.full(out_shape, -1, dtype=np.int64)
@@ -292,7 +295,31 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
         val = acc
         if with_mask:
             idx = best
+    if not with_mask:  # Caffe's windows start from -FLT_MAX: nothing below it survives
+        np.fmax(val, np.float32(-FLT_MAX), out=val)
     return val, idx
+
+
+def _fmax_taps(val: np.ndarray, axis: int, plan: AxisPlan, out_shape) -> np.ndarray:
+    """The running ``fmax`` over one axis' taps, started from the first two taps that reach
+    every output (one pass fewer than from a filled buffer; a max is exact in any order, NaN
+    skipped); outputs no tap reaches stay -inf. The caller floors at -FLT_MAX once."""
+    nd = val.ndim
+    taps = list(_taps(plan))
+    full = [i for i, (_, o_sl, _) in enumerate(taps) if o_sl == slice(0, plan.out)][:2]
+    acc = np.empty(out_shape, dtype=np.float32)
+    srcs = [val[_along(nd, axis, tap[2])] for tap in taps]
+    if len(full) == 2:
+        np.fmax(srcs[full[0]], srcs[full[1]], out=acc)
+    elif full:
+        np.copyto(acc, srcs[full[0]])
+    else:
+        acc.fill(-np.inf)
+    for i, (_, o_sl, _) in enumerate(taps):
+        if i not in full:
+            acc_t = acc[_along(nd, axis, o_sl)]
+            np.fmax(acc_t, srcs[i], out=acc_t)
+    return acc
 
 
 def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
