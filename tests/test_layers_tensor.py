@@ -263,6 +263,28 @@ layer { name: "concat" bottom: "upscore-dsn1"  bottom: "upscore-dsn5" top: "conc
 """
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_large_channel_concat_by_blocks_on_the_threads(monkeypatch, batch):
+    """A large float32 Concat along the channels copies blocks of channels on the threads (the
+    thresholds lowered so that small tensors take that path, in several blocks per input):
+    bit for bit Caffe's element-by-element join, and onnxruntime's."""
+    import graphconv.layers.tensor as T
+
+    calls = []
+    real = T._concat_channels
+    monkeypatch.setattr(T, "PARALLEL_ELEMENTS", 64)
+    monkeypatch.setattr(T, "EPILOGUE_BLOCK", 40)
+    monkeypatch.setattr(T, "_concat_channels", lambda xs: calls.append(len(xs)) or real(xs))
+    shapes = [(batch, 5, 4, 6), (batch, 1, 4, 6), (batch, 3, 4, 6)]
+    b = GraphBuilder()
+    ins = [b.input(f"x{i}", s) for i, s in enumerate(shapes)]
+    b.add("Concat", ins, ConcatAttrs(1), name="cat")
+    g = b.build()
+    feeds = feeds_for(g, 3)
+    check_exact(g, feeds, {"cat": concat_ref([feeds[f"x{i}"] for i in range(3)], 1)})
+    assert calls == [3]
+
+
 def test_hed_crops_without_parameters_and_concat_dim():
     g = load_text(HED_LIKE)
     assert g.layer("crop5").attrs == CropAttrs(axis=2, offsets=())

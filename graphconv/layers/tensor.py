@@ -15,7 +15,8 @@ import numpy as np
 from onnx import TensorProto
 
 from ..ir import TensorSpec
-from .base import LayerType, as_tuple, register
+from ..parallel import parallel_map
+from .base import EPILOGUE_BLOCK, PARALLEL_ELEMENTS, LayerType, as_tuple, register
 
 
 @dataclass(frozen=True)
@@ -163,11 +164,36 @@ class Concat(LayerType):
         return [TensorSpec(tuple(shape), first.dtype)]
 
     def run(self, a, xs, p):
-        return [np.concatenate(xs, axis=canonical_axis(a.axis, xs[0].ndim))]
+        ax = canonical_axis(a.axis, xs[0].ndim)
+        if ax != 1 or sum(x.size for x in xs) < PARALLEL_ELEMENTS \
+                or any(x.dtype != np.float32 for x in xs):
+            return [np.concatenate(xs, axis=ax)]
+        return [_concat_channels(xs)]
 
     def to_onnx(self, layer, em, ins, outs):
         ax = canonical_axis(layer.attrs.axis, em.spec(ins[0]).rank)
         em.node("Concat", list(ins), list(outs), name=layer.name, axis=ax)
+
+
+def _concat_channels(xs: list[np.ndarray]) -> np.ndarray:
+    """Large float32 tensors joined along the channels by blocks of about EPILOGUE_BLOCK
+    elements on the threads (one np.concatenate is a single-threaded copy: ENet's 16x256x512
+    join 0.94 -> 0.56 ms on 2 cores)."""
+    out = np.empty((xs[0].shape[0], sum(x.shape[1] for x in xs)) + xs[0].shape[2:],
+                   dtype=np.float32)
+    blocks, c0 = [], 0
+    for x in xs:
+        c = x.shape[1]
+        per = max(1, EPILOGUE_BLOCK // max(1, x.size // max(1, c)))
+        blocks += [(x, a, min(c, a + per), c0) for a in range(0, c, per)]
+        c0 += c
+
+    def copy(block) -> None:
+        x, a, b, at = block
+        out[:, at + a:at + b] = x[:, a:b]
+
+    parallel_map(copy, blocks)
+    return out
 
 
 # ---- Slice ---------------------------------------------------------------------------------------
