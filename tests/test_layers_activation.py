@@ -116,14 +116,22 @@ def input_block(shape, name="data"):
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 4, 3, 4), (2, 4, 4, 4), (3, 5), (2, 3, 6),
                                    (1, 2, 3, 2, 3)])
 @pytest.mark.parametrize("shared", [False, True])
-def test_prelu_per_channel(shape, shared):
+@pytest.mark.parametrize("low", [-0.5, 0.01])
+def test_prelu_per_channel(shape, shared, low):
     """Slopes broadcast over the channel axis, including when channels == width, where a slope
-    of shape (C,) would silently broadcast over the width instead."""
-    slope = np.random.default_rng(1).uniform(-0.5, 1.0, 1 if shared else shape[1]).astype(
+    of shape (C,) would silently broadcast over the width instead. Slopes all in (0, 1] take
+    the two-pass max(x, slope x), Caffe's float32 value exactly."""
+    slope = np.random.default_rng(1).uniform(low, 1.0, 1 if shared else shape[1]).astype(
         np.float32)
+    if low > 0 and not shared:
+        slope[0] = 1.0
     g = one_layer("PReLU", shape, PReLUAttrs(channel_shared=shared), {"slope": slope})
     x = rand(shape, 2)
     check(g, x, prelu(x, slope))
+    if low > 0:  # Caffe's max(x, 0) + slope min(x, 0) in float32
+        s = slope.reshape((-1,) + (1,) * (len(shape) - 2))
+        caffe = np.maximum(x, np.float32(0)) + s * np.minimum(x, np.float32(0))
+        np.testing.assert_array_equal(gc.run(g, {"data": x})["layer"], caffe)
 
 
 def test_prelu_exported_slope_shape():
@@ -346,8 +354,9 @@ def test_relu_large_tensors_through_the_epilogue(shape, slope):
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 97, 101), (2, 3, 61, 67)])
-def test_prelu_large_tensors(shape):
-    slope = np.array([0.25, -0.5, 1.5], np.float32)
+@pytest.mark.parametrize("slopes", [(0.25, -0.5, 1.5), (0.25, 0.5, 1.0)])
+def test_prelu_large_tensors(shape, slopes):
+    slope = np.array(slopes, np.float32)
     g = one_layer("PReLU", shape, PReLUAttrs(), {"slope": slope})
     x = rand(shape, 8)
     ref = np.where(x > 0, x.astype(np.float64), slope.reshape(-1, 1, 1) * x.astype(np.float64))

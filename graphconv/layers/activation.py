@@ -54,6 +54,12 @@ class ReLU(LayerType):
             em.node("LeakyRelu", list(ins), list(outs), name=layer.name, alpha=s)
 
 
+def _fractional(slope: np.ndarray) -> bool:
+    """Every slope in (0, 1]: then ``max(x, slope x)`` is exactly Caffe's ``max(x, 0) +
+    slope min(x, 0)`` (``slope x`` is below ``x`` for x > 0 and above it for x < 0)."""
+    return bool(np.all((slope > 0) & (slope <= 1)))
+
+
 def _add_negative_part(slope):
     """In place ``x + (slope[c] - 1) * min(x, 0)``: ``slope * x`` below zero, ``x`` above."""
     def apply(block: np.ndarray, ch: slice) -> None:
@@ -100,13 +106,19 @@ class PReLU(LayerType):
 
     def run(self, a, xs, p):
         x = xs[0]
+        slope = p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
+        if _fractional(p["slope"]):
+            return [np.maximum(x, x * slope)]
         y = np.minimum(x, np.float32(0))
-        y *= p["slope"].reshape((-1,) + (1,) * (x.ndim - 2))
+        y *= slope
         y += np.maximum(x, np.float32(0))
         return [y]
 
     def epilogue(self, a, p, x):
-        return _add_negative_part(per_channel(p["slope"]))
+        slope = per_channel(p["slope"])
+        if _fractional(p["slope"]):  # two passes instead of three
+            return lambda block, ch: np.maximum(block, block * slope(ch), out=block)
+        return _add_negative_part(slope)
 
     def to_onnx(self, layer, em, ins, outs):
         rank = em.spec(ins[0]).rank
