@@ -526,6 +526,19 @@ def test_lrn_matches_caffe(case):
     check(one_layer("LRN", case["shape"], attrs), {"data": x}, ref, opsets=(case["opset"],))
 
 
+@pytest.mark.parametrize("shape", [(1, 9, 7, 5), (2, 6, 5, 3)])
+def test_lrn_across_channels_by_row_blocks_on_the_threads(monkeypatch, shape):
+    """Across-channel LRN by blocks of rows (thresholds lowered: one or two rows per block,
+    spread over the threads) gives the brute-force Caffe result and onnxruntime's."""
+    import graphconv.layers.norm as N
+
+    monkeypatch.setattr(N, "LRN_BLOCK", shape[1] * shape[3])
+    monkeypatch.setattr(N, "PARALLEL_ELEMENTS", 1)
+    x = rand(shape, 4, 2.0)
+    attrs = LRNAttrs(5, 0.5, 0.75, 2.0)
+    check(one_layer("LRN", shape, attrs), {"data": x}, lrn_across(x, 5, 0.5, 0.75, 2.0))
+
+
 def test_lrn_caffe_prototxts(tmp_path):
     """GoogLeNet/SegNet-style LRN (defaults: size 5, alpha 1, beta 0.75, k 1) and a
     WITHIN_CHANNEL LRN whose k Caffe ignores."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from .base import Affine, LayerType, register
+from ..parallel import parallel_map, threads
+from .base import PARALLEL_ELEMENTS, Affine, LayerType, register
 
 
 def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
@@ -318,27 +319,65 @@ class LRNAttrs:
             raise ValueError(f"region must be one of {LRN_REGIONS}, got '{self.region}'")
 
 
+# Across-channel LRN works on blocks of about this many elements (all channels of a few rows):
+# its dozen passes then run in cache, and the blocks on the threads.
+LRN_BLOCK = 1 << 17
+
+
 def lrn_forward(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
     n, half = a.local_size, (a.local_size - 1) // 2
-    sq = np.square(x)
     if a.region == "across_channels":
-        padded = np.pad(sq, [(0, 0), (half, half), (0, 0), (0, 0)])
-        total = padded[:, :x.shape[1]].copy()
-        for t in range(1, n):
-            total += padded[:, t:t + x.shape[1]]
-        total *= np.float32(a.alpha / n)
-    else:
-        padded = np.pad(sq, [(0, 0), (0, 0), (half, half), (half, half)])
-        h, w = x.shape[2:]
-        rows = padded[:, :, :h].copy()
-        for t in range(1, n):
-            rows += padded[:, :, t:t + h]
-        total = rows[:, :, :, :w].copy()
-        for t in range(1, n):
-            total += rows[:, :, :, t:t + w]
-        total *= np.float32(a.alpha / (n * n))
+        return _lrn_across(x, a)
+    sq = np.square(x)
+    padded = np.pad(sq, [(0, 0), (0, 0), (half, half), (half, half)])
+    h, w = x.shape[2:]
+    rows = padded[:, :, :h].copy()
+    for t in range(1, n):
+        rows += padded[:, :, t:t + h]
+    total = rows[:, :, :, :w].copy()
+    for t in range(1, n):
+        total += rows[:, :, :, t:t + w]
+    total *= np.float32(a.alpha / (n * n))
     total += np.float32(a.k)
     return np.divide(x, _power(total, a.beta), dtype=np.float32)
+
+
+def _lrn_across(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
+    """Across-channel LRN by blocks of rows (every channel of a few rows of one image), on
+    the threads: for each channel the squares of its window's channels are summed in
+    increasing channel order, those outside skipped (Caffe's zero padding adds nothing), then
+    scaled, offset, raised to ``beta`` and divided into ``x``."""
+    N, C, H = x.shape[:3]
+    n, half = a.local_size, (a.local_size - 1) // 2
+    y = np.empty(x.shape, dtype=np.float32)
+    per_row = C * math.prod(x.shape[3:])
+    rows = max(1, LRN_BLOCK // max(1, per_row))
+    spread = x.size >= PARALLEL_ELEMENTS
+    if spread and N * H >= 2 * threads():  # at least two blocks per thread
+        rows = min(rows, max(1, -(-H // max(1, -(-2 * threads() // N)))))
+    blocks = [(i, r, min(H, r + rows)) for i in range(N) for r in range(0, H, rows)]
+    scale, k = np.float32(a.alpha / n), np.float32(a.k)
+
+    def block(item) -> None:
+        i, r0, r1 = item
+        xb = x[i, :, r0:r1]
+        sq = np.square(xb)
+        total = np.zeros(sq.shape, dtype=np.float32)
+        for t in range(n):
+            d = t - half  # window member c + d of channel c
+            lo, hi = max(0, -d), min(C, C - d)
+            if lo < hi:
+                total[lo:hi] += sq[lo + d:hi + d]
+        total *= scale
+        total += k
+        np.divide(xb, _power(total, a.beta), out=y[i, :, r0:r1], dtype=np.float32)
+
+    if spread:
+        parallel_map(block, blocks)
+    else:
+        for item in blocks:
+            block(item)
+    return y
 
 
 def _power(s: np.ndarray, beta: float) -> np.ndarray:
