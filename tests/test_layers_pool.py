@@ -435,6 +435,28 @@ def per_axis_reference(x, plans, method, mask):
     return [v, i.astype(np.float32)] if mask else [v]
 
 
+def equals_per_axis_by_blocks(kernel, x, plans, method, mask):
+    """``kernel()`` (a list of outputs) equals the per-axis kernels bit for bit, in blocks of
+    one channel and of several; returns its outputs."""
+    import graphconv.layers.pool as P
+
+    block = P.TILE_BLOCK_BYTES
+    try:
+        for block_bytes in (1, 1 << 20):
+            P.TILE_BLOCK_BYTES = block_bytes
+            with np.errstate(all="ignore"):  # inf - inf and overflow in the sums
+                got = kernel()
+                want = per_axis_reference(x, plans, method, mask)
+            for g_, w_ in zip(got, want, strict=True):
+                assert g_.dtype == np.float32 and g_.shape == w_.shape
+                np.testing.assert_array_equal(g_, w_)
+                if method == "ave":  # (a max of -0.0 and 0.0 may be either, as with fmax)
+                    assert (np.signbit(g_) == np.signbit(w_))[~np.isnan(w_)].all()
+    finally:
+        P.TILE_BLOCK_BYTES = block
+    return got
+
+
 def special_values(shape, rng, values):
     if values == "normal":
         return rng.standard_normal(shape).astype(np.float32)
@@ -501,20 +523,8 @@ def test_tile_kernels_equal_the_general_kernels_bit_for_bit(case, seed, values):
     assume(not (method == "ave" and any(q.past_input for q in plans)))
     assert P._tiled_2d(plans, method, mask)
     x = special_values(shape, np.random.default_rng(seed), values)
-    block = P.TILE_BLOCK_BYTES
-    try:
-        for block_bytes in (1, 1 << 20):
-            P.TILE_BLOCK_BYTES = block_bytes
-            with np.errstate(all="ignore"):  # inf - inf and overflow in the sums
-                got = P._pool_tiles_2d(x, plans, method, mask)
-                want = per_axis_reference(x, plans, method, mask)
-            for g_, w_ in zip(got, want):
-                assert g_.dtype == np.float32 and g_.shape == w_.shape
-                np.testing.assert_array_equal(g_, w_)
-                if method == "ave":  # (a max of -0.0 and 0.0 may be either, as with fmax)
-                    assert (np.signbit(g_) == np.signbit(w_))[~np.isnan(w_)].all()
-    finally:
-        P.TILE_BLOCK_BYTES = block
+    got = equals_per_axis_by_blocks(lambda: P._pool_tiles_2d(x, plans, method, mask),
+                                    x, plans, method, mask)
     if values != "special":
         top, ref_mask = caffe_pool(x, k, k, p, method.upper(), round_mode.upper())
         O.assert_close(got[0], top, AVE_TOL, "tiles") if method == "ave" else \
@@ -556,19 +566,8 @@ def test_flat_kernel_equals_the_per_axis_kernels_bit_for_bit(case, seed, values)
     except ValueError:
         assume(False)
     x = special_values(shape, np.random.default_rng(seed), values)
-    block = P.TILE_BLOCK_BYTES
-    try:
-        for block_bytes in (1, 1 << 20):
-            P.TILE_BLOCK_BYTES = block_bytes
-            with np.errstate(all="ignore"):  # inf - inf and overflow in the sums
-                got = P._pool_flat_2d(x, plans, method)
-                (want,) = per_axis_reference(x, plans, method, False)
-            assert got.dtype == np.float32 and got.shape == want.shape
-            np.testing.assert_array_equal(got, want)
-            if method == "ave":  # (a max of -0.0 and 0.0 may be either, as with fmax)
-                assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all()
-    finally:
-        P.TILE_BLOCK_BYTES = block
+    (got,) = equals_per_axis_by_blocks(lambda: [P._pool_flat_2d(x, plans, method)],
+                                       x, plans, method, False)
     if values != "special":
         top, _ = caffe_pool(x, k, s, p, method.upper(), round_mode.upper(), dilation=d)
         O.assert_close(got, top, AVE_TOL, "flat") if method == "ave" else \
