@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import parallel_map, threads
+from ..parallel import parallel_map, serial_map, threads
 from .base import PARALLEL_ELEMENTS, Affine, LayerType, register
 
 
@@ -372,11 +372,7 @@ def _lrn_across(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
         total += k
         np.divide(xb, _power(total, a.beta), out=y[i, :, r0:r1], dtype=np.float32)
 
-    if spread:
-        parallel_map(block, blocks)
-    else:
-        for item in blocks:
-            block(item)
+    (parallel_map if spread else serial_map)(block, blocks)
     return y
 
 
