@@ -421,26 +421,30 @@ def test_deconv_kernel_below_stride_fills_the_gaps():
     check_deconv(case)
 
 
-# ---- stride-1 depthwise on the flattened padded input (_depthwise_flat) --------------------------
+# ---- depthwise by blocks of channels (_depthwise): flat runs at stride 1, im2col blocks else -----
 
-@pytest.mark.parametrize("N,mult,kernel,dilation,sp,pads", [
-    (1, 1, (3, 3), (1, 1), (14, 14), (1, 1)),    # MobileNet's stride-1 block
-    (2, 2, (3, 5), (2, 1), (13, 17), (2, 3)),    # multiplier, dilated rows
-    (1, 1, (5, 5), (2, 2), (9, 12), (4, 4)),     # dilated, padded beyond the input
-    (1, 3, (1, 3), (1, 1), (10, 11), (0, 1)),
-    (1, 1, (3, 1), (3, 1), (10, 11), (3, 0)),    # 3x1, dilated
-    (2, 1, (4,), (2,), (29,), (3,)),
-    (1, 2, (3, 2, 3), (1, 1, 2), (5, 6, 7), (1, 0, 2)),
+@pytest.mark.parametrize("N,mult,kernel,stride,dilation,sp,pads", [
+    (1, 1, (3, 3), (1, 1), (1, 1), (14, 14), (1, 1)),    # MobileNet's stride-1 block
+    (2, 2, (3, 5), (1, 1), (2, 1), (13, 17), (2, 3)),    # multiplier, dilated rows
+    (1, 1, (5, 5), (1, 1), (2, 2), (9, 12), (4, 4)),     # dilated, padded beyond the input
+    (1, 3, (1, 3), (1, 1), (1, 1), (10, 11), (0, 1)),
+    (1, 1, (3, 1), (1, 1), (3, 1), (10, 11), (3, 0)),    # 3x1, dilated
+    (2, 1, (4,), (1,), (2,), (29,), (3,)),
+    (1, 2, (3, 2, 3), (1, 1, 1), (1, 1, 2), (5, 6, 7), (1, 0, 2)),
+    (1, 1, (3, 9), (1, 1), (1, 1), (6, 10), (1, 0)),     # 5x the work computed flat: im2col
+    (1, 1, (3, 3), (2, 2), (1, 1), (15, 14), (1, 1)),    # MobileNet's stride-2 block
+    (2, 2, (3, 5), (2, 3), (2, 1), (13, 17), (2, 3)),    # strided, multiplier, dilated
+    (1, 1, (2, 3, 3), (1, 2, 1), (1, 1, 2), (5, 7, 9), (1, 0, 2)),
 ])
-def test_depthwise_flat_path(monkeypatch, N, mult, kernel, dilation, sp, pads):
-    """Stride-1 depthwise convolutions take the flattened kernel (checked by a spy): against
-    conv_direct and onnxruntime, whole and in blocks of one channel."""
+def test_depthwise_path(monkeypatch, N, mult, kernel, stride, dilation, sp, pads):
+    """One-channel-per-group convolutions take the blocked depthwise kernel (checked by a spy):
+    against conv_direct and onnxruntime, whole and in blocks of one channel."""
     from graphconv.layers import conv
     calls = []
-    real = conv._depthwise_flat
-    monkeypatch.setattr(conv, "_depthwise_flat", lambda *a: calls.append(1) or real(*a))
+    real = conv._depthwise
+    monkeypatch.setattr(conv, "_depthwise", lambda *a: calls.append(1) or real(*a))
     C = 5
-    case = dict(N=N, C=C, O=mult * C, group=C, sp=sp, kernel=kernel, stride=(1,) * len(kernel),
+    case = dict(N=N, C=C, O=mult * C, group=C, sp=sp, kernel=kernel, stride=stride,
                 dilation=dilation, pads_begin=pads, pads_end=tuple(p // 2 for p in pads),
                 bias=True, opset=17, seed=11)
     check_conv(case)
