@@ -150,6 +150,17 @@ PARALLEL_MIN_WORK = 256
 MAX_PHASE_COPIES = 64
 
 
+def _im2col_view(xpi: np.ndarray, g: int, kernel, dilation, stride, out_sp) -> np.ndarray:
+    """Every output position's taps of one padded image ``xpi`` (C, *spatial) as a read-only
+    (g, C/g, *kernel, *out_sp) view."""
+    st = xpi.strides
+    cg = xpi.shape[0] // g
+    return np.lib.stride_tricks.as_strided(
+        xpi, shape=(g, cg) + tuple(kernel) + tuple(out_sp),
+        strides=(cg * st[0], st[0]) + tuple(s * d for s, d in zip(st[1:], dilation))
+        + tuple(s * k for s, k in zip(st[1:], stride)), writeable=False)
+
+
 def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
     """Split ``rows`` output rows (of ``row_len`` outputs, ``row_elements`` column elements) into
     chunks of about IM2COL_CHUNK column elements, into at least two per thread when the layer
@@ -211,7 +222,6 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
     if cg == 1 and K > 1:
         return _depthwise(x, wg, b, a, out_sp, epilogue)
     xp = _pad(x, a.pads_begin, a.pads_end)
-    st = xp.strides
     rest = out_sp[1:]
     row_len = math.prod(rest)
     chunk_rows = _row_chunks(out_sp[0], row_len, C * K * row_len, N * O * P * cg * K)
@@ -220,10 +230,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a: ConvAttr
         yi = y[i].reshape(g, og, P)
         # every output row's taps, as one view (sliced per chunk: as_strided itself is slow
         # Python, and on the pool it holds the GIL)
-        taps = np.lib.stride_tricks.as_strided(
-            xp[i], shape=(g, cg) + a.kernel + tuple(out_sp),
-            strides=(cg * st[1], st[1]) + tuple(st[2 + j] * a.dilation[j] for j in range(n))
-            + tuple(st[2 + j] * a.stride[j] for j in range(n)), writeable=False)
+        taps = _im2col_view(xp[i], g, a.kernel, a.dilation, a.stride, out_sp)
 
         def part(r: tuple[int, int], taps=taps, yi=yi) -> None:
             r0, r1 = r
@@ -259,40 +266,41 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a: ConvAttrs, out_sp, epilogue)
     N = x.shape[0]
     g, og, K = wg.shape
     padded = [d + pb + pe for d, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
-    flat = (all(s == 1 for s in a.stride)
-            and math.prod(padded[1:]) <= FLAT_WASTE * math.prod(out_sp[1:]))
+    trail = math.prod(padded[1:])
+    flat = all(s == 1 for s in a.stride) and trail <= FLAT_WASTE * math.prod(out_sp[1:])
     if flat:
         computed = (out_sp[0],) + tuple(padded[1:])  # whole padded rows, cropped afterwards
         flat_st = tuple(math.prod(padded[j + 1:]) for j in range(n))
         last = sum((k - 1) * d * f for k, d, f in zip(a.kernel, a.dilation, flat_st))
         L = math.prod(computed)
-        extra = max(0, -(-(L + last) // math.prod(padded[1:])) - padded[0])  # last tap's run
+        extra = max(0, -(-(L + last) // trail) - padded[0])  # rows for the last tap's run
         xp = _pad(x, a.pads_begin, (a.pads_end[0] + extra,) + tuple(a.pads_end[1:]))
-        shape = a.kernel + (L,)
-        strides = tuple(4 * d * f for d, f in zip(a.dilation, flat_st)) + (4,)  # bytes
+        tap_strides = tuple(4 * d * f for d, f in zip(a.dilation, flat_st)) + (4,)  # bytes
+
+        def tap_view(xpi: np.ndarray) -> np.ndarray:  # (g, *kernel, L): one run per tap
+            return np.lib.stride_tricks.as_strided(
+                xpi, shape=(g,) + a.kernel + (L,), strides=(xpi.strides[0],) + tap_strides,
+                writeable=False)
     else:
         computed = tuple(out_sp)
         L = math.prod(computed)
         xp = _pad(x, a.pads_begin, a.pads_end)
-        st = xp.strides[2:]
-        shape = a.kernel + computed
-        strides = (tuple(s * d for s, d in zip(st, a.dilation))
-                   + tuple(s * k for s, k in zip(st, a.stride)))
+
+        def tap_view(xpi: np.ndarray) -> np.ndarray:  # (g, *kernel, *out_sp)
+            return _im2col_view(xpi, g, a.kernel, a.dilation, a.stride, out_sp)[:, 0]
     y = np.empty((N, g * og) + tuple(out_sp), dtype=np.float32)
     per = max(1, CHUNK_ELEMENTS // ((K + og) * L))
     crop = (slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp[1:])
     for i in range(N):
         # every channel's taps as one view (sliced per block: as_strided itself is slow Python)
-        taps = np.lib.stride_tricks.as_strided(xp[i], shape=(g,) + shape,
-                                               strides=(xp.strides[1],) + strides,
-                                               writeable=False)
+        taps = tap_view(xp[i])
 
         def part(r: tuple[int, int], taps=taps, yi=y[i]) -> None:
             g0, g1 = r
             gb = g1 - g0
             buf = scratch(gb * (K + og) * L)
             cols = buf[:gb * K * L]
-            np.copyto(cols.reshape((gb,) + shape), taps[g0:g1])
+            np.copyto(cols.reshape((gb,) + taps.shape[1:]), taps[g0:g1])
             out = yi[g0 * og:g1 * og]
             if flat:
                 prod = buf[gb * K * L:].reshape(gb, og, L)
@@ -393,10 +401,7 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a: DeconvAttrs, epilogue) ->
         else:
             xp = _pad(x[i:i + 1], tuple(qi - 1 for qi in q),
                       tuple(mi - si for mi, si in zip(M, S)))[0]
-            st = xp.strides
-            view = np.lib.stride_tricks.as_strided(
-                xp, shape=(g, cg) + q + M,
-                strides=(cg * st[0], st[0]) + st[1:] + st[1:], writeable=False)
+            view = _im2col_view(xp, g, q, (1,) * len(q), (1,) * len(q), M)
             cols = np.ascontiguousarray(view).reshape(g, cg * Q, Mp)
 
         def part(item, cols=cols, yi=y[i]) -> None:
