@@ -6,7 +6,9 @@ The cases are every node case of the op families below (``_expanded`` cases are 
 test the function-body expansion into other ops such as ReduceMax, Where and CastLike, not the op
 itself). Each case either passes, or is listed in UNSUPPORTED with the reason, and must then be
 refused by the frontend with a one-line GraphError naming that reason: never a wrong number.
-A test asserts the failing set is exactly UNSUPPORTED, so nothing is silently skipped.
+The few cases where graphconv deliberately follows onnxruntime instead of ONNX's expected output
+are listed in FOLLOWS_ONNXRUNTIME and must match onnxruntime and differ from the expectation.
+A test asserts the failing set is exactly those two lists, so nothing is silently skipped.
 
 Node cases feed every operand as a graph input; operands that are parameters or shapes in a real
 model (a Conv weight, a Reshape shape, Resize scales, ...: every input after the first of the ops
@@ -64,6 +66,14 @@ UNSUPPORTED = {
     # shapes graphconv has no tensor for
     "test_pow_bcast_scalar": "rank-0 input (scalar)",
     "test_slice_start_out_of_bounds": "zero-sized output",
+}
+# align_corners with a fractional scale * in (0.6 * 4 = 2.4, 0.8 * 4 = 3.2): ONNX's expected
+# outputs map y -> y (in - 1) / (scale * in - 1) (intended, onnx/onnx#2462); onnxruntime and
+# PyTorch use the integer output length, y (in - 1) / (out - 1), and so does graphconv
+_ALIGN = "align_corners with the integer output length (onnxruntime, PyTorch)"
+FOLLOWS_ONNXRUNTIME = {
+    "test_resize_downsample_scales_linear_align_corners": _ALIGN,
+    "test_resize_downsample_scales_cubic_align_corners": _ALIGN,
 }
 # what the frontend's one-line error must contain for each reason above
 REFUSAL = {
@@ -124,7 +134,35 @@ CASE_NAMES = sorted(node_cases())
 
 def test_selection_is_large_and_the_list_names_real_cases():
     assert len(CASE_NAMES) > 150
-    assert set(UNSUPPORTED) <= set(CASE_NAMES)
+    assert set(UNSUPPORTED) | set(FOLLOWS_ONNXRUNTIME) <= set(CASE_NAMES)
+
+
+def _onnxruntime_outputs(case, inputs) -> list[np.ndarray]:
+    """onnxruntime on the case's own model (its ir_version lowered to what onnxruntime loads)."""
+    from onnx import helper
+
+    from graphconv.validate import run_onnxruntime
+
+    model = type(case.model)()
+    model.CopyFrom(case.model)
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    outs = run_onnxruntime(model, dict(zip([i.name for i in model.graph.input], inputs)))
+    return [outs[o.name] for o in model.graph.output]
+
+
+def _assert_follows_onnxruntime(case):
+    """graphconv differs from ONNX's expected output and matches onnxruntime's."""
+    assert run_case(case), "matches ONNX's expectation: remove it from FOLLOWS_ONNXRUNTIME"
+    model = case.model
+    names = [i.name for i in model.graph.input]
+    for inputs, _ in case.data_sets:
+        feeds = dict(zip(names, inputs))
+        bind = _bound_constants(model, feeds)
+        got = gc.run(load_onnx(model, constants=bind),
+                     {k: v for k, v in feeds.items() if k not in bind})
+        for out, want in zip([o.name for o in model.graph.output],
+                             _onnxruntime_outputs(case, inputs)):
+            np.testing.assert_allclose(got[out], want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -139,6 +177,9 @@ def test_node_case(name):
         needle = REFUSAL.get(reason, reason.split(" (")[0].split("/")[0])
         assert needle.split()[0] in message, (reason, message)
         return
+    if name in FOLLOWS_ONNXRUNTIME:
+        _assert_follows_onnxruntime(case)
+        return
     assert run_case(case) == []
 
 
@@ -150,7 +191,7 @@ def test_unsupported_list_is_exactly_the_failing_set():
                 failing.add(name)
         except gc.GraphconvError:
             failing.add(name)
-    assert failing == set(UNSUPPORTED)
+    assert failing == set(UNSUPPORTED) | set(FOLLOWS_ONNXRUNTIME)
 
 
 # ---- the pytorch-converted cases and the light models shipped inside the onnx package -----------

@@ -374,12 +374,14 @@ def test_resize_refusals_name_the_reason(attrs, why):
 # ---- Resize in full: an exact rational oracle of the specification, and onnxruntime -------------
 
 def _coordinate(ctm, y, scale, n_in, n_out):
-    """The ONNX specification's input coordinate of output sample y, in exact rationals."""
+    """The ONNX specification's input coordinate of output sample y, in exact rationals; but
+    align_corners divides by the integer output length less one, as onnxruntime and PyTorch
+    do (the specification's fractional ``scale * n_in`` differs when that is not an integer)."""
     from fractions import Fraction as F
     width = scale * n_in
     half = F(1, 2)
     if ctm == "align_corners":
-        return F(0) if width == 1 else F(y) * (n_in - 1) / (width - 1)
+        return F(0) if n_out == 1 else F(y * (n_in - 1), n_out - 1)
     if ctm == "asymmetric":
         return F(y) / scale
     if ctm == "tf_half_pixel_for_nn":
@@ -468,16 +470,125 @@ def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geomet
     want, closest = resize_oracle(x, out_shape, full_scales, mode, ctm, nearest_mode)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    # onnxruntime computes coordinates in float32: compare where no coordinate is near a tie,
-    # and not align_corners with a fractional scale * in (onnxruntime uses the integer length)
+    # onnxruntime computes coordinates in float32: compare where no coordinate is near a tie
     if closest < 1e-4:
-        return
-    if ctm == "align_corners" and scales is not None and any(
-            float(np.float32(s)) * n != int(float(np.float32(s)) * n) for s, n in zip(scales, shape)):
         return
     for opset in OPSETS:  # emitted as Resize, or as Gather where the opset lacks the mode
         ort = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"]
         np.testing.assert_allclose(ort, want, rtol=1e-5, atol=1e-6, err_msg=str(opset))
+
+
+# ---- Resize align_corners: the integer output length, as onnxruntime and PyTorch ---------------
+
+def align_corners_brute_force(x, out_shape, mode, nearest_mode):
+    """align_corners written out per output sample (float64 loops): along each axis, output
+    index i reads source coordinate c = i (in - 1) / (out - 1) (0 when out == 1), with the
+    INTEGER output length; linear blends x[floor c] and x[ceil c] by the fraction of c (one
+    factor per axis), nearest rounds c (exact rationals, so ties are exact)."""
+    import itertools
+    import math
+    from fractions import Fraction
+
+    def nearest(c):
+        low, frac = math.floor(c), c - math.floor(c)
+        up = {"round_prefer_floor": frac > Fraction(1, 2), "floor": False, "ceil": frac > 0,
+              "round_prefer_ceil": frac >= Fraction(1, 2)}[nearest_mode]
+        return low + up
+
+    out = np.zeros(out_shape, np.float64)
+    for index in itertools.product(*(range(o) for o in out_shape)):
+        coords = [Fraction(0) if o == 1 else Fraction(i * (n - 1), o - 1)
+                  for i, n, o in zip(index, x.shape, out_shape)]
+        if mode == "nearest":
+            out[index] = x[tuple(nearest(c) for c in coords)]
+            continue
+        for corner in itertools.product((0, 1), repeat=x.ndim):  # floor (0) or ceil (1) per axis
+            weight, source = 1.0, []
+            for c, up in zip(coords, corner):
+                frac = float(c - math.floor(c))
+                weight *= frac if up else 1 - frac
+                source.append(math.ceil(c) if up else math.floor(c))
+            out[index] += weight * float(x[tuple(source)])
+    return out
+
+
+# (input shape, scales or None, sizes or None): 1-D, 2-D and 3-D; scale * in fractional
+# (2.5 * 5 = 12.5, 2.5 * 7 = 17.5, 1.7 * 5 = 8.5, 1.7 * 7 = 11.9, 0.6 * 7 = 4.2), one output
+# sample (0.3 * 5 = 1.5), an unchanged length at scale 1.1, and sizes given instead of scales
+_ALIGN_GEOMETRIES = [
+    ((1, 2, 5), [1, 1, 2.5], None), ((1, 2, 7), [1, 1, 2.5], None),
+    ((1, 1, 5), [1, 1, 1.7], None), ((1, 1, 7), [1, 1, 0.6], None),
+    ((1, 1, 5), [1, 1, 0.3], None), ((1, 1, 7), None, [1, 1, 3]),
+    ((1, 2, 5, 7), [1, 1, 2.5, 1.7], None), ((2, 1, 7, 5), [1, 1, 1.7, 2.5], None),
+    ((1, 1, 5, 6), [1, 1, 1.1, 2.5], None), ((1, 2, 5, 7), None, [1, 2, 12, 17]),
+    ((1, 1, 5, 7, 3), [1, 1, 2.5, 1.7, 2.5], None), ((1, 1, 5, 7, 3), None, [1, 1, 8, 4, 7]),
+]
+# Inputs lie in [-1, 1] and every output is a convex combination of inputs (per axis, weights
+# >= 0 summing to 1), which graphconv and onnxruntime evaluate in float32 with a few roundings
+# of at most eps = 1.2e-7 per axis: |error| <= 3 axes * 3 * eps ~ 1.1e-6 < 2e-6. The
+# specification's fractional scale * in map is off by 0.17 to 0.89 on the linear cases given
+# scales (the two maps agree when sizes are given or there is one output sample).
+_ALIGN_TOL = {"rtol": 1e-6, "atol": 2e-6}
+
+
+@pytest.mark.parametrize("geometry", range(len(_ALIGN_GEOMETRIES)))
+@pytest.mark.parametrize("mode,nearest_mode", [("linear", "round_prefer_floor")]
+                         + [("nearest", n) for n in _NEAREST])
+def test_resize_align_corners_uses_the_integer_output_length(mode, nearest_mode, geometry):
+    """Interpreter, onnxruntime on the source model and on graphconv's export (as a Resize
+    node), all against the brute force; shapes equal onnx's strict shape inference."""
+    shape, scales, sizes = _ALIGN_GEOMETRIES[geometry]
+    m = _resize_model(shape, scales, sizes, mode, "align_corners", nearest_mode, 19)
+    x = np.random.default_rng(geometry).uniform(-1, 1, shape).astype(np.float32)
+    out_shape = tuple(sizes) if sizes is not None else tuple(
+        int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    want = align_corners_brute_force(x, out_shape, mode, nearest_mode).astype(np.float32)
+
+    def check(got, err_msg=""):
+        if mode == "nearest":  # picks input values: bit-exact
+            np.testing.assert_array_equal(got, want, err_msg=err_msg)
+        else:
+            np.testing.assert_allclose(got, want, err_msg=err_msg, **_ALIGN_TOL)
+
+    onnx_shape = tuple(d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim)
+    graph = load_onnx(m)
+    assert onnx_shape == out_shape == graph.specs["y"].shape
+    check(gc.run(graph, {"x": x})["y"])
+    check(run_onnxruntime(m, {"x": x})["y"])
+    for opset in OPSETS:
+        model = gc.to_onnx(graph, opset)
+        assert "Gather" not in {n.op_type for n in model.graph.node}, opset
+        check(run_onnxruntime(model, {"x": x})["y"], err_msg=str(opset))
+
+
+def test_resize_align_corners_is_not_the_fractional_specification_map():
+    """ONNX's own example (onnx/onnx#2462): [1 2 3 4] at scale 0.6 has 2 outputs, read at 0
+    and 3 (in - 1 over out - 1), so [1, 4]; the fractional 2.4 - 1 would read 2.14 (3.14)."""
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
+                            coordinate_transformation_mode="align_corners")
+    m = make_model([node], [("x", [1, 1, 4])], ["y"],
+                   [("scales", np.array([1, 1, 0.6], np.float32))], opset=19)
+    x = np.array([[[1, 2, 3, 4]]], np.float32)
+    np.testing.assert_array_equal(gc.run(load_onnx(m), {"x": x})["y"], [[[1, 4]]])
+    np.testing.assert_array_equal(run_onnxruntime(m, {"x": x})["y"], [[[1, 4]]])
+
+
+def test_resize_align_corners_length_where_float32_and_float64_products_differ():
+    """10 * 0.7f: 6.99999988 in float64 (the specification and onnx's shape inference: 6
+    samples), 7.0 in float32 (onnxruntime's length: 7). graphconv keeps onnx's shape and,
+    since an ONNX Resize would give 7 samples in onnxruntime, exports Gather / Mul / Sum."""
+    m = _resize_model((1, 1, 10), [1, 1, 0.7], None, "linear", "align_corners", "", 19)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 10)).astype(np.float32)
+    assert run_onnxruntime(m, {"x": x})["y"].shape == (1, 1, 7)  # measured with onnxruntime 1.32
+    graph = load_onnx(m)
+    assert graph.specs["y"].shape == (1, 1, 6) == tuple(
+        d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim)
+    want = align_corners_brute_force(x, (1, 1, 6), "linear", "")
+    np.testing.assert_allclose(gc.run(graph, {"x": x})["y"], want, **_ALIGN_TOL)
+    for opset in OPSETS:
+        model = gc.to_onnx(graph, opset)
+        assert "Resize" not in {n.op_type for n in model.graph.node}, opset
+        np.testing.assert_allclose(run_onnxruntime(model, {"x": x})["y"], want, **_ALIGN_TOL)
 
 
 def test_resize_ties_follow_the_spec_not_float32():

@@ -107,7 +107,8 @@ class ResizeAttrs:
 
     * half_pixel: ``(y + 0.5) / scale - 0.5``; pytorch_half_pixel: the same, but -0.5 when
       ``scale * in == 1``; asymmetric: ``y / scale``; tf_half_pixel_for_nn: ``(y + 0.5) / scale``;
-    * align_corners: ``y (in - 1) / (scale * in - 1)`` (0 when ``scale * in == 1``);
+    * align_corners: ``y (in - 1) / (out - 1)`` with the integer output length (0 when
+      ``out == 1``);
     * half_pixel_symmetric: half_pixel plus ``in / 2 * (1 - out / (scale * in))``;
     * tf_crop_and_resize, with ``roi`` (all starts, then all ends, as fractions of ``in - 1``):
       ``start (in - 1) + y (end - start)(in - 1) / (scale * in - 1)`` (the middle of the roi
@@ -120,14 +121,16 @@ class ResizeAttrs:
     Keys' cubic with ``cubic_coeff_a``; ``s`` is 1, or with ``antialias`` (linear, cubic)
     ``min(scale, 1)``, which widens the kernel when downsampling (weights then normalised to
     sum 1). Indices are clamped to ``[0, in - 1]`` (edge padding); ``exclude_outside`` instead
-    drops the taps outside the input and renormalises. An axis with scale 1, an unchanged
-    length and (tf_crop_and_resize) the whole roi is copied.
+    drops the taps outside the input and renormalises. An axis with an unchanged length, scale
+    1 (any scale in align_corners) and (tf_crop_and_resize) the whole roi is copied.
+
+    align_corners follows onnxruntime and PyTorch (``align_corners=True``), not the
+    specification's fractional ``scale * in``, so that exported PyTorch models run as trained.
 
     Precision: the index math follows the ONNX specification in float64 (``scale`` is the
     float64 value of the float32 scale), as ONNX's reference and its node-test expectations do.
     onnxruntime computes the coordinates in float32 and can pick the other neighbour at exact
-    ties (e.g. an asymmetric coordinate 2.5 that float32 rounds to 2.4999998), and uses the
-    integer output length for align_corners; graphconv follows the spec.
+    ties (e.g. an asymmetric coordinate 2.5 that float32 rounds to 2.4999998).
     """
 
     sizes: tuple[int, ...]
@@ -201,8 +204,8 @@ def resize_coordinates(a: ResizeAttrs, in_len: int, out_len: int, scale: float,
         else:
             x = y * (end - start) * (in_len - 1) / (width - 1)
         return x + start * (in_len - 1)
-    if ctm == "align_corners":
-        return np.zeros_like(y) if width == 1 else y * (in_len - 1) / (width - 1)
+    if ctm == "align_corners":  # the integer output length (onnxruntime, PyTorch)
+        return np.zeros_like(y) if out_len == 1 else y * (in_len - 1) / (out_len - 1)
     if ctm == "asymmetric":
         return y / scale
     if ctm == "tf_half_pixel_for_nn":
@@ -221,7 +224,8 @@ def resize_axis_taps(a: ResizeAttrs, shape: tuple[int, ...]):
     out = []
     for axis, (n, o, s) in enumerate(zip(shape, a.sizes, a.axis_scales(shape))):
         roi = (0.0, 1.0) if a.roi is None else (a.roi[axis], a.roi[axis + len(shape)])
-        if o == n and np.isclose(s, 1.0) and np.allclose(roi, (0.0, 1.0)):
+        unscaled = np.isclose(s, 1.0) or a.coordinate_transformation_mode == "align_corners"
+        if o == n and unscaled and np.allclose(roi, (0.0, 1.0)):
             out.append(None)
             continue
         index, weight = resize_taps(a, n, o, s, roi)
@@ -302,10 +306,10 @@ class Resize(LayerType):
     def to_onnx(self, layer, em, ins, outs):
         """ONNX Resize with ``scales`` (or ``sizes`` when the scales are ``sizes / in``). Where
         the opset lacks the setting (half_pixel_symmetric before 19, tf_half_pixel_for_nn from
-        18, antialias before 18), or onnxruntime would compute another output length (its
-        float32 product, or the integer length in align_corners / tf_crop_and_resize) or copy
-        an input of the output's shape, the same index and weight arrays are emitted as Gather
-        (then Mul and Sum over the taps, Where for extrapolated outputs) per axis."""
+        18, antialias before 18), or onnxruntime would compute otherwise (another output length
+        from its float32 product, the integer length in tf_crop_and_resize's coordinates, a copy
+        of an input of the output's shape), the same index and weight arrays are emitted as
+        Gather (then Mul and Sum over the taps, Where for extrapolated outputs) per axis."""
         a = layer.attrs
         shape = tuple(em.spec(ins[0]).shape)
         scales = a.axis_scales(shape)
@@ -314,7 +318,7 @@ class Resize(LayerType):
         expressible = not ((ctm == "half_pixel_symmetric" and em.opset < 19)
                            or (ctm == "tf_half_pixel_for_nn" and em.opset >= 18)
                            or (a.antialias and em.opset < 18))
-        if ctm in ("align_corners", "tf_crop_and_resize"):
+        if ctm == "tf_crop_and_resize":
             expressible = expressible and all(s * n == o for s, n, o in
                                               zip(scales, shape, a.sizes))
         if a.sizes == shape:  # onnxruntime then copies the input, whatever the scales
