@@ -48,31 +48,76 @@ def parse_pass(spec: str) -> tuple[str, dict]:
     return name.strip(), options
 
 
-def apply(graph: Graph, names: Iterable[str], verify: bool = False) -> Graph:
-    """Run the named passes in order (``name`` or ``name:key=value``).
-
-    ``verify`` runs the interpreter before and after each pass on seeded random input and raises
-    if an output changed (relative error above 1e-5). A failure names the pass and those before.
-    """
+def _resolve(names: Iterable[str]) -> list[tuple[str, dict]]:
     specs = [parse_pass(n) for n in names]
     unknown = [n for n, _ in specs if n not in _PASSES]
     if unknown:
         known = ", ".join(sorted(_PASSES)) or "none registered yet"
         raise UsageError(f"unknown pass(es) {', '.join(unknown)} (available: {known})")
+    return specs
+
+
+def apply(graph: Graph, names: Iterable[str], verify: bool | str = False) -> Graph:
+    """Run the named passes in order (``name`` or ``name:key=value``).
+
+    ``verify=True`` runs the interpreter before and after each pass on seeded random input and
+    raises if an output changed (relative error above 1e-5). ``verify="exact"`` checks every
+    rewrite site on its own (:mod:`passes.verify`): bit equality on small-integer inputs and
+    weights where the site's arithmetic stays on integers, else a 1e-4 relative tolerance; the
+    first failing site raises, naming the pass, the layer and the first differing element.
+    A failure names the pass and those before.
+    """
+    if verify not in (False, True, "exact"):
+        raise UsageError(f"verify must be False, True or 'exact', got {verify!r}")
+    if verify == "exact":
+        after, checks = apply_checked(graph, names)
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            raise GraphconvError(f"rewrite check failed: {bad[0].line()}")
+        return after
     done: list[str] = []
-    for name, options in specs:
-        try:
-            after = _PASSES[name](graph, **options)
-        except TypeError as e:
-            raise UsageError(f"pass '{name}': bad options {options} ({e})") from None
-        except GraphconvError as e:
-            before = f" after {', '.join(done)}" if done else ""
-            raise type(e)(f"pass '{name}'{before}: {e}") from e
+    for name, options in _resolve(names):
+        after = _run_pass(graph, name, options, done)
         if verify:
             _verify(graph, after, name)
         graph = after
         done.append(name)
     return graph
+
+
+def _run_pass(graph: Graph, name: str, options: dict, done: list[str]) -> Graph:
+    try:
+        return _PASSES[name](graph, **options)
+    except TypeError as e:
+        raise UsageError(f"pass '{name}': bad options {options} ({e})") from None
+    except GraphconvError as e:
+        before = f" after {', '.join(done)}" if done else ""
+        raise type(e)(f"pass '{name}'{before}: {e}") from e
+
+
+def apply_recorded(graph: Graph, names: Iterable[str]) -> tuple[Graph, list[tuple]]:
+    """Run the passes and return the result with every rewrite site, as ``(pass function,
+    options, Site)`` in the order they were made."""
+    from ._rewrite import recording
+
+    sites: list[tuple] = []
+    done: list[str] = []
+    for name, options in _resolve(names):
+        with recording() as found:
+            graph = _run_pass(graph, name, options, done)
+        sites.extend((_PASSES[name], options, site) for site in found)
+        done.append(name)
+    return graph, sites
+
+
+def apply_checked(graph: Graph, names: Iterable[str], *, seed: int = 0, rtol: float = 1e-4):
+    """Run the passes, then check every rewrite site on its own; returns ``(graph, checks)``
+    with one :class:`passes.verify.SiteCheck` per site."""
+    from .verify import check_site
+
+    after, sites = apply_recorded(graph, names)
+    return after, [check_site(site, fn, options, seed=seed, rtol=rtol)
+                   for fn, options, site in sites]
 
 
 def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:

@@ -8,8 +8,10 @@ the graph), a list is the replacement, whose layers must end in the original out
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from graphconv.errors import GraphError
 from graphconv.ir import Graph, Layer, TensorSpec, unique_name
@@ -18,6 +20,37 @@ from graphconv.ir import Graph, Layer, TensorSpec, unique_name
 @dataclass(frozen=True)
 class Skip:
     reason: str
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place a pass rewrote: the layers it replaced (the matched layer first, then any it
+    absorbed), their replacement, and the specs of the tensors the original layers read."""
+
+    pass_name: str
+    originals: tuple[Layer, ...]
+    replacement: tuple[Layer, ...]
+    input_specs: Mapping[str, TensorSpec]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The original tensors the replacement produces (what the two sides must agree on)."""
+        made = {t for layer in self.replacement for t in layer.outputs}
+        return tuple(t for layer in self.originals for t in layer.outputs if t in made)
+
+
+_recorder: ContextVar[list | None] = ContextVar("graphconv_rewrite_sites", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[Site]]:
+    """Collect every :class:`Site` that :func:`rewrite` makes inside the ``with`` block."""
+    sites: list[Site] = []
+    token = _recorder.set(sites)
+    try:
+        yield sites
+    finally:
+        _recorder.reset(token)
 
 
 @dataclass(frozen=True)
@@ -83,12 +116,14 @@ Rule = Callable[[Layer, Context], "list[Layer] | Skip | None"]
 def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
     """Apply ``rule`` to every layer; notes record rewrites and skips."""
     ctx = Context(graph)
+    sites = _recorder.get()
     layers: list[Layer] = []
     notes: list[str] = []
     count = 0
     for layer in graph.layers:
         if layer.name in ctx.absorbed:
             continue
+        absorbed_before = set(ctx.absorbed)
         result = rule(layer, ctx)
         if result is None:
             layers.append(layer)
@@ -106,6 +141,13 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
                                  layer=layer.name, type=layer.type)
             layers.extend(result)
             count += 1
+            if sites is not None:
+                absorbed = [graph.by_name[n] for n in ctx.absorbed - absorbed_before]
+                originals = (layer, *sorted(absorbed, key=graph.layers.index))
+                inside = {t for o in originals for t in o.outputs}
+                reads = dict.fromkeys(t for o in originals for t in o.inputs if t not in inside)
+                sites.append(Site(pass_name, originals, tuple(result),
+                                  {t: graph.specs[t] for t in reads}))
     notes.extend(ctx.notes)
     if count:
         notes.append(f"{pass_name}: rewrote {count} layer(s)")
