@@ -1,13 +1,27 @@
-"""Cross-check the interpreter against onnxruntime on the exported model.
+"""Cross-check a graph: the interpreter against onnxruntime, and a rewritten graph against its
+original.
 
-Both get the same seeded inputs. Per output: max absolute error and that error relative to the
-output's largest magnitude. On a mismatch every intermediate tensor is exported as an extra output
-and compared in topological order, naming the first layer whose output diverges.
+Every engine gets the same seeded inputs. Up to four comparisons, each per output (max absolute
+error, the reference's largest magnitude, and their ratio against a tolerance):
+
+* ``passes``: the original graph against the rewritten one, both in the interpreter (the
+  rewrite passes' own exactness);
+* ``export``: the rewritten graph in the interpreter against its export in onnxruntime;
+* ``end-to-end``: the original graph in the interpreter against the export in onnxruntime;
+* ``file``: for an ONNX input, the input file itself in onnxruntime against the interpreter on
+  the imported graph (an import bug is invisible when graphconv is only compared with its own
+  re-export).
+
+A NaN or Inf in any engine's output is never ok: it is counted, located, and traced to the first
+layer that produced one. On an export mismatch every intermediate tensor is exported as an extra
+output and compared in topological order, naming the first layer whose output diverges, and
+every layer is re-run in onnxruntime on the interpreter's own inputs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,11 +33,48 @@ from .ir import Graph
 
 @dataclass(frozen=True)
 class OutputCheck:
+    """One output compared with its reference: ``rel = max_abs / scale`` against ``tol``."""
+
     name: str
     shape: tuple[int, ...]
     max_abs: float
     rel: float
     ok: bool
+    scale: float = 0.0     # the reference's largest finite magnitude
+    tol: float = 0.0
+    finite: bool = True    # no NaN/Inf on either side (else never ok)
+
+    def line(self) -> str:
+        verdict = "ok" if self.ok else ("MISMATCH" if self.finite else "NON-FINITE")
+        return (f"{self.name} {'x'.join(map(str, self.shape))}: max abs err {self.max_abs:.3g}"
+                f" (largest |value| {self.scale:.3g}), rel {self.rel:.3g} {verdict}")
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """NaN/Inf values in one engine's output, and the first layer that produced one."""
+
+    engine: str
+    tensor: str
+    nan: int
+    inf: int
+    size: int
+    first_index: tuple[int, ...]
+    first_layer: str | None = None
+
+    def line(self) -> str:
+        where = f"; first produced by {self.first_layer}" if self.first_layer else ""
+        return (f"{self.tensor} ({self.engine}): {self.nan} NaN and {self.inf} Inf of "
+                f"{self.size} values, first at {self.first_index}{where}")
+
+
+COMPARISONS = {  # kind -> what is compared with what (the first is the reference)
+    "passes": "original vs rewritten graph, both in the interpreter",
+    "export": "interpreter vs onnxruntime on the exported graph",
+    "end-to-end": "original graph in the interpreter vs the exported rewritten graph in "
+                  "onnxruntime",
+    "file": "the input ONNX file in onnxruntime vs the interpreter on the imported graph",
+}
 
 
 @dataclass(frozen=True)
@@ -37,12 +88,15 @@ class LayerCheck:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Per-output comparison, and on a mismatch the layer-by-layer diagnosis.
+    """Every comparison's per-output checks, the diagnosis, and the verdict.
 
-    ``ok`` is true when every output agrees within ``rtol``, or when the outputs differ but every
-    layer, fed identical inputs, agrees with onnxruntime (``layerwise_ok``): the difference is
-    then float rounding amplified by a discontinuous layer (an argmax or a pooling mask picking
-    another of two nearly equal values), not a difference in meaning.
+    ``outputs`` is the ``export`` comparison. It passes when every output agrees within
+    ``rtol``, or when the outputs differ but every layer, fed identical inputs, agrees with
+    onnxruntime (``layerwise_ok``): the difference is then float rounding amplified by a
+    discontinuous layer (an argmax or a pooling mask picking another of two nearly equal values),
+    not a difference in meaning. ``passes`` passes within ``passes_rtol``, or when it does not but
+    every rewrite site checked on its own passes (``sites``). ``end_to_end`` passes within
+    ``rtol + passes_rtol`` or when both of the others pass. Non-finite values fail everything.
     """
 
     outputs: tuple[OutputCheck, ...]
@@ -52,6 +106,13 @@ class ValidationReport:
     layerwise_checked: bool = False
     worst_layer: LayerCheck | None = None
     inputs: dict = field(default_factory=dict, repr=False)
+    passes: tuple[OutputCheck, ...] = ()
+    end_to_end: tuple[OutputCheck, ...] = ()
+    file: tuple[OutputCheck, ...] = ()
+    nonfinite: tuple[NonFinite, ...] = ()
+    sites: tuple = ()                     # passes.verify.SiteCheck, when checked
+    passes_rtol: float = 0.0
+    repro: str | None = None              # the folder a repro was written to
 
     @property
     def outputs_ok(self) -> bool:
@@ -62,12 +123,74 @@ class ValidationReport:
         return self.layerwise_checked and not self.layer_failures
 
     @property
-    def ok(self) -> bool:
+    def export_ok(self) -> bool:
         return self.outputs_ok or self.layerwise_ok
 
+    @property
+    def sites_ok(self) -> bool:
+        return all(s.ok for s in self.sites)
+
+    @property
+    def passes_ok(self) -> bool:
+        return self.sites_ok and (all(o.ok for o in self.passes) or bool(self.sites))
+
+    @property
+    def end_to_end_ok(self) -> bool:
+        return all(o.ok for o in self.end_to_end) or (self.passes_ok and self.export_ok)
+
+    @property
+    def file_ok(self) -> bool:
+        return all(o.ok for o in self.file)
+
+    @property
+    def finite(self) -> bool:
+        return not self.nonfinite
+
+    @property
+    def failed(self) -> list[str]:
+        """The comparisons that failed: ``non-finite``, ``passes``, ``export``,
+        ``end-to-end``, ``file``."""
+        checks = [("non-finite", self.finite), ("passes", self.passes_ok),
+                  ("export", self.export_ok), ("end-to-end", self.end_to_end_ok),
+                  ("file", self.file_ok)]
+        return [kind for kind, ok in checks if not ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def verdict(self) -> str:
+        """One line: ok or the failed comparisons, saying what was compared with what."""
+        done = [k for k, v in (("passes", self.passes), ("export", self.outputs),
+                               ("end-to-end", self.end_to_end), ("file", self.file)) if v]
+        if self.ok:
+            how = []
+            if self.passes and not all(o.ok for o in self.passes):
+                how.append("the rewrites site by site")
+            if not self.outputs_ok:
+                how.append("the export layer by layer")
+            return "ok" + (f" ({' and '.join(how)})" if how else "") + ": " + "; ".join(
+                COMPARISONS[k] for k in done)
+        return "FAILED: " + ", ".join(self.failed) + f" (rtol {self.rtol:g}" + (
+            f", passes rtol {self.passes_rtol:g})" if self.passes else ")")
+
     def lines(self) -> list[str]:
-        out = [f"{o.name} {'x'.join(map(str, o.shape))}: max abs err {o.max_abs:.3g}, "
-               f"rel {o.rel:.3g} {'ok' if o.ok else 'MISMATCH'}" for o in self.outputs]
+        out: list[str] = []
+        sections = [("passes", self.passes), ("export", self.outputs),
+                    ("end-to-end", self.end_to_end), ("file", self.file)]
+        several = sum(bool(v) for _, v in sections) > 1
+        for kind, checks in sections:
+            if not checks:
+                continue
+            if several or kind != "export":
+                out.append(f"{kind}: {COMPARISONS[kind]}")
+            out.extend(("  " if several or kind != "export" else "") + c.line() for c in checks)
+        bad_sites = [s for s in self.sites if not s.ok]
+        out.extend(f"rewrite site: {s.line()}" for s in bad_sites[:3])
+        if len(bad_sites) > 3:
+            out.append(f"rewrite site: ... and {len(bad_sites) - 3} more site(s) fail")
+        for nf in self.nonfinite:
+            out.append(f"non-finite: {nf.line()}")
         if self.first_divergence:
             out.append(f"first diverging layer (end to end): {self.first_divergence}")
         if self.layer_failures:
@@ -81,6 +204,8 @@ class ValidationReport:
             out.append("layer by layer: every layer agrees with onnxruntime on identical "
                        f"inputs{worst}; the end-to-end difference is float rounding amplified "
                        "by a discontinuous layer")
+        if self.repro:
+            out.append(f"repro written to {self.repro}")
         return out
 
 
@@ -94,7 +219,8 @@ def compare(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     same_nonfinite = (~np.isfinite(a) | ~np.isfinite(ref)) & (
         (a == ref) | (np.isnan(a) & np.isnan(ref)))
-    diff = np.where(same_nonfinite, 0.0, np.abs(a - ref))
+    with np.errstate(invalid="ignore"):  # inf - inf: counted as inf below
+        diff = np.where(same_nonfinite, 0.0, np.abs(a - ref))
     diff = np.nan_to_num(diff, nan=np.inf)
     err = float(diff.max())
     scale = float(np.max(np.abs(np.where(np.isfinite(ref), ref, 0.0))))
@@ -123,34 +249,142 @@ def ort_session(model, threads: int | None = None, optimize: str = "basic"):
                              f"{str(e).splitlines()[0]}") from e
 
 
-def run_onnxruntime(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_onnxruntime(model, feeds: dict[str, np.ndarray], strict: bool = True
+                    ) -> dict[str, np.ndarray]:
+    """Run ``model`` in onnxruntime. ``strict=False`` (a user's own file) feeds only the inputs
+    the model declares, cast to its declared element types."""
     sess = ort_session(model)
+    if not strict:
+        kinds = {"tensor(float)": np.float32, "tensor(double)": np.float64,
+                 "tensor(float16)": np.float16}
+        feeds = {i.name: np.asarray(feeds[i.name], kinds.get(i.type, np.float32))
+                 for i in sess.get_inputs() if i.name in feeds}
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, feeds)))
 
 
+def _checks(names, shapes, ours, ref, tol) -> tuple[OutputCheck, ...]:
+    out = []
+    for name in names:
+        err, rel = compare(ours[name], ref[name])
+        scale = _scale(ref[name])
+        finite = bool(np.all(np.isfinite(ours[name])) and np.all(np.isfinite(ref[name])))
+        out.append(OutputCheck(name, shapes[name], err, rel, finite and rel <= tol, scale, tol,
+                               finite))
+    return tuple(out)
+
+
+def _scale(ref) -> float:
+    ref = np.asarray(ref, dtype=np.float64)
+    finite = ref[np.isfinite(ref)]
+    return float(np.max(np.abs(finite))) if finite.size else 0.0
+
+
 def validate(graph: Graph, feeds: dict[str, np.ndarray] | None = None, *, seed: int = 0,
-             rtol: float = 1e-4, opset: int = 17) -> ValidationReport:
+             rtol: float = 1e-4, opset: int = 17, original: Graph | None = None,
+             passes_rtol: float | None = None, sites=None, reference_model=None,
+             repro: str | None = None) -> ValidationReport:
     """Run the interpreter and onnxruntime on the same inputs and compare every output.
 
     ``feeds`` default to seeded standard-normal inputs. An output passes when its max abs error
-    is at most ``rtol`` times its largest magnitude. On a mismatch, the first diverging layer is
-    named (end to end), and every layer is re-checked on identical inputs (see
-    :class:`ValidationReport`).
+    is at most ``rtol`` times its largest magnitude. With ``original`` (the graph before the
+    rewrite passes that made ``graph``), the original in the interpreter is the reference too:
+    ``passes`` and ``end-to-end`` comparisons, the first within ``passes_rtol`` (default
+    ``rtol``; a lossy pass needs a larger one given on purpose). ``sites`` (a list of
+    :class:`passes.verify.SiteCheck`, or a callable making one, called only when the passes
+    comparison fails) checks each rewrite on its own. ``reference_model`` (the ONNX file the
+    graph was imported from) adds the ``file`` comparison. On an export mismatch the first
+    diverging layer is named (end to end), every layer is re-checked on identical inputs, and
+    with ``repro`` a folder gets the first failing layer as a one-layer model (see
+    :func:`write_repro`).
     """
     feeds = random_feeds(graph, seed) if feeds is None else feeds
+    passes_rtol = rtol if passes_rtol is None else passes_rtol
+    shapes = {n: graph.specs[n].shape for n in graph.outputs}
     ours = run(graph, feeds)
     theirs = run_onnxruntime(to_onnx(graph, opset), feeds)
-    checks = []
-    for name in graph.outputs:
-        err, rel = compare(ours[name], theirs[name])
-        checks.append(OutputCheck(name, graph.specs[name].shape, err, rel, rel <= rtol))
-    report = ValidationReport(tuple(checks), rtol, inputs=feeds)
-    if report.outputs_ok:
+    report = ValidationReport(_checks(graph.outputs, shapes, ours, theirs, rtol), rtol,
+                              inputs=feeds, passes_rtol=passes_rtol)
+    nonfinite = [*_nonfinite(graph, ours, "interpreter"),
+                 *_nonfinite(graph, theirs, "onnxruntime")]
+    extra: dict = {}
+    if original is not None:
+        base = run(original, feeds)
+        nonfinite = [*_nonfinite(original, base, "interpreter (original graph)"), *nonfinite]
+        extra["passes"] = _checks(graph.outputs, shapes, ours, base, passes_rtol)
+        extra["end_to_end"] = _checks(graph.outputs, shapes, theirs, base, rtol + passes_rtol)
+        if callable(sites):  # checked only when the outputs alone do not settle it
+            sites = sites() if not all(o.ok for o in extra["passes"]) else ()
+        extra["sites"] = tuple(sites or ())
+    if reference_model is not None:
+        source = run_onnxruntime(reference_model, feeds, strict=False)
+        base = run(original if original is not None else graph, feeds)
+        named = [n for n in graph.outputs if n in source]
+        extra["file"] = _checks(named, shapes, base, source, rtol)
+        nonfinite.extend(_nonfinite(graph, {n: source[n] for n in named},
+                                    "onnxruntime (input file)", trace=False))
+    report = replace(report, nonfinite=tuple(_traced(graph, feeds, nonfinite, opset)), **extra)
+    if report.outputs_ok or report.nonfinite:
         return report
     failures, worst = layerwise(graph, feeds, rtol, opset)
-    return ValidationReport(report.outputs, rtol, first_divergence(graph, feeds, rtol, opset),
-                            tuple(failures), True, worst, feeds)
+    report = replace(report, first_divergence=first_divergence(graph, feeds, rtol, opset),
+                     layer_failures=tuple(failures), layerwise_checked=True, worst_layer=worst)
+    if repro and failures:
+        report = replace(report, repro=write_repro(graph, feeds, failures[0], repro, opset))
+    return report
+
+
+def _nonfinite(graph: Graph, outs: dict, engine: str, trace: bool = True) -> list[NonFinite]:
+    found = []
+    for name in graph.outputs:
+        if name not in outs:
+            continue
+        a = np.asarray(outs[name])
+        if a.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(a)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            found.append(NonFinite(engine, name, int(np.isnan(a).sum()), int(np.isinf(a).sum()),
+                                   int(a.size), first, "" if trace else None))
+    return found
+
+
+def _traced(graph: Graph, feeds, found: list[NonFinite], opset: int) -> list[NonFinite]:
+    """Fill in the first layer that produced a non-finite value, per engine (one run each)."""
+    origin: dict[str, str | None] = {}
+    out = []
+    for nf in found:
+        if nf.first_layer == "":
+            engine = "onnxruntime" if nf.engine.startswith("onnxruntime") else nf.engine
+            if engine not in origin:
+                origin[engine] = None if "original" in engine else first_nonfinite(
+                    graph, feeds, opset, engine == "onnxruntime")
+            nf = replace(nf, first_layer=origin[engine])
+        out.append(nf)
+    return out
+
+
+def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = False
+                    ) -> str | None:
+    """The first layer (topological order) with a NaN or Inf in an output, in the interpreter
+    or in onnxruntime; the layer is named with its type and the offending parameter, if any."""
+    tensors = [t for layer in graph.layers if not layer.definition.is_source
+               for t in layer.outputs]
+    if onnxruntime:
+        values = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False),
+                                 feeds)
+    else:
+        values = run(graph, feeds, outputs=tensors)
+    for layer in graph.layers:
+        for t in layer.outputs:
+            v = values.get(t)
+            if v is None or np.asarray(v).dtype.kind != "f" or np.all(np.isfinite(v)):
+                continue
+            bad = [k for k, p in layer.params.items() if not np.all(np.isfinite(p))]
+            why = f", whose parameter '{bad[0]}' holds NaN/Inf" if bad else ""
+            return f"layer '{layer.name}' ({layer.type}){why}"
+    return None
 
 
 def first_divergence(graph: Graph, feeds: dict[str, np.ndarray], rtol: float,
@@ -199,3 +433,44 @@ def layerwise(graph: Graph, feeds: dict[str, np.ndarray], rtol: float, opset: in
             if not rel <= rtol:
                 failures.append(check)
     return failures, worst
+
+
+def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: int = 17) -> str:
+    """Write the layer that differs on identical inputs as a file a runtime's bug tracker can
+    take: ``layer.onnx`` (that layer alone), ``inputs.npz`` (the interpreter's inputs to it),
+    ``expected.npz`` (the interpreter's outputs) and ``README.txt`` (what differs, and a command
+    that shows it in onnxruntime). Returns the folder."""
+    from .export import save
+    from .ir import Layer
+    from .layers.tensor import InputAttrs
+
+    layer = graph.layer(failure.layer)
+    ins = list(dict.fromkeys(layer.inputs))
+    values = run(graph, feeds, outputs=[*ins, *layer.outputs])
+    taken = {layer.name}
+    sources = []
+    for t in ins:
+        name = t if t not in taken else f"{t}/input"
+        taken.add(name)
+        sources.append(Layer(name, "Input", (), (t,), InputAttrs(shape=graph.specs[t].shape)))
+    alone = Graph((*sources, layer), layer.outputs, f"repro_{layer.name}")
+    os.makedirs(folder, exist_ok=True)
+    save(to_onnx(alone, opset), os.path.join(folder, "layer.onnx"))
+    np.savez(os.path.join(folder, "inputs.npz"), **{t: values[t] for t in ins})
+    np.savez(os.path.join(folder, "expected.npz"), **{t: values[t] for t in layer.outputs})
+    command = ("python -c \"import numpy as np, onnxruntime as ort; "
+               "s = ort.InferenceSession('layer.onnx', providers=['CPUExecutionProvider']); "
+               "x = dict(np.load('inputs.npz')); e = np.load('expected.npz'); "
+               "[print(o.name, 'max abs diff', float(np.abs(r - e[o.name]).max()), "
+               "'largest |expected|', float(np.abs(e[o.name]).max())) "
+               "for o, r in zip(s.get_outputs(), s.run(None, x))]\"")
+    text = (f"Layer '{layer.name}' ({layer.type}) of graph '{graph.name}', opset {opset}.\n"
+            f"Fed identical inputs, onnxruntime's output differs from graphconv's interpreter:\n"
+            f"  tensor '{failure.tensor}': max abs err {failure.max_abs:.3g}, which is "
+            f"{failure.rel:.3g} of the largest |value|.\n\n"
+            f"layer.onnx     the layer alone\ninputs.npz     its inputs (by ONNX input name)\n"
+            f"expected.npz   graphconv's outputs (by ONNX output name)\n\n"
+            f"To see the difference, in this folder run:\n  {command}\n")
+    with open(os.path.join(folder, "README.txt"), "w") as f:
+        f.write(text)
+    return folder

@@ -102,30 +102,48 @@ def _reapply(site: Site, graph: Graph, pass_fn, options) -> Graph | None:
     return after
 
 
+def _attempt(site: Site, extent: int | None, pass_fn, options, params):
+    """(site graph, rewritten) at one spatial extent, or None where invalid or rewritten
+    otherwise."""
+    try:
+        before = site_graph(site, _shrunk(site.input_specs, extent), params)
+        after = _reapply(site, before, pass_fn, options)
+    except GraphconvError:
+        return None
+    return None if after is None else (before, after)
+
+
 def _candidates(site: Site, pass_fn, options, params=None):
     """(site graph, rewritten site graph): the full size when its MACs are within
-    ``SITE_MACS``, else the largest reduced size that is, else the smallest that is valid."""
+    ``SITE_MACS``, else the largest reduced size that is, else the smallest valid size (found by
+    bisection: a kernel's extent bounds it from below)."""
     from graphconv.analysis import total_macs
 
-    tried, smallest = [], None
-    for extent in (None, *SHRINK):
-        shapes = _shrunk(site.input_specs, extent)
-        if shapes in tried:
+    def cheap(pair):
+        return max(total_macs(pair[0]), total_macs(pair[1])) <= SITE_MACS
+
+    full = max((max(s.shape[2:], default=1) for s in site.input_specs.values()), default=1)
+    invalid, valid, best = 0, None, None
+    for extent in (None, *(e for e in SHRINK if e < full)):
+        pair = _attempt(site, extent, pass_fn, options, params)
+        if pair is None:
+            invalid = max(invalid, extent or full)
             continue
-        tried.append(shapes)
-        try:
-            before = site_graph(site, shapes, params)
-            after = _reapply(site, before, pass_fn, options)
-        except GraphconvError:
-            continue
-        if after is None:
-            continue
-        smallest = (before, after)
-        if max(total_macs(before), total_macs(after)) <= SITE_MACS:
-            yield smallest
+        valid, best = extent or full, pair
+        if cheap(pair):
+            yield pair
             return
-    if smallest is not None:
-        yield smallest
+    if valid is None:
+        return
+    lo, hi = invalid, valid  # invalid at lo (or nothing tried), valid at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        pair = _attempt(site, mid, pass_fn, options, params)
+        if pair is None:
+            lo = mid
+        else:
+            hi, best = mid, pair
+    yield best
 
 
 def _integer_params(site: Site, seed: int) -> dict[str, dict[str, np.ndarray]]:

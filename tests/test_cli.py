@@ -63,14 +63,15 @@ def test_convert_validate_and_validate_report_ok(tmp_path):
     assert proc.stdout.count(" ok") == 2
     proc = cli("validate", MODELS / "wavenet_dilated_1d.prototxt", "--seed", "3")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("ok")
+    assert proc.stdout.strip().splitlines()[-1] == "ok: interpreter vs onnxruntime on the " \
+        "exported graph"
 
 
 def test_mismatch_exits_1_and_names_first_layer(tmp_path):
     # rtol 0 demands bit equality; float32 GEMMs in different orders differ in the last bits.
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "MISMATCH" in proc.stdout
+    assert "MISMATCH" in proc.stdout and "FAILED: export" in proc.stdout
     assert "first diverging layer (end to end): layer '" in proc.stdout
     assert "first layer that differs on identical inputs: layer '" in proc.stdout
     out = tmp_path / "never.onnx"
@@ -178,3 +179,67 @@ def test_bench_compile_reports_each_size():
     assert all(r["layers_after"] > r["layers"] and r["total_s"] > 0 for r in rows)
     line = one_line_error(cli("bench-compile", "--layers", "x"))
     assert "--layers" in line
+
+
+# ---- the verdict and its exit codes (issue 17) ----------------------------------------------
+
+def test_lossy_pass_exits_4_with_the_measured_error():
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "split-separable:rank=1")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1].startswith("FAILED: passes, end-to-end")
+    passes_line = lines[lines.index("passes: original vs rewritten graph, both in the "
+                                    "interpreter") + 1]
+    rel = float(passes_line.split(", rel ")[1].split()[0])
+    assert rel > 0.05 and "MISMATCH" in passes_line
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "split-separable:rank=1",
+               "--passes-rtol", str(2 * rel))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"rel {passes_line.split(', rel ')[1].split()[0]}" in proc.stdout  # still printed
+
+
+def test_exact_flag_reports_every_site(tmp_path):
+    proc = cli("validate", MODELS / "upsample_vs_deconv.prototxt", "--passes",
+               "upsample-to-deconv,deconv-to-conv", "--exact", "-v")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rewrite sites of upsample-to-deconv: 1 checked (1 bit-equal on integers)" in \
+        proc.stdout
+    assert "rewrite sites of deconv-to-conv: 2 checked (2 bit-equal on integers)" in proc.stdout
+    assert proc.stdout.count("bit-equal on integer inputs and weights") == 3
+
+
+def test_nan_weights_warn_at_load_and_fail_with_exit_5(tmp_path):
+    model = tmp_path / "nan.prototxt"
+    model.write_text(
+        'layer { name: "data" type: "Input" top: "data"\n'
+        '        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
+        'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"\n'
+        '        convolution_param { num_output: 4 kernel_size: 3 } }\n'
+        'layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"\n'
+        '        convolution_param { num_output: 4 kernel_size: 3\n'
+        '                            weight_filler { type: "constant" value: nan } } }\n')
+    out = tmp_path / "never.onnx"
+    proc = cli("convert", model, "-o", out, "--validate")
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert not out.exists()
+    assert "warning: layer 'conv2' (Convolution): parameter 'weight' holds 144 NaN" in proc.stderr
+    nonfinite = [line for line in proc.stdout.splitlines() if line.startswith("non-finite:")]
+    assert nonfinite and all("first produced by layer 'conv2' (Convolution)" in line
+                             for line in nonfinite)
+    assert proc.stdout.splitlines()[-1].startswith("FAILED: non-finite")
+
+
+def test_repro_folder_from_the_cli(tmp_path):
+    # rtol 0: some layer differs from onnxruntime in the last bits on identical inputs
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0", "--repro",
+               tmp_path / "r")
+    assert proc.returncode == 1
+    assert {p.name for p in (tmp_path / "r").iterdir()} == {
+        "layer.onnx", "inputs.npz", "expected.npz", "README.txt"}
+    assert f"repro written to {tmp_path / 'r'}" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "x"])
+def test_bad_tolerances_are_usage_errors(value):
+    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", value))
+    assert "--rtol" in line and "expected a finite number >= 0" in line

@@ -19,7 +19,29 @@ def load(path: str, weights: str | None = None,
     come from the prototxt's fillers, seeded by ``seed``). ``input_shapes`` supplies or overrides
     input shapes by input name.
     """
-    path = os.fspath(path)
+    graph = _load(os.fspath(path), weights, input_shapes, seed)
+    warnings = tuple(nonfinite_parameters(graph))
+    if not warnings:
+        return graph
+    return Graph(graph.layers, graph.outputs, graph.name, graph.notes + warnings, reuse=graph)
+
+
+def nonfinite_parameters(graph: Graph) -> list[str]:
+    """A warning per layer whose weights (read or drawn from fillers) hold NaN or Inf."""
+    import numpy as np
+
+    found = []
+    for layer in graph.layers:
+        for key, p in layer.params.items():
+            bad = ~np.isfinite(p)
+            if bad.any():
+                found.append(f"warning: layer '{layer.name}' ({layer.type}): parameter '{key}' "
+                             f"holds {int(np.isnan(p).sum())} NaN and {int(np.isinf(p).sum())} "
+                             f"Inf of {p.size} values")
+    return found
+
+
+def _load(path: str, weights, input_shapes, seed) -> Graph:
     if not os.path.isfile(path):
         raise ParseError("no such file", file=path)
     lower = path.lower()
@@ -31,4 +53,4 @@ def load(path: str, weights: str | None = None,
         from .onnx import load_onnx
 
         return load_onnx(path, input_shapes=input_shapes)
-    raise ParseError("unknown model file type (expected .prototxt)", file=path)
+    raise ParseError("unknown model file type (expected .prototxt or .onnx)", file=path)
