@@ -20,6 +20,7 @@ from .errors import GraphconvError, UsageError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PASSES, EXIT_NONFINITE = 4, 5
+MAX_DIM = 2 ** 31 - 1  # ONNX and NumPy index with 64 bits, but no real tensor axis is this long
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +36,9 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
         shape = ()
     if not sep or not name or not shape or any(d < 1 for d in shape):
         raise argparse.ArgumentTypeError(
-            f"expected NAME=D1,D2,... with positive dims, got '{text}'")
+            f"expected NAME=D1,D2,... with positive dims, got '{text[:80]}'")
+    if any(d > MAX_DIM for d in shape):
+        raise argparse.ArgumentTypeError(f"a dimension above {MAX_DIM:,} in '{text[:80]}'")
     return name, shape
 
 
@@ -68,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def model_args(sp, rtol: bool = False):
+        sp.add_argument("--debug", action="store_true", help="show tracebacks")
         sp.add_argument("model", help="model file (.prototxt or .onnx)")
         sp.add_argument("--weights", help="Caffe .caffemodel with the trained blobs")
         sp.add_argument("--input-shape", action="append", type=_shape_arg, default=[],
@@ -133,10 +137,29 @@ def _note(note: str) -> None:
     print(note if note.startswith("warning:") else f"note: {note}", file=sys.stderr)
 
 
+def _check_output(path: str) -> None:
+    """Refuse an output path that cannot be written, before any work (exit 2, the user's path)."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"-o {path}: is a folder, not a file")
+    if not os.path.exists(folder):
+        raise UsageError(f"-o {path}: folder {folder} does not exist")
+    if not os.path.isdir(folder):
+        raise UsageError(f"-o {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"-o {path}: folder {folder} is not writable")
+
+
 def _loaded(args):
     """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
     from . import load
     from passes import apply_recorded
+
+    if getattr(args, "output", None):
+        _check_output(args.output)
+    if args.weights and str(args.model).lower().endswith(".onnx"):
+        raise UsageError(f"--weights {args.weights}: an ONNX model carries its own weights "
+                         "(--weights is for Caffe .caffemodel files)")
 
     graph = load(args.model, weights=args.weights, input_shapes=dict(args.input_shape),
                  seed=args.seed)
@@ -234,10 +257,7 @@ def cmd_run(args) -> int:
         if name not in graph.inputs:
             raise UsageError(f"--input {name}: not a graph input (inputs: "
                              f"{', '.join(graph.inputs)})")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--input {name}: cannot read {path}: {e}") from None
+        arr = _read_npy(name, path)
         want = graph.inputs[name].shape
         if tuple(arr.shape) != want:
             raise UsageError(f"--input {name}: {path} has shape {tuple(arr.shape)}, the graph "
@@ -252,6 +272,29 @@ def cmd_run(args) -> int:
         print(f"{name} {'x'.join(map(str, arr.shape))}")
     print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _read_npy(name: str, path: str) -> np.ndarray:
+    """One real-valued array from a .npy file, or a one-line usage error."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise ValueError("not a .npy file (an .npz or other format?)")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+            if dtype.kind not in "biuf" or dtype.fields is not None:
+                raise ValueError(f"holds {dtype} values; graphconv takes real numbers")
+            size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if size > os.path.getsize(path):
+                raise ValueError(f"its header declares {shape} ({size:,} bytes) but the file "
+                                 f"has {os.path.getsize(path):,}")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except (OSError, ValueError, EOFError, SyntaxError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"--input {name}: cannot read {path}: {first[:200]}") from None
 
 
 def _save_npz(path: str, arrays: dict) -> None:

@@ -243,3 +243,61 @@ def test_repro_folder_from_the_cli(tmp_path):
 def test_bad_tolerances_are_usage_errors(value):
     line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", value))
     assert "--rtol" in line and "expected a finite number >= 0" in line
+
+
+# ---- user mistakes are usage errors, before any work (issue 19) --------------------------------
+
+@pytest.mark.parametrize("where", ["missing", "folder", "under_file"])
+def test_output_path_that_cannot_be_written(tmp_path, where):
+    (tmp_path / "plain").write_text("x")
+    out = {"missing": tmp_path / "nope" / "o.onnx", "folder": tmp_path,
+           "under_file": tmp_path / "plain" / "o.onnx"}[where]
+    line = one_line_error(cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out))
+    assert str(out) in line and "Traceback" not in line
+
+
+def test_debug_after_the_command_and_huge_dims(tmp_path):
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--debug")
+    assert proc.returncode == 0, proc.stderr
+    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--input-shape",
+                              "image=99999999999999999999,3,8,8"))
+    assert "--input-shape" in line and "above" in line
+
+
+def test_weights_for_onnx_and_unknown_input_shape(tmp_path):
+    onnx_path = tmp_path / "f.onnx"
+    assert cli("convert", MODELS / "fcn_tiny.prototxt", "-o", onnx_path).returncode == 0
+    line = one_line_error(cli("validate", onnx_path, "--weights", tmp_path / "w.caffemodel"))
+    assert "ONNX model carries its own weights" in line
+    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--input-shape",
+                              "nosuch=1,3,8,8"))
+    assert "fcn_tiny.prototxt" in line and "'nosuch'" in line and "inputs: image" in line
+
+
+@pytest.mark.parametrize("kind", ["complex", "structured", "unicode", "npz", "empty",
+                                  "garbage", "lying_header"])
+def test_bad_input_arrays_are_usage_errors(tmp_path, kind):
+    path = tmp_path / f"{kind}.npy"
+    shape = (1, 3, 64, 96)
+    if kind == "complex":
+        np.save(path, np.zeros(shape, np.complex64))
+    elif kind == "structured":
+        np.save(path, np.zeros(shape, [("a", "f4"), ("b", "i4")]))
+    elif kind == "unicode":
+        np.save(path, np.full(shape, "x"))
+    elif kind == "npz":
+        np.savez(path, x=np.zeros(shape, np.float32))
+        path = tmp_path / "npz.npy.npz"
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(b"\x93NUMPY\x01\x00garbage")
+    else:  # a 64-byte file whose header declares 1e12 floats
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+        header["shape"] = (10 ** 12,)
+        with open(path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+    line = one_line_error(cli("run", MODELS / "fcn_tiny.prototxt", "--input", f"image={path}",
+                              "-o", tmp_path / "o.npz"))
+    assert "--input image" in line and str(path) in line
+    assert not (tmp_path / "o.npz").exists()

@@ -20,6 +20,10 @@ def load(path: str, weights: str | None = None,
     input shapes by input name.
     """
     graph = _load(os.fspath(path), weights, input_shapes, seed)
+    unknown = [n for n in (input_shapes or {}) if n not in graph.inputs]
+    if unknown:
+        raise ParseError(f"input shape given for '{unknown[0]}', which is not a graph input "
+                         f"(inputs: {', '.join(graph.inputs)})", file=os.fspath(path))
     warnings = tuple(nonfinite_parameters(graph))
     if not warnings:
         return graph
