@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--exact", action="store_true",
                             help="check every rewrite site on its own: bit equality on "
                             "small-integer inputs and weights where the arithmetic allows")
+            sp.add_argument("--input", action="append", type=_input_arg, default=[],
+                            metavar="NAME=FILE.npy", help="a real input (.npy) instead of "
+                            "seeded random values for that input")
             sp.add_argument("--repro", metavar="DIR",
                             help="on a mismatch, write the first layer that differs on "
                             "identical inputs as a one-layer ONNX model with its inputs")
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(r)
     r.add_argument("--input", action="append", type=_input_arg, default=[],
                    metavar="NAME=FILE.npy", help="an input array (.npy)")
+    r.add_argument("--random", action="store_true",
+                   help="seeded standard-normal values (--seed) for inputs without --input")
     r.add_argument("-o", "--output", required=True, help="output .npz with every graph output")
 
     v = sub.add_parser("validate", help="compare the interpreter with onnxruntime (and the "
@@ -218,7 +223,8 @@ def _validate(args, original, graph, sites) -> int:
         import onnx
 
         reference = onnx.load(args.model)
-    report = validate(graph, seed=args.seed, rtol=args.rtol, opset=args.opset,
+    report = validate(graph, _feeds(args, original, True), seed=args.seed, rtol=args.rtol,
+                      opset=args.opset,
                       original=original if args.passes else None,
                       passes_rtol=args.passes_rtol, sites=site_checks,
                       reference_model=reference, repro=args.repro)
@@ -248,10 +254,11 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
-def cmd_run(args) -> int:
-    from .interpreter import run
+def _feeds(args, graph, random: bool) -> dict | None:
+    """The inputs given with --input (shapes checked), the rest seeded random when ``random``;
+    None when no --input was given and random inputs are the default (validate)."""
+    from .interpreter import random_feeds
 
-    graph = _load(args)
     feeds = {}
     for name, path in args.input:
         if name not in graph.inputs:
@@ -264,12 +271,29 @@ def cmd_run(args) -> int:
                              f"expects {want}")
         feeds[name] = arr.astype(np.float32)
     missing = [n for n in graph.inputs if n not in feeds]
-    if missing:
-        raise UsageError(f"no --input given for graph input(s) {', '.join(missing)}")
+    if missing and not random:
+        raise UsageError(f"no --input given for graph input(s) {', '.join(missing)} (or use "
+                         "--random for seeded inputs)")
+    if not feeds:
+        return None
+    seeded = random_feeds(graph, args.seed)
+    return {n: feeds.get(n, seeded[n]) for n in graph.inputs}
+
+
+def cmd_run(args) -> int:
+    from .interpreter import random_feeds, run
+
+    graph = _load(args)
+    feeds = _feeds(args, graph, args.random) or random_feeds(graph, args.seed)
     outs = run(graph, feeds)
     _save_npz(args.output, outs)
     for name, arr in outs.items():
-        print(f"{name} {'x'.join(map(str, arr.shape))}")
+        a = np.asarray(arr, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        stats = (f"min {finite.min():.4g}, max {finite.max():.4g}, mean {finite.mean():.4g}"
+                 if finite.size else "no finite values")
+        print(f"{name} {'x'.join(map(str, arr.shape))}: {stats}, NaN {int(np.isnan(a).sum())}, "
+              f"Inf {int(np.isinf(a).sum())}")
     print(f"wrote {args.output}")
     return EXIT_OK
 

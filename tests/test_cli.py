@@ -301,3 +301,21 @@ def test_bad_input_arrays_are_usage_errors(tmp_path, kind):
                               "-o", tmp_path / "o.npz"))
     assert "--input image" in line and str(path) in line
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_run_random_prints_statistics_and_validate_takes_real_inputs(tmp_path):
+    from graphconv.interpreter import random_feeds
+
+    import graphconv as gc
+
+    proc = cli("run", MODELS / "fcn_tiny.prototxt", "--random", "--seed", "4", "-o",
+               tmp_path / "o.npz")
+    assert proc.returncode == 0, proc.stderr
+    g = gc.load(MODELS / "fcn_tiny.prototxt", seed=4)
+    ref = gc.run(g, random_feeds(g, 4))["score"]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("score 1x5x64x96:"))
+    assert f"max {ref.max():.4g}" in line and "NaN 0, Inf 0" in line
+    x = np.full((1, 3, 64, 96), np.nan, np.float32)  # a real input that is all NaN
+    np.save(tmp_path / "x.npy", x)
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--input", f"image={tmp_path / 'x.npy'}")
+    assert proc.returncode == 5, proc.stdout + proc.stderr  # the input was used, not random
