@@ -403,14 +403,15 @@ def cmd_bench_compile(args) -> int:
 
 
 def cmd_passes(args) -> int:
-    from passes import registry
+    from passes import options_of, registry
 
     names = registry()
     if not names:
         print("no passes are registered yet")
     for name, fn in sorted(names.items()):
         doc = (fn.__doc__ or "").strip().splitlines()
-        print(f"{name:26s} {doc[0] if doc else ''}")
+        opts = "".join(f":{k}={v.upper()}" for k, v in options_of(fn).items())
+        print(f"{name + opts:26s} {doc[0] if doc else ''}")
     return EXIT_OK
 
 

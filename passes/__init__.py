@@ -85,11 +85,36 @@ def apply(graph: Graph, names: Iterable[str], verify: bool | str = False) -> Gra
     return graph
 
 
+def options_of(fn: Pass) -> dict[str, str]:
+    """A pass's options: name -> the kind of value it takes (from its signature)."""
+    import inspect
+
+    kinds = {}
+    for p in list(inspect.signature(fn).parameters.values())[1:]:
+        note = str(p.annotation)
+        kinds[p.name] = "int" if "int" in note else "float" if "float" in note else "text"
+    return kinds
+
+
+def _check_options(name: str, options: dict) -> None:
+    kinds = options_of(_PASSES[name])
+    listing = ", ".join(f"{k}={v.upper()}" for k, v in kinds.items())
+    for key, value in options.items():
+        if key not in kinds:
+            raise UsageError(f"pass '{name}' " + (f"has no option '{key}' (options: {listing})"
+                                                  if kinds else "takes no options"))
+        kind = kinds[key]
+        if (kind == "int" and not isinstance(value, int)) or (
+                kind == "float" and not isinstance(value, (int, float))):
+            what = "an integer" if kind == "int" else "a number"
+            raise UsageError(f"pass '{name}': option {key}={value} is not {what} "
+                             f"(options: {listing})")
+
+
 def _run_pass(graph: Graph, name: str, options: dict, done: list[str]) -> Graph:
+    _check_options(name, options)
     try:
         return _PASSES[name](graph, **options)
-    except TypeError as e:
-        raise UsageError(f"pass '{name}': bad options {options} ({e})") from None
     except GraphconvError as e:
         before = f" after {', '.join(done)}" if done else ""
         raise type(e)(f"pass '{name}'{before}: {e}") from e

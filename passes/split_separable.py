@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from graphconv.errors import UsageError
 from graphconv.ir import seeded_rng
 from graphconv.layers import ConvAttrs
 from graphconv.layers.conv import conv_forward
@@ -187,4 +188,8 @@ def _rule_for(rank: int | None, tol: float):
 @register("split-separable")
 def split_separable(graph, rank: int | None = None, tol: float = TOL):
     """SeparableConvolution / separable weights -> depthwise+pointwise or kx1+1xk convolutions."""
+    if rank is not None and rank < 1:
+        raise UsageError(f"option rank={rank}: the rank of a split is at least 1")
+    if not 0 < tol < 1:
+        raise UsageError(f"option tol={tol}: a relative singular-value threshold in (0, 1)")
     return rewrite(graph, _rule_for(rank, tol), "split-separable")

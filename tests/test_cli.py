@@ -319,3 +319,14 @@ def test_run_random_prints_statistics_and_validate_takes_real_inputs(tmp_path):
     np.save(tmp_path / "x.npy", x)
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--input", f"image={tmp_path / 'x.npy'}")
     assert proc.returncode == 5, proc.stdout + proc.stderr  # the input was used, not random
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("split-separable:rank=0", "option rank=0: the rank of a split is at least 1"),
+    ("split-separable:rank=x", "option rank=x is not an integer (options: rank=INT, tol=FLOAT)"),
+    ("split-separable:foo=1", "has no option 'foo' (options: rank=INT, tol=FLOAT)"),
+    ("deconv-to-conv:rank=4", "pass 'deconv-to-conv' takes no options"),
+])
+def test_pass_option_errors_list_the_valid_options(spec, expected):
+    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", spec))
+    assert expected in line
