@@ -174,11 +174,21 @@ def _loaded(args):
         return graph, graph, []
     from .analysis import summary
 
+    from .export import census_line, to_onnx
+
     lowered, sites = apply_recorded(graph, args.passes)
     for note in lowered.notes[len(graph.notes):]:
         _note(note)
-    print(f"before {','.join(args.passes)}: {summary(graph)}")
-    print(f"after  {','.join(args.passes)}: {summary(lowered)}")
+    opset = getattr(args, "opset", 17)
+    names = ",".join(args.passes)
+    if len(lowered.layers) == len(graph.layers) and all(
+            a is b for a, b in zip(lowered.layers, graph.layers)):
+        print(f"{names}: changed nothing: {summary(graph)}")
+        return graph, lowered, sites
+    print(f"before {names}: {summary(graph)}")
+    print(f"after  {names}: {summary(lowered)}")
+    print(f"before {names}: {census_line(to_onnx(graph, opset, check=False))}")
+    print(f"after  {names}: {census_line(to_onnx(lowered, opset, check=False))}")
     return graph, lowered, sites
 
 
@@ -239,7 +249,7 @@ def _validate(args, original, graph, sites) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .export import save, to_onnx
+    from .export import census_line, save, to_onnx
 
     original, graph, sites = _loaded(args)
     model = to_onnx(graph, args.opset)
@@ -250,7 +260,7 @@ def cmd_convert(args) -> int:
             print(f"graphconv: validation failed; {args.output} not written", file=sys.stderr)
             return code
     save(model, args.output)
-    print(f"wrote {args.output} (opset {args.opset})")
+    print(f"wrote {args.output} (opset {args.opset}): {census_line(model)}")
     return EXIT_OK
 
 

@@ -192,6 +192,20 @@ def check_model(model: onnx.ModelProto, graph: Graph) -> None:
             raise layer.error(f"onnx infers shape {got} for '{v.name}', graphconv {want}")
 
 
+def op_census(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each ONNX op type the model holds (what a target runtime sees)."""
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def census_line(model: onnx.ModelProto) -> str:
+    counts = op_census(model)
+    return (f"{sum(counts.values())} ONNX nodes ("
+            + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+
+
 def save(model: onnx.ModelProto, path: str) -> None:
     """Write a model atomically: a failure never leaves a partial file behind."""
     import os
