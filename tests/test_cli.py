@@ -330,3 +330,15 @@ def test_run_random_prints_statistics_and_validate_takes_real_inputs(tmp_path):
 def test_pass_option_errors_list_the_valid_options(spec, expected):
     line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", spec))
     assert expected in line
+
+
+def test_pass_summary_shows_the_onnx_op_census_and_no_change():
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "deconv-to-subpixel")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "before deconv-to-subpixel: 11 ONNX nodes (Conv 4, ConvTranspose 2, LeakyRelu 1, " \
+        "Relu 4)" in proc.stdout
+    after = next(x for x in proc.stdout.splitlines() if x.startswith("after  deconv-to-subpixel:")
+                 and "ONNX nodes" in x)
+    assert "ConvTranspose" not in after and "Conv 12" in after
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "fold-batchnorm")
+    assert "fold-batchnorm: changed nothing: 12 layers" in proc.stdout
