@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import interp_length, zero_insert_length
 from ..ir import TensorSpec
 from .base import LayerType, as_tuple, register, spatial_rank_check
 
@@ -57,7 +58,8 @@ def nearest_upsample(x: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
 
 def zero_insert(x: np.ndarray, s: tuple[int, ...]) -> np.ndarray:
     sp = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(st * (h - 1) + 1 for st, h in zip(s, sp)), dtype=x.dtype)
+    out = np.zeros(x.shape[:2] + tuple(zero_insert_length(h, st) for st, h in zip(s, sp)),
+                   dtype=x.dtype)
     out[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in s)] = x
     return out
 
@@ -92,7 +94,7 @@ class ZeroInsert(LayerType):
     def infer(self, a, ins):
         x = ins[0]
         spatial_rank_check(x, len(a.stride), f"stride {a.stride}")
-        return [TensorSpec(x.shape[:2] + tuple(s * (h - 1) + 1 for s, h in
+        return [TensorSpec(x.shape[:2] + tuple(zero_insert_length(h, s) for s, h in
                                                zip(a.stride, x.shape[2:])), x.dtype)]
 
     def run(self, a, xs, p):
@@ -110,7 +112,7 @@ class ZeroInsert(LayerType):
         em.pad(t1, t2, [0] * len(split) + ends, name=f"{layer.name}/spread")
         t3 = em.reshape(t2, lead + tuple(h * st for h, st in zip(sp, s)), f"{layer.name}/merge")
         em.slice(t3, outs[0], starts=[0] * len(sp),
-                 ends=[st * (h - 1) + 1 for st, h in zip(s, sp)],
+                 ends=[zero_insert_length(h, st) for st, h in zip(s, sp)],
                  axes=list(range(2, 2 + len(sp))), name=f"{layer.name}/trim")
 
 
@@ -253,8 +255,7 @@ class InterpAttrs:
             if len(self.size) != len(spatial):
                 raise ValueError(f"size {self.size} does not fit a {len(spatial)}-D input")
             return self.size
-        out = tuple((h - 1) // self.shrink_factor + 1 for h in spatial)
-        return tuple(h + (h - 1) * (self.zoom_factor - 1) for h in out)
+        return tuple(interp_length(h, self.shrink_factor, self.zoom_factor) for h in spatial)
 
 
 def align_corners_taps(n_in: int, n_out: int):

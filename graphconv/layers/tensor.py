@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import TensorProto
 
+from ..geometry import padded_length
 from ..ir import TensorSpec
-from ..parallel import parallel_map
-from .base import EPILOGUE_BLOCK, PARALLEL_ELEMENTS, LayerType, as_tuple, register
+from ..kernels.epilogue import EPILOGUE_BLOCK, PARALLEL_ELEMENTS
+from ..kernels.threads import parallel_map
+from .base import LayerType, as_tuple, register
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class PadAttrs:
 def pad_crop(x: np.ndarray, pb, pe, value: float = 0.0) -> np.ndarray:
     """``out[i] = x[i - pb]`` where that index exists, else ``value`` (per spatial axis)."""
     sp = x.shape[2:]
-    out_sp = tuple(h + b + e for h, b, e in zip(sp, pb, pe))
+    out_sp = tuple(padded_length(h, b, e) for h, b, e in zip(sp, pb, pe))
     out = np.full(x.shape[:2] + out_sp, value, dtype=x.dtype)
     dst, src = [slice(None)] * 2, [slice(None)] * 2
     for h, b, o in zip(sp, pb, out_sp):
@@ -93,7 +95,8 @@ class Pad(LayerType):
         if x.rank != len(a.pads_begin) + 2:
             raise ValueError(f"pads cover {len(a.pads_begin)} spatial axes but the input has "
                              f"rank {x.rank}")
-        out = tuple(h + b + e for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end))
+        out = tuple(padded_length(h, b, e)
+                    for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end))
         if any(o < 1 for o in out):
             raise ValueError(f"pads {a.pads_begin}/{a.pads_end} crop an axis to nothing")
         return [TensorSpec(x.shape[:2] + out, x.dtype)]

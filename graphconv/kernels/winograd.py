@@ -33,8 +33,8 @@ import weakref
 
 import numpy as np
 
-from ..parallel import blas_threads_for, chunks, parallel_map, scratch, threads
-from .base import view_as
+from .epilogue import view_as
+from .threads import blas_threads_for, chunks, parallel_map, scratch, threads
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
