@@ -65,6 +65,37 @@ def pooled_length(h: int, k: int, s: int, p: int, round_mode: str, d: int = 1) -
     return out
 
 
+def onnx_pool_length(h: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:
+    """ONNX MaxPool/AveragePool output length (onnxruntime's rule): floor, or with ``ceil`` one
+    more for a partial window, except that no window may start in the end padding."""
+    span = h + pb + pe - extent(k, d)
+    if not ceil:
+        return span // s + 1
+    out = ceil_div(span, s) + 1
+    if (out - 1) * s >= h + pb:
+        out -= 1
+    return out
+
+
+def same_pads(h: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
+    """ONNX auto_pad SAME_UPPER (``upper``) / SAME_LOWER pads (begin, end): ``ceil(h / s)``
+    outputs, the total pad split in halves, the odd sample at the end (UPPER) or begin."""
+    total = max(0, end_pad(ceil_div(h, s), h, k, s, d, 0))
+    small = total // 2
+    begin = small if upper else total - small
+    return begin, total - begin
+
+
+def deconv_pads_for_length(h: int, k: int, s: int, d: int, op: int, want: int, upper: bool
+                           ) -> tuple[int, int]:
+    """Transposed-convolution pads (begin, end) that give ``want`` output samples (ONNX
+    ``output_shape`` / SAME): the total split in halves, the odd one at the end (``upper``) or
+    the begin; either may come out negative (extend rather than crop)."""
+    total = deconv_output_size(h, k, s, d, 0, 0, op) - want
+    begin = total // 2 if upper else total - total // 2
+    return begin, total - begin
+
+
 def zero_insert_length(h: int, s: int) -> int:
     """Length after inserting ``s - 1`` zeros between neighbouring samples."""
     return s * (h - 1) + 1

@@ -113,6 +113,46 @@ def test_deconv_as_conv_pads_reproduce_the_deconvolution():
             np.testing.assert_array_equal(got, want)
 
 
+def onnx_pool_windows(h: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:
+    """ONNX pool windows one at a time: as caffe_pool_windows with asymmetric pads, and a last
+    window starting in the end padding dropped whatever the pads."""
+    span = d * (k - 1) + 1
+    starts = [-pb]
+    while starts[-1] + s + span <= h + pe or (ceil and starts[-1] + span < h + pe):
+        starts.append(starts[-1] + s)
+    if ceil and starts[-1] >= h:
+        starts.pop()
+    return len(starts)
+
+
+def test_onnx_pool_length_counts_windows():
+    for h, k, s, d, pb, pe, ceil in itertools.product(range(1, 9), range(1, 4), range(1, 4),
+                                                      range(1, 3), range(3), range(3),
+                                                      (False, True)):
+        if G.extent(k, d) > h + pb + pe:
+            continue
+        want = onnx_pool_windows(h, k, s, d, pb, pe, ceil)
+        assert G.onnx_pool_length(h, k, s, d, pb, pe, ceil) == want, (h, k, s, d, pb, pe, ceil)
+
+
+def test_same_pads_give_ceil_h_over_s_outputs():
+    for h, k, s, d, upper in itertools.product(range(1, 10), range(1, 5), range(1, 4),
+                                               range(1, 3), (False, True)):
+        b, e = G.same_pads(h, k, s, d, upper)
+        assert conv_windows(h, k, s, d, b, e) == len(range(0, h, s))
+        assert 0 <= (e - b if upper else b - e) <= 1
+
+
+def test_deconv_pads_for_length_by_scattering():
+    for h, k, s, d, want, upper in itertools.product(range(1, 5), range(1, 4), range(1, 4),
+                                                     range(1, 3), range(1, 12), (False, True)):
+        b, e = G.deconv_pads_for_length(h, k, s, d, 0, want, upper)
+        if b < 0 or e < 0:
+            continue  # an extension, not a crop: the caller turns it into output padding
+        assert len(scatter_deconv(np.ones(h), np.ones(k), s, d, b, e, 0)) == want
+        assert 0 <= (e - b if upper else b - e) <= 1
+
+
 def test_zero_insert_and_pad_lengths():
     for h, s in itertools.product(range(1, 8), range(1, 5)):
         z = np.zeros(h * s + 4)

@@ -175,6 +175,9 @@ class Pooling(LayerType):
         return kernels.pool(xs[0], pool_plan(a, xs[0].shape[2:]), a.method, a.mask)
 
     def to_onnx(self, layer, em, ins, outs):
+        """Caffe's windows as ONNX pools (see the module docstring). (Long: one recipe whose
+        corner cases, past-input windows, explicit pads, old-opset dilation and the mask, share
+        the pads and counts computed first.)"""
         a = layer.attrs
         x = em.spec(ins[0])
         plans = pool_plan(a, x.shape[2:])
