@@ -6,12 +6,11 @@ Interp (PSPNet/DeepLab bilinear interpolation with aligned corners)."""
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import interp_length, zero_insert_length
+from ..geometry import ceil_div, deconv_output_size, interp_length, zero_insert_length
 from ..ir import TensorSpec
 from .base import LayerType, as_tuple, register, spatial_rank_check
 
@@ -204,12 +203,14 @@ class MaxUnpool(LayerType):
             if o < h:
                 raise layer.error(f"output length {o} is smaller than the input {h}: ONNX "
                                   "MaxUnpool cannot express it")
-            s = -(-o // h)
+            s = ceil_div(o, h)
             if h * s - o < s:       # kernel = stride = ceil(o/h), the overhang cropped at the end
                 kernel.append(s), strides.append(s), ends.append(h * s - o)
             else:                   # stride floor(o/h), the kernel covers the rest
                 s = o // h
                 kernel.append(o - (h - 1) * s), strides.append(s), ends.append(0)
+            # ONNX MaxUnpool's default length is the transposed convolution's
+            assert deconv_output_size(h, kernel[-1], strides[-1], 1, 0, ends[-1]) == o
         # ONNX indices are flat over (N, C, *out): add each plane's offset to the float mask
         plane = int(np.prod(out))
         offsets = (np.arange(x.shape[0] * x.shape[1], dtype=np.int64) * plane).reshape(
