@@ -18,7 +18,7 @@ from time import perf_counter
 from .export import to_onnx
 from .interpreter import random_feeds, run
 from .ir import Graph
-from .parallel import set_threads
+from .kernels.threads import set_threads
 from .validate import ort_session
 
 SETTLE_S = 0.3  # idle worker threads of the engine timed before go to sleep meanwhile

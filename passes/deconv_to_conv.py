@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphconv.geometry import deconv_as_conv_pads
 from graphconv.layers import ConvAttrs, PadAttrs, ZeroInsertAttrs
 
 from . import register
@@ -42,9 +43,9 @@ def _rule(layer, ctx):
     steps = []
     if any(s > 1 for s in a.stride):
         steps.append(Step("ZeroInsert", ZeroInsertAttrs(a.stride), suffix="zero_insert"))
-    reach = [d * (k - 1) for k, d in zip(a.kernel, a.dilation)]
-    low = tuple(r - pb for r, pb in zip(reach, a.pads_begin))
-    high = tuple(r - pe + op for r, pe, op in zip(reach, a.pads_end, a.output_padding))
+    pads = [deconv_as_conv_pads(k, d, pb, pe, op) for k, d, pb, pe, op in zip(
+        a.kernel, a.dilation, a.pads_begin, a.pads_end, a.output_padding)]
+    low, high = tuple(p[0] for p in pads), tuple(p[1] for p in pads)
     if any(low) or any(high):
         steps.append(Step("Pad", PadAttrs(low, high), suffix="pad"))
     params = {"weight": flip_and_swap_groups(layer.params["weight"], a.group)}

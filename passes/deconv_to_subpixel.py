@@ -26,18 +26,12 @@ from math import gcd
 
 import numpy as np
 
+from graphconv.geometry import end_pad, phase_count, phase_taps
 from graphconv.layers import ConvAttrs, PadAttrs
 from graphconv.layers.tensor import ConcatAttrs, PermuteAttrs, ReshapeAttrs
 
 from . import register
 from ._rewrite import Skip, Step, rewrite
-
-
-def phase_taps(k: int, s: int, d: int, pb: int, r: int) -> tuple[list[int], int]:
-    """Taps of phase r in reading order (t descending) and the input offset of the first one."""
-    taps = sorted((t for t in range(k) if (r + pb - d * t) % s == 0), reverse=True)
-    offset = (r + pb - d * taps[0]) // s if taps else 0
-    return taps, offset
 
 
 def _rule(layer, ctx):
@@ -51,7 +45,7 @@ def _rule(layer, ctx):
     n, g = a.rank, a.group
     c, og = x.shape[1], a.num_output // g
     out_len = y.shape[2:]
-    q_len = tuple(-(-L // s) for L, s in zip(out_len, a.stride))
+    q_len = tuple(phase_count(L, s) for L, s in zip(out_len, a.stride))
     per_axis = []
     for i in range(n):
         s, d, k, pb = a.stride[i], a.dilation[i], a.kernel[i], a.pads_begin[i]
@@ -71,8 +65,8 @@ def _rule(layer, ctx):
         m = sub.shape[2:]
         conv_w = sub.reshape(g, c // g, og, *m).swapaxes(1, 2).reshape(g * og, c // g, *m)
         low = tuple(-off for off in offsets)
-        high = tuple(q - 1 + off + dd * (mm - 1) - (h - 1)
-                     for q, off, dd, mm, h in zip(q_len, offsets, dil, m, x.shape[2:]))
+        high = tuple(end_pad(q, h, mm, 1, dd, lo)
+                     for q, lo, dd, mm, h in zip(q_len, low, dil, m, x.shape[2:]))
         tag = "_".join(map(str, r))
         steps = []
         if any(low) or any(high):

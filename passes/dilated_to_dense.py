@@ -18,13 +18,15 @@ import dataclasses
 
 import numpy as np
 
+from graphconv.geometry import extent
+
 from . import register
 from ._rewrite import Step, rewrite
 
 
 def zero_insert_kernel(w: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
     k = w.shape[2:]
-    ext = tuple(d * (kk - 1) + 1 for kk, d in zip(k, dilation))
+    ext = tuple(extent(kk, d) for kk, d in zip(k, dilation))
     dense = np.zeros(w.shape[:2] + ext, dtype=w.dtype)
     dense[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilation)] = w
     return dense

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+from graphconv.geometry import conv_output_size, padded_length, phase_count
 from graphconv.layers import ConvAttrs, PadAttrs
 from graphconv.layers.tensor import PermuteAttrs, ReshapeAttrs
 
@@ -42,10 +43,11 @@ def _rule(layer, ctx):
     n, d = a.rank, a.dilation
     N, C = x.shape[:2]
     M = a.num_output
-    padded = [h + pb + pe for h, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
-    blocks = [-(-p // dd) for p, dd in zip(padded, d)]
+    padded = [padded_length(h, pb, pe) for h, pb, pe in zip(x.shape[2:], a.pads_begin, a.pads_end)]
+    blocks = [phase_count(p, dd) for p, dd in zip(padded, d)]
     extra = [b * dd - p for b, dd, p in zip(blocks, d, padded)]
-    outb = [b - (k - 1) for b, k in zip(blocks, a.kernel)]  # >= 1: d*B >= d(k-1) + 1
+    # >= 1: d*B >= d(k-1) + 1
+    outb = [conv_output_size(b, k, 1, 1, 0, 0) for b, k in zip(blocks, a.kernel)]
     fold = math.prod(d)
     steps = [
         Step("Pad", PadAttrs(a.pads_begin, tuple(pe + e for pe, e in zip(a.pads_end, extra))),

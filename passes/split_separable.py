@@ -32,9 +32,10 @@ import math
 import numpy as np
 
 from graphconv.errors import UsageError
+from graphconv.geometry import conv_output_size
 from graphconv.ir import seeded_rng
+from graphconv.kernels.conv import conv_forward
 from graphconv.layers import ConvAttrs
-from graphconv.layers.conv import conv_forward
 
 from . import register
 from ._rewrite import Skip, Step, rewrite
@@ -47,8 +48,6 @@ def _conv_macs(out_shape, cin_per_group: int, kernel) -> int:
 
 
 def _out_shape(x_shape, a: ConvAttrs):
-    from graphconv.layers.conv import conv_output_size
-
     return (x_shape[0], a.num_output) + tuple(
         conv_output_size(x_shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
                          a.pads_begin[i], a.pads_end[i]) for i in range(a.rank))

@@ -12,7 +12,7 @@ import pytest
 import graphconv as gc
 from graphconv import ConvAttrs, GraphBuilder
 from graphconv.bench import bench
-from graphconv.parallel import chunks, parallel_map, scratch, serial_map, set_threads, threads
+from graphconv.kernels.threads import chunks, parallel_map, scratch, serial_map, set_threads, threads
 from test_cli import ROOT, cli, one_line_error
 
 MODEL = ROOT / "models" / "fcn_tiny.prototxt"

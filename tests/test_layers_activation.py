@@ -8,6 +8,7 @@ import itertools
 import math
 
 import numpy as np
+import oracles as O
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
@@ -15,11 +16,8 @@ from hypothesis import strategies as st
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe import schema
-from graphconv.layers.activation import (DropoutAttrs, NoAttrs, PowerAttrs, PReLUAttrs,
-                                         SoftmaxAttrs)
+from graphconv.layers.activation import DropoutAttrs, NoAttrs, PowerAttrs, PReLUAttrs, SoftmaxAttrs
 from graphconv.validate import run_onnxruntime
-
-import oracles as O
 
 TOL = 1e-4
 OPSETS = (13, 17, 21)
@@ -329,8 +327,8 @@ def test_relu_large_tensors_through_the_epilogue(shape, slope):
     threads) and alone, on outputs large enough to be split into several channel blocks,
     including a batch of 2 whose blocks are not contiguous: against conv_direct + the leaky
     ReLU definition and onnxruntime."""
+    from graphconv.kernels.epilogue import channel_blocks
     from graphconv.layers.activation import ReLUAttrs
-    from graphconv.layers.base import channel_blocks
     from graphconv.layers.conv import ConvAttrs
     rng = np.random.default_rng(5)
     w = rng.standard_normal((24, shape[1], 1, 1)).astype(np.float32)

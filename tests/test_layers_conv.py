@@ -346,16 +346,17 @@ def test_deconv_output_padding_range_checked():
 
 @contextlib.contextmanager
 def tiny_chunks():
-    from graphconv.layers import base, conv
+    from graphconv.kernels import conv, transposed
+    from graphconv.kernels import epilogue as base
 
-    saved = (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS, conv.ONE_PIECE_MACS,
+    saved = (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
              conv.MIN_COLUMNS, base.EPILOGUE_BLOCK)
-    conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS = 16, 16, 0
+    conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS = 16, 16, 0
     conv.ONE_PIECE_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK = 0, 1, 16
     try:
         yield
     finally:
-        (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, conv.SERIAL_MACS, conv.ONE_PIECE_MACS,
+        (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
          conv.MIN_COLUMNS, base.EPILOGUE_BLOCK) = saved
 
 
@@ -439,7 +440,7 @@ def test_deconv_kernel_below_stride_fills_the_gaps():
 def test_depthwise_path(monkeypatch, N, mult, kernel, stride, dilation, sp, pads):
     """One-channel-per-group convolutions take the blocked depthwise kernel (checked by a spy):
     against conv_direct and onnxruntime, whole and in blocks of one channel."""
-    from graphconv.layers import conv
+    from graphconv.kernels import conv
     calls = []
     real = conv._depthwise
     monkeypatch.setattr(conv, "_depthwise", lambda *a: calls.append(1) or real(*a))

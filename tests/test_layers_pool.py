@@ -422,7 +422,7 @@ def test_pooling_matches_caffe_and_onnxruntime(case, seed, integer_valued):
 
 def per_axis_reference(x, plans, method, mask):
     """The N-D per-axis kernels with their int64 index arrays (not the 2-D mask kernel)."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
 
     if method == "ave":
         return [P.ave_pool(x, plans)]
@@ -438,7 +438,7 @@ def per_axis_reference(x, plans, method, mask):
 def equals_per_axis_by_blocks(kernel, x, plans, method, mask):
     """``kernel()`` (a list of outputs) equals the per-axis kernels bit for bit, in blocks of
     one channel and of several; returns its outputs."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
 
     block = P.TILE_BLOCK_BYTES
     try:
@@ -474,13 +474,14 @@ def test_2d_mask_kernel_equals_the_per_axis_kernel(kh, kw, sh, sw, dh, dw, ph, p
                                                    round_mode, seed, values):
     """Overlapping, strided, padded and dilated 2-D max pooling with a mask: the uint8-tap
     kernel gives the bits of the per-axis kernel's int64 index passes (and Caffe's loops)."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
+    from graphconv.layers.pool import pool_plan
 
     assume(ph < dh * (kh - 1) + 1 and pw < dw * (kw - 1) + 1)
     attrs = PoolAttrs(kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), dilation=(dh, dw),
                       round_mode=round_mode, mask=True)
     try:
-        plans = P.pool_plan(attrs, (h, w))
+        plans = pool_plan(attrs, (h, w))
     except ValueError:
         assume(False)
     x = special_values((2, 3, h, w), np.random.default_rng(seed), values)
@@ -514,12 +515,13 @@ def test_tile_kernels_equal_the_general_kernels_bit_for_bit(case, seed, values):
     """stride == kernel in 2-D runs the tile kernels: the same bits as the per-axis kernels
     (and Caffe's loops), NaN, -inf, -FLT_MAX, -0.0 and ties included; blocks of one channel
     or several. (Speed: SegNet's 2x2/2 with a mask on 64x360x480, 92 -> 22 ms.)"""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
+    from graphconv.layers.pool import pool_plan
 
     shape, k, p, method, round_mode, mask = case
     attrs = PoolAttrs(kernel=k, stride=k, pad=p, method=method, round_mode=round_mode,
                       mask=mask)
-    plans = P.pool_plan(attrs, shape[2:])
+    plans = pool_plan(attrs, shape[2:])
     assume(not (method == "ave" and any(q.past_input for q in plans)))
     assert P._tiled_2d(plans, method, mask)
     x = special_values(shape, np.random.default_rng(seed), values)
@@ -556,13 +558,14 @@ def test_flat_kernel_equals_the_per_axis_kernels_bit_for_bit(case, seed, values)
     region: the same bits as the per-axis kernels (and Caffe's loops), padded, strided,
     dilated, CEIL overhangs, NaN, -inf, -FLT_MAX, -0.0 and ties included; blocks of one
     channel or several."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
+    from graphconv.layers.pool import pool_plan
 
     shape, k, s, p, d, method, round_mode = case
     attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method,
                       round_mode=round_mode)
     try:
-        plans = P.pool_plan(attrs, shape[2:])
+        plans = pool_plan(attrs, shape[2:])
     except ValueError:
         assume(False)
     x = special_values(shape, np.random.default_rng(seed), values)
@@ -584,11 +587,12 @@ def test_flat_kernel_equals_the_per_axis_kernels_bit_for_bit(case, seed, values)
 ])
 def test_flat_kernel_dispatch(shape, kernel, stride, pad, mask, flat):
     """Which 2-D poolings run flat, and that those give Caffe's result through the layer."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
+    from graphconv.layers.pool import pool_plan
 
     for method in ("max", "ave") if not mask else ("max",):
         attrs = PoolAttrs(kernel=kernel, stride=stride, pad=pad, method=method, mask=mask)
-        plans = P.pool_plan(attrs, shape[2:])
+        plans = pool_plan(attrs, shape[2:])
         assert P._flat_2d(plans, method, mask) == flat
         x = rand(shape, 5)
         got = gc.layers.pool.Pooling().run(attrs, [x], {})
@@ -614,7 +618,8 @@ def test_whole_plane_windows(spatial, attrs, whole, values):
     """A window over the whole plane runs as one reduction per channel: Caffe's result (AVE
     within rounding of its scan-order sum, MAX exactly: NaN skipped, -FLT_MAX where nothing
     beats it, never -0.0 from AVE)."""
-    import graphconv.layers.pool as P
+    import graphconv.kernels.pool as P
+    from graphconv.layers.pool import Pooling, pool_plan
 
     rng = np.random.default_rng(len(spatial))
     x = special_values((2, 3) + spatial, rng, values)
@@ -623,10 +628,10 @@ def test_whole_plane_windows(spatial, attrs, whole, values):
         x[0, 1] = -0.0
     for method in ("max", "ave"):
         a = PoolAttrs(method=method, **attrs)
-        plans = P.pool_plan(a, spatial)
+        plans = pool_plan(a, spatial)
         assert P._whole_plane(plans) == whole
         with np.errstate(all="ignore"):
-            (got,) = P.Pooling().run(a, [x], {})
+            (got,) = Pooling().run(a, [x], {})
             (want,) = per_axis_reference(x, plans, method, False)
         assert got.dtype == np.float32 and got.shape == want.shape
         if method == "max":

@@ -25,8 +25,8 @@ import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe.reader import parse_prototxt
 from graphconv.frontends.caffe.rules import RULES
+from graphconv.layers.argmax import ArgMaxAttrs
 from graphconv.layers.tensor import (
-    ArgMaxAttrs,
     ConcatAttrs,
     CropAttrs,
     ReshapeAttrs,

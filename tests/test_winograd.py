@@ -1,4 +1,4 @@
-"""The Winograd F(2, 3) kernel (graphconv/layers/winograd.py) against the float64 brute-force
+"""The Winograd F(2, 3) kernel (graphconv/kernels/winograd.py) against the float64 brute-force
 oracle, on every kernel it supports (3 or 1 taps per axis, 1-D to 3-D, dilated, grouped, padded
 asymmetrically, odd sizes that crop, many chunks on the threads), and the Convolution layers that
 dispatch to it against the oracle and onnxruntime."""
@@ -10,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from graphconv.layers import winograd
-from graphconv.layers.conv import ConvAttrs, conv_forward, conv_output_size
+from graphconv.geometry import conv_output_size
+from graphconv.kernels import winograd
+from graphconv.kernels.conv import conv_forward
+from graphconv.layers.conv import ConvAttrs
 
 import oracles as O
 from test_layers_conv import check_conv

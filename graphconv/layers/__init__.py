@@ -5,7 +5,7 @@ Every registered type's attribute class is re-exported here by its own name
 """
 
 from .base import LayerType, layer_type, layer_types, register
-from . import tensor, conv, resample, activation, pool, norm, elementwise, linear, onnx_ops  # noqa: F401,E501
+from . import tensor, argmax, conv, resample, activation, pool, norm, elementwise, linear, onnx_ops  # noqa: F401,E501
 
 for _lt in layer_types().values():
     globals()[_lt.Attrs.__name__] = _lt.Attrs

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
-from .base import LayerType, PassThrough, per_channel, register
+from ..kernels.epilogue import per_channel
+from .base import LayerType, PassThrough, register
 
 
 @dataclass(frozen=True)

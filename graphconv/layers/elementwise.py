@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import parallel_map
-from .base import LayerType, channel_blocks, channel_view, register
+from ..kernels.epilogue import channel_blocks, channel_view
+from ..kernels.threads import parallel_map
+from .base import LayerType, register
 
 ELTWISE_OPERATIONS = ("SUM", "PROD", "MAX")
 

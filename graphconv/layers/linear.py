@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import blas_threads_for
+from ..kernels.threads import blas_threads_for
 from .base import LayerType, register
 
 

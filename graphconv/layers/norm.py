@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import TensorSpec
-from ..parallel import parallel_map, serial_map, threads
-from .base import PARALLEL_ELEMENTS, Affine, LayerType, register
+from ..kernels.epilogue import PARALLEL_ELEMENTS
+from ..kernels.threads import parallel_map, serial_map, threads
+from .base import Affine, LayerType, register
 
 
 def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:

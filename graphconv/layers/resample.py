@@ -6,11 +6,11 @@ Interp (PSPNet/DeepLab bilinear interpolation with aligned corners)."""
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry import ceil_div, deconv_output_size, interp_length, zero_insert_length
 from ..ir import TensorSpec
 from .base import LayerType, as_tuple, register, spatial_rank_check
 
@@ -57,7 +57,8 @@ def nearest_upsample(x: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
 
 def zero_insert(x: np.ndarray, s: tuple[int, ...]) -> np.ndarray:
     sp = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(st * (h - 1) + 1 for st, h in zip(s, sp)), dtype=x.dtype)
+    out = np.zeros(x.shape[:2] + tuple(zero_insert_length(h, st) for st, h in zip(s, sp)),
+                   dtype=x.dtype)
     out[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in s)] = x
     return out
 
@@ -92,7 +93,7 @@ class ZeroInsert(LayerType):
     def infer(self, a, ins):
         x = ins[0]
         spatial_rank_check(x, len(a.stride), f"stride {a.stride}")
-        return [TensorSpec(x.shape[:2] + tuple(s * (h - 1) + 1 for s, h in
+        return [TensorSpec(x.shape[:2] + tuple(zero_insert_length(h, s) for s, h in
                                                zip(a.stride, x.shape[2:])), x.dtype)]
 
     def run(self, a, xs, p):
@@ -110,7 +111,7 @@ class ZeroInsert(LayerType):
         em.pad(t1, t2, [0] * len(split) + ends, name=f"{layer.name}/spread")
         t3 = em.reshape(t2, lead + tuple(h * st for h, st in zip(sp, s)), f"{layer.name}/merge")
         em.slice(t3, outs[0], starts=[0] * len(sp),
-                 ends=[st * (h - 1) + 1 for st, h in zip(s, sp)],
+                 ends=[zero_insert_length(h, st) for st, h in zip(s, sp)],
                  axes=list(range(2, 2 + len(sp))), name=f"{layer.name}/trim")
 
 
@@ -202,12 +203,14 @@ class MaxUnpool(LayerType):
             if o < h:
                 raise layer.error(f"output length {o} is smaller than the input {h}: ONNX "
                                   "MaxUnpool cannot express it")
-            s = -(-o // h)
+            s = ceil_div(o, h)
             if h * s - o < s:       # kernel = stride = ceil(o/h), the overhang cropped at the end
                 kernel.append(s), strides.append(s), ends.append(h * s - o)
             else:                   # stride floor(o/h), the kernel covers the rest
                 s = o // h
                 kernel.append(o - (h - 1) * s), strides.append(s), ends.append(0)
+            # ONNX MaxUnpool's default length is the transposed convolution's
+            assert deconv_output_size(h, kernel[-1], strides[-1], 1, 0, ends[-1]) == o
         # ONNX indices are flat over (N, C, *out): add each plane's offset to the float mask
         plane = int(np.prod(out))
         offsets = (np.arange(x.shape[0] * x.shape[1], dtype=np.int64) * plane).reshape(
@@ -253,8 +256,7 @@ class InterpAttrs:
             if len(self.size) != len(spatial):
                 raise ValueError(f"size {self.size} does not fit a {len(spatial)}-D input")
             return self.size
-        out = tuple((h - 1) // self.shrink_factor + 1 for h in spatial)
-        return tuple(h + (h - 1) * (self.zoom_factor - 1) for h in out)
+        return tuple(interp_length(h, self.shrink_factor, self.zoom_factor) for h in spatial)
 
 
 def align_corners_taps(n_in: int, n_out: int):

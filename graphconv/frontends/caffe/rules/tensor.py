@@ -3,8 +3,8 @@ ShuffleChannel, ArgMax)."""
 
 from __future__ import annotations
 
+from ....layers.argmax import ArgMaxAttrs
 from ....layers.tensor import (
-    ArgMaxAttrs,
     ConcatAttrs,
     CropAttrs,
     FlattenAttrs,

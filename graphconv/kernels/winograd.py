@@ -33,8 +33,8 @@ import weakref
 
 import numpy as np
 
-from ..parallel import blas_threads_for, chunks, parallel_map, scratch, threads
-from .base import view_as
+from .epilogue import view_as
+from .threads import blas_threads_for, chunks, parallel_map, scratch, threads
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
@@ -159,6 +159,8 @@ def _phase_major(x: np.ndarray, pb, tiled, dil, grid) -> np.ndarray:
 def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out) -> None:
     """One chunk: ``src`` (C, *phases, flat grid positions of the chunk) -> ``out``
     (O, *outputs), the outputs of ``nb`` blocks per axis (cropped to ``out``'s extent).
+    (Long: the transforms share one set of work buffers and index tuples; split, they would
+    pass a dozen of them around.)
 
     Work arrays are ``(lead, *phases, C * F)``: the chunk's F grid positions of every channel
     in one run. A tile is (phase r < d per tiled axis, grid position m); the taps of tiled axis
