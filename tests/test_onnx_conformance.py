@@ -23,6 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from helpers import assert_saturated_close, onnxruntime_tensors, saturated_outputs
 
 import graphconv as gc
 from graphconv.frontends.onnx import load_onnx
@@ -264,7 +265,14 @@ LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "
 @pytest.mark.parametrize("name", LIGHT_MODELS)
 def test_light_model(name):
     """The light model graphs (constant weights from ConstantOfShape) with ONNX's own expected
-    output for its runner's dummy input ``arange(n).reshape(shape) / n``."""
+    output for its runner's dummy input ``arange(n).reshape(shape) / n``.
+
+    Eight of the nine end in a Softmax over 1000 logits that are equal in exact arithmetic and
+    huge (0.47 to 3.7e31; SqueezeNet's are 9.5e9, where a float32 ulp is 1024). Whether the
+    output is the expected uniform 0.001 depends on every channel rounding alike, which depends
+    on the BLAS kernel. So the logits are compared with onnxruntime (the same model, the same
+    input), and the output with the slack their measured difference allows (tests/helpers.py).
+    """
     import os
 
     import onnx
@@ -279,6 +287,14 @@ def test_light_model(name):
     for x, spec in graph.inputs.items():
         n = int(np.prod(spec.shape))
         feeds[x] = (np.arange(n).reshape(spec.shape) / n).astype(np.float32)
-    got = gc.run(graph, feeds)[model.graph.output[0].name]
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-7)
+    out = model.graph.output[0].name
+    logits = saturated_outputs(graph).get(out)
+    got = gc.run(graph, feeds, outputs=[out] + [logits] * bool(logits))
+    assert got[out].shape == want.shape
+    if logits is None:  # densenet121 ends in a Convolution
+        np.testing.assert_allclose(got[out], want, rtol=1e-3, atol=1e-7)
+        return
+    ref = onnxruntime_tensors(model, feeds, [logits])[logits]
+    np.testing.assert_allclose(got[logits], ref, rtol=1e-3, atol=1e-7)
+    assert_saturated_close(graph.producer[out], got[out], want, got[logits], ref,
+                           rtol=1e-3, atol=1e-7)

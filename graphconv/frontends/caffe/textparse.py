@@ -27,12 +27,15 @@ from google.protobuf.descriptor import FieldDescriptor
 
 __all__ = ["Unsupported", "parse", "tokenize"]
 
-# One token per match. The prefix skips whitespace and comments atomically (a comment is never
-# re-read as tokens); then an identifier, a number, a closed quoted string, any other single
-# character, or the end of the text (an empty token). Every position is covered, so findall
-# leaves no gaps. Unclosed strings come out as a lone quote character, which nothing accepts.
+# One token per match. The prefix skips whitespace and comments; then an identifier, a number, a
+# closed quoted string, any other single character, or the end of the text (an empty token).
+# Every position is covered, so findall leaves no gaps. Unclosed strings come out as a lone quote
+# character, which nothing accepts. The prefix needs no atomic group (``(?>...)``, Python 3.11+):
+# it stops only before a character that is neither whitespace nor ``#``, or at the end, and there
+# ``[^\s#]`` or ``\Z`` always matches, so the engine never backtracks into it and a comment is
+# never re-read as tokens.
 _TOKEN = re.compile(
-    r"(?>(?:\s|#[^\n]*)*)"
+    r"(?:\s|#[^\n]*)*"
     r"([a-zA-Z_][0-9a-zA-Z_+-]*"  # identifier (text_format.Tokenizer._TOKEN)
     r"|(?:[0-9+-]|\.[0-9])[0-9a-zA-Z_.+-]*"  # number
     r'|"[^"\n\\]*(?:\\.[^"\n\\]*)*"'  # double-quoted string
