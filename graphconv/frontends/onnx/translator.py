@@ -25,14 +25,14 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import GraphError, ParseError
-from ..ir import Graph, GraphBuilder, unique_name
-from ..layers.activation import DropoutAttrs, PowerAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
-from ..layers.conv import ConvAttrs, DeconvAttrs
-from ..layers.elementwise import EltwiseAttrs
-from ..layers.linear import InnerProductAttrs
-from ..layers.norm import BatchNormAttrs, LRNAttrs
-from ..layers.onnx_ops import (
+from ...errors import GraphError, ParseError
+from ...ir import Graph, GraphBuilder, unique_name
+from ...layers.activation import DropoutAttrs, PowerAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
+from ...layers.conv import ConvAttrs, DeconvAttrs
+from ...layers.elementwise import EltwiseAttrs
+from ...layers.linear import InnerProductAttrs
+from ...layers.norm import BatchNormAttrs, LRNAttrs
+from ...layers.onnx_ops import (
     BinaryAttrs,
     BorderPadAttrs,
     ConstantBinaryAttrs,
@@ -41,9 +41,9 @@ from ..layers.onnx_ops import (
     StridedSliceAttrs,
     UnaryAttrs,
 )
-from ..layers.pool import PoolAttrs, pooled_length
-from ..layers.resample import MaxUnpoolAttrs, UpsampleAttrs
-from ..layers.tensor import ConcatAttrs, PadAttrs, PermuteAttrs, ReshapeAttrs, SliceAttrs
+from ...layers.pool import PoolAttrs, pooled_length
+from ...layers.resample import MaxUnpoolAttrs, UpsampleAttrs
+from ...layers.tensor import ConcatAttrs, PadAttrs, PermuteAttrs, ReshapeAttrs, SliceAttrs
 
 # ops never folded even when their inputs are constant: their value is not a function of them
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
