@@ -19,7 +19,8 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ...errors import GraphError, ParseError
-from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
+from ...builder import GraphBuilder
+from ...ir import Graph, Layer, seeded_rng
 from ...layers import InputAttrs, layer_type
 from . import schema, textparse
 from .rules import DROPPED, RULES, V1_TYPES
@@ -249,17 +250,7 @@ def load_caffe(path: str, weights: str | None = None,
         current[blob] = name
         return name
 
-    layers: list[Layer] = []
-    specs: dict[str, TensorSpec] = {}
-    producer: dict[str, str] = {}
-
-    def add(layer: Layer) -> None:
-        outs = infer_layer(layer, [specs[t] for t in layer.inputs],
-                           [producer[t] for t in layer.inputs])
-        for spec, out in zip(outs, layer.outputs):
-            specs[out] = spec
-            producer[out] = layer.name
-        layers.append(layer)
+    builder = GraphBuilder(net.name or os.path.splitext(base)[0], seed)
 
     def input_layer(name: str, shape, src: str, layer_name: str) -> None:
         shape = overrides.get(name, shape)
@@ -270,7 +261,7 @@ def load_caffe(path: str, weights: str | None = None,
             attrs = InputAttrs(shape=shape)
         except ValueError as e:
             raise GraphError(str(e), layer=layer_name, type="Input", source=src) from None
-        add(Layer(layer_name, "Input", (), (define(name),), attrs, source=src))
+        builder.append(Layer(layer_name, "Input", (), (define(name),), attrs, source=src))
 
     for name, shape in declared:
         input_layer(name, shape, base, name)
@@ -301,7 +292,7 @@ def load_caffe(path: str, weights: str | None = None,
             raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
                              layer=lname, type=kind, source=src)
         ins = [current[b] for b in lp.bottom]
-        in_specs = [specs[t] for t in ins]
+        in_specs = [builder.spec(t) for t in ins]
         stored = blobs.get(lname) if blobs is not None else None
         if stored and not lp.blobs:
             # let rules see the stored blobs' shapes (forks told apart by their blob count)
@@ -324,20 +315,17 @@ def load_caffe(path: str, weights: str | None = None,
         else:
             params = _filler_params(lname, kind, spec, in_specs, seed, src)
         outs = tuple(define(t) for t in lp.top)
-        add(Layer(lname, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
+        builder.append(Layer(lname, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
 
     if blobs is not None:
         extra = sorted(set(blobs) - used_blobs)
         if extra:
             raise ParseError(f"weights for layer(s) not in the prototxt (or without parameters "
                              f"there): {', '.join(extra)}", file=weights)
-    consumed = {t for layer in layers for t in layer.inputs}
-    outputs = [t for layer in layers for t in layer.outputs
-               if t not in consumed and not layer.definition.is_source]
+    outputs = builder.unconsumed(sources=False)
     if not outputs:
         raise ParseError("the net has no layers that produce an output", file=path)
-    name = net.name or os.path.splitext(base)[0]
-    return Graph(tuple(layers), tuple(outputs), name, tuple(notes), reuse=specs)
+    return builder.build(outputs, notes)
 
 
 def _weights_params(name: str, kind: str, spec, shapes: dict, got, src: str) -> dict:
