@@ -3,7 +3,7 @@
 A frontend reads one model format and translates it into the immutable :class:`Graph`; that is
 all that lives here. No export (``graphconv/export.py``), no kernels or layer semantics
 (``graphconv/layers/``), no rewriting (``passes/``). Both frontends make their graphs through the
-public :class:`graphconv.builder.GraphBuilder`, the same one Python code and passes use.
+public :class:`graphconv.builder.GraphBuilder`, the same one Python code uses.
 
 * ``caffe/``: prototxt (+ caffemodel) -> Graph: schema, reader, fillers, ``rules/<family>.py``.
 * ``onnx/``: ModelProto -> Graph: the translator (constant folding, bookkeeping) and
