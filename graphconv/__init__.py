@@ -20,7 +20,8 @@ OPENBLAS_TIMEOUT_SET = "numpy" not in _sys.modules
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
-from .ir import Graph, GraphBuilder, Layer, TensorSpec
+from .ir import Graph, Layer, TensorSpec
+from .builder import GraphBuilder
 from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
 from .layers import ATTRS
 from .interpreter import random_feeds, run

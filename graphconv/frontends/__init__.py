@@ -1,4 +1,16 @@
-"""Frontends translate model files into a Graph; :func:`load` picks one by file type."""
+"""Frontends: model files -> Graph. Translation into the IR and nothing else.
+
+A frontend reads one model format and translates it into the immutable :class:`Graph`; that is
+all that lives here. No export (``graphconv/export.py``), no kernels or layer semantics
+(``graphconv/layers/``), no rewriting (``passes/``). Both frontends make their graphs through the
+public :class:`graphconv.builder.GraphBuilder`, the same one Python code uses.
+
+* ``caffe/``: prototxt (+ caffemodel) -> Graph: schema, reader, fillers, ``rules/<family>.py``.
+* ``onnx/``: ModelProto -> Graph: the translator (constant folding, bookkeeping) and
+  ``rules/<family>.py`` with the same family names as Caffe's.
+
+:func:`load` picks a frontend by file type.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ...errors import GraphError, ParseError
-from ...ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng
+from ...builder import GraphBuilder
+from ...ir import Graph, Layer, seeded_rng
 from ...layers import InputAttrs, layer_type
 from . import schema, textparse
 from .rules import DROPPED, RULES, V1_TYPES
@@ -166,15 +167,54 @@ def load_caffe(path: str, weights: str | None = None,
     except (OSError, UnicodeDecodeError) as e:
         raise ParseError(f"cannot read: {e}", file=path) from None
     net = parse_prototxt(text, path)
-    lines = block_lines(text)
     base = os.path.basename(path)
     overrides = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()}
     blobs = read_caffemodel(weights) if weights else None
+    entries = _entries(net, block_lines(text), base, path)
+    renamed = _layer_names(entries)
+    declared = _net_inputs(net, path)
+    plan, notes = _plan(entries, declared, overrides)
+    tensors = _TensorNames(declared, plan)
+    builder = GraphBuilder(net.name or os.path.splitext(base)[0], seed)
+    for name, shape in declared:
+        _input_layer(builder, tensors, name, overrides.get(name, shape), base, name)
+    unsupported = [(renamed[id(lp)], kind, src) for lp, kind, src, action in plan
+                   if action[0] == "layer" and kind != "Input" and kind not in RULES]
+    if unsupported:
+        listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
+        raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
+    used_blobs: set[str] = set()
+    for lp, kind, src, action in plan:
+        lname = renamed[id(lp)]
+        if action[0] == "input":
+            _, top, shape = action
+            _input_layer(builder, tensors, top, overrides.get(top, shape), src,
+                         lname if len(lp.top) == 1 else f"{lname}/{top}")
+        elif kind == "Input":
+            shapes = list(lp.input_param.shape)
+            for j, top in enumerate(lp.top):
+                shape = _shape_of(shapes[j if len(shapes) > 1 else 0]) if shapes else None
+                _input_layer(builder, tensors, top, overrides.get(top, shape), src,
+                             lname if len(lp.top) == 1 else f"{lname}/{top}")
+        elif _add_layer(builder, tensors, lp, kind, src, lname, blobs, seed):
+            used_blobs.add(lname)
+    if blobs is not None:
+        extra = sorted(set(blobs) - used_blobs)
+        if extra:
+            raise ParseError(f"weights for layer(s) not in the prototxt (or without parameters "
+                             f"there): {', '.join(extra)}", file=weights)
+    outputs = builder.unconsumed(sources=False)
+    if not outputs:
+        raise ParseError("the net has no layers that produce an output", file=path)
+    return builder.build(outputs, notes)
 
+
+def _entries(net, lines: dict[str, list[int]], base: str, path: str) -> list[tuple]:
+    """The TEST-phase layers as ``(LayerParameter, type string, source)``, V1 types mapped."""
     if net.layer and net.layers:
         raise ParseError("mixes V2 'layer' and V1 'layers' blocks", file=path)
     v1 = bool(net.layers)
-    entries = []  # (LayerParameter, type string, source)
+    entries = []
     block_starts = lines["layers" if v1 else "layer"]
     for i, lp in enumerate(net.layers if v1 else net.layer):
         line = block_starts[i] if i < len(block_starts) else None
@@ -186,23 +226,34 @@ def load_caffe(path: str, weights: str | None = None,
             kind = lp.type
         if _included(lp):
             entries.append((lp, kind, src))
+    return entries
 
-    # Caffe does not require unique layer names (HED names five layers 'crop'); the IR does.
-    # Later duplicates become 'name#2', 'name#3', ...; weights still match by the Caffe name in
-    # order of appearance.
+
+def _layer_names(entries: list[tuple]) -> dict[int, str]:
+    """Unique layer names by ``id(LayerParameter)``.
+
+    Caffe does not require unique layer names (HED names five layers 'crop'); the IR does.
+    Later duplicates become 'name#2', 'name#3', ...; weights still match by the Caffe name in
+    order of appearance.
+    """
     caffe_names: dict[str, int] = {}
-    layer_names: list[str] = []
-    for lp, kind, src in entries:
+    renamed: dict[int, str] = {}
+    for lp, _, _ in entries:
         k = caffe_names[lp.name] = caffe_names.get(lp.name, 0) + 1
-        layer_names.append(lp.name if k == 1 else f"{lp.name}#{k}")
-    renamed = {id(lp): nm for (lp, _, _), nm in zip(entries, layer_names)}
+        renamed[id(lp)] = lp.name if k == 1 else f"{lp.name}#{k}"
+    return renamed
 
-    # Which layers are dropped: data sources whose tops get no shape, losses/accuracy, and
-    # whatever only feeds dropped layers' bottoms from dropped tops.
-    declared = _net_inputs(net, path)
+
+def _plan(entries: list[tuple], declared, overrides) -> tuple[list[tuple], list[str]]:
+    """What becomes of each layer: ``(lp, kind, src, action)`` with action ``("input", top,
+    shape)`` or ``("layer",)``, and the notes on what is dropped.
+
+    Dropped are data sources whose tops get no shape, losses/accuracy, and whatever only feeds
+    dropped layers' bottoms from dropped tops.
+    """
     notes: list[str] = []
     dropped_blob: dict[str, str] = {}  # blob -> "layer (Type)" that made it unusable
-    plan = []  # (lp, kind, src, action) with action in {"input", "layer"}
+    plan = []
     known: set[str] = {name for name, _ in declared}
     for lp, kind, src in entries:
         if kind in DATA_SOURCES and not lp.bottom:
@@ -232,112 +283,77 @@ def load_caffe(path: str, weights: str | None = None,
                              layer=lp.name, type=kind, source=src)
         plan.append((lp, kind, src, ("layer",)))
         known.update(lp.top)
+    return plan, notes
 
-    # single-assignment naming: count writes per blob; the last write keeps the blob's name
-    writes: dict[str, int] = {}
-    for name, _ in declared:
-        writes[name] = writes.get(name, 0) + 1
-    for lp, kind, _, action in plan:
-        for top in [action[1]] if action[0] == "input" else lp.top:
-            writes[top] = writes.get(top, 0) + 1
-    seen: dict[str, int] = {}
-    current: dict[str, str] = {}
 
-    def define(blob: str) -> str:
-        seen[blob] = seen.get(blob, 0) + 1
-        name = blob if seen[blob] == writes[blob] else f"{blob}#{seen[blob]}"
-        current[blob] = name
+class _TensorNames:
+    """Single-assignment tensor names for Caffe blobs: the last write keeps the blob's name,
+    earlier versions become ``blob#1``, ``blob#2``, ..."""
+
+    def __init__(self, declared, plan: list[tuple]):
+        self.writes: dict[str, int] = {}
+        for name, _ in declared:
+            self.writes[name] = self.writes.get(name, 0) + 1
+        for lp, _, _, action in plan:
+            for top in [action[1]] if action[0] == "input" else lp.top:
+                self.writes[top] = self.writes.get(top, 0) + 1
+        self.seen: dict[str, int] = {}
+        self.current: dict[str, str] = {}  # blob -> the tensor holding its latest value
+
+    def define(self, blob: str) -> str:
+        """The tensor name of the next write to ``blob``."""
+        self.seen[blob] = self.seen.get(blob, 0) + 1
+        name = blob if self.seen[blob] == self.writes[blob] else f"{blob}#{self.seen[blob]}"
+        self.current[blob] = name
         return name
 
-    layers: list[Layer] = []
-    specs: dict[str, TensorSpec] = {}
-    producer: dict[str, str] = {}
 
-    def add(layer: Layer) -> None:
-        outs = infer_layer(layer, [specs[t] for t in layer.inputs],
-                           [producer[t] for t in layer.inputs])
-        for spec, out in zip(outs, layer.outputs):
-            specs[out] = spec
-            producer[out] = layer.name
-        layers.append(layer)
+def _input_layer(builder: GraphBuilder, tensors: _TensorNames, name: str, shape, src: str,
+                 layer_name: str) -> None:
+    """Append an Input layer defining (the next version of) blob ``name``."""
+    if shape is None:
+        raise ParseError(f"input '{name}' has no shape; give one with "
+                         f"--input-shape {name}=N,C,H,W", file=src)
+    try:
+        attrs = InputAttrs(shape=shape)
+    except ValueError as e:
+        raise GraphError(str(e), layer=layer_name, type="Input", source=src) from None
+    builder.append(Layer(layer_name, "Input", (), (tensors.define(name),), attrs, source=src))
 
-    def input_layer(name: str, shape, src: str, layer_name: str) -> None:
-        shape = overrides.get(name, shape)
-        if shape is None:
-            raise ParseError(f"input '{name}' has no shape; give one with "
-                             f"--input-shape {name}=N,C,H,W", file=src)
-        try:
-            attrs = InputAttrs(shape=shape)
-        except ValueError as e:
-            raise GraphError(str(e), layer=layer_name, type="Input", source=src) from None
-        add(Layer(layer_name, "Input", (), (define(name),), attrs, source=src))
 
-    for name, shape in declared:
-        input_layer(name, shape, base, name)
-
-    unsupported = [(renamed[id(lp)], kind, src) for lp, kind, src, action in plan
-                   if action[0] == "layer" and kind != "Input" and kind not in RULES]
-    if unsupported:
-        listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
-        raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
-
-    used_blobs: set[str] = set()
-    for lp, kind, src, action in plan:
-        lname = renamed[id(lp)]
-        if action[0] == "input":
-            _, top, shape = action
-            input_layer(top, shape, src,
-                            lname if len(lp.top) == 1 else f"{lname}/{top}")
-            continue
-        if kind == "Input":
-            shapes = list(lp.input_param.shape)
-            for j, top in enumerate(lp.top):
-                shape = _shape_of(shapes[j if len(shapes) > 1 else 0]) if shapes else None
-                input_layer(top, shape, src,
-                            lname if len(lp.top) == 1 else f"{lname}/{top}")
-            continue
-        missing = [b for b in lp.bottom if b not in current]
-        if missing:
-            raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
-                             layer=lname, type=kind, source=src)
-        ins = [current[b] for b in lp.bottom]
-        in_specs = [specs[t] for t in ins]
-        stored = blobs.get(lname) if blobs is not None else None
-        if stored and not lp.blobs:
-            # let rules see the stored blobs' shapes (forks told apart by their blob count)
-            hinted = type(lp)()
-            hinted.CopyFrom(lp)
-            for array in stored:
-                hinted.blobs.add().shape.dim.extend(array.shape)
-            lp = hinted
-        try:
-            spec = RULES[kind](lp, in_specs)
-            lt = layer_type(spec.type)
-            shapes = dict(lt.param_shapes(spec.attrs, in_specs))
-        except ValueError as e:
-            where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
-            raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind,
-                             source=src) from None
-        if blobs is not None and spec.blobs:
-            params = _weights_params(lname, kind, spec, shapes, stored, src)
-            used_blobs.add(lname)
-        else:
-            params = _filler_params(lname, kind, spec, in_specs, seed, src)
-        outs = tuple(define(t) for t in lp.top)
-        add(Layer(lname, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
-
-    if blobs is not None:
-        extra = sorted(set(blobs) - used_blobs)
-        if extra:
-            raise ParseError(f"weights for layer(s) not in the prototxt (or without parameters "
-                             f"there): {', '.join(extra)}", file=weights)
-    consumed = {t for layer in layers for t in layer.inputs}
-    outputs = [t for layer in layers for t in layer.outputs
-               if t not in consumed and not layer.definition.is_source]
-    if not outputs:
-        raise ParseError("the net has no layers that produce an output", file=path)
-    name = net.name or os.path.splitext(base)[0]
-    return Graph(tuple(layers), tuple(outputs), name, tuple(notes), reuse=specs)
+def _add_layer(builder: GraphBuilder, tensors: _TensorNames, lp, kind: str, src: str,
+               lname: str, blobs, seed: int) -> bool:
+    """Translate one Caffe layer by its rule and append it; whether it took weights blobs."""
+    missing = [b for b in lp.bottom if b not in tensors.current]
+    if missing:
+        raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
+                         layer=lname, type=kind, source=src)
+    ins = [tensors.current[b] for b in lp.bottom]
+    in_specs = [builder.spec(t) for t in ins]
+    stored = blobs.get(lname) if blobs is not None else None
+    if stored and not lp.blobs:
+        # let rules see the stored blobs' shapes (forks told apart by their blob count)
+        hinted = type(lp)()
+        hinted.CopyFrom(lp)
+        for array in stored:
+            hinted.blobs.add().shape.dim.extend(array.shape)
+        lp = hinted
+    try:
+        spec = RULES[kind](lp, in_specs)
+        lt = layer_type(spec.type)
+        shapes = dict(lt.param_shapes(spec.attrs, in_specs))
+    except ValueError as e:
+        where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
+        raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind,
+                         source=src) from None
+    took_blobs = blobs is not None and bool(spec.blobs)
+    if took_blobs:
+        params = _weights_params(lname, kind, spec, shapes, stored, src)
+    else:
+        params = _filler_params(lname, kind, spec, in_specs, seed, src)
+    outs = tuple(tensors.define(t) for t in lp.top)
+    builder.append(Layer(lname, spec.type, tuple(ins), outs, spec.attrs, params, source=src))
+    return took_blobs
 
 
 def _weights_params(name: str, kind: str, spec, shapes: dict, got, src: str) -> dict:
