@@ -175,8 +175,18 @@ def test_lossy_split_fails_its_site_check():
         passes.apply(g, ["split-separable:rank=1"], verify="exact")
 
 
-EXACT_LOWERINGS = [["upsample-to-deconv", "deconv-to-conv", "dilated-to-dense"],
+EXACT_LOWERINGS = [["upsample-to-deconv", "deconv-to-conv"],
                    ["deconv-to-subpixel", "dilated-to-space-to-batch"]]
+DENSE_BYTES = 200_000_000  # dilated-to-dense materialises zero-inserted kernels: dilation8's
+#                            fc6 (4096x512, 7x7 at dilation 4 -> 25x25) would take 5 GB
+
+
+def _dense_bytes(graph) -> int:
+    import math
+
+    return sum(4 * layer.params["weight"].size // math.prod(layer.attrs.kernel)
+               * math.prod(layer.attrs.extent) for layer in graph.layers
+               if layer.type == "Convolution" and any(d > 1 for d in layer.attrs.dilation))
 
 
 @pytest.mark.parametrize("path", (zoo_files() if ZOO.is_dir() else [None]),
@@ -187,6 +197,9 @@ def test_every_zoo_rewrite_site_is_checked_exactly(path):
     if path.name.startswith("ChenYingpeng__caffe-yolov3"):
         return  # does not load under BVLC rounding (asserted in test_caffe_zoo.py)
     graph = gc.load(path)
-    for names in EXACT_LOWERINGS:
+    pipelines = list(EXACT_LOWERINGS)
+    if _dense_bytes(graph) <= DENSE_BYTES:
+        pipelines.append(["dilated-to-dense"])
+    for names in pipelines:
         _, checks = passes.apply_checked(graph, names)
         assert all(c.mode == "exact" and c.ok for c in checks), summarize(checks)
