@@ -20,10 +20,11 @@ OPENBLAS_TIMEOUT_SET = "numpy" not in _sys.modules
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
-from .ir import Graph, Layer, TensorSpec
-from .builder import GraphBuilder
+from . import layers  # noqa: F401  (first: fills the layer table before any Layer is made)
 from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
 from .layers import ATTRS
+from .ir import Graph, Layer, TensorSpec
+from .builder import GraphBuilder
 from .interpreter import random_feeds, run
 from .export import to_onnx
 from .validate import ValidationReport, validate

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng, unique_name
+from .registry import layer_type
 
 
 class GraphBuilder:
@@ -66,8 +67,6 @@ class GraphBuilder:
         layer's name (``name:0``, ``name:1``, ... for several). ``params`` left out are drawn
         by the layer type's seeded initialisation.
         """
-        from .layers import layer_type
-
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         name = unique_name(name or type.lower(), self._taken)
         outputs = list(outputs) if outputs is not None else (

@@ -41,3 +41,9 @@ class ExportError(GraphconvError):
 
 class UsageError(GraphconvError):
     """A command-line or API argument is malformed."""
+
+
+class Unsupported(GraphconvError):
+    """A construct has no exact handling here; the message says why. The ONNX frontend raises it
+    for a node (or one setting of it) without an exact translation and reports it per node; the
+    fast prototxt parser raises it for text it leaves to protobuf's text_format."""

@@ -7,6 +7,7 @@ shapes.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Iterable, Mapping
@@ -14,8 +15,9 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .errors import GraphconvError, GraphError
+from .affine import Affine, merge_affines
 from .ir import Graph, Layer
-from .layers.base import Affine, Epilogue, chain_epilogues, merge_affines
+from .kernels.epilogue import Epilogue, apply_by_blocks, chain_epilogues
 from .parallel import keep_freed_memory
 
 
@@ -39,7 +41,7 @@ def _last_uses(steps) -> dict[int, list[str]]:
 
 
 @dataclass(frozen=True)
-class Step:
+class KernelCall:
     """One kernel call: ``layer``, then the in-place ``epilogue`` of the layers ``fused`` into it,
     producing ``outputs`` (the last fused layer's output in place of the layer's own)."""
 
@@ -50,7 +52,7 @@ class Step:
     params: Mapping[str, np.ndarray] | None = None  # the layer's own, unless an affine folded in
 
 
-def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) -> list[Step]:
+def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) -> list[KernelCall]:
     """The kernel calls that run ``graph``. A chain of per-channel maps (BatchNorm with stored
     statistics, single-input Scale, ReLU, PReLU, Dropout) that follows a layer returning fresh
     arrays (Convolution, Deconvolution, Eltwise, ...) is fused into it when each link is the sole
@@ -61,9 +63,14 @@ def plan(graph: Graph, wanted: frozenset[str] = frozenset(), fuse: bool = True) 
     return _planned(graph, wanted, fuse)[0]
 
 
+# Plans by graph, owned here rather than stored inside the frozen Graph. Graph has eq=False, so
+# it hashes by identity, and a plan lives exactly as long as its graph.
+_PLANS: weakref.WeakKeyDictionary[Graph, dict] = weakref.WeakKeyDictionary()
+
+
 def _planned(graph: Graph, wanted: frozenset[str], fuse: bool):
     """(steps, tensors dying after each step), computed once per graph, outputs and fuse."""
-    cache = graph.__dict__.setdefault("_interpreter_plans", {})
+    cache = _PLANS.setdefault(graph, {})
     key = (wanted, fuse)
     if key not in cache:
         steps = _plan_steps(graph, wanted, fuse)
@@ -71,8 +78,8 @@ def _planned(graph: Graph, wanted: frozenset[str], fuse: bool):
     return cache[key]
 
 
-def _plan_steps(graph: Graph, wanted: frozenset[str], fuse: bool) -> list[Step]:
-    steps: list[Step] = []
+def _plan_steps(graph: Graph, wanted: frozenset[str], fuse: bool) -> list[KernelCall]:
+    steps: list[KernelCall] = []
     absorbed: set[str] = set()
     for layer in graph.layers:
         if layer.name in absorbed:
@@ -98,11 +105,24 @@ def _plan_steps(graph: Graph, wanted: frozenset[str], fuse: bool) -> list[Step]:
                 params = layer.definition.fold_affine(layer.attrs, layer.params, fns[0])
                 if params is not None:
                     fns = fns[1:]
-            steps.append(Step(layer, (chain[-1][0].outputs[0],), tuple(c for c, _ in chain),
+            steps.append(KernelCall(layer, (chain[-1][0].outputs[0],), tuple(c for c, _ in chain),
                               chain_epilogues(fns) if fns else None, params))
         else:
-            steps.append(Step(layer, tuple(layer.outputs)))
+            steps.append(KernelCall(layer, tuple(layer.outputs)))
     return steps
+
+
+def _call(lt, layer: Layer, xs: list[np.ndarray], step: KernelCall) -> list[np.ndarray]:
+    """One kernel call: the layer's own kernel, applying the fused epilogue per chunk when the
+    kernel offers to (``run_then``), else over the whole output by channel blocks."""
+    params = layer.params if step.params is None else step.params
+    if step.epilogue is None:
+        return lt.run(layer.attrs, xs, params)
+    ys = lt.run_then(layer.attrs, xs, params, step.epilogue)
+    if ys is None:
+        ys = lt.run(layer.attrs, xs, params)
+        apply_by_blocks(step.epilogue, ys[0])
+    return ys
 
 
 def run(graph: Graph, feeds: Mapping[str, np.ndarray],
@@ -137,11 +157,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
         xs = [feeds[layer.outputs[0]]] if lt.is_source else [env[t] for t in layer.inputs]
         start = perf_counter() if timings is not None else 0.0
         try:
-            params = layer.params if step.params is None else step.params
-            if step.epilogue is None:
-                ys = lt.run(layer.attrs, xs, params)
-            else:
-                ys = lt.run_then(layer.attrs, xs, params, step.epilogue)
+            ys = _call(lt, layer, xs, step)
         except GraphconvError:
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the layer named

@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GraphError
+from .registry import layer_type
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,6 @@ class Layer:
     source: str | None = None
 
     def __post_init__(self) -> None:
-        from .layers import layer_type
-
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "params", _frozen_params(self.params))
@@ -94,8 +93,6 @@ class Layer:
     @property
     def definition(self):
         """The registered layer type object holding this layer's semantics."""
-        from .layers import layer_type
-
         return layer_type(self.type)
 
     def error(self, message: str) -> GraphError:
@@ -132,9 +129,12 @@ class Graph:
     def _infer(self, reuse) -> Mapping[str, TensorSpec]:
         """Shape and dtype of every tensor. With ``reuse`` a Graph, layers that are the very
         same objects there keep their shapes, and every re-inferred tensor that existed before
-        must keep its shape; with ``reuse`` a mapping, it holds every tensor's spec already."""
+        must keep its shape. With ``reuse`` a mapping (a builder's or a frontend's specs, each
+        inferred as its layer was added), it is trusted only when its keys are exactly this
+        graph's tensors: a mapping with a tensor more or less was made for another graph, so
+        every layer is inferred again (same result, just slower)."""
         if reuse is not None and not isinstance(reuse, Graph):
-            if all(t in reuse for layer in self.layers for t in layer.outputs):
+            if _covers_exactly(reuse, self.layers):
                 return MappingProxyType(dict(reuse))
             reuse = None
         specs: dict[str, TensorSpec] = {}
@@ -209,6 +209,13 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self.layers)} layers, outputs={list(self.outputs)})"
+
+
+def _covers_exactly(specs: Mapping[str, TensorSpec], layers: tuple[Layer, ...]) -> bool:
+    """Whether ``specs`` holds exactly the outputs of ``layers`` (names are single-assignment,
+    checked before, so equal counts and containment mean equal sets)."""
+    produced = [t for layer in layers for t in layer.outputs]
+    return len(specs) == len(produced) and all(t in specs for t in produced)
 
 
 def infer_layer(layer: Layer, ins: list[TensorSpec],
@@ -318,9 +325,3 @@ def unique_name(base: str, taken: set[str]) -> str:
 def seeded_rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator determined by ``seed`` and names (e.g. a layer name), independent of order."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF] + [zlib.crc32(k.encode()) for k in keys])
-
-
-def he_init(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
-    """He (MSRA) normal initialisation: std sqrt(2 / fan_in)."""
-    return (rng.standard_normal(shape) * math.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
-

@@ -1,31 +1,27 @@
 """Rewrite passes: each a function ``Graph -> Graph`` registered by name, one per file.
 
 ``apply(graph, names)`` runs a pipeline; a failure names the pass and the ones before it.
-The registry is filled by the pass modules (none yet: the lowering passes arrive with issue 4).
+
+What lives here: one module per pass (``deconv_to_conv``, ``fold_batchnorm``, ...), each a rule
+stating its rewrite as a pattern, when it is exact and what it costs; the table of passes by
+name (``_registry``); the splicing plumbing every rule shares (``_rewrite``: walk, replace,
+keep output names, record sites); the pipeline (``apply`` and friends, here) and the per-site
+checks (``verify``).
+
+What must not: layer semantics or arithmetic a layer type or the interpreter also needs (ask the
+layer's definition, e.g. ``LayerType.affine`` / ``fold_affine``, or share a module such as
+``graphconv.affine``); shape formulas (the layer types and geometry own them); protobuf, file
+formats or ONNX export; printing (the CLI's job). A pass never mutates its input Graph.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Iterable
 
 from graphconv.errors import GraphconvError, UsageError
 from graphconv.ir import Graph
 
-Pass = Callable[[Graph], Graph]
-_PASSES: dict[str, Pass] = {}
-
-
-def register(name: str) -> Callable[[Pass], Pass]:
-    def deco(fn: Pass) -> Pass:
-        if name in _PASSES:
-            raise RuntimeError(f"pass {name} registered twice")
-        _PASSES[name] = fn
-        return fn
-    return deco
-
-
-def registry() -> dict[str, Pass]:
-    return dict(_PASSES)
+from ._registry import _PASSES, Pass, register, registry  # noqa: F401  (the public names)
 
 
 def parse_pass(spec: str) -> tuple[str, dict]:

@@ -23,7 +23,7 @@ import numpy as np
 from graphconv.geometry import deconv_as_conv_pads
 from graphconv.layers import ConvAttrs, PadAttrs, ZeroInsertAttrs
 
-from . import register
+from ._registry import register
 from ._rewrite import Step, rewrite
 
 

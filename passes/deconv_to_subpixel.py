@@ -30,7 +30,7 @@ from graphconv.geometry import end_pad, phase_count, phase_taps
 from graphconv.layers import ConvAttrs, PadAttrs
 from graphconv.layers.tensor import ConcatAttrs, PermuteAttrs, ReshapeAttrs
 
-from . import register
+from ._registry import register
 from ._rewrite import Skip, Step, rewrite
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from graphconv.geometry import extent
 
-from . import register
+from ._registry import register
 from ._rewrite import Step, rewrite
 
 

@@ -27,7 +27,7 @@ from graphconv.geometry import conv_output_size, padded_length, phase_count
 from graphconv.layers import ConvAttrs, PadAttrs
 from graphconv.layers.tensor import PermuteAttrs, ReshapeAttrs
 
-from . import register
+from ._registry import register
 from ._rewrite import Skip, Step, rewrite
 
 

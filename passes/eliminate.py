@@ -14,7 +14,7 @@ import networkx as nx
 
 from graphconv.ir import Graph
 
-from . import register
+from ._registry import register
 
 
 @register("eliminate-identity")

@@ -8,13 +8,16 @@ Pattern::
       [-> Scale(axis 1, one channel axis)]     y = y * gamma [+ beta]
     ==> one layer with W'[o] = a[o] W[o], b' = a * b + c     (per output channel o)
 
-where ``a, c`` compose the per-channel affine maps of the BatchNorm and Scale. A Convolution or
+where ``a, c`` compose the per-channel affine maps of the BatchNorm and Scale. The maps come
+from ``LayerType.affine`` and the folding from ``LayerType.fold_affine`` (both computed by
+:mod:`graphconv.affine`): the very functions the interpreter fuses with. A Convolution or
 InnerProduct scales output rows of W; a Deconvolution (weights [C, O/g, k...]) scales the columns
 belonging to each output channel. The bias is added when the layer had none.
 
 Exact up to float rounding (the arithmetic is reassociated). Applies only when each intermediate
 tensor has that single consumer and is not a graph output; BatchNorm with batch statistics is
-left alone (its normalisation depends on the input).
+left alone (its normalisation depends on the input), and so is an InnerProduct whose ``axis`` is
+not 1 (its output channels are then not the BatchNorm's channel axis).
 
 Cost: removes the BatchNorm/Scale work entirely (2 multiply-adds per element each); the folded
 layer's MACs are unchanged.
@@ -22,51 +25,24 @@ layer's MACs are unchanged.
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
 
-from . import register
+from graphconv.affine import Affine, compose
+
+from ._registry import register
 from ._rewrite import rewrite
 
-PRODUCERS = ("Convolution", "Deconvolution", "InnerProduct")
+PRODUCERS = ("Convolution", "Deconvolution", "InnerProduct")  # the pattern's first layer
 
 
-def _batchnorm_affine(layer) -> tuple[np.ndarray, np.ndarray]:
-    p, a = layer.params, layer.attrs
-    mult = 1.0 / np.sqrt(p["variance"].astype(np.float64) + a.eps)
-    shift = -p["mean"] * mult
-    if a.affine:
-        mult, shift = mult * p["scale"], shift * p["scale"] + p["bias"]
-    return mult, shift
-
-
-def _scale_affine(layer, channels: int, rank: int) -> tuple[np.ndarray, np.ndarray] | None:
-    a = layer.attrs
-    if len(layer.inputs) != 1 or a.num_axes != 1 or a.axis % rank != 1:
+def _folded(layer, mult, shift, outputs):
+    """``layer`` followed by the affine map, as one layer writing ``outputs``; None when its type
+    cannot absorb the map (``LayerType.fold_affine``, the interpreter's fusion hook)."""
+    params = layer.definition.fold_affine(layer.attrs, layer.params, Affine(mult, shift))
+    if params is None:
         return None
-    if layer.params["scale"].shape != (channels,):
-        return None
-    shift = layer.params["bias"] if a.bias else np.zeros(channels)
-    return layer.params["scale"].astype(np.float64), shift.astype(np.float64)
-
-
-def _fold_into(layer, mult: np.ndarray, shift: np.ndarray, outputs) -> object:
-    w = layer.params["weight"].astype(np.float64)
-    if layer.type == "Deconvolution":
-        g = layer.attrs.group
-        c, og = w.shape[:2]
-        per = mult.reshape(g, 1, og)  # output channel gi*og + j scales column j of group gi
-        w = (w.reshape(g, c // g, og, -1) * per[..., None]).reshape(w.shape)
-    else:
-        w = w * mult.reshape((-1,) + (1,) * (w.ndim - 1))
-    bias = layer.params.get("bias")
-    b = shift + (mult * bias if bias is not None else 0.0)
-    attrs = layer.attrs
-    if not attrs.bias:
-        import dataclasses
-
-        attrs = dataclasses.replace(attrs, bias=True)
-    return layer.replace(outputs=tuple(outputs), attrs=attrs,
-                         params={"weight": w.astype(np.float32), "bias": b.astype(np.float32)})
+    attrs = layer.attrs if layer.attrs.bias else dataclasses.replace(layer.attrs, bias=True)
+    return layer.replace(outputs=tuple(outputs), attrs=attrs, params=params)
 
 
 def _rule(layer, ctx):
@@ -75,22 +51,24 @@ def _rule(layer, ctx):
     bn = ctx.sole_consumer(layer.outputs[0])
     if bn is None or bn.type != "BatchNorm":
         return None
-    if bn.attrs.statistics != "stored":
+    x = ctx.spec(layer.outputs[0])
+    affine = bn.definition.affine(bn.attrs, bn.params, x)
+    if affine is None:
         ctx.note(f"fold-batchnorm: BatchNorm '{bn.name}' uses batch statistics; not folded")
         return None
-    mult, shift = _batchnorm_affine(bn)
-    absorbed, last = [bn], bn
+    absorbed = [bn]
     scale = ctx.sole_consumer(bn.outputs[0])
     if scale is not None and scale.type == "Scale":
-        affine = _scale_affine(scale, mult.shape[0], ctx.spec(bn.outputs[0]).rank)
-        if affine is not None:
-            m2, s2 = affine
-            mult, shift = mult * m2, shift * m2 + s2
+        then = scale.definition.affine(scale.attrs, scale.params, ctx.spec(bn.outputs[0]))
+        if then is not None and len(then[0]) == len(affine[0]):
+            affine = compose(affine, then)
             absorbed.append(scale)
-            last = scale
+    folded = _folded(layer, *affine, absorbed[-1].outputs)
+    if folded is None:
+        return None
     for dead in absorbed:
         ctx.absorb(dead)
-    return [_fold_into(layer, mult, shift, last.outputs)]
+    return [folded]
 
 
 @register("fold-batchnorm")

@@ -37,7 +37,7 @@ from graphconv.ir import seeded_rng
 from graphconv.kernels.conv import conv_forward
 from graphconv.layers import ConvAttrs
 
-from . import register
+from ._registry import register
 from ._rewrite import Skip, Step, rewrite
 
 TOL = 1e-6

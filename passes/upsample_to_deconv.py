@@ -21,7 +21,7 @@ import numpy as np
 
 from graphconv.layers import DeconvAttrs
 
-from . import register
+from ._registry import register
 from ._rewrite import Skip, Step, rewrite
 
 

@@ -9,7 +9,7 @@ import pytest
 import graphconv as gc
 import graphconv.interpreter as interp
 from graphconv import ConvAttrs, DeconvAttrs, GraphBuilder, InputAttrs, Layer, ReLUAttrs
-from graphconv.layers import layer_type
+from graphconv.registry import layer_type
 
 import oracles as O
 
@@ -387,3 +387,40 @@ def test_fused_epilogue_errors_name_the_chain(monkeypatch):
     monkeypatch.setattr(layer_type("ReLU"), "epilogue", broken)
     with raises_naming("conv", "boom", "relu, relu2 fused in"):
         gc.run(g, {"data": np.zeros((1, 2, 5, 5), np.float32)})
+
+
+def test_interpreter_plans_live_outside_the_graph_and_die_with_it():
+    """The plan cache is the interpreter's (keyed weakly by the Graph, which hashes by
+    identity), not an entry smuggled into the frozen Graph's __dict__."""
+    b = GraphBuilder()
+    b.add("ReLU", b.input("data", (1, 2, 3, 3)), ReLUAttrs(), name="relu")
+    g = b.build()
+    assert hash(g) == hash(g) and g != b.build()  # identity hashing (eq=False)
+    gc.run(g, {"data": np.ones((1, 2, 3, 3), np.float32)})
+    assert "_interpreter_plans" not in g.__dict__
+    assert g in interp._PLANS
+    ref = weakref.ref(g)
+    del g
+    import gc as garbage
+
+    garbage.collect()
+    assert ref() is None
+    assert all(k is not None for k in interp._PLANS.keys())
+
+
+def test_reused_specs_are_trusted_only_for_exactly_these_tensors():
+    """A spec mapping with a tensor more (made for another graph) is not trusted: every layer is
+    inferred again, so even a wrong entry in it cannot leak into the graph."""
+    layers = (inp(shape=(1, 2, 4, 4)), relu("r", "data"))
+    right = {"data": gc.TensorSpec((1, 2, 4, 4)), "r": gc.TensorSpec((1, 2, 4, 4))}
+    assert gc.Graph(layers, ("r",), reuse=right).specs == right
+    wrong = {"data": gc.TensorSpec((1, 2, 4, 4)), "r": gc.TensorSpec((9, 9)),
+             "other": gc.TensorSpec((1,))}
+    assert gc.Graph(layers, ("r",), reuse=wrong).specs == right
+    missing = {"data": gc.TensorSpec((1, 2, 4, 4))}
+    assert gc.Graph(layers, ("r",), reuse=missing).specs == right
+
+
+def test_unknown_layer_type_lists_the_registered_ones():
+    with raises_naming("x", "unknown layer type 'NoSuchType'", "Convolution", "ReLU"):
+        Layer("x", "NoSuchType", ("data",), ("x",))

@@ -370,7 +370,7 @@ def test_attrs_validation():
 def test_pspnet_sized_ave_window_is_the_mean():
     # PSPNet's pool1: AVE kernel 60 stride 60 on 2048x60x60 (speed is measured by the benchmark,
     # not here)
-    from graphconv.layers import layer_type
+    from graphconv.registry import layer_type
 
     x = rand((1, 2048, 60, 60), 13)
     (y,) = layer_type("Pooling").run(PoolAttrs(kernel=60, stride=60, method="ave"), [x], {})

@@ -28,12 +28,11 @@ from graphconv.frontends.caffe.rules import RULES
 from graphconv.layers.argmax import ArgMaxAttrs
 from graphconv.layers.tensor import (
     ConcatAttrs,
-    CropAttrs,
     ReshapeAttrs,
     ShuffleChannelAttrs,
-    SliceAttrs,
     SplitAttrs,
 )
+from graphconv.layers.slicing import CropAttrs, SliceAttrs
 from graphconv.validate import run_onnxruntime
 
 OPSETS = (13, 17, 21)

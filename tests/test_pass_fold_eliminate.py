@@ -137,7 +137,7 @@ def test_fold_on_zoo_models(name, zoo):
 
 
 def test_eliminate_identity_removes_onnx_identity():
-    from graphconv.layers.onnx_ops import IdentityAttrs
+    from graphconv.layers.activation import IdentityAttrs
 
     b = gc.GraphBuilder("i")
     x = b.input("data", (1, 2, 3, 3))
@@ -148,3 +148,24 @@ def test_eliminate_identity_removes_onnx_identity():
     assert after.count_types() == {"Input": 1, "ReLU": 1}
     xs = np.random.default_rng(1).standard_normal((1, 2, 3, 3)).astype(np.float32)
     np.testing.assert_array_equal(gc.run(after, {"data": xs})[r], np.maximum(xs, 0))
+
+
+def test_fold_leaves_inner_product_on_another_axis_alone():
+    """InnerProduct with axis 2 keeps axis 1 (C) in its output: the BatchNorm after it acts on
+    C, not on the num_output features, so folding it into the weights would be wrong (even when
+    C equals num_output). Neither the pass nor the interpreter's fusion folds it."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 3, 5)).astype(np.float32)
+    w = rng.standard_normal((4, 15)).astype(np.float32)
+    bn = {"mean": rng.standard_normal(4), "variance": rng.uniform(0.2, 2, 4)}
+    bn = {k: v.astype(np.float32) for k, v in bn.items()}
+    bld = gc.GraphBuilder("ip2")
+    t = bld.add("InnerProduct", bld.input("data", x.shape), InnerProductAttrs(4, bias=False,
+                                                                              axis=2),
+                params={"weight": w}, name="ip")
+    bld.add("BatchNorm", t, BatchNormAttrs(eps=1e-3), params=bn, name="bn")
+    g = bld.build()
+    assert passes.apply(g, ["fold-batchnorm"]).count_types() == g.count_types()
+    z = x.reshape(2, 4, 15).astype(np.float64) @ w.T.astype(np.float64)
+    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
+    O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-4)

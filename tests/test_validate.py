@@ -10,7 +10,7 @@ import numpy as np
 
 import graphconv as gc
 from conftest import ROOT
-from graphconv.layers import layer_type
+from graphconv.registry import layer_type
 
 
 def _model():

@@ -1,5 +1,15 @@
-"""Activations: ReLU (leaky), PReLU, Sigmoid, TanH, Power, Softmax, and Dropout (the identity at
-inference)."""
+"""Activations: ReLU (leaky), PReLU, Sigmoid, TanH, Power, Softmax, Dropout (the identity at
+inference), Identity, and Unary (ONNX's other elementwise functions).
+
+Overlapping types, and how they differ:
+
+- Dropout vs Identity: both copy their input at inference; Dropout is Caffe's (with a ratio kept
+  for the record), Identity ONNX's.
+- Softmax vs Unary log_softmax: Softmax is Caffe's softmax along ``axis``; Unary log_softmax is
+  ONNX's LogSoftmax (its logarithm, computed stably).
+- ReLU / Sigmoid / TanH vs Unary: Unary holds the functions Caffe has no layer for (abs, exp,
+  elu, selu, softplus, ...); it never duplicates one of the named types.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import numpy_helper
 
+from ..ir import TensorSpec
+from ..registry import LayerType, register
 from ..kernels.epilogue import per_channel
-from .base import LayerType, PassThrough, register
+from .base import PassThrough
 
 
 @dataclass(frozen=True)
@@ -287,3 +299,89 @@ class DropoutAttrs:
 class Dropout(PassThrough):
     type = "Dropout"
     Attrs = DropoutAttrs
+
+
+# ---- Identity ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentityAttrs:
+    """The attributes of Identity (none): ``y = x``."""
+
+
+@register
+class Identity(PassThrough):
+    type = "Identity"
+    Attrs = IdentityAttrs
+
+
+# ---- Unary: elementwise functions with at most two constants -------------------------------------
+
+def _log_softmax(x, a):
+    shifted = x - x.max(axis=a.axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=a.axis, keepdims=True))
+
+
+def _selu(x, a):
+    return np.float32(a.gamma) * np.where(x > 0, x, np.float32(a.alpha) * np.expm1(x))
+
+
+UNARY_FUNCTIONS = {
+    # name: (ONNX op, ONNX attributes from the attrs, NumPy definition)
+    "abs": ("Abs", lambda a: {}, lambda x, a: np.abs(x)),
+    "neg": ("Neg", lambda a: {}, lambda x, a: np.negative(x)),
+    "exp": ("Exp", lambda a: {}, lambda x, a: np.exp(x)),
+    "log": ("Log", lambda a: {}, lambda x, a: np.log(x)),
+    "sqrt": ("Sqrt", lambda a: {}, lambda x, a: np.sqrt(x)),
+    "reciprocal": ("Reciprocal", lambda a: {}, lambda x, a: np.reciprocal(x)),
+    "elu": ("Elu", lambda a: {"alpha": a.alpha},
+            lambda x, a: np.where(x > 0, x, np.float32(a.alpha) * np.expm1(x))),
+    "selu": ("Selu", lambda a: {"alpha": a.alpha, "gamma": a.gamma}, _selu),
+    "softplus": ("Softplus", lambda a: {}, lambda x, a: np.logaddexp(np.float32(0), x)),
+    "softsign": ("Softsign", lambda a: {}, lambda x, a: x / (1 + np.abs(x))),
+    "log_softmax": ("LogSoftmax", lambda a: {"axis": a.axis}, _log_softmax),
+}
+
+
+@dataclass(frozen=True)
+class UnaryAttrs:
+    """``y = function(x)`` elementwise, for ``function`` in: abs, neg, exp, log, sqrt,
+    reciprocal, elu (``alpha (e^x - 1)`` for ``x <= 0``), selu (``gamma`` times elu with
+    ``alpha``), softplus (``log(1 + e^x)``), softsign (``x / (1 + |x|)``) and log_softmax
+    (``x - log(sum(e^x))`` along ``axis``). ``alpha`` and ``gamma`` default to ONNX's Selu
+    constants; Elu's alpha is given explicitly (ONNX default 1)."""
+
+    function: str
+    alpha: float = 1.67326319217681884765625
+    gamma: float = 1.05070102214813232421875
+    axis: int = -1
+
+    def __post_init__(self) -> None:
+        fn = str(self.function).lower()
+        if fn not in UNARY_FUNCTIONS:
+            raise ValueError(f"function must be one of {', '.join(UNARY_FUNCTIONS)}, "
+                             f"got '{self.function}'")
+        object.__setattr__(self, "function", fn)
+        object.__setattr__(self, "alpha", float(self.alpha))
+        object.__setattr__(self, "gamma", float(self.gamma))
+        object.__setattr__(self, "axis", int(self.axis))
+
+
+@register
+class Unary(LayerType):
+    type = "Unary"
+    Attrs = UnaryAttrs
+
+    def infer(self, a, ins):
+        x = ins[0]
+        if a.function == "log_softmax" and not -x.rank <= a.axis < x.rank:
+            raise ValueError(f"axis {a.axis} is out of range for the input {x}")
+        return [TensorSpec(x.shape, x.dtype)]
+
+    def run(self, a, xs, p):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = UNARY_FUNCTIONS[a.function][2](xs[0].astype(np.float32), a)
+        return [np.ascontiguousarray(y, dtype=np.float32)]
+
+    def to_onnx(self, layer, em, ins, outs):
+        op, attrs, _ = UNARY_FUNCTIONS[layer.attrs.function]
+        em.node(op, list(ins), list(outs), name=layer.name, **attrs(layer.attrs))

@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from ..affine import fold_into_weights
 from ..geometry import conv_output_size, deconv_output_size, extent
 from ..ir import TensorSpec
 from ..kernels.conv import conv_forward
@@ -102,18 +101,6 @@ def _check_channels(a: ConvAttrs, x: TensorSpec, what: str) -> int:
     return c
 
 
-def _fold(p, affine, channels: int, scale_weight) -> dict[str, np.ndarray] | None:
-    """Weights and bias with the per-channel affine ``y * s + t`` folded in (in float64), or
-    None when its size fits neither one nor every output channel."""
-    s, t = affine.scale64, affine.shift64
-    if len(s) not in (1, channels):
-        return None
-    s, t = np.broadcast_to(s, (channels,)), np.broadcast_to(t, (channels,))
-    b = p["bias"].astype(np.float64) if "bias" in p else 0.0
-    return {"weight": scale_weight(p["weight"].astype(np.float64), s).astype(np.float32),
-            "bias": (b * s + t).astype(np.float32)}
-
-
 def _onnx_conv_attrs(a: ConvAttrs) -> dict:
     return dict(kernel_shape=list(a.kernel), strides=list(a.stride), dilations=list(a.dilation),
                 pads=list(a.pads_begin) + list(a.pads_end), group=a.group)
@@ -153,8 +140,7 @@ class Convolution(LayerType):
 
     def fold_affine(self, a, p, affine):
         # out[o] * s[o] + t[o] = (W[o] * s[o]) x + (b[o] * s[o] + t[o])
-        return _fold(p, affine, p["weight"].shape[0], lambda w, s: w * s.reshape(
-            (-1,) + (1,) * (w.ndim - 1)))
+        return fold_into_weights(p, affine.scale64, affine.shift64)
 
     def to_onnx(self, layer, em, ins, outs):
         args = [ins[0], em.initializer(f"{layer.name}.weight", layer.params["weight"])]
@@ -204,13 +190,8 @@ class Deconvolution(LayerType):
 
     def fold_affine(self, a, p, affine):
         # weight (C, O/g, k...): output channel gi * O/g + o sits at [group gi rows, o]
-        w = p["weight"]
-        g, og = a.group, w.shape[1]
-
-        def scale(w, s):
-            ws = w.reshape((g, w.shape[0] // g, og, -1)) * s.reshape(g, 1, og, 1)
-            return ws.reshape(w.shape)
-        return _fold(p, affine, g * og, scale)
+        return fold_into_weights(p, affine.scale64, affine.shift64, groups=a.group,
+                                 transposed=True)
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs

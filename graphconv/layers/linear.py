@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..affine import fold_into_weights
 from ..ir import TensorSpec
 from ..kernels.threads import blas_threads_for
-from .base import LayerType, register
+from ..registry import LayerType, register
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,15 @@ class InnerProduct(LayerType):
         axis, m, k = _split(a, TensorSpec(x.shape))
         with blas_threads_for(m * k * a.num_output):
             y = np.matmul(x.reshape(m, k), p["weight"].T)
-        if a.bias:
+        if "bias" in p:  # a.bias, or an affine folded in (fold_affine always gives a bias)
             y += p["bias"]
         return [np.ascontiguousarray(y.reshape(x.shape[:axis] + (a.num_output,)),
                                      dtype=np.float32)]
+
+    def fold_affine(self, a, p, affine):
+        if a.axis != 1:
+            return None  # the output's channel axis 1 is then not the num_output axis
+        return fold_into_weights(p, affine.scale64, affine.shift64)
 
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name

@@ -15,14 +15,9 @@ import numpy as np
 from ..ir import TensorSpec
 from ..kernels.epilogue import PARALLEL_ELEMENTS
 from ..kernels.threads import parallel_map, serial_map, threads
-from .base import Affine, LayerType, register
-
-
-def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
-    """Caffe's ``CanonicalAxisIndex``: ``-rank <= axis < rank``, negatives count from the end."""
-    if not -rank <= axis < rank:
-        raise ValueError(f"{what} {axis} is out of range for a rank-{rank} input")
-    return axis + rank if axis < 0 else axis
+from ..affine import Affine, as_map
+from ..registry import LayerType, register
+from .base import canonical_axis
 
 
 def _channel_shape(rank: int) -> tuple[int, ...]:
@@ -124,13 +119,17 @@ class BatchNorm(LayerType):
     def run(self, a, xs, p):
         return [batch_norm_forward(xs[0], a, p)]
 
-    def epilogue(self, a, p, x):
+    def affine(self, a, p, x):
         if a.statistics != "stored":
-            return None
+            return None  # batch statistics depend on the input
         inv = 1.0 / np.sqrt(p["variance"].astype(np.float64) + a.eps)
         scale = inv * (p["scale"] if a.affine else 1.0)
         shift = (p["bias"] if a.affine else 0.0) - p["mean"] * scale
-        return Affine(scale, shift)
+        return as_map(scale, shift)
+
+    def epilogue(self, a, p, x):
+        m = self.affine(a, p, x)
+        return None if m is None else Affine(*m)
 
     def to_onnx(self, layer, em, ins, outs):
         a, x, name = layer.attrs, ins[0], layer.name
@@ -264,10 +263,14 @@ class Scale(LayerType):
             y = y + p["bias"].reshape(bshape)
         return [np.ascontiguousarray(y, dtype=np.float32)]
 
-    def epilogue(self, a, p, x):
+    def affine(self, a, p, x):
         if "scale" not in p or x.rank < 2 or scale_span(a, x) != (1, 2):
             return None  # a second input, or not one factor per channel
-        return Affine(p["scale"], p["bias"] if a.bias else 0.0)
+        return as_map(p["scale"], p["bias"] if a.bias else 0.0)
+
+    def epilogue(self, a, p, x):
+        m = self.affine(a, p, x)
+        return None if m is None else Affine(*m)
 
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name

@@ -1,24 +1,30 @@
-"""Tensor plumbing layers: Input (a graph input), Pad (constant; negative amounts crop) and the
-Caffe data-movement layers: Concat, Slice, Split, Crop, Flatten, Reshape, Permute and
-ShuffleChannel (ArgMax: layers/argmax.py).
+"""Tensor plumbing layers: Input (a graph input) and the Caffe data-movement layers that keep
+every element: Concat, Split, Flatten, Reshape, Permute, ShuffleChannel (ArgMax:
+layers/argmax.py). Windows and borders (Pad, Slice, Crop, StridedSlice, BorderPad)
+live in :mod:`.slicing`.
+
+Overlapping types, and how they differ:
+
+- Flatten vs Reshape: Flatten merges the axes ``axis..end_axis`` into one; Reshape sets a whole
+  new shape (Caffe's 0 = copy, -1 = infer).
+- Permute vs ShuffleChannel: Permute reorders axes; ShuffleChannel reorders channels only
+  (``(g, C/g)`` -> ``(C/g, g)``, ShuffleNet).
 
 Axes follow Caffe: an ``axis`` may be negative (counted from the end, ``CanonicalAxisIndex``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import padded_length
 from ..ir import TensorSpec
 from ..kernels.epilogue import EPILOGUE_BLOCK, PARALLEL_ELEMENTS
 from ..kernels.threads import parallel_map
-from .base import LayerType, as_tuple, register
-
+from ..registry import LayerType, register
+from .base import as_tuple, canonical_axis, same_rank
 
 @dataclass(frozen=True)
 class InputAttrs:
@@ -52,84 +58,11 @@ class Input(LayerType):
         em.graph_input(outs[0], TensorSpec(layer.attrs.shape, layer.attrs.dtype))
 
 
-@dataclass(frozen=True)
-class PadAttrs:
-    """Constant padding of the spatial axes (2, 3, ...); negative amounts crop."""
-
-    pads_begin: tuple[int, ...]
-    pads_end: tuple[int, ...]
-    value: float = 0.0
-
-    def __post_init__(self) -> None:
-        pb = as_tuple(self.pads_begin, what="pads_begin")
-        pe = as_tuple(self.pads_end, len(pb), "pads_end")
-        object.__setattr__(self, "pads_begin", pb)
-        object.__setattr__(self, "pads_end", pe)
-        object.__setattr__(self, "value", float(self.value))
-
-
-def pad_crop(x: np.ndarray, pb, pe, value: float = 0.0) -> np.ndarray:
-    """``out[i] = x[i - pb]`` where that index exists, else ``value`` (per spatial axis)."""
-    sp = x.shape[2:]
-    out_sp = tuple(padded_length(h, b, e) for h, b, e in zip(sp, pb, pe))
-    out = np.full(x.shape[:2] + out_sp, value, dtype=x.dtype)
-    dst, src = [slice(None)] * 2, [slice(None)] * 2
-    for h, b, o in zip(sp, pb, out_sp):
-        lo, hi = max(0, b), min(o, h + b)
-        if lo >= hi:
-            return out
-        dst.append(slice(lo, hi))
-        src.append(slice(lo - b, hi - b))
-    out[tuple(dst)] = x[tuple(src)]
-    return out
-
-
-@register
-class Pad(LayerType):
-    type = "Pad"
-    Attrs = PadAttrs
-
-    def infer(self, a, ins):
-        x = ins[0]
-        if x.rank != len(a.pads_begin) + 2:
-            raise ValueError(f"pads cover {len(a.pads_begin)} spatial axes but the input has "
-                             f"rank {x.rank}")
-        out = tuple(padded_length(h, b, e)
-                    for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end))
-        if any(o < 1 for o in out):
-            raise ValueError(f"pads {a.pads_begin}/{a.pads_end} crop an axis to nothing")
-        return [TensorSpec(x.shape[:2] + out, x.dtype)]
-
-    def run(self, a, xs, p):
-        return [pad_crop(xs[0], a.pads_begin, a.pads_end, a.value)]
-
-    def to_onnx(self, layer, em, ins, outs):
-        a = layer.attrs
-        em.pad(ins[0], outs[0], [0, 0, *a.pads_begin, 0, 0, *a.pads_end], value=a.value,
-               name=layer.name)
-
-
 # ---- shared helpers ------------------------------------------------------------------------------
-
-def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
-    """Caffe's ``CanonicalAxisIndex``: ``-rank <= axis < rank``, negatives count from the end."""
-    if not -rank <= axis < rank:
-        raise ValueError(f"{what} {axis} is out of range for a rank-{rank} input")
-    return axis % rank
-
-
-def _same_rank(ins, what: str) -> int:
-    ranks = {x.rank for x in ins}
-    if len(ranks) > 1:
-        raise ValueError(f"{what} inputs have different ranks: "
-                         + ", ".join(str(x) for x in ins))
-    return ins[0].rank
-
 
 def _reshape_to(em, x: str, out: str, shape, name: str) -> None:
     em.node("Reshape", [x, em.const(f"{name}.shape", [int(d) for d in shape], np.int64)], [out],
             name=name)
-
 
 # ---- Concat --------------------------------------------------------------------------------------
 
@@ -151,7 +84,7 @@ class Concat(LayerType):
     fresh_output = True
 
     def infer(self, a, ins):
-        rank = _same_rank(ins, "Concat")
+        rank = same_rank(ins, "Concat")
         ax = canonical_axis(a.axis, rank, "Concat axis")
         first = ins[0]
         for i, x in enumerate(ins[1:], start=1):
@@ -197,81 +130,6 @@ def _concat_channels(xs: list[np.ndarray]) -> np.ndarray:
     parallel_map(copy, blocks)
     return out
 
-
-# ---- Slice ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SliceAttrs:
-    """Cut the input along ``axis`` into ``num_outputs`` parts: at the ``slice_points``
-    (``num_outputs - 1`` increasing positions), or into equal parts when there are none."""
-
-    num_outputs: int
-    axis: int = 1
-    slice_points: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        n = int(self.num_outputs)
-        points = as_tuple(self.slice_points, what="slice_points") if self.slice_points else ()
-        if n < 1:
-            raise ValueError(f"Slice needs at least one output, got {n}")
-        if points and len(points) != n - 1:
-            raise ValueError(f"{len(points)} slice points make {len(points) + 1} parts, "
-                             f"but {n} outputs are named")
-        prev = 0
-        for pt in points:
-            if pt <= prev:
-                raise ValueError(f"slice points must be positive and increasing, got {points}")
-            prev = pt
-        object.__setattr__(self, "num_outputs", n)
-        object.__setattr__(self, "axis", int(self.axis))
-        object.__setattr__(self, "slice_points", points)
-
-    def bounds(self, size: int) -> list[tuple[int, int]]:
-        """(begin, end) of every part along an axis of ``size``."""
-        if self.slice_points:
-            cuts = [0, *self.slice_points, size]
-        else:
-            step = size // self.num_outputs
-            cuts = [i * step for i in range(self.num_outputs + 1)]
-        return list(itertools.pairwise(cuts))
-
-
-@register
-class Slice(LayerType):
-    type = "Slice"
-    Attrs = SliceAttrs
-
-    def infer(self, a, ins):
-        x = ins[0]
-        ax = canonical_axis(a.axis, x.rank, "Slice axis")
-        size = x.shape[ax]
-        if a.slice_points:
-            if a.slice_points[-1] >= size:
-                raise ValueError(f"slice point {a.slice_points[-1]} leaves nothing for the last "
-                                 f"output (axis {ax} has size {size})")
-        elif size % a.num_outputs:
-            raise ValueError(f"{a.num_outputs} outputs do not evenly divide axis {ax} of size "
-                             f"{size} (give slice_point values)")
-        outs = []
-        for b, e in a.bounds(size):
-            shape = list(x.shape)
-            shape[ax] = e - b
-            outs.append(TensorSpec(tuple(shape), x.dtype))
-        return outs
-
-    def run(self, a, xs, p):
-        x = xs[0]
-        ax = canonical_axis(a.axis, x.ndim)
-        lead = (slice(None),) * ax
-        return [np.ascontiguousarray(x[lead + (slice(b, e),)]) for b, e in a.bounds(x.shape[ax])]
-
-    def to_onnx(self, layer, em, ins, outs):
-        x = em.spec(ins[0])
-        ax = canonical_axis(layer.attrs.axis, x.rank)
-        for i, ((b, e), out) in enumerate(zip(layer.attrs.bounds(x.shape[ax]), outs)):
-            em.slice(ins[0], out, [b], [e], [ax], name=f"{layer.name}/part{i}")
-
-
 # ---- Split ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -302,81 +160,6 @@ class Split(LayerType):
     def to_onnx(self, layer, em, ins, outs):
         for i, out in enumerate(outs):
             em.node("Identity", [ins[0]], [out], name=f"{layer.name}/copy{i}")
-
-
-# ---- Crop ----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CropAttrs:
-    """Caffe Crop (BVLC, N-D): crop input 0 to the shape of input 1 on the axes from ``axis`` on,
-    starting at ``offsets`` (none: 0 everywhere; one value: the same on every cropped axis; else
-    one per cropped axis). Input 1 only gives the shape.
-
-    BVLC Caffe also CHECKs that input 0 is at least as large as input 1 on the axes before
-    ``axis``; that is not required here, so HED's crops of 1-channel maps to the 3-channel
-    ``data`` load (BVLC 1.0 refuses them: "(1 vs. 3) invalid crop parameters in dimension: 1")."""
-
-    axis: int = 2
-    offsets: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        offsets = as_tuple(self.offsets, what="offsets") if self.offsets else ()
-        if any(o < 0 for o in offsets):
-            raise ValueError(f"crop offsets must be >= 0, got {offsets}")
-        object.__setattr__(self, "axis", int(self.axis))
-        object.__setattr__(self, "offsets", offsets)
-
-    def begins(self, rank: int) -> tuple[int, ...]:
-        """Start of the crop on every axis (0 before ``axis``)."""
-        ax = canonical_axis(self.axis, rank, "Crop axis")
-        n = rank - ax
-        if len(self.offsets) > 1 and len(self.offsets) != n:
-            raise ValueError(f"Crop from axis {ax} of a rank-{rank} input needs 1 or {n} offsets, "
-                             f"got {len(self.offsets)}")
-        per_axis = self.offsets * n if len(self.offsets) == 1 else (self.offsets or (0,) * n)
-        return (0,) * ax + per_axis
-
-
-@register
-class Crop(LayerType):
-    type = "Crop"
-    Attrs = CropAttrs
-    arity = (2, 2)
-
-    def infer(self, a, ins):
-        x, ref = ins
-        rank = _same_rank(ins, "Crop")
-        begins = a.begins(rank)
-        ax = canonical_axis(a.axis, rank)
-        for i in range(ax, rank):
-            if begins[i] + ref.shape[i] > x.shape[i]:
-                raise ValueError(f"Crop on axis {i}: offset {begins[i]} + reference size "
-                                 f"{ref.shape[i]} exceeds the input size {x.shape[i]}")
-        return [TensorSpec(x.shape[:ax] + ref.shape[ax:], x.dtype)]
-
-    @staticmethod
-    def _window(a, x: TensorSpec, ref: TensorSpec) -> list[tuple[int, int, int]]:
-        """(axis, begin, end) of every axis that is actually cut."""
-        begins = a.begins(x.rank)
-        ax = canonical_axis(a.axis, x.rank)
-        return [(i, begins[i], begins[i] + ref.shape[i]) for i in range(ax, x.rank)
-                if begins[i] != 0 or ref.shape[i] != x.shape[i]]
-
-    def run(self, a, xs, p):
-        x, ref = xs
-        index = [slice(None)] * x.ndim
-        for i, b, e in self._window(a, TensorSpec(x.shape), TensorSpec(ref.shape)):
-            index[i] = slice(b, e)
-        return [np.ascontiguousarray(x[tuple(index)])]
-
-    def to_onnx(self, layer, em, ins, outs):
-        window = self._window(layer.attrs, em.spec(ins[0]), em.spec(ins[1]))
-        if not window:
-            em.node("Identity", [ins[0]], list(outs), name=layer.name)
-            return
-        axes, begins, ends = zip(*window)
-        em.slice(ins[0], outs[0], begins, ends, axes, name=layer.name)
-
 
 # ---- Flatten and Reshape -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ...ir import he_init
+from ...registry import he_init
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:

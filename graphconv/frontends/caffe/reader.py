@@ -21,7 +21,8 @@ from google.protobuf.message import DecodeError
 from ...errors import GraphError, ParseError
 from ...builder import GraphBuilder
 from ...ir import Graph, Layer, seeded_rng
-from ...layers import InputAttrs, layer_type
+from ...layers.tensor import InputAttrs
+from ...registry import layer_type
 from . import schema, textparse
 from .rules import DROPPED, RULES, V1_TYPES
 from .fillers import fill

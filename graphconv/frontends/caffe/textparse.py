@@ -25,6 +25,8 @@ import re
 from google.protobuf import text_encoding, text_format
 from google.protobuf.descriptor import FieldDescriptor
 
+from ...errors import Unsupported  # the fast path's "fall back to text_format"
+
 __all__ = ["Unsupported", "parse", "tokenize"]
 
 # One token per match. The prefix skips whitespace and comments; then an identifier, a number, a
@@ -45,10 +47,6 @@ _TOKEN = re.compile(
 
 _CLOSE = {"{": "}", "<": ">"}
 _ANY = "google.protobuf.Any"
-
-
-class Unsupported(Exception):
-    """Something the fast path does not handle exactly; the caller falls back to text_format."""
 
 
 def tokenize(text: str) -> list[str]:

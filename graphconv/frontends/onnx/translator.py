@@ -28,17 +28,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...builder import GraphBuilder
-from ...errors import GraphError, ParseError
+from ...errors import GraphError, ParseError, Unsupported
 from ...ir import Graph, TensorSpec
 
 # ops never folded even when their inputs are constant: their value is not a function of them
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                     "Multinomial", "Bernoulli"}
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
-
-
-class Unsupported(Exception):
-    """A node (or one setting of it) has no exact translation; the message says why."""
 
 
 Rule = Callable[["Translator", onnx.NodeProto], None]

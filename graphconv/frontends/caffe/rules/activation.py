@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ....layers import ReLUAttrs
 from ....layers.activation import DropoutAttrs, NoAttrs, PowerAttrs, PReLUAttrs, SoftmaxAttrs
-from . import Spec, _filler, rule
+from ._table import Spec, _filler, rule
 
 
 @rule("ReLU", v1="RELU")

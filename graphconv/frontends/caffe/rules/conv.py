@@ -6,7 +6,7 @@ from ....layers import ConvAttrs, DeconvAttrs, SeparableAttrs
 from typing import Any, Sequence
 
 from ....ir import TensorSpec
-from . import Spec, _filler, _per_axis, rule
+from ._table import Spec, _filler, _per_axis, rule
 
 
 def _conv_common(lp, ins: Sequence[TensorSpec]) -> dict:

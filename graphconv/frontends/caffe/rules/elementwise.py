@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ....layers.elementwise import EltwiseAttrs
-from . import Spec, rule
+from ._table import Spec, rule
 
 
 @rule("Eltwise", v1="ELTWISE")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ....layers.linear import InnerProductAttrs
-from . import Spec, _filler, rule
+from ._table import Spec, _filler, rule
 
 
 @rule("InnerProduct", v1="INNER_PRODUCT")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....layers.norm import BatchNormAttrs, LRNAttrs, ScaleAttrs
-from . import Spec, _filler, rule
+from ._table import Spec, _filler, rule
 
 
 def _channels(ins) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ....layers.pool import PoolAttrs
-from . import Spec, rule
+from ._table import Spec, rule
 
 
 def _pair(p, single: str, h: str, w: str, default: int, what: str) -> tuple[int, int]:

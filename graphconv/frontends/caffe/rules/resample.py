@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ....layers import UpsampleAttrs
 from ....layers.resample import InterpAttrs, MaxUnpoolAttrs
-from . import Spec, rule
+from ._table import Spec, rule
 
 
 @rule("Upsample")

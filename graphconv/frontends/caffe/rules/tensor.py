@@ -6,15 +6,14 @@ from __future__ import annotations
 from ....layers.argmax import ArgMaxAttrs
 from ....layers.tensor import (
     ConcatAttrs,
-    CropAttrs,
     FlattenAttrs,
     PermuteAttrs,
     ReshapeAttrs,
     ShuffleChannelAttrs,
-    SliceAttrs,
     SplitAttrs,
 )
-from . import Spec, rule
+from ....layers.slicing import CropAttrs, SliceAttrs
+from ._table import Spec, rule
 
 
 def _param(lp, field: str):

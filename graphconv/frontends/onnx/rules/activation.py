@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-from ....layers.activation import DropoutAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
-from ....layers.elementwise import EltwiseAttrs
-from ....layers.onnx_ops import ConstantBinaryAttrs, IdentityAttrs
+from ....layers.activation import DropoutAttrs, IdentityAttrs, PReLUAttrs, ReLUAttrs, SoftmaxAttrs
+from ....layers.elementwise import ConstantBinaryAttrs, EltwiseAttrs
 from ....layers.tensor import ReshapeAttrs
-from . import Translator, Unsupported, _axis, _f32, onnx_rule
+from ._common import Translator, Unsupported, _axis, _f32, onnx_rule
 
 
 @onnx_rule("Relu")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ....layers.conv import ConvAttrs, DeconvAttrs
-from . import Translator, Unsupported, _f32, _ints, onnx_rule
+from ._common import Translator, Unsupported, _f32, _ints, onnx_rule
 
 
 def _auto_pads(auto_pad: str, size: tuple[int, ...], kernel, stride, dilation):

@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 
-from ....layers.activation import PowerAttrs
-from ....layers.elementwise import EltwiseAttrs
-from ....layers.onnx_ops import BinaryAttrs, ConstantBinaryAttrs, IdentityAttrs, UnaryAttrs
+from ....layers.activation import IdentityAttrs, PowerAttrs, UnaryAttrs
+from ....layers.elementwise import BinaryAttrs, ConstantBinaryAttrs, EltwiseAttrs
 from ....layers.tensor import ReshapeAttrs
-from . import Translator, Unsupported, _axis, _f32, onnx_rule
+from ._common import Translator, Unsupported, _axis, _f32, onnx_rule
 
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
 

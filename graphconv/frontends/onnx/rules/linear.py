@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....layers.elementwise import ConstantBinaryAttrs
 from ....layers.linear import InnerProductAttrs
-from ....layers.onnx_ops import ConstantBinaryAttrs
 from ....layers.tensor import PermuteAttrs
-from . import Translator, Unsupported, _f32, onnx_rule
+from ._common import Translator, Unsupported, _f32, onnx_rule
 
 
 @onnx_rule("Gemm")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ....layers.norm import BatchNormAttrs, LRNAttrs
-from . import Translator, Unsupported, _f32, onnx_rule
+from ._common import Translator, Unsupported, _f32, onnx_rule
 
 
 @onnx_rule("BatchNormalization")

@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from ....layers.onnx_ops import ConstantBinaryAttrs
+from ....layers.elementwise import ConstantBinaryAttrs
 from ....layers.pool import PoolAttrs, pooled_length
-from ....layers.tensor import PadAttrs
-from . import Translator, Unsupported, onnx_rule
+from ....layers.slicing import PadAttrs
+from ._common import Translator, Unsupported, onnx_rule
 from .conv import _conv_geometry
 
 

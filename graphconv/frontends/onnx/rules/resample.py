@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
-from ....layers.onnx_ops import IdentityAttrs, ResizeAttrs
+from ....layers.activation import IdentityAttrs
 from ....layers.resample import MaxUnpoolAttrs, UpsampleAttrs
-from . import Translator, Unsupported, _axis, _f32, _ints, _text, onnx_rule
+from ....layers.resize import ResizeAttrs
+from ._common import Translator, Unsupported, _axis, _f32, _ints, _text, onnx_rule
 
 
 def _floor_equivalent(transform: str, nearest_mode: str, f: int) -> bool:

@@ -7,9 +7,10 @@ import math
 
 import numpy as np
 
-from ....layers.onnx_ops import BorderPadAttrs, IdentityAttrs, StridedSliceAttrs
-from ....layers.tensor import ConcatAttrs, PadAttrs, PermuteAttrs, ReshapeAttrs, SliceAttrs
-from . import Translator, Unsupported, _axis, _text, onnx_rule
+from ....layers.activation import IdentityAttrs
+from ....layers.slicing import BorderPadAttrs, PadAttrs, SliceAttrs, StridedSliceAttrs
+from ....layers.tensor import ConcatAttrs, PermuteAttrs, ReshapeAttrs
+from ._common import Translator, Unsupported, _axis, _text, onnx_rule
 
 
 @onnx_rule("Concat")
