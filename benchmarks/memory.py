@@ -33,8 +33,9 @@ sess.run(None, feeds)
 def peak_of(cmd: list[str]) -> int:
     """Peak RSS in bytes of the process tree started by ``cmd`` (Linux: ru_maxrss in KiB)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ,
-                   "PYTHONPATH": str(ROOT)})
+    subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if after <= before and before:
         raise SystemExit("ru_maxrss did not move: run each measurement in a fresh process")
@@ -56,8 +57,18 @@ def main(argv=None) -> int:
             for name in feeds.files:
                 np.save(os.path.join(tmp, f"{name}.npy"), feeds[name])
                 inputs += ["--input", f"{name}={os.path.join(tmp, name + '.npy')}"]
-            peak = peak_of([py, "-m", "graphconv", "run", args.model, *inputs, "-o",
-                            os.path.join(tmp, "out.npz")])
+            peak = peak_of(
+                [
+                    py,
+                    "-m",
+                    "graphconv",
+                    "run",
+                    args.model,
+                    *inputs,
+                    "-o",
+                    os.path.join(tmp, "out.npz"),
+                ]
+            )
         print(f"graphconv run  peak {peak / 2**20:8.0f} MiB", flush=True)
         return 0
     if args.engine == "onnxruntime":
@@ -66,15 +77,32 @@ def main(argv=None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, feeds_path = os.path.join(tmp, "m.onnx"), os.path.join(tmp, "in.npz")
-        subprocess.run([py, "-m", "graphconv", "convert", args.model, "-o", onnx_path],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        subprocess.run([py, "-c", "import sys, numpy as np; from graphconv import load, "
-                        "random_feeds; g = load(sys.argv[1]); np.savez(sys.argv[2], "
-                        "**random_feeds(g))", args.model, feeds_path],
-                       check=True, env=env, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [py, "-m", "graphconv", "convert", args.model, "-o", onnx_path],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        subprocess.run(
+            [
+                py,
+                "-c",
+                "import sys, numpy as np; from graphconv import load, "
+                "random_feeds; g = load(sys.argv[1]); np.savez(sys.argv[2], "
+                "**random_feeds(g))",
+                args.model,
+                feeds_path,
+            ],
+            check=True,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         for engine in ("interpreter", "onnxruntime"):
-            subprocess.run([py, __file__, args.model, "--engine", engine,
-                            "--measure", onnx_path, feeds_path], check=True)
+            subprocess.run(
+                [py, __file__, args.model, "--engine", engine, "--measure", onnx_path, feeds_path],
+                check=True,
+            )
     return 0
 
 

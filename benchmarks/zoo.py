@@ -28,8 +28,11 @@ SKIP = {"yolov3-tiny": "Concat of 24x24 and 26x26 under Caffe pooling rounding"}
 
 def batch_one(path: Path) -> dict:
     graph = load(str(path))
-    return {name: (1, *spec.shape[1:]) for name, spec in graph.inputs.items()
-            if spec.shape and spec.shape[0] != 1}
+    return {
+        name: (1, *spec.shape[1:])
+        for name, spec in graph.inputs.items()
+        if spec.shape and spec.shape[0] != 1
+    }
 
 
 def main(argv=None) -> int:
@@ -47,26 +50,42 @@ def main(argv=None) -> int:
         parts = path.stem.split("__")
         short = f"{parts[1]}: {parts[-1]}" if len(parts) > 2 else path.stem
         if any(k in path.name for k in SKIP):
-            print(f"skip {short}: {SKIP[next(k for k in SKIP if k in path.name)]}",
-                  file=sys.stderr)
+            print(f"skip {short}: {SKIP[next(k for k in SKIP if k in path.name)]}", file=sys.stderr)
             continue
         graph = load(str(path), input_shapes=batch_one(path))
         res = bench(graph, repeat=args.repeat, threads=args.threads)
         shape = "x".join(map(str, next(iter(res.input_shapes.values()))))
-        rows.append({"model": short, "input": shape, "interpreter_s": res.interpreter_s,
-                     "onnxruntime_s": res.onnxruntime_s, "ratio": res.ratio})
-        print(f"{short:45s} {shape:16s} {res.interpreter_s * 1e3:9.1f} ms "
-              f"{res.onnxruntime_s * 1e3:9.1f} ms {res.ratio:6.2f}x", file=sys.stderr, flush=True)
+        rows.append(
+            {
+                "model": short,
+                "input": shape,
+                "interpreter_s": res.interpreter_s,
+                "onnxruntime_s": res.onnxruntime_s,
+                "ratio": res.ratio,
+            }
+        )
+        print(
+            f"{short:45s} {shape:16s} {res.interpreter_s * 1e3:9.1f} ms "
+            f"{res.onnxruntime_s * 1e3:9.1f} ms {res.ratio:6.2f}x",
+            file=sys.stderr,
+            flush=True,
+        )
     geo = math.exp(sum(math.log(r["ratio"]) for r in rows) / max(1, len(rows)))
-    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.threads or os.cpu_count()} threads, median of {args.repeat}\n")
+    print(
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads or os.cpu_count()} threads, median of {args.repeat}\n"
+    )
     print("| model | input | interpreter | onnxruntime | ratio |")
     print("|---|---|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['input']} | {r['interpreter_s'] * 1e3:.1f} ms "
-              f"| {r['onnxruntime_s'] * 1e3:.1f} ms | {r['ratio']:.2f}x |")
-    print(f"\nGeometric mean of the ratios: {geo:.2f}; worst: "
-          f"{max((r['ratio'] for r in rows), default=0):.2f}")
+        print(
+            f"| {r['model']} | {r['input']} | {r['interpreter_s'] * 1e3:.1f} ms "
+            f"| {r['onnxruntime_s'] * 1e3:.1f} ms | {r['ratio']:.2f}x |"
+        )
+    print(
+        f"\nGeometric mean of the ratios: {geo:.2f}; worst: "
+        f"{max((r['ratio'] for r in rows), default=0):.2f}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "geomean": geo}, indent=1))
     return 0

@@ -19,22 +19,34 @@ import sys as _sys
 OPENBLAS_TIMEOUT_SET = "numpy" not in _sys.modules
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
 from . import layers  # noqa: F401  (first: fills the layer table before any Layer is made)
+from .builder import GraphBuilder
+from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
+from .export import to_onnx
+from .frontends import load
+from .interpreter import random_feeds, run
+from .ir import Graph, Layer, TensorSpec
 from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
 from .layers import ATTRS
-from .ir import Graph, Layer, TensorSpec
-from .builder import GraphBuilder
-from .interpreter import random_feeds, run
-from .export import to_onnx
 from .validate import ValidationReport, validate
-from .frontends import load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "load", "run", "to_onnx", "validate", "random_feeds",
-    "Graph", "GraphBuilder", "Layer", "TensorSpec", "ValidationReport",
+    "load",
+    "run",
+    "to_onnx",
+    "validate",
+    "random_feeds",
+    "Graph",
+    "GraphBuilder",
+    "Layer",
+    "TensorSpec",
+    "ValidationReport",
     *ATTRS,
-    "GraphconvError", "GraphError", "ParseError", "ExportError", "UsageError",
+    "GraphconvError",
+    "GraphError",
+    "ParseError",
+    "ExportError",
+    "UsageError",
 ]

@@ -37,8 +37,13 @@ def composable(first: AffineMap, then: AffineMap) -> bool:
     return n1 == n2 or 1 in (n1, n2)
 
 
-def fold_into_weights(params: Mapping[str, np.ndarray], mult: np.ndarray, shift: np.ndarray,
-                      groups: int = 1, transposed: bool = False) -> dict[str, np.ndarray] | None:
+def fold_into_weights(
+    params: Mapping[str, np.ndarray],
+    mult: np.ndarray,
+    shift: np.ndarray,
+    groups: int = 1,
+    transposed: bool = False,
+) -> dict[str, np.ndarray] | None:
     """``weight`` and ``bias`` of a linear layer followed by the map ``(mult, shift)``, as one
     layer: ``W'[o] = mult[o] W[o]``, ``b' = mult * b + shift`` (``b`` is 0 without a bias).
 
@@ -96,8 +101,12 @@ def merge_affines(fns: Sequence[Any]) -> list[Any]:
     """Epilogues with each run of consecutive composable :class:`Affine` merged into one."""
     out: list[Any] = []
     for fn in fns:
-        if out and isinstance(out[-1], Affine) and isinstance(fn, Affine) \
-                and composable(out[-1].map, fn.map):
+        if (
+            out
+            and isinstance(out[-1], Affine)
+            and isinstance(fn, Affine)
+            and composable(out[-1].map, fn.map)
+        ):
             out[-1] = out[-1].then(fn)
         else:
             out.append(fn)

@@ -23,10 +23,16 @@ def layer_macs(graph: Graph, layer: Layer) -> int:
 
 
 def layer_stats(graph: Graph) -> list[LayerStats]:
-    return [LayerStats(layer.name, layer.type,
-                       tuple(graph.specs[t].shape for t in layer.outputs),
-                       sum(int(p.size) for p in layer.params.values()),
-                       layer_macs(graph, layer)) for layer in graph.layers]
+    return [
+        LayerStats(
+            layer.name,
+            layer.type,
+            tuple(graph.specs[t].shape for t in layer.outputs),
+            sum(int(p.size) for p in layer.params.values()),
+            layer_macs(graph, layer),
+        )
+        for layer in graph.layers
+    ]
 
 
 def total_macs(graph: Graph) -> int:
@@ -40,5 +46,7 @@ def total_params(graph: Graph) -> int:
 def summary(graph: Graph) -> str:
     """One line: layer counts by type, parameters and MACs."""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(graph.count_types().items()))
-    return (f"{len(graph.layers)} layers ({counts}); {total_params(graph):,} params, "
-            f"{total_macs(graph):,} MACs")
+    return (
+        f"{len(graph.layers)} layers ({counts}); {total_params(graph):,} params, "
+        f"{total_macs(graph):,} MACs"
+    )

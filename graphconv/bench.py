@@ -14,7 +14,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
 
-
 from .export import to_onnx
 from .interpreter import random_feeds, run
 from .ir import Graph
@@ -35,7 +34,7 @@ class BenchResult:
     ratio: float
     reference_s: float | None = None
     interpreter_layers: list = field(default_factory=list)  # [(layer, type, seconds)]
-    onnxruntime_nodes: list = field(default_factory=list)   # [(node, op, seconds)]
+    onnxruntime_nodes: list = field(default_factory=list)  # [(node, op, seconds)]
     notes: list = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -51,8 +50,16 @@ def _median_time(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile: bool = False,
-          against_reference: bool = False, seed: int = 0, opset: int = 17) -> BenchResult:
+def bench(
+    graph: Graph,
+    *,
+    repeat: int = 5,
+    threads: int | None = None,
+    profile: bool = False,
+    against_reference: bool = False,
+    seed: int = 0,
+    opset: int = 17,
+) -> BenchResult:
     threads = threads or os.cpu_count() or 1
     set_threads(threads)
     feeds = random_feeds(graph, seed)
@@ -68,15 +75,24 @@ def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile:
     sess.run(names, feeds)
     theirs = [_median_time(lambda: sess.run(names, feeds), 1) for _ in range(repeat)]
     time.sleep(SETTLE_S)
-    result = BenchResult(graph.name, {k: list(v.shape) for k, v in graph.inputs.items()},
-                         threads, repeat, statistics.median(ours), statistics.median(theirs), 0.0)
+    result = BenchResult(
+        graph.name,
+        {k: list(v.shape) for k, v in graph.inputs.items()},
+        threads,
+        repeat,
+        statistics.median(ours),
+        statistics.median(theirs),
+        0.0,
+    )
     result.ratio = result.interpreter_s / result.onnxruntime_s
     from . import OPENBLAS_TIMEOUT_SET
 
     if not OPENBLAS_TIMEOUT_SET:
-        result.notes.append("NumPy was imported before graphconv, so OpenBLAS's idle workers "
-                            "spin for ~0.1 s after each call and slow both engines; import "
-                            "graphconv first or set OPENBLAS_THREAD_TIMEOUT=4")
+        result.notes.append(
+            "NumPy was imported before graphconv, so OpenBLAS's idle workers "
+            "spin for ~0.1 s after each call and slow both engines; import "
+            "graphconv first or set OPENBLAS_THREAD_TIMEOUT=4"
+        )
     if profile:
         timings: dict[str, float] = {}
         for _ in range(max(1, repeat // 2)):
@@ -84,7 +100,8 @@ def bench(graph: Graph, *, repeat: int = 5, threads: int | None = None, profile:
         k = max(1, repeat // 2)
         result.interpreter_layers = sorted(
             ((name, graph.layer(name).type, t / k) for name, t in timings.items()),
-            key=lambda r: -r[2])
+            key=lambda r: -r[2],
+        )
         result.onnxruntime_nodes = _ort_profile(model, feeds, threads, k)
     if against_reference:
         from onnx.reference import ReferenceEvaluator
@@ -104,8 +121,9 @@ def _ort_profile(model, feeds, threads: int, runs: int) -> list:
         opts.profile_file_prefix = os.path.join(tmp, "ort")
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
-        sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
         names = [o.name for o in sess.get_outputs()]
         for _ in range(runs + 1):
             sess.run(names, feeds)
@@ -117,5 +135,4 @@ def _ort_profile(model, feeds, threads: int, runs: int) -> list:
         if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
             key = (ev["name"][: -len("_kernel_time")], ev.get("args", {}).get("op_name", ""))
             per_node[key] = per_node.get(key, 0.0) + ev.get("dur", 0) * 1e-6
-    return sorted(((n, op, t / (runs + 1)) for (n, op), t in per_node.items()),
-                  key=lambda r: -r[2])
+    return sorted(((n, op, t / (runs + 1)) for (n, op), t in per_node.items()), key=lambda r: -r[2])

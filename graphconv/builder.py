@@ -58,9 +58,17 @@ class GraphBuilder:
 
         return self.add("Input", [], InputAttrs(shape=tuple(shape)), name=name, outputs=[name])
 
-    def add(self, type: str, inputs: str | Iterable[str], attrs: Any = None, *,
-            params: Mapping[str, Any] | None = None, name: str | None = None,
-            outputs: Iterable[str] | None = None, n_outputs: int = 1) -> Any:
+    def add(
+        self,
+        type: str,
+        inputs: str | Iterable[str],
+        attrs: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        outputs: Iterable[str] | None = None,
+        n_outputs: int = 1,
+    ) -> Any:
         """Append a layer; returns its output name (or a tuple of names for several outputs).
 
         ``name`` (default: the type in lower case) is made unique. ``outputs`` default to the
@@ -69,8 +77,11 @@ class GraphBuilder:
         """
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         name = unique_name(name or type.lower(), self._taken)
-        outputs = list(outputs) if outputs is not None else (
-            [name] if n_outputs == 1 else [f"{name}:{i}" for i in range(n_outputs)])
+        outputs = (
+            list(outputs)
+            if outputs is not None
+            else ([name] if n_outputs == 1 else [f"{name}:{i}" for i in range(n_outputs)])
+        )
         lt = layer_type(type, layer=name)
         if attrs is None:
             attrs = lt.Attrs()
@@ -109,12 +120,15 @@ class GraphBuilder:
     def unconsumed(self, sources: bool = True) -> list[str]:
         """Tensors no layer reads, in order; without ``sources``, graph inputs are left out."""
         used = {t for layer in self.layers for t in layer.inputs}
-        return [t for layer in self.layers for t in layer.outputs
-                if t not in used and (sources or not layer.definition.is_source)]
+        return [
+            t
+            for layer in self.layers
+            for t in layer.outputs
+            if t not in used and (sources or not layer.definition.is_source)
+        ]
 
     def build(self, outputs: Iterable[str] | None = None, notes: Iterable[str] = ()) -> Graph:
         """Make the Graph; outputs default to every tensor no layer consumes."""
         if outputs is None:
             outputs = self.unconsumed()
-        return Graph(tuple(self.layers), tuple(outputs), self.name, tuple(notes),
-                     reuse=self.specs)
+        return Graph(tuple(self.layers), tuple(outputs), self.name, tuple(notes), reuse=self.specs)

@@ -20,7 +20,7 @@ from .errors import GraphconvError, UsageError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PASSES, EXIT_NONFINITE = 4, 5
-MAX_DIM = 2 ** 31 - 1  # ONNX and NumPy index with 64 bits, but no real tensor axis is this long
+MAX_DIM = 2**31 - 1  # ONNX and NumPy index with 64 bits, but no real tensor axis is this long
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +36,8 @@ def _shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
         shape = ()
     if not sep or not name or not shape or any(d < 1 for d in shape):
         raise argparse.ArgumentTypeError(
-            f"expected NAME=D1,D2,... with positive dims, got '{text[:80]}'")
+            f"expected NAME=D1,D2,... with positive dims, got '{text[:80]}'"
+        )
     if any(d > MAX_DIM for d in shape):
         raise argparse.ArgumentTypeError(f"a dimension above {MAX_DIM:,} in '{text[:80]}'")
     return name, shape
@@ -64,8 +65,11 @@ def _tolerance_arg(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="graphconv", description="Caffe/ONNX layer graph compiler: load, lower, "
-                "run in NumPy, export ONNX, cross-check in onnxruntime.")
+    p = _Parser(
+        prog="graphconv",
+        description="Caffe/ONNX layer graph compiler: load, lower, "
+        "run in NumPy, export ONNX, cross-check in onnxruntime.",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -74,45 +78,92 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--debug", action="store_true", help="show tracebacks")
         sp.add_argument("model", help="model file (.prototxt or .onnx)")
         sp.add_argument("--weights", help="Caffe .caffemodel with the trained blobs")
-        sp.add_argument("--input-shape", action="append", type=_shape_arg, default=[],
-                        metavar="NAME=N,C,H,W", help="supply or override an input shape")
-        sp.add_argument("--seed", type=int, default=0,
-                        help="seed for filler weights and random inputs (default 0)")
-        sp.add_argument("--passes", type=_passes_arg, default=[], metavar="NAME,...",
-                        help="rewrite passes to apply (see 'graphconv passes')")
+        sp.add_argument(
+            "--input-shape",
+            action="append",
+            type=_shape_arg,
+            default=[],
+            metavar="NAME=N,C,H,W",
+            help="supply or override an input shape",
+        )
+        sp.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="seed for filler weights and random inputs (default 0)",
+        )
+        sp.add_argument(
+            "--passes",
+            type=_passes_arg,
+            default=[],
+            metavar="NAME,...",
+            help="rewrite passes to apply (see 'graphconv passes')",
+        )
         if rtol:
-            sp.add_argument("--rtol", type=_tolerance_arg, default=1e-4,
-                            help="max error relative to the output's largest magnitude")
-            sp.add_argument("--passes-rtol", type=_tolerance_arg, default=None, metavar="R",
-                            help="tolerance of original vs rewritten (default: --rtol); a "
-                            "lossy pass such as split-separable:rank=R needs one on purpose")
-            sp.add_argument("--exact", action="store_true",
-                            help="check every rewrite site on its own: bit equality on "
-                            "small-integer inputs and weights where the arithmetic allows")
-            sp.add_argument("--input", action="append", type=_input_arg, default=[],
-                            metavar="NAME=FILE.npy", help="a real input (.npy) instead of "
-                            "seeded random values for that input")
-            sp.add_argument("--repro", metavar="DIR",
-                            help="on a mismatch, write the first layer that differs on "
-                            "identical inputs as a one-layer ONNX model with its inputs")
+            sp.add_argument(
+                "--rtol",
+                type=_tolerance_arg,
+                default=1e-4,
+                help="max error relative to the output's largest magnitude",
+            )
+            sp.add_argument(
+                "--passes-rtol",
+                type=_tolerance_arg,
+                default=None,
+                metavar="R",
+                help="tolerance of original vs rewritten (default: --rtol); a "
+                "lossy pass such as split-separable:rank=R needs one on purpose",
+            )
+            sp.add_argument(
+                "--exact",
+                action="store_true",
+                help="check every rewrite site on its own: bit equality on "
+                "small-integer inputs and weights where the arithmetic allows",
+            )
+            sp.add_argument(
+                "--input",
+                action="append",
+                type=_input_arg,
+                default=[],
+                metavar="NAME=FILE.npy",
+                help="a real input (.npy) instead of seeded random values for that input",
+            )
+            sp.add_argument(
+                "--repro",
+                metavar="DIR",
+                help="on a mismatch, write the first layer that differs on "
+                "identical inputs as a one-layer ONNX model with its inputs",
+            )
 
     c = sub.add_parser("convert", help="write the model as ONNX")
     model_args(c, rtol=True)
     c.add_argument("-o", "--output", required=True, help="output .onnx path")
     c.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
-    c.add_argument("--validate", action="store_true",
-                   help="cross-check against onnxruntime before writing")
+    c.add_argument(
+        "--validate", action="store_true", help="cross-check against onnxruntime before writing"
+    )
 
     r = sub.add_parser("run", help="run the model with the NumPy interpreter")
     model_args(r)
-    r.add_argument("--input", action="append", type=_input_arg, default=[],
-                   metavar="NAME=FILE.npy", help="an input array (.npy)")
-    r.add_argument("--random", action="store_true",
-                   help="seeded standard-normal values (--seed) for inputs without --input")
+    r.add_argument(
+        "--input",
+        action="append",
+        type=_input_arg,
+        default=[],
+        metavar="NAME=FILE.npy",
+        help="an input array (.npy)",
+    )
+    r.add_argument(
+        "--random",
+        action="store_true",
+        help="seeded standard-normal values (--seed) for inputs without --input",
+    )
     r.add_argument("-o", "--output", required=True, help="output .npz with every graph output")
 
-    v = sub.add_parser("validate", help="compare the interpreter with onnxruntime (and the "
-                       "rewritten graph with the original)")
+    v = sub.add_parser(
+        "validate",
+        help="compare the interpreter with onnxruntime (and the rewritten graph with the original)",
+    )
     model_args(v, rtol=True)
     v.add_argument("-v", "--verbose", action="store_true", help="one line per rewrite site")
     v.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
@@ -120,16 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the interpreter against onnxruntime")
     model_args(b)
     b.add_argument("--repeat", type=int, default=5, help="timed runs (median; default 5)")
-    b.add_argument("--threads", type=int, default=None,
-                   help="threads for both (default: the machine's cores)")
+    b.add_argument(
+        "--threads", type=int, default=None, help="threads for both (default: the machine's cores)"
+    )
     b.add_argument("--profile", action="store_true", help="add the slowest layers of each")
     b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--against", choices=["reference"], default=None,
-                   help="also time onnx's ReferenceEvaluator")
+    b.add_argument(
+        "--against", choices=["reference"], default=None, help="also time onnx's ReferenceEvaluator"
+    )
     b.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
 
-    bc = sub.add_parser("bench-compile", help="time parse + lowering passes + export of "
-                        "generated graphs of growing size")
+    bc = sub.add_parser(
+        "bench-compile",
+        help="time parse + lowering passes + export of generated graphs of growing size",
+    )
     bc.add_argument("--layers", default="5000,10000", help="comma-separated sizes")
     bc.add_argument("--repeat", type=int, default=3, help="runs per size (median)")
     bc.add_argument("--json", action="store_true", help="print one JSON list")
@@ -157,32 +212,36 @@ def _check_output(path: str) -> None:
 
 def _loaded(args):
     """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
-    from . import load
     from passes import apply_recorded
+
+    from . import load
 
     if getattr(args, "output", None):
         _check_output(args.output)
     if args.weights and str(args.model).lower().endswith(".onnx"):
-        raise UsageError(f"--weights {args.weights}: an ONNX model carries its own weights "
-                         "(--weights is for Caffe .caffemodel files)")
+        raise UsageError(
+            f"--weights {args.weights}: an ONNX model carries its own weights "
+            "(--weights is for Caffe .caffemodel files)"
+        )
 
-    graph = load(args.model, weights=args.weights, input_shapes=dict(args.input_shape),
-                 seed=args.seed)
+    graph = load(
+        args.model, weights=args.weights, input_shapes=dict(args.input_shape), seed=args.seed
+    )
     for note in graph.notes:
         _note(note)
     if not args.passes:
         return graph, graph, []
     from .analysis import summary
-
     from .export import census_line, to_onnx
 
     lowered, sites = apply_recorded(graph, args.passes)
-    for note in lowered.notes[len(graph.notes):]:
+    for note in lowered.notes[len(graph.notes) :]:
         _note(note)
     opset = getattr(args, "opset", 17)
     names = ",".join(args.passes)
     if len(lowered.layers) == len(graph.layers) and all(
-            a is b for a, b in zip(lowered.layers, graph.layers)):
+        a is b for a, b in zip(lowered.layers, graph.layers)
+    ):
         print(f"{names}: changed nothing: {summary(graph)}")
         return graph, lowered, sites
     print(f"before {names}: {summary(graph)}")
@@ -215,9 +274,16 @@ def _validate(args, original, graph, sites) -> int:
         from passes.verify import check_site, summarize
 
         def site_checks():
-            return [check_site(site, fn, options, seed=args.seed,
-                               rtol=args.rtol if args.passes_rtol is None else args.passes_rtol)
-                    for fn, options, site in sites]
+            return [
+                check_site(
+                    site,
+                    fn,
+                    options,
+                    seed=args.seed,
+                    rtol=args.rtol if args.passes_rtol is None else args.passes_rtol,
+                )
+                for fn, options, site in sites
+            ]
 
         if args.exact:
             site_checks = site_checks()
@@ -233,11 +299,18 @@ def _validate(args, original, graph, sites) -> int:
         import onnx
 
         reference = onnx.load(args.model)
-    report = validate(graph, _feeds(args, original, True), seed=args.seed, rtol=args.rtol,
-                      opset=args.opset,
-                      original=original if args.passes else None,
-                      passes_rtol=args.passes_rtol, sites=site_checks,
-                      reference_model=reference, repro=args.repro)
+    report = validate(
+        graph,
+        _feeds(args, original, True),
+        seed=args.seed,
+        rtol=args.rtol,
+        opset=args.opset,
+        original=original if args.passes else None,
+        passes_rtol=args.passes_rtol,
+        sites=site_checks,
+        reference_model=reference,
+        repro=args.repro,
+    )
     _report(report, sys.stdout)
     print(report.verdict())
     failed = report.failed
@@ -272,18 +345,22 @@ def _feeds(args, graph, random: bool) -> dict | None:
     feeds = {}
     for name, path in args.input:
         if name not in graph.inputs:
-            raise UsageError(f"--input {name}: not a graph input (inputs: "
-                             f"{', '.join(graph.inputs)})")
+            raise UsageError(
+                f"--input {name}: not a graph input (inputs: {', '.join(graph.inputs)})"
+            )
         arr = _read_npy(name, path)
         want = graph.inputs[name].shape
         if tuple(arr.shape) != want:
-            raise UsageError(f"--input {name}: {path} has shape {tuple(arr.shape)}, the graph "
-                             f"expects {want}")
+            raise UsageError(
+                f"--input {name}: {path} has shape {tuple(arr.shape)}, the graph expects {want}"
+            )
         feeds[name] = arr.astype(np.float32)
     missing = [n for n in graph.inputs if n not in feeds]
     if missing and not random:
-        raise UsageError(f"no --input given for graph input(s) {', '.join(missing)} (or use "
-                         "--random for seeded inputs)")
+        raise UsageError(
+            f"no --input given for graph input(s) {', '.join(missing)} (or use "
+            "--random for seeded inputs)"
+        )
     if not feeds:
         return None
     seeded = random_feeds(graph, args.seed)
@@ -300,10 +377,15 @@ def cmd_run(args) -> int:
     for name, arr in outs.items():
         a = np.asarray(arr, dtype=np.float64)
         finite = a[np.isfinite(a)]
-        stats = (f"min {finite.min():.4g}, max {finite.max():.4g}, mean {finite.mean():.4g}"
-                 if finite.size else "no finite values")
-        print(f"{name} {'x'.join(map(str, arr.shape))}: {stats}, NaN {int(np.isnan(a).sum())}, "
-              f"Inf {int(np.isinf(a).sum())}")
+        stats = (
+            f"min {finite.min():.4g}, max {finite.max():.4g}, mean {finite.mean():.4g}"
+            if finite.size
+            else "no finite values"
+        )
+        print(
+            f"{name} {'x'.join(map(str, arr.shape))}: {stats}, NaN {int(np.isnan(a).sum())}, "
+            f"Inf {int(np.isinf(a).sum())}"
+        )
     print(f"wrote {args.output}")
     return EXIT_OK
 
@@ -316,14 +398,19 @@ def _read_npy(name: str, path: str) -> np.ndarray:
                 raise ValueError("not a .npy file (an .npz or other format?)")
             f.seek(0)
             version = np.lib.format.read_magic(f)
-            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0(f))
+            shape, _, dtype = (
+                np.lib.format.read_array_header_1_0(f)
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0(f)
+            )
             if dtype.kind not in "biuf" or dtype.fields is not None:
                 raise ValueError(f"holds {dtype} values; graphconv takes real numbers")
             size = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if size > os.path.getsize(path):
-                raise ValueError(f"its header declares {shape} ({size:,} bytes) but the file "
-                                 f"has {os.path.getsize(path):,}")
+                raise ValueError(
+                    f"its header declares {shape} ({size:,} bytes) but the file "
+                    f"has {os.path.getsize(path):,}"
+                )
             f.seek(0)
             return np.load(f, allow_pickle=False)
     except (OSError, ValueError, EOFError, SyntaxError) as e:
@@ -360,8 +447,15 @@ def cmd_bench(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise UsageError("--threads must be >= 1")
     graph = _load(args)
-    res = bench(graph, repeat=args.repeat, threads=args.threads, profile=args.profile,
-                against_reference=args.against == "reference", seed=args.seed, opset=args.opset)
+    res = bench(
+        graph,
+        repeat=args.repeat,
+        threads=args.threads,
+        profile=args.profile,
+        against_reference=args.against == "reference",
+        seed=args.seed,
+        opset=args.opset,
+    )
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
@@ -373,8 +467,10 @@ def cmd_bench(args) -> int:
     print(f"onnxruntime  {res.onnxruntime_s * 1e3:10.2f} ms")
     print(f"ratio        {res.ratio:10.2f}x (interpreter / onnxruntime)")
     if res.reference_s is not None:
-        print(f"reference    {res.reference_s * 1e3:10.2f} ms "
-              f"({res.reference_s / res.interpreter_s:.1f}x the interpreter)")
+        print(
+            f"reference    {res.reference_s * 1e3:10.2f} ms "
+            f"({res.reference_s / res.interpreter_s:.1f}x the interpreter)"
+        )
     if args.profile:
         print("slowest interpreter layers:")
         for name, kind, t in res.interpreter_layers[:10]:
@@ -393,7 +489,9 @@ def cmd_bench_compile(args) -> int:
     try:
         sizes = [int(v) for v in args.layers.split(",") if v.strip()]
     except ValueError:
-        raise UsageError(f"--layers: expected comma-separated integers, got '{args.layers}'")
+        raise UsageError(
+            f"--layers: expected comma-separated integers, got '{args.layers}'"
+        ) from None
     if not sizes or min(sizes) < 10 or args.repeat < 1:
         raise UsageError("--layers sizes must be >= 10 and --repeat >= 1")
     results = compile_bench(sizes, LOWERING, args.repeat)
@@ -402,13 +500,17 @@ def cmd_bench_compile(args) -> int:
         return EXIT_OK
     print(f"parse + {','.join(LOWERING)} + export (with checks), median of {args.repeat}")
     for r in results:
-        print(f"{r['layers']:6d} layers ({r['layers_after']} after passes): parse "
-              f"{r['parse_s']:.2f} s, passes {r['passes_s']:.2f} s, export {r['export_s']:.2f} s,"
-              f" total {r['total_s']:.2f} s")
+        print(
+            f"{r['layers']:6d} layers ({r['layers_after']} after passes): parse "
+            f"{r['parse_s']:.2f} s, passes {r['passes_s']:.2f} s, export {r['export_s']:.2f} s,"
+            f" total {r['total_s']:.2f} s"
+        )
     if len(results) > 1:
         first, last = results[0], results[-1]
-        print(f"growth: {last['layers'] / first['layers']:.1f}x layers -> "
-              f"{last['total_s'] / first['total_s']:.2f}x time")
+        print(
+            f"growth: {last['layers'] / first['layers']:.1f}x layers -> "
+            f"{last['total_s'] / first['total_s']:.2f}x time"
+        )
     return EXIT_OK
 
 
@@ -425,8 +527,14 @@ def cmd_passes(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"convert": cmd_convert, "run": cmd_run, "validate": cmd_validate,
-            "bench": cmd_bench, "bench-compile": cmd_bench_compile, "passes": cmd_passes}
+COMMANDS = {
+    "convert": cmd_convert,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "bench": cmd_bench,
+    "bench-compile": cmd_bench_compile,
+    "passes": cmd_passes,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -449,8 +557,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         first = str(e).splitlines()[0] if str(e) else ""
-        print(f"graphconv: internal error: {type(e).__name__}: {first} (rerun with --debug for "
-              "a traceback)", file=sys.stderr)
+        print(
+            f"graphconv: internal error: {type(e).__name__}: {first} (rerun with --debug for "
+            "a traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

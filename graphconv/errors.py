@@ -13,8 +13,9 @@ class GraphconvError(Exception):
 class ParseError(GraphconvError):
     """A model file could not be read: names the file and, where known, line and column."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 col: int | None = None):
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, col: int | None = None
+    ):
         self.file, self.line, self.col, self.detail = file, line, col, message
         where = ":".join(str(p) for p in (file, line, col) if p is not None)
         super().__init__(f"{where}: {message}" if where else message)
@@ -23,8 +24,13 @@ class ParseError(GraphconvError):
 class GraphError(GraphconvError):
     """A graph is invalid: names the layer (and its source location when it came from a file)."""
 
-    def __init__(self, message: str, layer: str | None = None, type: str | None = None,
-                 source: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        layer: str | None = None,
+        type: str | None = None,
+        source: str | None = None,
+    ):
         self.layer, self.type, self.source, self.detail = layer, type, source, message
         parts = []
         if source:

@@ -43,8 +43,9 @@ class Emitter:
     def tmp(self, hint: str) -> str:
         return unique_name(hint, self._names)
 
-    def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
-             **attrs) -> None:
+    def node(
+        self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str, **attrs
+    ) -> None:
         name = unique_name(name, self._node_names)
         self.nodes.append(helper.make_node(op, list(inputs), list(outputs), name=name, **attrs))
 
@@ -68,8 +69,9 @@ class Emitter:
     # ---- small op helpers several layers share ----------------------------------------------
     def reshape(self, x: str, shape: Sequence[int], name: str) -> str:
         out = self.tmp(name)
-        self.node("Reshape", [x, self.const(f"{name}.shape", list(shape), np.int64)], [out],
-                  name=name)
+        self.node(
+            "Reshape", [x, self.const(f"{name}.shape", list(shape), np.int64)], [out], name=name
+        )
         return out
 
     def pad(self, x: str, out: str, pads: Sequence[int], name: str, value: float = 0.0) -> None:
@@ -80,9 +82,12 @@ class Emitter:
         self.node("Pad", args, [out], name=name, mode="constant")
 
     def slice(self, x: str, out: str, starts, ends, axes, name: str, steps=None) -> None:
-        args = [x, self.const(f"{name}.starts", list(starts), np.int64),
-                self.const(f"{name}.ends", list(ends), np.int64),
-                self.const(f"{name}.axes", list(axes), np.int64)]
+        args = [
+            x,
+            self.const(f"{name}.starts", list(starts), np.int64),
+            self.const(f"{name}.ends", list(ends), np.int64),
+            self.const(f"{name}.axes", list(axes), np.int64),
+        ]
         if steps is not None:
             args.append(self.const(f"{name}.steps", list(steps), np.int64))
         self.node("Slice", args, [out], name=name)
@@ -93,8 +98,13 @@ def ir_version_for(opset: int) -> int:
     return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
 
 
-def to_onnx(graph: Graph, opset: int = 17, extra_outputs: Iterable[str] = (),
-            check: bool = True, isolate: bool = False) -> onnx.ModelProto:
+def to_onnx(
+    graph: Graph,
+    opset: int = 17,
+    extra_outputs: Iterable[str] = (),
+    check: bool = True,
+    isolate: bool = False,
+) -> onnx.ModelProto:
     """Export ``graph`` as an ONNX model at ``opset`` (13 to 21).
 
     ``extra_outputs`` adds intermediate tensors as graph outputs (used to find the first
@@ -123,16 +133,28 @@ def to_onnx(graph: Graph, opset: int = 17, extra_outputs: Iterable[str] = (),
         except NotImplementedError:
             raise layer.error("has no ONNX export") from None
     if isolate:
-        extra_outputs = [t for layer in graph.layers if not layer.definition.is_source
-                         for t in layer.outputs]
+        extra_outputs = [
+            t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs
+        ]
     outs = list(dict.fromkeys([*graph.outputs, *extra_outputs]))
     vi = lambda t: helper.make_tensor_value_info(  # noqa: E731
-        t, _DTYPES[graph.specs[t].dtype], graph.specs[t].shape)
+        t, _DTYPES[graph.specs[t].dtype], graph.specs[t].shape
+    )
     inner = [t for t in graph.specs if t not in outs and t not in graph.inputs]
-    g = helper.make_graph(em.nodes, graph.name, em.inputs, [vi(t) for t in outs],
-                          initializer=em.initializers, value_info=[vi(t) for t in inner])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", int(opset))],
-                              producer_name="graphconv", ir_version=ir_version_for(int(opset)))
+    g = helper.make_graph(
+        em.nodes,
+        graph.name,
+        em.inputs,
+        [vi(t) for t in outs],
+        initializer=em.initializers,
+        value_info=[vi(t) for t in inner],
+    )
+    model = helper.make_model(
+        g,
+        opset_imports=[helper.make_opsetid("", int(opset))],
+        producer_name="graphconv",
+        ir_version=ir_version_for(int(opset)),
+    )
     if check:
         check_model(model, graph)
     return model
@@ -156,15 +178,28 @@ def _structure_only(model: onnx.ModelProto, with_value_info: bool) -> onnx.Model
             small.append(init)
     outputs = list(g.output)
     if not with_value_info:  # same rank, unknown sizes: inference must find them
-        outputs = [helper.make_tensor_value_info(
-            o.name, o.type.tensor_type.elem_type,
-            [f"{o.name}_d{i}" for i in range(len(o.type.tensor_type.shape.dim))])
-            for o in outputs]
-    light = helper.make_graph(list(g.node), g.name, list(g.input) + typed, outputs,
-                              initializer=small,
-                              value_info=list(g.value_info) if with_value_info else [])
-    return helper.make_model(light, opset_imports=list(model.opset_import),
-                             producer_name=model.producer_name, ir_version=model.ir_version)
+        outputs = [
+            helper.make_tensor_value_info(
+                o.name,
+                o.type.tensor_type.elem_type,
+                [f"{o.name}_d{i}" for i in range(len(o.type.tensor_type.shape.dim))],
+            )
+            for o in outputs
+        ]
+    light = helper.make_graph(
+        list(g.node),
+        g.name,
+        list(g.input) + typed,
+        outputs,
+        initializer=small,
+        value_info=list(g.value_info) if with_value_info else [],
+    )
+    return helper.make_model(
+        light,
+        opset_imports=list(model.opset_import),
+        producer_name=model.producer_name,
+        ir_version=model.ir_version,
+    )
 
 
 def check_model(model: onnx.ModelProto, graph: Graph) -> None:
@@ -176,8 +211,9 @@ def check_model(model: onnx.ModelProto, graph: Graph) -> None:
     light = _structure_only(model, False)
     try:
         onnx.checker.check_model(light)
-        inferred = onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True,
-                                                     data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(
+            light, check_type=True, strict_mode=True, data_prop=True
+        )
     except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
         raise ExportError(f"exported model fails onnx's checks: {str(e).splitlines()[0]}") from e
     g = inferred.graph
@@ -202,8 +238,11 @@ def op_census(model: onnx.ModelProto) -> dict[str, int]:
 
 def census_line(model: onnx.ModelProto) -> str:
     counts = op_census(model)
-    return (f"{sum(counts.values())} ONNX nodes ("
-            + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+    return (
+        f"{sum(counts.values())} ONNX nodes ("
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + ")"
+    )
 
 
 def save(model: onnx.ModelProto, path: str) -> None:

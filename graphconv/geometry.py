@@ -86,8 +86,9 @@ def same_pads(h: int, k: int, s: int, d: int, upper: bool) -> tuple[int, int]:
     return begin, total - begin
 
 
-def deconv_pads_for_length(h: int, k: int, s: int, d: int, op: int, want: int, upper: bool
-                           ) -> tuple[int, int]:
+def deconv_pads_for_length(
+    h: int, k: int, s: int, d: int, op: int, want: int, upper: bool
+) -> tuple[int, int]:
     """Transposed-convolution pads (begin, end) that give ``want`` output samples (ONNX
     ``output_shape`` / SAME): the total split in halves, the odd one at the end (``upper``) or
     the begin; either may come out negative (extend rather than crop)."""
@@ -139,8 +140,9 @@ def taps_per_phase(k: int, s: int) -> int:
     return ceil_div(k, s)
 
 
-def receptive_field(kernel: int, stride: int, dilation: int, rf: int = 1, jump: int = 1
-                    ) -> tuple[int, int]:
+def receptive_field(
+    kernel: int, stride: int, dilation: int, rf: int = 1, jump: int = 1
+) -> tuple[int, int]:
     """(receptive field, jump) after one windowed layer, from the input's (``rf``, ``jump``):
     ``rf + (extent - 1) jump`` samples, sample spacing ``jump * stride``."""
     return rf + (extent(kernel, dilation) - 1) * jump, jump * stride
@@ -150,11 +152,11 @@ def receptive_field(kernel: int, stride: int, dilation: int, rf: int = 1, jump: 
 class AxisPlan:
     """One spatial axis of a pooling: Caffe's window count and where the windows lie."""
 
-    size: int       # input length H
+    size: int  # input length H
     kernel: int
     stride: int
     pad: int
-    out: int        # Caffe's output length
+    out: int  # Caffe's output length
     dilation: int = 1
 
     def start(self, o):

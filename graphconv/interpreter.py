@@ -14,8 +14,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .errors import GraphconvError, GraphError
 from .affine import Affine, merge_affines
+from .errors import GraphconvError, GraphError
 from .ir import Graph, Layer
 from .kernels.epilogue import Epilogue, apply_by_blocks, chain_epilogues
 from .parallel import keep_freed_memory
@@ -105,8 +105,15 @@ def _plan_steps(graph: Graph, wanted: frozenset[str], fuse: bool) -> list[Kernel
                 params = layer.definition.fold_affine(layer.attrs, layer.params, fns[0])
                 if params is not None:
                     fns = fns[1:]
-            steps.append(KernelCall(layer, (chain[-1][0].outputs[0],), tuple(c for c, _ in chain),
-                              chain_epilogues(fns) if fns else None, params))
+            steps.append(
+                KernelCall(
+                    layer,
+                    (chain[-1][0].outputs[0],),
+                    tuple(c for c, _ in chain),
+                    chain_epilogues(fns) if fns else None,
+                    params,
+                )
+            )
         else:
             steps.append(KernelCall(layer, tuple(layer.outputs)))
     return steps
@@ -125,9 +132,13 @@ def _call(lt, layer: Layer, xs: list[np.ndarray], step: KernelCall) -> list[np.n
     return ys
 
 
-def run(graph: Graph, feeds: Mapping[str, np.ndarray],
-        outputs: Iterable[str] | None = None,
-        timings: dict[str, float] | None = None, fuse: bool = True) -> dict[str, np.ndarray]:
+def run(
+    graph: Graph,
+    feeds: Mapping[str, np.ndarray],
+    outputs: Iterable[str] | None = None,
+    timings: dict[str, float] | None = None,
+    fuse: bool = True,
+) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``feeds`` (input name -> array) and return the requested tensors.
 
     ``outputs`` defaults to the graph's outputs; any intermediate tensor may be requested.
@@ -145,8 +156,10 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
         raise GraphconvError(f"no value fed for graph input(s) {', '.join(missing)}")
     extra = [name for name in feeds if name not in graph.inputs]
     if extra:
-        raise GraphconvError(f"fed tensor(s) {', '.join(extra)} are not graph inputs "
-                             f"(inputs: {', '.join(graph.inputs)})")
+        raise GraphconvError(
+            f"fed tensor(s) {', '.join(extra)} are not graph inputs "
+            f"(inputs: {', '.join(graph.inputs)})"
+        )
     keep_freed_memory()
     keep = frozenset(wanted)
     steps, dying = _planned(graph, keep, fuse)
@@ -162,8 +175,7 @@ def run(graph: Graph, feeds: Mapping[str, np.ndarray],
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the layer named
             shapes = ", ".join("x".join(map(str, np.shape(x))) for x in xs)
-            fused = (f" with {', '.join(f.name for f in step.fused)} fused in"
-                     if step.fused else "")
+            fused = f" with {', '.join(f.name for f in step.fused)} fused in" if step.fused else ""
             raise layer.error(f"{type(e).__name__}: {e} (input shapes {shapes}){fused}") from e
         if timings is not None:
             timings[layer.name] = timings.get(layer.name, 0.0) + perf_counter() - start
@@ -182,5 +194,7 @@ def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded standard-normal inputs for every graph input (the same for every command)."""
     from .ir import seeded_rng
 
-    return {name: seeded_rng(seed, "input", name).standard_normal(spec.shape).astype(np.float32)
-            for name, spec in graph.inputs.items()}
+    return {
+        name: seeded_rng(seed, "input", name).standard_normal(spec.shape).astype(np.float32)
+        for name, spec in graph.inputs.items()
+    }

@@ -48,8 +48,12 @@ class TensorSpec:
 def _frozen_params(params: Mapping[str, Any] | None) -> Mapping[str, np.ndarray]:
     frozen = {}
     for key, value in (params or {}).items():
-        if (isinstance(value, np.ndarray) and value.dtype == np.float32
-                and not value.flags.writeable and value.base is None):
+        if (
+            isinstance(value, np.ndarray)
+            and value.dtype == np.float32
+            and not value.flags.writeable
+            and value.base is None
+        ):
             frozen[key] = value  # already one of ours: read-only and owning its data
             continue
         array = np.array(value, dtype=np.float32, copy=True)
@@ -151,8 +155,9 @@ class Graph:
             ins = [specs[t] for t in layer.inputs]
             for spec, out in zip(infer_layer(layer, ins, origins), layer.outputs):
                 if reuse is not None and out in reuse.specs and reuse.specs[out] != spec:
-                    raise layer.error(f"rewrite changes the shape of '{out}' from "
-                                      f"{reuse.specs[out]} to {spec}")
+                    raise layer.error(
+                        f"rewrite changes the shape of '{out}' from {reuse.specs[out]} to {spec}"
+                    )
                 specs[out] = spec
         return MappingProxyType(specs)
 
@@ -185,8 +190,9 @@ class Graph:
     @cached_property
     def inputs(self) -> Mapping[str, TensorSpec]:
         """Graph inputs (outputs of ``Input`` layers) with their specs, in order."""
-        return MappingProxyType({layer.outputs[0]: self.specs[layer.outputs[0]]
-                                 for layer in self.input_layers})
+        return MappingProxyType(
+            {layer.outputs[0]: self.specs[layer.outputs[0]] for layer in self.input_layers}
+        )
 
     def layer(self, name: str) -> Layer:
         try:
@@ -218,8 +224,9 @@ def _covers_exactly(specs: Mapping[str, TensorSpec], layers: tuple[Layer, ...]) 
     return len(specs) == len(produced) and all(t in specs for t in produced)
 
 
-def infer_layer(layer: Layer, ins: list[TensorSpec],
-                origins: list[str] | None = None) -> list[TensorSpec]:
+def infer_layer(
+    layer: Layer, ins: list[TensorSpec], origins: list[str] | None = None
+) -> list[TensorSpec]:
     """Check arity, attributes against inputs, and parameter shapes; return output specs.
 
     ``origins`` (the layers producing each input) make shape errors name where inputs came from.
@@ -234,8 +241,9 @@ def infer_layer(layer: Layer, ins: list[TensorSpec],
         want_params = lt.param_shapes(layer.attrs, ins)
     except (ValueError, ZeroDivisionError) as e:
         if origins:
-            shapes = ", ".join(f"'{t}' {s} from layer '{o}'"
-                               for t, s, o in zip(layer.inputs, ins, origins))
+            shapes = ", ".join(
+                f"'{t}' {s} from layer '{o}'" for t, s, o in zip(layer.inputs, ins, origins)
+            )
         else:
             shapes = ", ".join(str(s) for s in ins)
         raise layer.error(f"{e} (inputs {shapes})") from None
@@ -280,7 +288,8 @@ def _check_structure(layers: tuple[Layer, ...], outputs: tuple[str, ...]) -> tup
             if t in producer:
                 raise layer.error(
                     f"tensor '{t}' is already produced by layer '{producer[t].name}'"
-                    " (tensors are single-assignment)")
+                    " (tensors are single-assignment)"
+                )
             producer[t] = layer
     for layer in layers:
         for t in layer.inputs:

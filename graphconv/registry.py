@@ -53,8 +53,9 @@ class LayerType:
         """Shape of every parameter blob by name (none by default)."""
         return {}
 
-    def init_params(self, a: Any, ins: Sequence[TensorSpec],
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def init_params(
+        self, a: Any, ins: Sequence[TensorSpec], rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         """Seeded random parameters: He-scaled weights, small normal biases."""
         out = {}
         for key, shape in self.param_shapes(a, ins).items():
@@ -68,13 +69,15 @@ class LayerType:
         """Inputs feeding one output unit, for He initialisation."""
         return math.prod(weight_shape[1:])
 
-    def run(self, a: Any, xs: Sequence[np.ndarray],
-            p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def run(
+        self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray]
+    ) -> list[np.ndarray]:
         """The NumPy kernel: output arrays for input arrays ``xs`` and parameters ``p``."""
         raise NotImplementedError
 
-    def affine(self, a: Any, p: Mapping[str, np.ndarray],
-               x: TensorSpec) -> tuple[np.ndarray, np.ndarray] | None:
+    def affine(
+        self, a: Any, p: Mapping[str, np.ndarray], x: TensorSpec
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """This layer as ``y = x * mult[c] + shift[c]`` over channel axis 1 of its one input
         ``x`` (float64 ``(mult, shift)``, each of length C or 1), or None when it is not one
         (the default). Both the interpreter's fusion and the fold-batchnorm pass read it."""
@@ -86,15 +89,17 @@ class LayerType:
         producer applies it to each chunk of its output while the chunk is in cache."""
         return None
 
-    def fold_affine(self, a: Any, p: Mapping[str, np.ndarray],
-                    affine: Any) -> dict[str, np.ndarray] | None:
+    def fold_affine(
+        self, a: Any, p: Mapping[str, np.ndarray], affine: Any
+    ) -> dict[str, np.ndarray] | None:
         """Parameters that make ``run`` produce its output followed by ``affine`` (an
         :class:`graphconv.affine.Affine`, per output channel), or None when this layer cannot
         absorb one (the default). The new parameters always include ``bias``."""
         return None
 
-    def run_then(self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray],
-                 epilogue: _Epilogue) -> list[np.ndarray] | None:
+    def run_then(
+        self, a: Any, xs: Sequence[np.ndarray], p: Mapping[str, np.ndarray], epilogue: _Epilogue
+    ) -> list[np.ndarray] | None:
         """``run``, then ``epilogue`` in place on the single output, for kernels that work in
         chunks and apply it per chunk. Only called when ``fresh_output``. The default returns
         None: the caller (the interpreter) then runs ``run`` and applies the epilogue itself,
@@ -129,8 +134,11 @@ def layer_type(name: str, layer: str | None = None, source: str | None = None) -
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise GraphError(f"unknown layer type '{name}' (known: {', '.join(sorted(_REGISTRY))})",
-                         layer=layer, source=source) from None
+        raise GraphError(
+            f"unknown layer type '{name}' (known: {', '.join(sorted(_REGISTRY))})",
+            layer=layer,
+            source=source,
+        ) from None
 
 
 def layer_types() -> dict[str, LayerType]:

@@ -9,15 +9,18 @@ def synthetic_prototxt(n_layers: int, channels: int = 4, size: int = 8) -> str:
     """A prototxt with about ``n_layers`` layers: repeated blocks of
     Convolution(dilation 2) -> ReLU (in place) -> Convolution(stride 2) -> Deconvolution(k4 s2 p1)
     -> ReLU -> Upsample(2) -> Convolution(stride 2)."""
-    lines = [f'name: "synthetic_{n_layers}"',
-             f'input: "data" input_shape {{ dim: 1 dim: {channels} dim: {size} dim: {size} }}']
+    lines = [
+        f'name: "synthetic_{n_layers}"',
+        f'input: "data" input_shape {{ dim: 1 dim: {channels} dim: {size} dim: {size} }}',
+    ]
     prev, i = "data", 0
 
     def conv(kind: str, params: str) -> None:
         nonlocal prev, i
         name = f"l{i}"
-        lines.append(f'layer {{ name: "{name}" type: "{kind}" bottom: "{prev}" top: "{name}" '
-                     f"{params} }}")
+        lines.append(
+            f'layer {{ name: "{name}" type: "{kind}" bottom: "{prev}" top: "{name}" {params} }}'
+        )
         prev, i = name, i + 1
 
     while i < n_layers:
@@ -71,7 +74,14 @@ def compile_bench(sizes=(5000, 10000), pass_names=LOWERING, repeat: int = 3) -> 
             if n == 50:
                 continue
             stages = [statistics.median(r[2][i] for r in runs) for i in range(3)]
-            results.append({"layers": runs[0][0], "layers_after": runs[0][1],
-                            "parse_s": stages[0], "passes_s": stages[1], "export_s": stages[2],
-                            "total_s": sum(stages)})
+            results.append(
+                {
+                    "layers": runs[0][0],
+                    "layers_after": runs[0][1],
+                    "parse_s": stages[0],
+                    "passes_s": stages[1],
+                    "export_s": stages[2],
+                    "total_s": sum(stages),
+                }
+            )
     return results

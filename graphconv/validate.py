@@ -40,14 +40,16 @@ class OutputCheck:
     max_abs: float
     rel: float
     ok: bool
-    scale: float = 0.0     # the reference's largest finite magnitude
+    scale: float = 0.0  # the reference's largest finite magnitude
     tol: float = 0.0
-    finite: bool = True    # no NaN/Inf on either side (else never ok)
+    finite: bool = True  # no NaN/Inf on either side (else never ok)
 
     def line(self) -> str:
         verdict = "ok" if self.ok else ("MISMATCH" if self.finite else "NON-FINITE")
-        return (f"{self.name} {'x'.join(map(str, self.shape))}: max abs err {self.max_abs:.3g}"
-                f" (largest |value| {self.scale:.3g}), rel {self.rel:.3g} {verdict}")
+        return (
+            f"{self.name} {'x'.join(map(str, self.shape))}: max abs err {self.max_abs:.3g}"
+            f" (largest |value| {self.scale:.3g}), rel {self.rel:.3g} {verdict}"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,17 @@ class NonFinite:
 
     def line(self) -> str:
         where = f"; first produced by {self.first_layer}" if self.first_layer else ""
-        return (f"{self.tensor} ({self.engine}): {self.nan} NaN and {self.inf} Inf of "
-                f"{self.size} values, first at {self.first_index}{where}")
+        return (
+            f"{self.tensor} ({self.engine}): {self.nan} NaN and {self.inf} Inf of "
+            f"{self.size} values, first at {self.first_index}{where}"
+        )
 
 
 COMPARISONS = {  # kind -> what is compared with what (the first is the reference)
     "passes": "original vs rewritten graph, both in the interpreter",
     "export": "interpreter vs onnxruntime on the exported graph",
     "end-to-end": "original graph in the interpreter vs the exported rewritten graph in "
-                  "onnxruntime",
+    "onnxruntime",
     "file": "the input ONNX file in onnxruntime vs the interpreter on the imported graph",
 }
 
@@ -101,7 +105,7 @@ class ValidationReport:
 
     outputs: tuple[OutputCheck, ...]
     rtol: float
-    first_divergence: str | None = None   # end to end: the first layer whose output differs
+    first_divergence: str | None = None  # end to end: the first layer whose output differs
     layer_failures: tuple[LayerCheck, ...] = ()  # layers that differ on identical inputs
     layerwise_checked: bool = False
     worst_layer: LayerCheck | None = None
@@ -110,9 +114,9 @@ class ValidationReport:
     end_to_end: tuple[OutputCheck, ...] = ()
     file: tuple[OutputCheck, ...] = ()
     nonfinite: tuple[NonFinite, ...] = ()
-    sites: tuple = ()                     # passes.verify.SiteCheck, when checked
+    sites: tuple = ()  # passes.verify.SiteCheck, when checked
     passes_rtol: float = 0.0
-    repro: str | None = None              # the folder a repro was written to
+    repro: str | None = None  # the folder a repro was written to
 
     @property
     def outputs_ok(self) -> bool:
@@ -150,9 +154,13 @@ class ValidationReport:
     def failed(self) -> list[str]:
         """The comparisons that failed: ``non-finite``, ``passes``, ``export``,
         ``end-to-end``, ``file``."""
-        checks = [("non-finite", self.finite), ("passes", self.passes_ok),
-                  ("export", self.export_ok), ("end-to-end", self.end_to_end_ok),
-                  ("file", self.file_ok)]
+        checks = [
+            ("non-finite", self.finite),
+            ("passes", self.passes_ok),
+            ("export", self.export_ok),
+            ("end-to-end", self.end_to_end_ok),
+            ("file", self.file_ok),
+        ]
         return [kind for kind, ok in checks if not ok]
 
     @property
@@ -161,23 +169,43 @@ class ValidationReport:
 
     def verdict(self) -> str:
         """One line: ok or the failed comparisons, saying what was compared with what."""
-        done = [k for k, v in (("passes", self.passes), ("export", self.outputs),
-                               ("end-to-end", self.end_to_end), ("file", self.file)) if v]
+        done = [
+            k
+            for k, v in (
+                ("passes", self.passes),
+                ("export", self.outputs),
+                ("end-to-end", self.end_to_end),
+                ("file", self.file),
+            )
+            if v
+        ]
         if self.ok:
             how = []
             if self.passes and not all(o.ok for o in self.passes):
                 how.append("the rewrites site by site")
             if not self.outputs_ok:
                 how.append("the export layer by layer")
-            return "ok" + (f" ({' and '.join(how)})" if how else "") + ": " + "; ".join(
-                COMPARISONS[k] for k in done)
-        return "FAILED: " + ", ".join(self.failed) + f" (rtol {self.rtol:g}" + (
-            f", passes rtol {self.passes_rtol:g})" if self.passes else ")")
+            return (
+                "ok"
+                + (f" ({' and '.join(how)})" if how else "")
+                + ": "
+                + "; ".join(COMPARISONS[k] for k in done)
+            )
+        return (
+            "FAILED: "
+            + ", ".join(self.failed)
+            + f" (rtol {self.rtol:g}"
+            + (f", passes rtol {self.passes_rtol:g})" if self.passes else ")")
+        )
 
     def lines(self) -> list[str]:
         out: list[str] = []
-        sections = [("passes", self.passes), ("export", self.outputs),
-                    ("end-to-end", self.end_to_end), ("file", self.file)]
+        sections = [
+            ("passes", self.passes),
+            ("export", self.outputs),
+            ("end-to-end", self.end_to_end),
+            ("file", self.file),
+        ]
         several = sum(bool(v) for _, v in sections) > 1
         for kind, checks in sections:
             if not checks:
@@ -195,15 +223,22 @@ class ValidationReport:
             out.append(f"first diverging layer (end to end): {self.first_divergence}")
         if self.layer_failures:
             f = self.layer_failures[0]
-            out.append(f"first layer that differs on identical inputs: layer '{f.layer}' "
-                       f"({f.type}): max abs err {f.max_abs:.3g}, rel {f.rel:.3g} on tensor "
-                       f"'{f.tensor}' ({len(self.layer_failures)} layer(s) in all)")
+            out.append(
+                f"first layer that differs on identical inputs: layer '{f.layer}' "
+                f"({f.type}): max abs err {f.max_abs:.3g}, rel {f.rel:.3g} on tensor "
+                f"'{f.tensor}' ({len(self.layer_failures)} layer(s) in all)"
+            )
         elif self.layerwise_checked:
-            worst = (f" (largest rel err {self.worst_layer.rel:.3g}, layer "
-                     f"'{self.worst_layer.layer}')" if self.worst_layer else "")
-            out.append("layer by layer: every layer agrees with onnxruntime on identical "
-                       f"inputs{worst}; the end-to-end difference is float rounding amplified "
-                       "by a discontinuous layer")
+            worst = (
+                f" (largest rel err {self.worst_layer.rel:.3g}, layer '{self.worst_layer.layer}')"
+                if self.worst_layer
+                else ""
+            )
+            out.append(
+                "layer by layer: every layer agrees with onnxruntime on identical "
+                f"inputs{worst}; the end-to-end difference is float rounding amplified "
+                "by a discontinuous layer"
+            )
         if self.repro:
             out.append(f"repro written to {self.repro}")
         return out
@@ -218,7 +253,8 @@ def compare(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     if a.size == 0:
         return 0.0, 0.0
     same_nonfinite = (~np.isfinite(a) | ~np.isfinite(ref)) & (
-        (a == ref) | (np.isnan(a) & np.isnan(ref)))
+        (a == ref) | (np.isnan(a) & np.isnan(ref))
+    )
     with np.errstate(invalid="ignore"):  # inf - inf: counted as inf below
         diff = np.where(same_nonfinite, 0.0, np.abs(a - ref))
     diff = np.nan_to_num(diff, nan=np.inf)
@@ -236,29 +272,39 @@ def ort_session(model, threads: int | None = None, optimize: str = "basic"):
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     level = ort.GraphOptimizationLevel
-    opts.graph_optimization_level = {"basic": level.ORT_ENABLE_BASIC,
-                                     "all": level.ORT_ENABLE_ALL}[optimize]
+    opts.graph_optimization_level = {"basic": level.ORT_ENABLE_BASIC, "all": level.ORT_ENABLE_ALL}[
+        optimize
+    ]
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     try:
-        return ort.InferenceSession(model.SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as e:  # noqa: BLE001
-        raise GraphconvError(f"onnxruntime refuses the exported model: "
-                             f"{str(e).splitlines()[0]}") from e
+        raise GraphconvError(
+            f"onnxruntime refuses the exported model: {str(e).splitlines()[0]}"
+        ) from e
 
 
-def run_onnxruntime(model, feeds: dict[str, np.ndarray], strict: bool = True
-                    ) -> dict[str, np.ndarray]:
+def run_onnxruntime(
+    model, feeds: dict[str, np.ndarray], strict: bool = True
+) -> dict[str, np.ndarray]:
     """Run ``model`` in onnxruntime. ``strict=False`` (a user's own file) feeds only the inputs
     the model declares, cast to its declared element types."""
     sess = ort_session(model)
     if not strict:
-        kinds = {"tensor(float)": np.float32, "tensor(double)": np.float64,
-                 "tensor(float16)": np.float16}
-        feeds = {i.name: np.asarray(feeds[i.name], kinds.get(i.type, np.float32))
-                 for i in sess.get_inputs() if i.name in feeds}
+        kinds = {
+            "tensor(float)": np.float32,
+            "tensor(double)": np.float64,
+            "tensor(float16)": np.float16,
+        }
+        feeds = {
+            i.name: np.asarray(feeds[i.name], kinds.get(i.type, np.float32))
+            for i in sess.get_inputs()
+            if i.name in feeds
+        }
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, feeds)))
 
@@ -269,8 +315,9 @@ def _checks(names, shapes, ours, ref, tol) -> tuple[OutputCheck, ...]:
         err, rel = compare(ours[name], ref[name])
         scale = _scale(ref[name])
         finite = bool(np.all(np.isfinite(ours[name])) and np.all(np.isfinite(ref[name])))
-        out.append(OutputCheck(name, shapes[name], err, rel, finite and rel <= tol, scale, tol,
-                               finite))
+        out.append(
+            OutputCheck(name, shapes[name], err, rel, finite and rel <= tol, scale, tol, finite)
+        )
     return tuple(out)
 
 
@@ -280,10 +327,19 @@ def _scale(ref) -> float:
     return float(np.max(np.abs(finite))) if finite.size else 0.0
 
 
-def validate(graph: Graph, feeds: dict[str, np.ndarray] | None = None, *, seed: int = 0,
-             rtol: float = 1e-4, opset: int = 17, original: Graph | None = None,
-             passes_rtol: float | None = None, sites=None, reference_model=None,
-             repro: str | None = None) -> ValidationReport:
+def validate(
+    graph: Graph,
+    feeds: dict[str, np.ndarray] | None = None,
+    *,
+    seed: int = 0,
+    rtol: float = 1e-4,
+    opset: int = 17,
+    original: Graph | None = None,
+    passes_rtol: float | None = None,
+    sites=None,
+    reference_model=None,
+    repro: str | None = None,
+) -> ValidationReport:
     """Run the interpreter and onnxruntime on the same inputs and compare every output.
 
     ``feeds`` default to seeded standard-normal inputs. An output passes when its max abs error
@@ -303,10 +359,13 @@ def validate(graph: Graph, feeds: dict[str, np.ndarray] | None = None, *, seed: 
     shapes = {n: graph.specs[n].shape for n in graph.outputs}
     ours = run(graph, feeds)
     theirs = run_onnxruntime(to_onnx(graph, opset), feeds)
-    report = ValidationReport(_checks(graph.outputs, shapes, ours, theirs, rtol), rtol,
-                              inputs=feeds, passes_rtol=passes_rtol)
-    nonfinite = [*_nonfinite(graph, ours, "interpreter"),
-                 *_nonfinite(graph, theirs, "onnxruntime")]
+    report = ValidationReport(
+        _checks(graph.outputs, shapes, ours, theirs, rtol),
+        rtol,
+        inputs=feeds,
+        passes_rtol=passes_rtol,
+    )
+    nonfinite = [*_nonfinite(graph, ours, "interpreter"), *_nonfinite(graph, theirs, "onnxruntime")]
     extra: dict = {}
     if original is not None:
         base = run(original, feeds)
@@ -321,14 +380,22 @@ def validate(graph: Graph, feeds: dict[str, np.ndarray] | None = None, *, seed: 
         base = run(original if original is not None else graph, feeds)
         named = [n for n in graph.outputs if n in source]
         extra["file"] = _checks(named, shapes, base, source, rtol)
-        nonfinite.extend(_nonfinite(graph, {n: source[n] for n in named},
-                                    "onnxruntime (input file)", trace=False))
+        nonfinite.extend(
+            _nonfinite(
+                graph, {n: source[n] for n in named}, "onnxruntime (input file)", trace=False
+            )
+        )
     report = replace(report, nonfinite=tuple(_traced(graph, feeds, nonfinite, opset)), **extra)
     if report.outputs_ok or report.nonfinite:
         return report
     failures, worst = layerwise(graph, feeds, rtol, opset)
-    report = replace(report, first_divergence=first_divergence(graph, feeds, rtol, opset),
-                     layer_failures=tuple(failures), layerwise_checked=True, worst_layer=worst)
+    report = replace(
+        report,
+        first_divergence=first_divergence(graph, feeds, rtol, opset),
+        layer_failures=tuple(failures),
+        layerwise_checked=True,
+        worst_layer=worst,
+    )
     if repro and failures:
         report = replace(report, repro=write_repro(graph, feeds, failures[0], repro, opset))
     return report
@@ -345,8 +412,17 @@ def _nonfinite(graph: Graph, outs: dict, engine: str, trace: bool = True) -> lis
         bad = ~np.isfinite(a)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
-            found.append(NonFinite(engine, name, int(np.isnan(a).sum()), int(np.isinf(a).sum()),
-                                   int(a.size), first, "" if trace else None))
+            found.append(
+                NonFinite(
+                    engine,
+                    name,
+                    int(np.isnan(a).sum()),
+                    int(np.isinf(a).sum()),
+                    int(a.size),
+                    first,
+                    "" if trace else None,
+                )
+            )
     return found
 
 
@@ -358,22 +434,22 @@ def _traced(graph: Graph, feeds, found: list[NonFinite], opset: int) -> list[Non
         if nf.first_layer == "":
             engine = "onnxruntime" if nf.engine.startswith("onnxruntime") else nf.engine
             if engine not in origin:
-                origin[engine] = None if "original" in engine else first_nonfinite(
-                    graph, feeds, opset, engine == "onnxruntime")
+                origin[engine] = (
+                    None
+                    if "original" in engine
+                    else first_nonfinite(graph, feeds, opset, engine == "onnxruntime")
+                )
             nf = replace(nf, first_layer=origin[engine])
         out.append(nf)
     return out
 
 
-def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = False
-                    ) -> str | None:
+def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = False) -> str | None:
     """The first layer (topological order) with a NaN or Inf in an output, in the interpreter
     or in onnxruntime; the layer is named with its type and the offending parameter, if any."""
-    tensors = [t for layer in graph.layers if not layer.definition.is_source
-               for t in layer.outputs]
+    tensors = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
     if onnxruntime:
-        values = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False),
-                                 feeds)
+        values = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False), feeds)
     else:
         values = run(graph, feeds, outputs=tensors)
     for layer in graph.layers:
@@ -387,11 +463,11 @@ def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = Fa
     return None
 
 
-def first_divergence(graph: Graph, feeds: dict[str, np.ndarray], rtol: float,
-                     opset: int = 17) -> str | None:
+def first_divergence(
+    graph: Graph, feeds: dict[str, np.ndarray], rtol: float, opset: int = 17
+) -> str | None:
     """Name the first layer (in topological order) whose output differs from onnxruntime's."""
-    tensors = [t for layer in graph.layers if not layer.definition.is_source
-               for t in layer.outputs]
+    tensors = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
     ours = run(graph, feeds, outputs=tensors)
     theirs = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False), feeds)
     for layer in graph.layers:
@@ -400,13 +476,16 @@ def first_divergence(graph: Graph, feeds: dict[str, np.ndarray], rtol: float,
                 continue
             err, rel = compare(ours[t], theirs[t])
             if not rel <= rtol:
-                return (f"layer '{layer.name}' ({layer.type}): max abs err {err:.3g}, "
-                        f"rel {rel:.3g} on tensor '{t}'")
+                return (
+                    f"layer '{layer.name}' ({layer.type}): max abs err {err:.3g}, "
+                    f"rel {rel:.3g} on tensor '{t}'"
+                )
     return None
 
 
-def layerwise(graph: Graph, feeds: dict[str, np.ndarray], rtol: float, opset: int = 17
-              ) -> tuple[list[LayerCheck], LayerCheck | None]:
+def layerwise(
+    graph: Graph, feeds: dict[str, np.ndarray], rtol: float, opset: int = 17
+) -> tuple[list[LayerCheck], LayerCheck | None]:
     """Feed every layer in onnxruntime exactly the interpreter's inputs and compare its outputs.
 
     Returns the layers that differ (topological order) and the layer with the largest error.
@@ -458,19 +537,23 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
     save(to_onnx(alone, opset), os.path.join(folder, "layer.onnx"))
     np.savez(os.path.join(folder, "inputs.npz"), **{t: values[t] for t in ins})
     np.savez(os.path.join(folder, "expected.npz"), **{t: values[t] for t in layer.outputs})
-    command = ("python -c \"import numpy as np, onnxruntime as ort; "
-               "s = ort.InferenceSession('layer.onnx', providers=['CPUExecutionProvider']); "
-               "x = dict(np.load('inputs.npz')); e = np.load('expected.npz'); "
-               "[print(o.name, 'max abs diff', float(np.abs(r - e[o.name]).max()), "
-               "'largest |expected|', float(np.abs(e[o.name]).max())) "
-               "for o, r in zip(s.get_outputs(), s.run(None, x))]\"")
-    text = (f"Layer '{layer.name}' ({layer.type}) of graph '{graph.name}', opset {opset}.\n"
-            f"Fed identical inputs, onnxruntime's output differs from graphconv's interpreter:\n"
-            f"  tensor '{failure.tensor}': max abs err {failure.max_abs:.3g}, which is "
-            f"{failure.rel:.3g} of the largest |value|.\n\n"
-            f"layer.onnx     the layer alone\ninputs.npz     its inputs (by ONNX input name)\n"
-            f"expected.npz   graphconv's outputs (by ONNX output name)\n\n"
-            f"To see the difference, in this folder run:\n  {command}\n")
+    command = (
+        'python -c "import numpy as np, onnxruntime as ort; '
+        "s = ort.InferenceSession('layer.onnx', providers=['CPUExecutionProvider']); "
+        "x = dict(np.load('inputs.npz')); e = np.load('expected.npz'); "
+        "[print(o.name, 'max abs diff', float(np.abs(r - e[o.name]).max()), "
+        "'largest |expected|', float(np.abs(e[o.name]).max())) "
+        'for o, r in zip(s.get_outputs(), s.run(None, x))]"'
+    )
+    text = (
+        f"Layer '{layer.name}' ({layer.type}) of graph '{graph.name}', opset {opset}.\n"
+        f"Fed identical inputs, onnxruntime's output differs from graphconv's interpreter:\n"
+        f"  tensor '{failure.tensor}': max abs err {failure.max_abs:.3g}, which is "
+        f"{failure.rel:.3g} of the largest |value|.\n\n"
+        f"layer.onnx     the layer alone\ninputs.npz     its inputs (by ONNX input name)\n"
+        f"expected.npz   graphconv's outputs (by ONNX output name)\n\n"
+        f"To see the difference, in this folder run:\n  {command}\n"
+    )
     with open(os.path.join(folder, "README.txt"), "w") as f:
         f.write(text)
     return folder

@@ -97,14 +97,18 @@ def _check_options(name: str, options: dict) -> None:
     listing = ", ".join(f"{k}={v.upper()}" for k, v in kinds.items())
     for key, value in options.items():
         if key not in kinds:
-            raise UsageError(f"pass '{name}' " + (f"has no option '{key}' (options: {listing})"
-                                                  if kinds else "takes no options"))
+            raise UsageError(
+                f"pass '{name}' "
+                + (f"has no option '{key}' (options: {listing})" if kinds else "takes no options")
+            )
         kind = kinds[key]
         if (kind == "int" and not isinstance(value, int)) or (
-                kind == "float" and not isinstance(value, (int, float))):
+            kind == "float" and not isinstance(value, (int, float))
+        ):
             what = "an integer" if kind == "int" else "a number"
-            raise UsageError(f"pass '{name}': option {key}={value} is not {what} "
-                             f"(options: {listing})")
+            raise UsageError(
+                f"pass '{name}': option {key}={value} is not {what} (options: {listing})"
+            )
 
 
 def _run_pass(graph: Graph, name: str, options: dict, done: list[str]) -> Graph:
@@ -137,8 +141,9 @@ def apply_checked(graph: Graph, names: Iterable[str], *, seed: int = 0, rtol: fl
     from .verify import check_site
 
     after, sites = apply_recorded(graph, names)
-    return after, [check_site(site, fn, options, seed=seed, rtol=rtol)
-                   for fn, options, site in sites]
+    return after, [
+        check_site(site, fn, options, seed=seed, rtol=rtol) for fn, options, site in sites
+    ]
 
 
 def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
@@ -153,6 +158,13 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
             raise GraphconvError(f"pass '{name}' changed output '{t}': rel error {rel:.3g}")
 
 
-from . import (deconv_to_conv, deconv_to_subpixel, dilated_to_dense,  # noqa: E402,F401
-               dilated_to_space_to_batch, eliminate, fold_batchnorm, split_separable,
-               upsample_to_deconv)
+from . import (  # noqa: E402,F401
+    deconv_to_conv,
+    deconv_to_subpixel,
+    dilated_to_dense,
+    dilated_to_space_to_batch,
+    eliminate,
+    fold_batchnorm,
+    split_separable,
+    upsample_to_deconv,
+)

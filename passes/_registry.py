@@ -16,11 +16,13 @@ _PASSES: dict[str, Pass] = {}
 
 def register(name: str) -> Callable[[Pass], Pass]:
     """Decorator: register a pass function under ``name``."""
+
     def deco(fn: Pass) -> Pass:
         if name in _PASSES:
             raise RuntimeError(f"pass {name} registered twice")
         _PASSES[name] = fn
         return fn
+
     return deco
 
 

@@ -94,8 +94,9 @@ class Context:
     def fresh(self, base: str) -> str:
         return unique_name(base, self._taken)
 
-    def chain(self, layer: Layer, steps: Sequence[Step], inputs: Sequence[str] | None = None
-              ) -> list[Layer]:
+    def chain(
+        self, layer: Layer, steps: Sequence[Step], inputs: Sequence[str] | None = None
+    ) -> list[Layer]:
         """Layers applying ``steps`` in sequence to ``layer``'s inputs; the last one writes
         ``layer``'s outputs. Intermediate names are ``<layer>/<suffix>``."""
         current = list(layer.inputs if inputs is None else inputs)
@@ -104,8 +105,17 @@ class Context:
             name = self.fresh(f"{layer.name}/{step.suffix or step.type.lower()}")
             last = i == len(steps) - 1
             outputs = tuple(layer.outputs) if last else (name,)
-            out.append(Layer(name, step.type, tuple(current), outputs, step.attrs,
-                             step.params or {}, source=layer.source))
+            out.append(
+                Layer(
+                    name,
+                    step.type,
+                    tuple(current),
+                    outputs,
+                    step.attrs,
+                    step.params or {},
+                    source=layer.source,
+                )
+            )
             current = list(outputs)
         return out
 
@@ -129,16 +139,24 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
             layers.append(layer)
         elif isinstance(result, Skip):
             layers.append(layer)
-            notes.append(f"{pass_name}: left {layer.type} '{layer.name}' in place: "
-                         f"{result.reason}")
+            notes.append(f"{pass_name}: left {layer.type} '{layer.name}' in place: {result.reason}")
         else:
             produced = {t for new in result for t in new.outputs}
-            missing = [t for t in layer.outputs if t not in produced and (
-                t in graph.outputs or any(user.name not in ctx.absorbed
-                                          for user in graph.consumers.get(t, ())))]
+            missing = [
+                t
+                for t in layer.outputs
+                if t not in produced
+                and (
+                    t in graph.outputs
+                    or any(user.name not in ctx.absorbed for user in graph.consumers.get(t, ()))
+                )
+            ]
             if missing:
-                raise GraphError(f"pass {pass_name} lost output tensor(s) {missing}",
-                                 layer=layer.name, type=layer.type)
+                raise GraphError(
+                    f"pass {pass_name} lost output tensor(s) {missing}",
+                    layer=layer.name,
+                    type=layer.type,
+                )
             layers.extend(result)
             count += 1
             if sites is not None:
@@ -146,10 +164,10 @@ def rewrite(graph: Graph, rule: Rule, pass_name: str) -> Graph:
                 originals = (layer, *sorted(absorbed, key=graph.layers.index))
                 inside = {t for o in originals for t in o.outputs}
                 reads = dict.fromkeys(t for o in originals for t in o.inputs if t not in inside)
-                sites.append(Site(pass_name, originals, tuple(result),
-                                  {t: graph.specs[t] for t in reads}))
+                sites.append(
+                    Site(pass_name, originals, tuple(result), {t: graph.specs[t] for t in reads})
+                )
     notes.extend(ctx.notes)
     if count:
         notes.append(f"{pass_name}: rewrote {count} layer(s)")
-    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes),
-                 reuse=graph)
+    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes + tuple(notes), reuse=graph)

@@ -43,16 +43,26 @@ def _rule(layer, ctx):
     steps = []
     if any(s > 1 for s in a.stride):
         steps.append(Step("ZeroInsert", ZeroInsertAttrs(a.stride), suffix="zero_insert"))
-    pads = [deconv_as_conv_pads(k, d, pb, pe, op) for k, d, pb, pe, op in zip(
-        a.kernel, a.dilation, a.pads_begin, a.pads_end, a.output_padding)]
+    pads = [
+        deconv_as_conv_pads(k, d, pb, pe, op)
+        for k, d, pb, pe, op in zip(
+            a.kernel, a.dilation, a.pads_begin, a.pads_end, a.output_padding
+        )
+    ]
     low, high = tuple(p[0] for p in pads), tuple(p[1] for p in pads)
     if any(low) or any(high):
         steps.append(Step("Pad", PadAttrs(low, high), suffix="pad"))
     params = {"weight": flip_and_swap_groups(layer.params["weight"], a.group)}
     if a.bias:
         params["bias"] = layer.params["bias"]
-    conv = ConvAttrs(num_output=a.num_output, kernel=a.kernel, stride=1, dilation=a.dilation,
-                     group=a.group, bias=a.bias)
+    conv = ConvAttrs(
+        num_output=a.num_output,
+        kernel=a.kernel,
+        stride=1,
+        dilation=a.dilation,
+        group=a.group,
+        bias=a.bias,
+    )
     steps.append(Step("Convolution", conv, params, suffix="conv"))
     return ctx.chain(layer, steps)
 

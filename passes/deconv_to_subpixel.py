@@ -51,8 +51,10 @@ def _rule(layer, ctx):
         s, d, k, pb = a.stride[i], a.dilation[i], a.kernel[i], a.pads_begin[i]
         phases = [phase_taps(k, s, d, pb, r) for r in range(s)]
         if any(not taps for taps, _ in phases):
-            return Skip(f"a phase on axis {2 + i} has no kernel taps (kernel {k} < stride {s}"
-                        f" at dilation {d}); it would be bias only")
+            return Skip(
+                f"a phase on axis {2 + i} has no kernel taps (kernel {k} < stride {s}"
+                f" at dilation {d}); it would be bias only"
+            )
         per_axis.append(phases)
     w = layer.params["weight"]
     bias = {"bias": layer.params["bias"]} if a.bias else {}
@@ -61,20 +63,26 @@ def _rule(layer, ctx):
         taps = [per_axis[i][r[i]][0] for i in range(n)]
         offsets = [per_axis[i][r[i]][1] for i in range(n)]
         dil = tuple(d // gcd(s, d) for s, d in zip(a.stride, a.dilation))
-        sub = w[np.ix_(range(c), range(og), *taps)]                        # (C, Og, M...)
+        sub = w[np.ix_(range(c), range(og), *taps)]  # (C, Og, M...)
         m = sub.shape[2:]
         conv_w = sub.reshape(g, c // g, og, *m).swapaxes(1, 2).reshape(g * og, c // g, *m)
         low = tuple(-off for off in offsets)
-        high = tuple(end_pad(q, h, mm, 1, dd, lo)
-                     for q, lo, dd, mm, h in zip(q_len, low, dil, m, x.shape[2:]))
+        high = tuple(
+            end_pad(q, h, mm, 1, dd, lo)
+            for q, lo, dd, mm, h in zip(q_len, low, dil, m, x.shape[2:])
+        )
         tag = "_".join(map(str, r))
         steps = []
         if any(low) or any(high):
             steps.append(Step("Pad", PadAttrs(low, high), suffix=f"phase{tag}_pad"))
-        steps.append(Step("Convolution",
-                          ConvAttrs(num_output=a.num_output, kernel=m, dilation=dil, group=g,
-                                    bias=a.bias),
-                          {"weight": np.ascontiguousarray(conv_w), **bias}, f"phase{tag}"))
+        steps.append(
+            Step(
+                "Convolution",
+                ConvAttrs(num_output=a.num_output, kernel=m, dilation=dil, group=g, bias=a.bias),
+                {"weight": np.ascontiguousarray(conv_w), **bias},
+                f"phase{tag}",
+            )
+        )
         out = ctx.fresh(f"{layer.name}/phase{tag}")
         chain = ctx.chain(layer.replace(outputs=(out,)), steps)
         new.extend(chain)
@@ -83,11 +91,16 @@ def _rule(layer, ctx):
     N = x.shape[0]
     order = (0, 1 + n) + tuple(v for i in range(n) for v in (2 + n + i, 1 + i))
     crop_end = tuple(L - q * s for L, q, s in zip(out_len, q_len, a.stride))
-    tail = [Step("Concat", ConcatAttrs(axis=1), suffix="phases"),
-            Step("Reshape", ReshapeAttrs(shape=(N, *a.stride, o, *q_len)), suffix="split"),
-            Step("Permute", PermuteAttrs(order=order), suffix="interleave"),
-            Step("Reshape", ReshapeAttrs(shape=(N, o) + tuple(
-                q * s for q, s in zip(q_len, a.stride))), suffix="merge")]
+    tail = [
+        Step("Concat", ConcatAttrs(axis=1), suffix="phases"),
+        Step("Reshape", ReshapeAttrs(shape=(N, *a.stride, o, *q_len)), suffix="split"),
+        Step("Permute", PermuteAttrs(order=order), suffix="interleave"),
+        Step(
+            "Reshape",
+            ReshapeAttrs(shape=(N, o) + tuple(q * s for q, s in zip(q_len, a.stride))),
+            suffix="merge",
+        ),
+    ]
     if any(crop_end):
         tail.append(Step("Pad", PadAttrs((0,) * n, crop_end), suffix="crop"))
     new.extend(ctx.chain(layer, tail, inputs=branch_outputs))

@@ -36,8 +36,10 @@ def _rule(layer, ctx):
         return None
     a = layer.attrs
     if any(s != 1 for s in a.stride):
-        return Skip(f"stride {a.stride} with dilation: only stride-1 dilated convolutions are "
-                    "folded into the batch")
+        return Skip(
+            f"stride {a.stride} with dilation: only stride-1 dilated convolutions are "
+            "folded into the batch"
+        )
     x = ctx.spec(layer.inputs[0])
     y = ctx.spec(layer.outputs[0])
     n, d = a.rank, a.dilation
@@ -50,20 +52,43 @@ def _rule(layer, ctx):
     outb = [conv_output_size(b, k, 1, 1, 0, 0) for b, k in zip(blocks, a.kernel)]
     fold = math.prod(d)
     steps = [
-        Step("Pad", PadAttrs(a.pads_begin, tuple(pe + e for pe, e in zip(a.pads_end, extra))),
-             suffix="pad"),
-        Step("Reshape", ReshapeAttrs(shape=(N, C) + tuple(v for b, dd in zip(blocks, d)
-                                                          for v in (b, dd))), suffix="split"),
-        Step("Permute", PermuteAttrs(order=tuple(3 + 2 * i for i in range(n)) + (0, 1) + tuple(
-            2 + 2 * i for i in range(n))), suffix="to_batch"),
+        Step(
+            "Pad",
+            PadAttrs(a.pads_begin, tuple(pe + e for pe, e in zip(a.pads_end, extra))),
+            suffix="pad",
+        ),
+        Step(
+            "Reshape",
+            ReshapeAttrs(shape=(N, C) + tuple(v for b, dd in zip(blocks, d) for v in (b, dd))),
+            suffix="split",
+        ),
+        Step(
+            "Permute",
+            PermuteAttrs(
+                order=tuple(3 + 2 * i for i in range(n))
+                + (0, 1)
+                + tuple(2 + 2 * i for i in range(n))
+            ),
+            suffix="to_batch",
+        ),
         Step("Reshape", ReshapeAttrs(shape=(fold * N, C, *blocks)), suffix="fold"),
-        Step("Convolution", ConvAttrs(num_output=M, kernel=a.kernel, group=a.group, bias=a.bias),
-             dict(layer.params), suffix="conv"),
+        Step(
+            "Convolution",
+            ConvAttrs(num_output=M, kernel=a.kernel, group=a.group, bias=a.bias),
+            dict(layer.params),
+            suffix="conv",
+        ),
         Step("Reshape", ReshapeAttrs(shape=tuple(d) + (N, M, *outb)), suffix="unfold"),
-        Step("Permute", PermuteAttrs(order=(n, n + 1) + tuple(
-            v for i in range(n) for v in (n + 2 + i, i))), suffix="from_batch"),
-        Step("Reshape", ReshapeAttrs(shape=(N, M) + tuple(o * dd for o, dd in zip(outb, d))),
-             suffix="merge"),
+        Step(
+            "Permute",
+            PermuteAttrs(order=(n, n + 1) + tuple(v for i in range(n) for v in (n + 2 + i, i))),
+            suffix="from_batch",
+        ),
+        Step(
+            "Reshape",
+            ReshapeAttrs(shape=(N, M) + tuple(o * dd for o, dd in zip(outb, d))),
+            suffix="merge",
+        ),
     ]
     crop = tuple(L - o * dd for L, o, dd in zip(y.shape[2:], outb, d))
     if any(crop):

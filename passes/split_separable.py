@@ -49,8 +49,11 @@ def _conv_macs(out_shape, cin_per_group: int, kernel) -> int:
 
 def _out_shape(x_shape, a: ConvAttrs):
     return (x_shape[0], a.num_output) + tuple(
-        conv_output_size(x_shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
-                         a.pads_begin[i], a.pads_end[i]) for i in range(a.rank))
+        conv_output_size(
+            x_shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i], a.pads_begin[i], a.pads_end[i]
+        )
+        for i in range(a.rank)
+    )
 
 
 def depthwise_factors(w: np.ndarray, tol: float):
@@ -58,7 +61,7 @@ def depthwise_factors(w: np.ndarray, tol: float):
     [O,C*m,1..], dropped fraction) with m the largest numerical rank over channels."""
     o, c, *k = w.shape
     mats = w.reshape(o, c, -1).transpose(1, 0, 2).astype(np.float64)  # (C, O, K)
-    u, s, vt = np.linalg.svd(mats, full_matrices=False)                 # s: (C, min(O,K))
+    u, s, vt = np.linalg.svd(mats, full_matrices=False)  # s: (C, min(O,K))
     smax = s.max() if s.size else 0.0
     if smax == 0:
         return None
@@ -67,7 +70,7 @@ def depthwise_factors(w: np.ndarray, tol: float):
     root = np.sqrt(s[:, :m])
     dw = (vt[:, :m, :] * root[:, :, None]).reshape(c * m, 1, *k)
     pw = (u[:, :, :m] * root[:, None, :]).transpose(1, 0, 2).reshape(o, c * m, *([1] * len(k)))
-    dropped = float(np.sqrt((s[:, m:] ** 2).sum() / (s ** 2).sum()))
+    dropped = float(np.sqrt((s[:, m:] ** 2).sum() / (s**2).sum()))
     return m, dw.astype(np.float32), pw.astype(np.float32), dropped
 
 
@@ -87,34 +90,62 @@ def spatial_factors(w: np.ndarray, tol: float, rank: int | None = None):
 
 def _axis_attrs(a: ConvAttrs, num_output: int, axis: int, kernel, bias: bool) -> ConvAttrs:
     pick = lambda vals, other: tuple(v if i == axis else other for i, v in enumerate(vals))  # noqa: E731
-    return ConvAttrs(num_output=num_output, kernel=kernel, stride=pick(a.stride, 1),
-                     dilation=pick(a.dilation, 1), pads_begin=pick(a.pads_begin, 0),
-                     pads_end=pick(a.pads_end, 0), bias=bias)
+    return ConvAttrs(
+        num_output=num_output,
+        kernel=kernel,
+        stride=pick(a.stride, 1),
+        dilation=pick(a.dilation, 1),
+        pads_begin=pick(a.pads_begin, 0),
+        pads_end=pick(a.pads_end, 0),
+        bias=bias,
+    )
 
 
 def _spatial_steps(layer, a, first, second, r):
     bias = {"bias": layer.params["bias"]} if a.bias else {}
-    return [Step("Convolution", _axis_attrs(a, r, 0, (a.kernel[0], 1), False),
-                 {"weight": first}, suffix="kx1"),
-            Step("Convolution", _axis_attrs(a, a.num_output, 1, (1, a.kernel[1]), a.bias),
-                 {"weight": second, **bias}, suffix="1xk")]
+    return [
+        Step(
+            "Convolution",
+            _axis_attrs(a, r, 0, (a.kernel[0], 1), False),
+            {"weight": first},
+            suffix="kx1",
+        ),
+        Step(
+            "Convolution",
+            _axis_attrs(a, a.num_output, 1, (1, a.kernel[1]), a.bias),
+            {"weight": second, **bias},
+            suffix="1xk",
+        ),
+    ]
 
 
 def _depthwise_steps(layer, a, c, m, dw, pw, dw_bias=None):
-    depth = ConvAttrs(num_output=c * m, kernel=a.kernel, stride=a.stride, dilation=a.dilation,
-                      pads_begin=a.pads_begin, pads_end=a.pads_end, group=c,
-                      bias=dw_bias is not None)
+    depth = ConvAttrs(
+        num_output=c * m,
+        kernel=a.kernel,
+        stride=a.stride,
+        dilation=a.dilation,
+        pads_begin=a.pads_begin,
+        pads_end=a.pads_end,
+        group=c,
+        bias=dw_bias is not None,
+    )
     point = ConvAttrs(num_output=a.num_output, kernel=(1,) * a.rank, bias=a.bias)
     bias = {"bias": layer.params["bias"]} if a.bias else {}
     dparams = {"weight": dw, **({"bias": dw_bias} if dw_bias is not None else {})}
-    return [Step("Convolution", depth, dparams, suffix="depthwise"),
-            Step("Convolution", point, {"weight": pw, **bias}, suffix="pointwise")]
+    return [
+        Step("Convolution", depth, dparams, suffix="depthwise"),
+        Step("Convolution", point, {"weight": pw, **bias}, suffix="pointwise"),
+    ]
 
 
 def _measured_error(layer, ctx, steps) -> float:
     x_spec = ctx.spec(layer.inputs[0])
-    x = seeded_rng(0, "split-separable", layer.name).standard_normal(x_spec.shape).astype(
-        np.float32)
+    x = (
+        seeded_rng(0, "split-separable", layer.name)
+        .standard_normal(x_spec.shape)
+        .astype(np.float32)
+    )
     ref = conv_forward(x, layer.params["weight"], layer.params.get("bias"), layer.attrs)
     y = x
     for st in steps:
@@ -127,8 +158,15 @@ def _rule_for(rank: int | None, tol: float):
         if layer.type == "SeparableConvolution":
             a, p = layer.attrs, layer.params
             c = ctx.spec(layer.inputs[0]).shape[1]
-            steps = _depthwise_steps(layer, a.pointwise(), c, a.multiplier,
-                                     p["depthwise_weight"], p["weight"], p.get("depthwise_bias"))
+            steps = _depthwise_steps(
+                layer,
+                a.pointwise(),
+                c,
+                a.multiplier,
+                p["depthwise_weight"],
+                p["weight"],
+                p.get("depthwise_bias"),
+            )
             steps[0] = Step("Convolution", a.depthwise(c), steps[0].params, "depthwise")
             return ctx.chain(layer, steps)
         if layer.type != "Convolution":
@@ -150,37 +188,53 @@ def _rule_for(rank: int | None, tol: float):
             steps = _spatial_steps(layer, a, first, second, r)
             bound = float(np.sqrt((s[r:] ** 2).sum()))
             err = _measured_error(layer, ctx, steps)
-            ctx.note(f"split-separable: '{layer.name}' at rank {r}: weight error bound "
-                     f"{bound:.3g} ({bound / np.sqrt((s ** 2).sum()):.3g} of ||W||), measured "
-                     f"output error {err:.3g} of max |output|")
+            ctx.note(
+                f"split-separable: '{layer.name}' at rank {r}: weight error bound "
+                f"{bound:.3g} ({bound / np.sqrt((s**2).sum()):.3g} of ||W||), measured "
+                f"output error {err:.3g} of max |output|"
+            )
             return ctx.chain(layer, steps)
         options = []
         dwf = depthwise_factors(w, tol)
         if dwf is not None:
             m, dw, pw, dropped = dwf
             if dropped <= tol:
-                mid = _out_shape(x, ConvAttrs(num_output=c * m, kernel=a.kernel, stride=a.stride,
-                                              dilation=a.dilation, pads_begin=a.pads_begin,
-                                              pads_end=a.pads_end, group=c))
+                mid = _out_shape(
+                    x,
+                    ConvAttrs(
+                        num_output=c * m,
+                        kernel=a.kernel,
+                        stride=a.stride,
+                        dilation=a.dilation,
+                        pads_begin=a.pads_begin,
+                        pads_end=a.pads_end,
+                        group=c,
+                    ),
+                )
                 macs = _conv_macs(mid, 1, a.kernel) + _conv_macs(out, c * m, (1,))
-                options.append((macs, f"depthwise rank {m}",
-                                _depthwise_steps(layer, a, c, m, dw, pw)))
+                options.append(
+                    (macs, f"depthwise rank {m}", _depthwise_steps(layer, a, c, m, dw, pw))
+                )
         if a.rank == 2 and min(a.kernel) > 1:
             r, first, second, s = spatial_factors(w, tol)
             if len(s) <= r or s[r] <= tol * s[0]:
                 h_only = _axis_attrs(a, r, 0, (a.kernel[0], 1), False)
                 mid = _out_shape(x, h_only)
                 macs = _conv_macs(mid, c, (a.kernel[0],)) + _conv_macs(out, r, (a.kernel[1],))
-                options.append((macs, f"spatial rank {r}", _spatial_steps(layer, a, first,
-                                                                          second, r)))
+                options.append(
+                    (macs, f"spatial rank {r}", _spatial_steps(layer, a, first, second, r))
+                )
         if not options:
-            return Skip("weights are not separable within tolerance "
-                        f"{tol:g} (use rank=R for a lossy split)")
+            return Skip(
+                f"weights are not separable within tolerance {tol:g} (use rank=R for a lossy split)"
+            )
         macs, what, steps = min(options, key=lambda t: t[0])
         if macs >= original:
-            return Skip(f"exact factorisation ({what}) costs {macs:,} MACs, not fewer than "
-                        f"{original:,}")
+            return Skip(
+                f"exact factorisation ({what}) costs {macs:,} MACs, not fewer than {original:,}"
+            )
         return ctx.chain(layer, steps)
+
     return rule
 
 

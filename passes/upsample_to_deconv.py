@@ -27,11 +27,15 @@ from ._rewrite import Skip, Step, rewrite
 
 def _rule(layer, ctx):
     if layer.type == "MaxUnpool":
-        return Skip("max-unpooling places values by the pooling mask, which no fixed-weight "
-                    "deconvolution expresses")
+        return Skip(
+            "max-unpooling places values by the pooling mask, which no fixed-weight "
+            "deconvolution expresses"
+        )
     if layer.type in ("Resize", "Interp"):
-        return Skip("not lowered yet: linear or non-integer/centred nearest resizing needs "
-                    "edge padding and a crop around a fixed-weight deconvolution")
+        return Skip(
+            "not lowered yet: linear or non-integer/centred nearest resizing needs "
+            "edge padding and a crop around a fixed-weight deconvolution"
+        )
     if layer.type != "Upsample":
         return None
     f = layer.attrs.scale

@@ -35,9 +35,9 @@ from graphconv.layers.tensor import InputAttrs
 
 from ._rewrite import Site, recording
 
-EXACT_LIMIT = 2.0 ** 24   # float32 represents every integer up to this: integer sums are exact
-SITE_MACS = 50_000_000   # above this a site is checked at a reduced spatial size
-SHRINK = (32, 16, 8, 4, 2, 1)   # the spatial extents tried, largest first
+EXACT_LIMIT = 2.0**24  # float32 represents every integer up to this: integer sums are exact
+SITE_MACS = 50_000_000  # above this a site is checked at a reduced spatial size
+SHRINK = (32, 16, 8, 4, 2, 1)  # the spatial extents tried, largest first
 
 
 @dataclass(frozen=True)
@@ -45,29 +45,37 @@ class SiteCheck:
     """The verdict on one rewrite site."""
 
     pass_name: str
-    layer: str            # the layer the pass matched
+    layer: str  # the layer the pass matched
     type: str
-    mode: str             # "exact" (bit equality on integers) or "tolerance"
+    mode: str  # "exact" (bit equality on integers) or "tolerance"
     ok: bool
     max_abs: float
     rel: float
-    detail: str = ""      # the first differing element, or why tolerance mode was used
-    size: str = ""        # the input shapes the site was checked at
+    detail: str = ""  # the first differing element, or why tolerance mode was used
+    size: str = ""  # the input shapes the site was checked at
 
     def line(self) -> str:
         head = f"{self.pass_name}: layer '{self.layer}' ({self.type}) at {self.size}: "
         if self.mode == "exact":
-            body = ("bit-equal on integer inputs and weights" if self.ok else
-                    f"DIFFERS on integer inputs and weights: {self.detail}")
+            body = (
+                "bit-equal on integer inputs and weights"
+                if self.ok
+                else f"DIFFERS on integer inputs and weights: {self.detail}"
+            )
         else:
             verdict = "ok" if self.ok else "EXCEEDS the tolerance"
-            body = (f"checked by tolerance ({self.detail}): max abs err {self.max_abs:.3g}, "
-                    f"rel {self.rel:.3g} {verdict}")
+            body = (
+                f"checked by tolerance ({self.detail}): max abs err {self.max_abs:.3g}, "
+                f"rel {self.rel:.3g} {verdict}"
+            )
         return head + body
 
 
-def site_graph(site: Site, shapes: Mapping[str, TensorSpec],
-               params: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> Graph:
+def site_graph(
+    site: Site,
+    shapes: Mapping[str, TensorSpec],
+    params: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> Graph:
     """The site's original layers as a graph of their own: an ``Input`` for each tensor they
     read (with ``shapes``), ``params`` replacing layers' weights where given."""
     taken = {layer.name for layer in site.originals}
@@ -85,8 +93,12 @@ def site_graph(site: Site, shapes: Mapping[str, TensorSpec],
 def _shrunk(specs: Mapping[str, TensorSpec], extent: int | None) -> dict[str, TensorSpec]:
     if extent is None:
         return dict(specs)
-    return {t: TensorSpec(s.shape[:2] + tuple(min(d, extent) for d in s.shape[2:]), s.dtype)
-            if s.rank >= 3 else s for t, s in specs.items()}
+    return {
+        t: TensorSpec(s.shape[:2] + tuple(min(d, extent) for d in s.shape[2:]), s.dtype)
+        if s.rank >= 3
+        else s
+        for t, s in specs.items()
+    }
 
 
 def _types(layers) -> list[str]:
@@ -147,28 +159,38 @@ def _candidates(site: Site, pass_fn, options, params=None):
 
 
 def _integer_params(site: Site, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    return {layer.name: {k: seeded_rng(seed, "site", layer.name, k).integers(-2, 3, v.shape)
-                         .astype(np.float32) for k, v in layer.params.items()}
-            for layer in site.originals}
+    return {
+        layer.name: {
+            k: seeded_rng(seed, "site", layer.name, k).integers(-2, 3, v.shape).astype(np.float32)
+            for k, v in layer.params.items()
+        }
+        for layer in site.originals
+    }
 
 
 def _integer_feeds(graph: Graph, seed: int) -> dict[str, np.ndarray]:
-    return {t: seeded_rng(seed, "site-input", t).integers(-2, 3, s.shape).astype(np.float32)
-            for t, s in graph.inputs.items()}
+    return {
+        t: seeded_rng(seed, "site-input", t).integers(-2, 3, s.shape).astype(np.float32)
+        for t, s in graph.inputs.items()
+    }
 
 
 def _every_tensor(graph: Graph, feeds) -> dict[str, np.ndarray]:
     from graphconv.interpreter import run
 
-    names = [t for layer in graph.layers if not layer.definition.is_source
-             for t in layer.outputs]
+    names = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
     return run(graph, feeds, outputs=names, fuse=False)
 
 
 def _absolute(graph: Graph) -> Graph:
-    return graph.replace(layers=tuple(
-        layer.replace(params={k: np.abs(v) for k, v in layer.params.items()})
-        if layer.params else layer for layer in graph.layers))
+    return graph.replace(
+        layers=tuple(
+            layer.replace(params={k: np.abs(v) for k, v in layer.params.items()})
+            if layer.params
+            else layer
+            for layer in graph.layers
+        )
+    )
 
 
 def _not_integer(graph: Graph, values: Mapping[str, np.ndarray]) -> str | None:
@@ -189,8 +211,10 @@ def _first_difference(a: np.ndarray, b: np.ndarray, tensor: str) -> str:
     if a.shape != b.shape:
         return f"tensor '{tensor}' has shape {b.shape}, the original {a.shape}"
     idx = tuple(int(i) for i in np.argwhere(a != b)[0])
-    return (f"tensor '{tensor}' first differs at {idx}: original {a[idx]:g}, "
-            f"rewritten {b[idx]:g} ({int(np.sum(a != b))} of {a.size} elements differ)")
+    return (
+        f"tensor '{tensor}' first differs at {idx}: original {a[idx]:g}, "
+        f"rewritten {b[idx]:g} ({int(np.sum(a != b))} of {a.size} elements differ)"
+    )
 
 
 def _size(graph: Graph) -> str:
@@ -211,8 +235,9 @@ def _exact_on(site: Site, pass_fn, options, seed: int, params) -> SiteCheck | st
         why = _not_integer(before, ours)
         if why is None:
             absolute = {t: np.abs(v) for t, v in feeds.items()}
-            why = (_not_integer(before, _every_tensor(_absolute(before), absolute))
-                   or _not_integer(after, _every_tensor(_absolute(after), absolute)))
+            why = _not_integer(before, _every_tensor(_absolute(before), absolute)) or _not_integer(
+                after, _every_tensor(_absolute(after), absolute)
+            )
         if why is not None:
             return why
         theirs = _every_tensor(after, feeds)
@@ -221,11 +246,20 @@ def _exact_on(site: Site, pass_fn, options, seed: int, params) -> SiteCheck | st
             if not np.array_equal(ours[t], theirs[t]):
                 err = float(np.max(np.abs(ours[t].astype(np.float64) - theirs[t])))
                 scale = float(np.max(np.abs(ours[t]))) or 1.0
-                return SiteCheck(site.pass_name, first.name, first.type, "exact", False, err,
-                                 err / scale, _first_difference(ours[t], theirs[t], t),
-                                 _size(before))
-        return SiteCheck(site.pass_name, first.name, first.type, "exact", True, 0.0, 0.0,
-                         size=_size(before))
+                return SiteCheck(
+                    site.pass_name,
+                    first.name,
+                    first.type,
+                    "exact",
+                    False,
+                    err,
+                    err / scale,
+                    _first_difference(ours[t], theirs[t], t),
+                    _size(before),
+                )
+        return SiteCheck(
+            site.pass_name, first.name, first.type, "exact", True, 0.0, 0.0, size=_size(before)
+        )
     return "the pass makes another rewrite on integer weights (its decision depends on them)"
 
 
@@ -244,14 +278,26 @@ def _tolerance(site: Site, pass_fn, options, seed: int, rtol: float, why: str) -
             err, rel = compare(theirs[t], ours[t])
             if not rel <= worst[1]:
                 worst = (err, rel)
-        return SiteCheck(site.pass_name, first.name, first.type, "tolerance",
-                         worst[1] <= rtol, worst[0], worst[1], why, _size(before))
-    raise GraphconvError(f"{site.pass_name}: layer '{first.name}': the rewrite could not be "
-                         "reproduced on the layer alone")
+        return SiteCheck(
+            site.pass_name,
+            first.name,
+            first.type,
+            "tolerance",
+            worst[1] <= rtol,
+            worst[0],
+            worst[1],
+            why,
+            _size(before),
+        )
+    raise GraphconvError(
+        f"{site.pass_name}: layer '{first.name}': the rewrite could not be "
+        "reproduced on the layer alone"
+    )
 
 
-def check_site(site: Site, pass_fn, options: Mapping | None = None, *, seed: int = 0,
-               rtol: float = 1e-4) -> SiteCheck:
+def check_site(
+    site: Site, pass_fn, options: Mapping | None = None, *, seed: int = 0, rtol: float = 1e-4
+) -> SiteCheck:
     """Check one site exactly where its arithmetic stays on integers, else by ``rtol``."""
     options = dict(options or {})
     result = _exact(site, pass_fn, options, seed)
@@ -270,13 +316,16 @@ def summarize(checks: list[SiteCheck]) -> list[str]:
         exact = sum(c.mode == "exact" for c in cs)
         bad = sum(not c.ok for c in cs)
         tol = len(cs) - exact
-        parts = [f"{exact} bit-equal on integers" if exact else "",
-                 f"{tol} by tolerance" if tol else "", f"{bad} FAILED" if bad else ""]
-        lines.append(f"rewrite sites of {name}: {len(cs)} checked "
-                     f"({', '.join(p for p in parts if p)})")
+        parts = [
+            f"{exact} bit-equal on integers" if exact else "",
+            f"{tol} by tolerance" if tol else "",
+            f"{bad} FAILED" if bad else "",
+        ]
+        lines.append(
+            f"rewrite sites of {name}: {len(cs)} checked ({', '.join(p for p in parts if p)})"
+        )
     return lines
 
 
 def exact_fraction(checks: list[SiteCheck]) -> float:
     return sum(c.mode == "exact" for c in checks) / max(len(checks), 1)
-

@@ -23,8 +23,12 @@ from ..ir import Graph
 CAFFE_SUFFIXES = (".prototxt", ".pbtxt", ".pt")
 
 
-def load(path: str, weights: str | None = None,
-         input_shapes: Mapping[str, Sequence[int]] | None = None, seed: int = 0) -> Graph:
+def load(
+    path: str,
+    weights: str | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    seed: int = 0,
+) -> Graph:
     """Read a model file into a Graph.
 
     ``.prototxt`` is read as a Caffe net (``weights``: a ``.caffemodel``; without one, parameters
@@ -34,8 +38,11 @@ def load(path: str, weights: str | None = None,
     graph = _load(os.fspath(path), weights, input_shapes, seed)
     unknown = [n for n in (input_shapes or {}) if n not in graph.inputs]
     if unknown:
-        raise ParseError(f"input shape given for '{unknown[0]}', which is not a graph input "
-                         f"(inputs: {', '.join(graph.inputs)})", file=os.fspath(path))
+        raise ParseError(
+            f"input shape given for '{unknown[0]}', which is not a graph input "
+            f"(inputs: {', '.join(graph.inputs)})",
+            file=os.fspath(path),
+        )
     warnings = tuple(nonfinite_parameters(graph))
     if not warnings:
         return graph
@@ -51,9 +58,11 @@ def nonfinite_parameters(graph: Graph) -> list[str]:
         for key, p in layer.params.items():
             bad = ~np.isfinite(p)
             if bad.any():
-                found.append(f"warning: layer '{layer.name}' ({layer.type}): parameter '{key}' "
-                             f"holds {int(np.isnan(p).sum())} NaN and {int(np.isinf(p).sum())} "
-                             f"Inf of {p.size} values")
+                found.append(
+                    f"warning: layer '{layer.name}' ({layer.type}): parameter '{key}' "
+                    f"holds {int(np.isnan(p).sum())} NaN and {int(np.isinf(p).sum())} "
+                    f"Inf of {p.size} values"
+                )
     return found
 
 

@@ -21,11 +21,11 @@ def _pad(x: np.ndarray, pb, pe) -> np.ndarray:
     """``x`` zero-padded on its spatial axes (np.pad's generality costs ~0.1 ms a call)."""
     if not any(pb) and not any(pe):
         return x
-    out = np.zeros(x.shape[:2] + tuple(d + b + e for d, b, e in zip(x.shape[2:], pb, pe)),
-                   dtype=np.float32)
+    out = np.zeros(
+        x.shape[:2] + tuple(d + b + e for d, b, e in zip(x.shape[2:], pb, pe)), dtype=np.float32
+    )
     out[(slice(None), slice(None)) + tuple(slice(b, b + d) for b, d in zip(pb, x.shape[2:]))] = x
     return out
-
 
 
 # Chunked kernels size their work buffer around this many float32 elements (a few MB: it stays
@@ -55,9 +55,13 @@ def _im2col_view(xpi: np.ndarray, g: int, kernel, dilation, stride, out_sp) -> n
     st = xpi.strides
     cg = xpi.shape[0] // g
     return np.lib.stride_tricks.as_strided(
-        xpi, shape=(g, cg) + tuple(kernel) + tuple(out_sp),
-        strides=(cg * st[0], st[0]) + tuple(s * d for s, d in zip(st[1:], dilation))
-        + tuple(s * k for s, k in zip(st[1:], stride)), writeable=False)
+        xpi,
+        shape=(g, cg) + tuple(kernel) + tuple(out_sp),
+        strides=(cg * st[0], st[0])
+        + tuple(s * d for s, d in zip(st[1:], dilation))
+        + tuple(s * k for s, k in zip(st[1:], stride)),
+        writeable=False,
+    )
 
 
 def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[tuple[int, int]]:
@@ -73,8 +77,9 @@ def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[t
     return chunks(rows, per)
 
 
-def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
-                 epilogue: Epilogue | None = None) -> np.ndarray:
+def conv_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a, epilogue: Epilogue | None = None
+) -> np.ndarray:
     """Direct N-D grouped convolution into one preallocated output.
 
     1x1 stride-1 unpadded: one matrix product per group. Otherwise (depthwise included: there the
@@ -88,29 +93,40 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
     N, C = x.shape[:2]
     O = w.shape[0]
     cg, og = C // g, O // g
-    out_sp = tuple(conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
-                                    a.pads_begin[i], a.pads_end[i]) for i in range(n))
+    out_sp = tuple(
+        conv_output_size(
+            x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i], a.pads_begin[i], a.pads_end[i]
+        )
+        for i in range(n)
+    )
     P, K = math.prod(out_sp), math.prod(a.kernel)
     bias = None if b is None else b.reshape(O, 1)
     if winograd.applies(a.kernel, a.stride, cg, og, out_sp):
+
         def finish(out: np.ndarray) -> None:
             if bias is not None:
                 out += bias.reshape((O,) + (1,) * (out.ndim - 1))
             if epilogue is not None:
                 epilogue(view_as(out, (O, -1)), slice(None))
+
         return winograd.forward(x, w, b, a, out_sp, finish)
     y = np.empty((N, O) + out_sp, dtype=np.float32)
     wg = np.ascontiguousarray(w.reshape(g, og, cg * K))
     if K == 1 and not any(a.pads_begin) and not any(a.pads_end) and all(s == 1 for s in a.stride):
         # no copy at all: column chunks of the input multiply straight into the output
-        col_chunks = [(0, P)] if N * O * P * cg < 2 * ONE_PIECE_MACS else chunks(
-            P, max(MIN_COLUMNS, min(CHUNK_ELEMENTS // max(1, C), -(-P // (2 * threads())))))
+        col_chunks = (
+            [(0, P)]
+            if N * O * P * cg < 2 * ONE_PIECE_MACS
+            else chunks(
+                P, max(MIN_COLUMNS, min(CHUNK_ELEMENTS // max(1, C), -(-P // (2 * threads()))))
+            )
+        )
         for i in range(N):
             xi, yi = x[i].reshape(g, cg, P), y[i].reshape(g, og, P)
 
             def cols(r, xi=xi, yi=yi) -> None:
-                out = yi[:, :, r[0]:r[1]]
-                np.matmul(wg, xi[:, :, r[0]:r[1]], out=out)
+                out = yi[:, :, r[0] : r[1]]
+                np.matmul(wg, xi[:, :, r[0] : r[1]], out=out)
                 if bias is not None:
                     out += bias.reshape(g, og, 1)
                 if epilogue is not None:
@@ -136,7 +152,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
             view = taps[(Ellipsis, slice(r0, r1)) + (slice(None),) * (n - 1)]
             cols = scratch(view.size)
             np.copyto(cols.reshape(view.shape), view)
-            out = yi[:, :, r0 * row_len:r1 * row_len]
+            out = yi[:, :, r0 * row_len : r1 * row_len]
             np.matmul(wg, cols.reshape(g, cg * K, -1), out=out)
             if bias is not None:
                 out += bias.reshape(g, og, 1)
@@ -169,7 +185,7 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a, out_sp, epilogue) -> np.ndar
     flat = all(s == 1 for s in a.stride) and trail <= FLAT_WASTE * math.prod(out_sp[1:])
     if flat:
         computed = (out_sp[0],) + tuple(padded[1:])  # whole padded rows, cropped afterwards
-        flat_st = tuple(math.prod(padded[j + 1:]) for j in range(n))
+        flat_st = tuple(math.prod(padded[j + 1 :]) for j in range(n))
         last = sum((k - 1) * d * f for k, d, f in zip(a.kernel, a.dilation, flat_st))
         L = math.prod(computed)
         extra = max(0, -(-(L + last) // trail) - padded[0])  # rows for the last tap's run
@@ -178,8 +194,11 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a, out_sp, epilogue) -> np.ndar
 
         def tap_view(xpi: np.ndarray) -> np.ndarray:  # (g, *kernel, L): one run per tap
             return np.lib.stride_tricks.as_strided(
-                xpi, shape=(g,) + a.kernel + (L,), strides=(xpi.strides[0],) + tap_strides,
-                writeable=False)
+                xpi,
+                shape=(g,) + a.kernel + (L,),
+                strides=(xpi.strides[0],) + tap_strides,
+                writeable=False,
+            )
     else:
         computed = tuple(out_sp)
         L = math.prod(computed)
@@ -187,6 +206,7 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a, out_sp, epilogue) -> np.ndar
 
         def tap_view(xpi: np.ndarray) -> np.ndarray:  # (g, *kernel, *out_sp)
             return _im2col_view(xpi, g, a.kernel, a.dilation, a.stride, out_sp)[:, 0]
+
     y = np.empty((N, g * og) + tuple(out_sp), dtype=np.float32)
     per = max(1, CHUNK_ELEMENTS // ((K + og) * L))
     crop = (slice(None), slice(None)) + tuple(slice(0, o) for o in out_sp[1:])
@@ -198,11 +218,11 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a, out_sp, epilogue) -> np.ndar
             g0, g1 = r
             gb = g1 - g0
             buf = scratch(gb * (K + og) * L)
-            cols = buf[:gb * K * L]
+            cols = buf[: gb * K * L]
             np.copyto(cols.reshape((gb,) + taps.shape[1:]), taps[g0:g1])
-            out = yi[g0 * og:g1 * og]
+            out = yi[g0 * og : g1 * og]
             if flat:
-                prod = buf[gb * K * L:].reshape(gb, og, L)
+                prod = buf[gb * K * L :].reshape(gb, og, L)
                 np.matmul(wg[g0:g1], cols.reshape(gb, K, L), out=prod)
                 finish(out, prod.reshape((gb * og,) + computed)[crop], b, epilogue, g0 * og)
             else:
@@ -211,7 +231,6 @@ def _depthwise(x: np.ndarray, wg: np.ndarray, b, a, out_sp, epilogue) -> np.ndar
 
         _spread(part, chunks(g, per), og * K, L)
     return y
-
 
 
 def _spread(part, items, work_per_column: int, columns: int) -> None:
@@ -226,4 +245,3 @@ def _spread(part, items, work_per_column: int, columns: int) -> None:
         parallel_map(part, items)
     else:
         serial_map(part, items)
-

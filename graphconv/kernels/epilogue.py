@@ -68,6 +68,7 @@ def chain_epilogues(fns: Sequence[Epilogue]) -> Epilogue:
     def run_all(block: np.ndarray, ch: slice) -> None:
         for fn in fns:
             fn(block, ch)
+
     return run_all
 
 
@@ -84,7 +85,7 @@ def finish(out: np.ndarray, src, b, epilogue, c0: int) -> None:
     """``out`` (a block of output channels) = ``src`` (unless already written) + bias, then the
     fused epilogue."""
     m = out.shape[0]
-    bias = None if b is None else b[c0:c0 + m].reshape((m,) + (1,) * (out.ndim - 1))
+    bias = None if b is None else b[c0 : c0 + m].reshape((m,) + (1,) * (out.ndim - 1))
     if src is not None and bias is not None:
         np.add(src, bias, out=out)  # one pass for the copy and the bias, the same sums
     elif src is not None:
@@ -93,4 +94,3 @@ def finish(out: np.ndarray, src, b, epilogue, c0: int) -> None:
         out += bias
     if epilogue is not None:
         epilogue(view_as(out, (m, -1)), slice(c0, c0 + m))
-

@@ -72,7 +72,7 @@ def _tiles(x: np.ndarray, axis: int, plan: AxisPlan, fill: float):
     if any(widths[axis]):
         x = np.pad(x, widths, constant_values=fill)
     x = x[_along(x.ndim, axis, slice(0, plan.out * plan.kernel))]
-    return x.reshape(x.shape[:axis] + (plan.out, plan.kernel) + x.shape[axis + 1:])
+    return x.reshape(x.shape[:axis] + (plan.out, plan.kernel) + x.shape[axis + 1 :])
 
 
 def _use_tiles(plan: AxisPlan) -> bool:
@@ -96,15 +96,17 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
     n = len(plans)
     if with_mask and _mask_fits(plans):
         return _max_pool_mask_2d(x.astype(np.float32, copy=False), plans)
-    plane_strides = [math.prod(p.size for p in plans[i + 1:]) for i in range(n)]
+    plane_strides = [math.prod(p.size for p in plans[i + 1 :]) for i in range(n)]
     val = x.astype(np.float32, copy=False)
     idx = np.zeros(x.shape, dtype=np.int64) if with_mask else None
     # without a mask the order is free: outer axes first keeps the taps' inner rows contiguous
     for i in reversed(range(n)) if with_mask else range(n):
         axis, plan = 2 + i, plans[i]
         if not with_mask and _use_tiles(plan):
-            val = np.fmax(np.fmax.reduce(_tiles(val, axis, plan, -np.inf), axis=axis + 1),
-                          np.float32(-FLT_MAX))
+            val = np.fmax(
+                np.fmax.reduce(_tiles(val, axis, plan, -np.inf), axis=axis + 1),
+                np.float32(-FLT_MAX),
+            )
             continue
         out_shape = list(val.shape)
         out_shape[axis] = plan.out
@@ -120,10 +122,12 @@ def max_pool(x: np.ndarray, plans: list[AxisPlan], with_mask: bool):
             if with_mask:
                 better = src_t > acc_t
                 np.copyto(acc_t, src_t, where=better)
-                pos = (starts[_along(val.ndim, axis, o_sl)] + t * plan.dilation) \
-                    * plane_strides[i]
-                np.copyto(best[_along(val.ndim, axis, o_sl)],
-                          idx[_along(val.ndim, axis, x_sl)] + pos, where=better)
+                pos = (starts[_along(val.ndim, axis, o_sl)] + t * plan.dilation) * plane_strides[i]
+                np.copyto(
+                    best[_along(val.ndim, axis, o_sl)],
+                    idx[_along(val.ndim, axis, x_sl)] + pos,
+                    where=better,
+                )
             else:
                 np.fmax(acc_t, src_t, out=acc_t)
         val = acc
@@ -165,14 +169,15 @@ def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
     n, c, h, w = x.shape
     xp = _window_region(x.reshape(n * c, h, w), ph, pw, -np.inf)
     sh, sw = ph.stride, pw.stride
-    ctaps = [xp[:, :, t * pw.dilation:][:, :, :sw * (pw.out - 1) + 1:sw]
-             for t in range(pw.kernel)]
+    ctaps = [
+        xp[:, :, t * pw.dilation :][:, :, : sw * (pw.out - 1) + 1 : sw] for t in range(pw.kernel)
+    ]
     colmax = np.fmax(ctaps[0], ctaps[1]) if len(ctaps) > 1 else ctaps[0].copy()
     for t in ctaps[2:]:
         np.fmax(colmax, t, out=colmax)
     coltap = _first_equal(ctaps, colmax)
-    rows = [colmax[:, r * ph.dilation:][:, :sh * (ph.out - 1) + 1:sh] for r in range(ph.kernel)]
-    cols = [coltap[:, r * ph.dilation:][:, :sh * (ph.out - 1) + 1:sh] for r in range(ph.kernel)]
+    rows = [colmax[:, r * ph.dilation :][:, : sh * (ph.out - 1) + 1 : sh] for r in range(ph.kernel)]
+    cols = [coltap[:, r * ph.dilation :][:, : sh * (ph.out - 1) + 1 : sh] for r in range(ph.kernel)]
     val = np.empty((n * c, ph.out, pw.out), dtype=np.float32)
     mask = np.empty_like(val)
     _finish_max_mask(rows, cols, val, mask, _mask_starts(ph, pw), w, ph.dilation, pw.dilation)
@@ -181,14 +186,18 @@ def _max_pool_mask_2d(x: np.ndarray, plans: list[AxisPlan]):
 
 def _mask_starts(ph: AxisPlan, pw: AxisPlan) -> np.ndarray:
     """The flat index of each window's first tap (it may lie in the padding), float32."""
-    return (ph.start(np.arange(ph.out))[:, None] * pw.size
-            + pw.start(np.arange(pw.out))[None, :]).astype(np.float32)
+    return (
+        ph.start(np.arange(ph.out))[:, None] * pw.size + pw.start(np.arange(pw.out))[None, :]
+    ).astype(np.float32)
 
 
 def _mask_fits(plans: list[AxisPlan]) -> bool:
     """The uint8 taps and float32 assembly of the 2-D mask kernels are exact here."""
-    return len(plans) == 2 and all(p.kernel < 255 for p in plans) and \
-        plans[0].size * plans[1].size < 2 ** 24
+    return (
+        len(plans) == 2
+        and all(p.kernel < 255 for p in plans)
+        and plans[0].size * plans[1].size < 2**24
+    )
 
 
 def _finish_max_mask(rows, cols, out, mask, starts, width: int, dh: int = 1, dw: int = 1):
@@ -241,6 +250,7 @@ def ave_pool(x: np.ndarray, plans: list[AxisPlan]) -> np.ndarray:
 
 # ---- 2-D non-overlapping windows (stride == kernel): SegNet's, ENet's, VGG's 2x2/2 ---------------
 
+
 def _tiled_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
     """Whether the tile kernels below run this pooling (results identical to the general path:
     a max is order-free; sums keep the general path's order, so only below TILE_MIN_KERNEL; the
@@ -249,8 +259,7 @@ def _tiled_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
         return False
     if method == "ave":
         return all(p.kernel < TILE_MIN_KERNEL for p in plans)
-    return all(p.kernel < 64 for p in plans) and \
-        (not mask or plans[0].size * plans[1].size < 2 ** 24)
+    return all(p.kernel < 64 for p in plans) and (not mask or plans[0].size * plans[1].size < 2**24)
 
 
 def _window_region(x: np.ndarray, ph: AxisPlan, pw: AxisPlan, fill: float) -> np.ndarray:
@@ -263,7 +272,7 @@ def _window_region(x: np.ndarray, ph: AxisPlan, pw: AxisPlan, fill: float) -> np
     if r0 == 0 and r1 <= h and c0 == 0 and c1 <= w:
         return x[:, :r1, :c1]
     xp = np.full((b, r1 - r0, c1 - c0), fill, dtype=np.float32)
-    xp[:, -r0:min(h, r1) - r0, -c0:min(w, c1) - c0] = x[:, :min(h, r1), :min(w, c1)]
+    xp[:, -r0 : min(h, r1) - r0, -c0 : min(w, c1) - c0] = x[:, : min(h, r1), : min(w, c1)]
     return xp
 
 
@@ -292,8 +301,11 @@ def _block_channels(x: np.ndarray) -> int:
     """Channels per block: about TILE_BLOCK_BYTES of input, or all of a small input; at least
     two blocks per thread when the input is large enough to be worth spreading."""
     nc = x.shape[0] * x.shape[1]
-    per = nc if x.nbytes <= 4 * TILE_BLOCK_BYTES else \
-        max(1, TILE_BLOCK_BYTES // max(1, x.nbytes // nc))
+    per = (
+        nc
+        if x.nbytes <= 4 * TILE_BLOCK_BYTES
+        else max(1, TILE_BLOCK_BYTES // max(1, x.nbytes // nc))
+    )
     if x.size >= epilogue.PARALLEL_ELEMENTS:
         per = min(per, max(1, -(-nc // (2 * threads()))))
     return per
@@ -312,8 +324,9 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
     across the columns (the general path's order), divided by Caffe's divisors."""
     ph, pw = plans
     n, c = x.shape[:2]
-    t = _window_region(x.reshape((n * c,) + x.shape[2:]), ph, pw,
-                       0.0 if method == "ave" else -np.inf)
+    t = _window_region(
+        x.reshape((n * c,) + x.shape[2:]), ph, pw, 0.0 if method == "ave" else -np.inf
+    )
     t = t.reshape(n * c, ph.out, ph.kernel, pw.out, pw.kernel)
     out_shape = (n * c, ph.out, pw.out)
     val = np.empty(out_shape, dtype=np.float32)
@@ -322,6 +335,7 @@ def _pool_tiles_2d(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask:
         extra = caffe_divisors(plans)[0].astype(np.float32)
     else:
         extra = _mask_starts(ph, pw)
+
     def block(blk: slice) -> None:
         if method == "ave":
             _ave_tiles(t[blk], val[blk], extra)
@@ -355,8 +369,9 @@ def _ave_tiles(t: np.ndarray, out: np.ndarray, divisors: np.ndarray) -> None:
     out /= divisors
 
 
-def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: np.ndarray,
-               width: int) -> None:
+def _max_tiles(
+    t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: np.ndarray, width: int
+) -> None:
     if mask is None:
         _reduce_tiles(t, out, np.fmax)
         np.fmax(out, np.float32(-FLT_MAX), out=out)
@@ -375,10 +390,10 @@ def _max_tiles(t: np.ndarray, out: np.ndarray, mask: np.ndarray | None, starts: 
 
 # ---- windows that are the whole plane (global pooling, GoogLeNet's 7x7 on 7x7) ------------------
 
+
 def _whole_plane(plans: list[AxisPlan]) -> bool:
     """Every window is the whole input plane: no padding, no dilation, one output per axis."""
-    return all(p.out == 1 and p.pad == 0 and p.dilation == 1 and p.kernel == p.size
-               for p in plans)
+    return all(p.out == 1 and p.pad == 0 and p.dilation == 1 and p.kernel == p.size for p in plans)
 
 
 def _pool_whole_plane(x: np.ndarray, method: str) -> np.ndarray:
@@ -399,6 +414,7 @@ def _pool_whole_plane(x: np.ndarray, method: str) -> np.ndarray:
 
 
 # ---- 2-D pooling over the flattened window region: small planes and stride 1 --------------------
+
 
 def _flat_2d(plans: list[AxisPlan], method: str, mask: bool) -> bool:
     """Whether ``_pool_flat_2d`` runs this pooling (it gives the per-axis path's bits): 2-D
@@ -450,19 +466,22 @@ def _pool_flat_2d(x: np.ndarray, plans: list[AxisPlan], method: str) -> np.ndarr
         if direct:
             flat = src[blk].reshape(-1)
         else:
-            region = buf[2 * total:].reshape(b, rows, cols)
+            region = buf[2 * total :].reshape(b, rows, cols)
             region.fill(fill)
             r0, c0 = ph.pad, pw.pad
-            region[:, r0:r0 + h, c0:c0 + w] = src[blk, :rows - r0, :cols - c0]
-            flat = buf[2 * total:]
+            region[:, r0 : r0 + h, c0 : c0 + w] = src[blk, : rows - r0, : cols - c0]
+            flat = buf[2 * total :]
         acc = buf[:total]
         _shift_reduce(op, flat, ph.kernel, ph.dilation * cols, acc)
-        out = buf[total:2 * total]
-        _shift_reduce(op, acc[:total - (ph.extent - 1) * cols], pw.kernel, pw.dilation, out)
+        out = buf[total : 2 * total]
+        _shift_reduce(op, acc[: total - (ph.extent - 1) * cols], pw.kernel, pw.dilation, out)
         # every kept window lies inside the region: its start's row and column leave room
         kept = np.lib.stride_tricks.as_strided(
-            out, shape=(b, ph.out, pw.out),
-            strides=(4 * size, 4 * ph.stride * cols, 4 * pw.stride), writeable=False)
+            out,
+            shape=(b, ph.out, pw.out),
+            strides=(4 * size, 4 * ph.stride * cols, 4 * pw.stride),
+            writeable=False,
+        )
         dst = val[blk]
         np.copyto(dst, kept)
         if divisors is not None:
@@ -483,9 +502,9 @@ def _shift_reduce(op, src: np.ndarray, taps: int, shift: int, out: np.ndarray) -
     if taps == 1:
         np.copyto(out[:m], src[:m])
         return
-    op(src[:m], src[shift:shift + m], out=out[:m])
+    op(src[:m], src[shift : shift + m], out=out[:m])
     for t in range(2, taps):
-        op(out[:m], src[t * shift:t * shift + m], out=out[:m])
+        op(out[:m], src[t * shift : t * shift + m], out=out[:m])
 
 
 def _by_channel_blocks(x: np.ndarray, plans: list[AxisPlan], method: str, with_mask: bool):

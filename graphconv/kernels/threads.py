@@ -44,8 +44,12 @@ def _openblas_setter():
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for sym in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                    "openblas_set_num_threads64_", "openblas_set_num_threads"):
+        for sym in (
+            "scipy_openblas_set_num_threads64_",
+            "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads64_",
+            "openblas_set_num_threads",
+        ):
             fn = getattr(lib, sym, None)
             if fn is not None:
                 _blas_setter = fn
@@ -90,9 +94,10 @@ class _Pool:
         self.inboxes: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in range(workers)]
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.busy = threading.Lock()  # one parallel_map at a time; others run serially
-        self.threads = [threading.Thread(target=self._serve, args=(box,), daemon=True,
-                                         name=f"graphconv-{i}")
-                        for i, box in enumerate(self.inboxes)]
+        self.threads = [
+            threading.Thread(target=self._serve, args=(box,), daemon=True, name=f"graphconv-{i}")
+            for i, box in enumerate(self.inboxes)
+        ]
         for t in self.threads:
             t.start()
 

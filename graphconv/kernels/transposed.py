@@ -27,11 +27,13 @@ MAX_PHASE_COPIES = 64
 
 def _spatial_slices(start: tuple[int, ...], step: tuple[int, ...], count: tuple[int, ...]):
     return (slice(None), slice(None)) + tuple(
-        slice(b, b + geometry.zero_insert_length(n, s), s) for b, s, n in zip(start, step, count))
+        slice(b, b + geometry.zero_insert_length(n, s), s) for b, s, n in zip(start, step, count)
+    )
 
 
-def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
-                   epilogue: Epilogue | None = None) -> np.ndarray:
+def deconv_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a, epilogue: Epilogue | None = None
+) -> np.ndarray:
     """Transposed convolution, never through a zero-inserted tensor.
 
     Without dilation: by output phases (see _deconv_phases). With dilation: one GEMM per block
@@ -44,8 +46,13 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
     cg, og = C // g, w.shape[1]
     O, Sp, K = og * g, math.prod(S), math.prod(a.kernel)
     out_sp = _deconv_out(a, S)
-    full = tuple(max(geometry.deconv_full_size(S[i], a.kernel[i], a.stride[i], a.dilation[i]),
-                     a.pads_begin[i] + out_sp[i]) for i in range(n))
+    full = tuple(
+        max(
+            geometry.deconv_full_size(S[i], a.kernel[i], a.stride[i], a.dilation[i]),
+            a.pads_begin[i] + out_sp[i],
+        )
+        for i in range(n)
+    )
     # (g, og*K, cg): row (o, taps) of group gi multiplies that group's (cg, Sp) input
     wt = np.ascontiguousarray(w.reshape(g, cg, og * K).transpose(0, 2, 1))
     y = np.empty((N, O) + out_sp, dtype=np.float32)
@@ -58,14 +65,15 @@ def deconv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a,
             gi, o0, o1 = item
             m = o1 - o0
             cols = scratch(m * K * Sp).reshape(m * K, Sp)
-            np.matmul(wt[gi, o0 * K:o1 * K], xg[gi], out=cols)
+            np.matmul(wt[gi, o0 * K : o1 * K], xg[gi], out=cols)
             c = cols.reshape((m,) + a.kernel + S)
             buf = np.zeros((m,) + full, dtype=np.float32)
             for t in itertools.product(*(range(k) for k in a.kernel)):
                 start = tuple(ti * d for ti, d in zip(t, a.dilation))
-                buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += \
-                    c[(slice(None),) + t]
-            finish(yi[gi * og + o0:gi * og + o1], buf[crop], b, epilogue, gi * og + o0)
+                buf[(slice(None),) + _spatial_slices(start, a.stride, S)[2:]] += c[
+                    (slice(None),) + t
+                ]
+            finish(yi[gi * og + o0 : gi * og + o1], buf[crop], b, epilogue, gi * og + o0)
 
         _spread(part, items, cg * og * K, Sp)
     return y
@@ -93,8 +101,10 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a, epilogue) -> np.ndarray:
     out_sp = _deconv_out(a, S)
     # phase-grid samples per axis: S + q - 1 carry taps; output padding may reach beyond
     # (those samples are zero: the input is padded further)
-    M = tuple(max(si + qi - 1, geometry.phase_count(pb + o, st))
-              for si, qi, pb, o, st in zip(S, q, a.pads_begin, out_sp, s))
+    M = tuple(
+        max(si + qi - 1, geometry.phase_count(pb + o, st))
+        for si, qi, pb, o, st in zip(S, q, a.pads_begin, out_sp, s)
+    )
     Mp = math.prod(M)
     if tuple(qi * si for qi, si in zip(q, s)) != a.kernel:
         w = np.pad(w, [(0, 0), (0, 0)] + [(0, qi * si - k) for qi, si, k in zip(q, s, a.kernel)])
@@ -116,8 +126,9 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a, epilogue) -> np.ndarray:
         if Q == 1 and M == S:  # k <= s: the input itself is the column matrix
             cols = x[i].reshape(g, cg, Mp)
         else:
-            xp = _pad(x[i:i + 1], tuple(qi - 1 for qi in q),
-                      tuple(mi - si for mi, si in zip(M, S)))[0]
+            xp = _pad(
+                x[i : i + 1], tuple(qi - 1 for qi in q), tuple(mi - si for mi, si in zip(M, S))
+            )[0]
             view = _im2col_view(xp, g, q, (1,) * len(q), (1,) * len(q), M)
             cols = np.ascontiguousarray(view).reshape(g, cg * Q, Mp)
 
@@ -125,17 +136,20 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a, epilogue) -> np.ndarray:
             gi, o0, o1 = item
             m = o1 - o0
             ph = scratch(m * R * Mp).reshape(m * R, Mp)
-            np.matmul(wall[gi, o0 * R:o1 * R], cols[gi], out=ph)
+            np.matmul(wall[gi, o0 * R : o1 * R], cols[gi], out=ph)
             ph = ph.reshape((m,) + s + M)
-            out = yi[gi * og + o0:gi * og + o1]
+            out = yi[gi * og + o0 : gi * og + o1]
             dst = out if direct else np.empty((m,) + grid, dtype=np.float32)
             if R <= MAX_PHASE_COPIES:  # strided copies with long inner loops
                 for r in phases:
-                    dst[(slice(None),) + tuple(slice(rj, None, sj) for rj, sj in zip(r, s))] = \
-                        ph[(slice(None),) + r]
+                    dst[(slice(None),) + tuple(slice(rj, None, sj) for rj, sj in zip(r, s))] = ph[
+                        (slice(None),) + r
+                    ]
             else:  # one copy whose inner loop runs over the (long) stride
-                np.copyto(view_as(dst, (m,) + sum(((mi, si) for mi, si in zip(M, s)), ())),
-                          ph.transpose(interleave))
+                np.copyto(
+                    view_as(dst, (m,) + sum(((mi, si) for mi, si in zip(M, s)), ())),
+                    ph.transpose(interleave),
+                )
             finish(out, None if direct else dst[crop], b, epilogue, gi * og + o0)
 
         _spread(part, items, cg * og * Q * R, Mp)
@@ -143,10 +157,18 @@ def _deconv_phases(x: np.ndarray, w: np.ndarray, b, a, epilogue) -> np.ndarray:
 
 
 def _deconv_out(a, S) -> tuple[int, ...]:
-    return tuple(geometry.deconv_output_size(S[i], a.kernel[i], a.stride[i], a.dilation[i],
-                                             a.pads_begin[i], a.pads_end[i],
-                                             a.output_padding[i])
-                 for i in range(a.rank))
+    return tuple(
+        geometry.deconv_output_size(
+            S[i],
+            a.kernel[i],
+            a.stride[i],
+            a.dilation[i],
+            a.pads_begin[i],
+            a.pads_end[i],
+            a.output_padding[i],
+        )
+        for i in range(a.rank)
+    )
 
 
 def _channel_blocks(g: int, og: int, per_channel_elems: int, macs: int):
@@ -156,4 +178,3 @@ def _channel_blocks(g: int, og: int, per_channel_elems: int, macs: int):
     if macs >= SERIAL_MACS and g < 2 * threads():
         per = min(per, max(1, -(-og // (2 * threads()))))
     return [(gi, o0, o1) for gi in range(g) for o0, o1 in chunks(og, per)]
-

@@ -4,7 +4,8 @@
 Along an axis with 3 taps and dilation ``d``, outputs pair up as ``(o, o + d)``: both come from
 the four inputs ``o + {0, d, 2d, 3d}`` through
 
-    y = A^T [(G g) * (B^T x)]        B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    y = A^T [(G g) * (B^T x)]
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
                                      G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
                                      A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
 
@@ -52,8 +53,13 @@ def applies(kernel, stride, cg: int, og: int, out_sp) -> bool:
     """Whether a convolution runs here: stride 1, 3 taps on every axis (a 3x1 kernel saves a
     third of its products only, less than the transforms cost), 2-D or 3-D, enough channels
     per group and enough tiles for efficient products."""
-    return (len(kernel) >= 2 and all(k == 3 for k in kernel) and all(s == 1 for s in stride)
-            and min(cg, og) >= MIN_CHANNELS and math.prod(out_sp) >= 4 * MIN_TILES)
+    return (
+        len(kernel) >= 2
+        and all(k == 3 for k in kernel)
+        and all(s == 1 for s in stride)
+        and min(cg, og) >= MIN_CHANNELS
+        and math.prod(out_sp) >= 4 * MIN_TILES
+    )
 
 
 _transformed: dict[int, tuple] = {}
@@ -103,8 +109,9 @@ def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
     grid = tuple(m + 1 if t else m for m, t in zip(nb, tiled))
     xp = _phase_major(x, pb, tiled, dil, grid)
     step = math.prod(grid[1:])  # flat positions per block of the first axis
-    per_block = u.shape[0] * max(C, O) * step * math.prod(
-        d for d, t in zip(dil, tiled) if t)  # transformed elements
+    per_block = (
+        u.shape[0] * max(C, O) * step * math.prod(d for d, t in zip(dil, tiled) if t)
+    )  # transformed elements
     tiles_per_block = step * math.prod(d for d, t in zip(dil, tiled) if t)
     per = max(1, CHUNK_ELEMENTS // max(1, per_block))
     if nb[0] >= 2 * threads():
@@ -114,11 +121,12 @@ def _forward(x, u, g, kernel, dil, pb, out_sp, y, finish) -> None:
     halo = 1 if tiled[0] else 0
 
     for i in range(N):
+
         def part(r, xi=xp[i], yi=y[i]) -> None:
             b0, b1 = r
-            src = xi[..., b0 * step:(b1 + halo) * step]
+            src = xi[..., b0 * step : (b1 + halo) * step]
             rows = (b1 - b0) * unit[0]
-            dst = yi[:, b0 * unit[0]:min(b0 * unit[0] + rows, out_sp[0])]
+            dst = yi[:, b0 * unit[0] : min(b0 * unit[0] + rows, out_sp[0])]
             _tile_conv(src, u, g, tiled, dil, (b1 - b0,) + nb[1:], grid, dst)
             finish(dst)
 
@@ -139,7 +147,7 @@ def _phase_major(x: np.ndarray, pb, tiled, dil, grid) -> np.ndarray:
     out = np.zeros((N, C) + phases + tuple(grid), dtype=np.float32)
     for combo in itertools.product(*(range(p) for p in phases)):
         dst, src, it = [], [], iter(combo)
-        for j, (t, d, m, b, size) in enumerate(zip(tiled, dil, grid, pb, x.shape[2:])):
+        for t, d, m, b, size in zip(tiled, dil, grid, pb, x.shape[2:]):
             if not t:
                 lo, hi = max(0, b), min(m, b + size)  # grid sample e is input sample e - b
                 dst.append(slice(lo, hi))
@@ -151,8 +159,9 @@ def _phase_major(x: np.ndarray, pb, tiled, dil, grid) -> np.ndarray:
             cnt = min(-(-(size - w0) // s), m - m0) if w0 < size else 0
             dst.append(slice(m0, m0 + max(0, cnt)))
             src.append(slice(w0, w0 + s * (cnt - 1) + 1, s) if cnt > 0 else slice(0, 0))
-        out[(slice(None), slice(None)) + combo + tuple(dst)] = x[(slice(None), slice(None))
-                                                                 + tuple(src)]
+        out[(slice(None), slice(None)) + combo + tuple(dst)] = x[
+            (slice(None), slice(None)) + tuple(src)
+        ]
     return out.reshape((N, C) + phases + (-1,))
 
 
@@ -179,7 +188,7 @@ def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out
     w = len(axes)
     ds = tuple(dil[j] for j in axes)
     R = math.prod(ds)
-    steps = [math.prod(grid[j + 1:]) for j in axes]
+    steps = [math.prod(grid[j + 1 :]) for j in axes]
     F = src.shape[-1]
     final = F - sum(steps)  # grid positions left after every shift
     ph0 = tuple(2 * d for d in ds)
@@ -192,10 +201,10 @@ def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out
     sizes.append(L * C * R * final)  # the products' columns, when the phases join them
     ping = max(sizes)
     buf = scratch(2 * ping + L * R * O * final)
-    halves = (buf[:ping], buf[ping:2 * ping])
-    m = buf[2 * ping:].reshape(L, g, O // g, R * final)
+    halves = (buf[:ping], buf[ping : 2 * ping])
+    m = buf[2 * ping :].reshape(L, g, O // g, R * final)
 
-    cur = halves[0][:sizes[0]].reshape((1,) + ph0 + (C, F))
+    cur = halves[0][: sizes[0]].reshape((1,) + ph0 + (C, F))
     np.copyto(cur[0], np.moveaxis(src, 0, w))
     cur = cur.reshape((1,) + ph0 + (C * F,))
     lead, which, length, pd = 1, 1, C * F, list(ph0)
@@ -203,24 +212,30 @@ def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out
         d, sh = ds[k], steps[k]
         length -= sh
         pre, post = (slice(None),) * (1 + k), (slice(None),) * (w - k - 1)
-        tap = [cur[pre + (rs,) + post + (slice(o, o + length),)]
-               for rs, o in ((slice(0, d), 0), (slice(d, 2 * d), 0),
-                             (slice(0, d), sh), (slice(d, 2 * d), sh))]
+        tap = [
+            cur[pre + (rs,) + post + (slice(o, o + length),)]
+            for rs, o in (
+                (slice(0, d), 0),
+                (slice(d, 2 * d), 0),
+                (slice(0, d), sh),
+                (slice(d, 2 * d), sh),
+            )
+        ]
         pd[k] = d
         shape = (4, lead) + tuple(pd) + (C * F,)
-        nxt = halves[which][:math.prod(shape)].reshape(shape)[..., :length]
+        nxt = halves[which][: math.prod(shape)].reshape(shape)[..., :length]
         np.subtract(tap[0], tap[2], out=nxt[0])
         np.add(tap[1], tap[2], out=nxt[1])
         np.subtract(tap[2], tap[1], out=nxt[2])
         np.subtract(tap[1], tap[3], out=nxt[3])
         lead *= 4
-        cur = halves[which][:math.prod(shape)].reshape((lead,) + tuple(pd) + (C * F,))
+        cur = halves[which][: math.prod(shape)].reshape((lead,) + tuple(pd) + (C * F,))
         which ^= 1
 
     if R == 1:
         v = cur.reshape(L, g, C // g, F)[..., :final]
     else:  # the phases join the products' columns: (L, g, C/g, *d, final)
-        vv = halves[which][:L * C * R * final].reshape((L, g, C // g) + ds + (final,))
+        vv = halves[which][: L * C * R * final].reshape((L, g, C // g) + ds + (final,))
         v = cur.reshape((L,) + ds + (g, C // g, F))[..., :final]
         np.copyto(vv, np.moveaxis(v, tuple(range(1, 1 + w)), tuple(range(3, 3 + w))))
         v = vv.reshape(L, g, C // g, R * final)
@@ -233,7 +248,7 @@ def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out
         lead = 4 ** (w - k - 1)
         c = cur.reshape(4, lead, pairs, O * R * final)
         shape = (lead, pairs, 2, O * R * final)
-        dst = halves[which][:math.prod(shape)].reshape(shape)
+        dst = halves[which][: math.prod(shape)].reshape(shape)
         which ^= 1
         first, second = dst[:, :, 0], dst[:, :, 1]
         np.add(c[0], c[1], out=first)
@@ -245,10 +260,14 @@ def _tile_conv(src: np.ndarray, u: np.ndarray, g: int, tiled, dil, nb, grid, out
     # cur: (2^w pair members, O, *d, final) -> out, through a view of the grid positions
     st = cur.strides[-1]
     res = np.lib.stride_tricks.as_strided(
-        cur, shape=(2,) * w + ds + (O,) + tuple(nb),
+        cur,
+        shape=(2,) * w + ds + (O,) + tuple(nb),
         strides=tuple(cur.strides[0] * 2 ** (w - 1 - k) for k in range(w))
-        + tuple(math.prod(ds[k + 1:]) * final * st for k in range(w)) + (R * final * st,)
-        + tuple(math.prod(grid[j + 1:]) * st for j in range(n)), writeable=False)
+        + tuple(math.prod(ds[k + 1 :]) * final * st for k in range(w))
+        + (R * final * st,)
+        + tuple(math.prod(grid[j + 1 :]) * st for j in range(n)),
+        writeable=False,
+    )
     full = tuple(b * (2 * d if t else 1) for b, d, t in zip(nb, dil, tiled))
     crop = out.shape[1:] != full
     tgt = np.empty((O,) + full, dtype=np.float32) if crop else out

@@ -20,7 +20,18 @@ Every registered type's attribute class is re-exported here by its own name
 
 from ..registry import attrs_classes
 from . import (  # noqa: F401  (importing a family registers its types)
-    activation, argmax, conv, elementwise, linear, norm, pool, resample, resize, slicing, tensor)
+    activation,
+    argmax,
+    conv,
+    elementwise,
+    linear,
+    norm,
+    pool,
+    resample,
+    resize,
+    slicing,
+    tensor,
+)
 
 globals().update(attrs_classes())
 

@@ -20,8 +20,8 @@ import numpy as np
 from onnx import numpy_helper
 
 from ..ir import TensorSpec
-from ..registry import LayerType, register
 from ..kernels.epilogue import per_channel
+from ..registry import LayerType, register
 from .base import PassThrough
 
 
@@ -75,10 +75,12 @@ def _fractional(slope: np.ndarray) -> bool:
 
 def _add_negative_part(slope):
     """In place ``x + (slope[c] - 1) * min(x, 0)``: ``slope * x`` below zero, ``x`` above."""
+
     def apply(block: np.ndarray, ch: slice) -> None:
         neg = np.minimum(block, np.float32(0))
         neg *= slope(ch) - np.float32(1)
         block += neg
+
     return apply
 
 
@@ -114,8 +116,9 @@ class PReLU(LayerType):
 
     def init_params(self, a, ins, rng):
         """Seeded slopes ~ U(0, 0.5) (Caffe's default is the constant 0.25)."""
-        return {"slope": rng.uniform(0.0, 0.5, self.param_shapes(a, ins)["slope"]).astype(
-            np.float32)}
+        return {
+            "slope": rng.uniform(0.0, 0.5, self.param_shapes(a, ins)["slope"]).astype(np.float32)
+        }
 
     def run(self, a, xs, p):
         x = xs[0]
@@ -138,8 +141,12 @@ class PReLU(LayerType):
         slope = layer.params["slope"]
         if not layer.attrs.channel_shared:  # (C, 1, ...): broadcast over channels, not width
             slope = slope.reshape((-1,) + (1,) * (rank - 2))
-        em.node("PRelu", [ins[0], em.initializer(f"{layer.name}.slope", slope)], list(outs),
-                name=layer.name)
+        em.node(
+            "PRelu",
+            [ins[0], em.initializer(f"{layer.name}.slope", slope)],
+            list(outs),
+            name=layer.name,
+        )
 
 
 @register
@@ -228,20 +235,35 @@ class Power(LayerType):
         a, name = layer.attrs, layer.name
         if a.constant is not None:
             shape = em.const(f"{name}.shape", list(em.spec(ins[0]).shape), np.int64)
-            em.node("ConstantOfShape", [shape], list(outs), name=name,
-                    value=numpy_helper.from_array(np.array([a.constant], np.float32)))
+            em.node(
+                "ConstantOfShape",
+                [shape],
+                list(outs),
+                name=name,
+                value=numpy_helper.from_array(np.array([a.constant], np.float32)),
+            )
             return
-        steps = [(op, value) for op, value, skip in (
-            ("Mul", a.scale, a.scale == 1), ("Add", a.shift, a.shift == 0),
-            ("Pow", a.power, a.power == 1)) if not skip]
+        steps = [
+            (op, value)
+            for op, value, skip in (
+                ("Mul", a.scale, a.scale == 1),
+                ("Add", a.shift, a.shift == 0),
+                ("Pow", a.power, a.power == 1),
+            )
+            if not skip
+        ]
         if not steps:
             em.node("Identity", list(ins), list(outs), name=name)
             return
         cur = ins[0]
         for i, (op, value) in enumerate(steps):
             out = outs[0] if i == len(steps) - 1 else em.tmp(f"{name}/{op.lower()}")
-            em.node(op, [cur, em.const(f"{name}.{op.lower()}", np.float32(value), np.float32)],
-                    [out], name=f"{name}/{op.lower()}")
+            em.node(
+                op,
+                [cur, em.const(f"{name}.{op.lower()}", np.float32(value), np.float32)],
+                [out],
+                name=f"{name}/{op.lower()}",
+            )
             cur = out
 
 
@@ -278,8 +300,13 @@ class Softmax(LayerType):
 
     def to_onnx(self, layer, em, ins, outs):
         # opset >= 13: Softmax normalises along the one given axis (older opsets flattened)
-        em.node("Softmax", list(ins), list(outs), name=layer.name,
-                axis=_axis(layer.attrs.axis, em.spec(ins[0]).rank))
+        em.node(
+            "Softmax",
+            list(ins),
+            list(outs),
+            name=layer.name,
+            axis=_axis(layer.attrs.axis, em.spec(ins[0]).rank),
+        )
 
 
 @dataclass(frozen=True)
@@ -303,6 +330,7 @@ class Dropout(PassThrough):
 
 # ---- Identity ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class IdentityAttrs:
     """The attributes of Identity (none): ``y = x``."""
@@ -315,6 +343,7 @@ class Identity(PassThrough):
 
 
 # ---- Unary: elementwise functions with at most two constants -------------------------------------
+
 
 def _log_softmax(x, a):
     shifted = x - x.max(axis=a.axis, keepdims=True)
@@ -333,8 +362,11 @@ UNARY_FUNCTIONS = {
     "log": ("Log", lambda a: {}, lambda x, a: np.log(x)),
     "sqrt": ("Sqrt", lambda a: {}, lambda x, a: np.sqrt(x)),
     "reciprocal": ("Reciprocal", lambda a: {}, lambda x, a: np.reciprocal(x)),
-    "elu": ("Elu", lambda a: {"alpha": a.alpha},
-            lambda x, a: np.where(x > 0, x, np.float32(a.alpha) * np.expm1(x))),
+    "elu": (
+        "Elu",
+        lambda a: {"alpha": a.alpha},
+        lambda x, a: np.where(x > 0, x, np.float32(a.alpha) * np.expm1(x)),
+    ),
     "selu": ("Selu", lambda a: {"alpha": a.alpha, "gamma": a.gamma}, _selu),
     "softplus": ("Softplus", lambda a: {}, lambda x, a: np.logaddexp(np.float32(0), x)),
     "softsign": ("Softsign", lambda a: {}, lambda x, a: x / (1 + np.abs(x))),
@@ -358,8 +390,9 @@ class UnaryAttrs:
     def __post_init__(self) -> None:
         fn = str(self.function).lower()
         if fn not in UNARY_FUNCTIONS:
-            raise ValueError(f"function must be one of {', '.join(UNARY_FUNCTIONS)}, "
-                             f"got '{self.function}'")
+            raise ValueError(
+                f"function must be one of {', '.join(UNARY_FUNCTIONS)}, got '{self.function}'"
+            )
         object.__setattr__(self, "function", fn)
         object.__setattr__(self, "alpha", float(self.alpha))
         object.__setattr__(self, "gamma", float(self.gamma))

@@ -67,20 +67,24 @@ class ArgMax(LayerType):
         if a.axis is not None:
             ax = canonical_axis(a.axis, x.rank, "ArgMax axis")
             if a.top_k > x.shape[ax]:
-                raise ValueError(f"ArgMax top_k {a.top_k} exceeds the {x.shape[ax]} entries of "
-                                 f"axis {ax}")
+                raise ValueError(
+                    f"ArgMax top_k {a.top_k} exceeds the {x.shape[ax]} entries of axis {ax}"
+                )
             shape = list(x.shape)
             shape[ax] = a.top_k
             return [TensorSpec(tuple(shape), x.dtype)]
         if x.rank < 2:
-            raise ValueError(f"ArgMax without an axis needs a batch axis and data, the input has "
-                             f"rank {x.rank}")
+            raise ValueError(
+                f"ArgMax without an axis needs a batch axis and data, the input has rank {x.rank}"
+            )
         per_sample = math.prod(x.shape[1:])
         if a.top_k > per_sample:
             raise ValueError(f"ArgMax top_k {a.top_k} exceeds the {per_sample} values per sample")
         if per_sample > _FLOAT_EXACT_INDICES:
-            raise ValueError(f"ArgMax over {per_sample} values per sample: indices beyond 2**24 "
-                             "are not exact in float32")
+            raise ValueError(
+                f"ArgMax over {per_sample} values per sample: indices beyond 2**24 "
+                "are not exact in float32"
+            )
         shape = [1] * max(x.rank, 3)
         shape[0], shape[1], shape[2] = x.shape[0], 2 if a.out_max_val else 1, a.top_k
         return [TensorSpec(tuple(shape), x.dtype)]
@@ -119,28 +123,54 @@ class ArgMax(LayerType):
         _reshape_to(em, packed, outs[0], em.spec(outs[0]).shape, f"{name}/shape")
 
 
-def _emit_top_k(em, data: str, axis: int, size: int, k: int, name: str,
-                values: str | None = None, indices: str | None = None) -> None:
+def _emit_top_k(
+    em,
+    data: str,
+    axis: int,
+    size: int,
+    k: int,
+    name: str,
+    values: str | None = None,
+    indices: str | None = None,
+) -> None:
     """Caffe-ordered top-k of ``data`` along ``axis`` (of length ``size``): writes the values
     and/or the float32 indices to the tensors named."""
     if k == 1 and values is None:
         position = em.tmp(f"{name}/argmax")
-        em.node("ArgMax", [data], [position], name=f"{name}/argmax", axis=axis, keepdims=1,
-                select_last_index=1)
+        em.node(
+            "ArgMax",
+            [data],
+            [position],
+            name=f"{name}/argmax",
+            axis=axis,
+            keepdims=1,
+            select_last_index=1,
+        )
     else:
         # ONNX TopK breaks ties by the smaller index, Caffe by the larger: run TopK on the axis
         # reversed and map positions back, index = size - 1 - position.
         rev = em.tmp(f"{name}/reversed")
-        em.slice(data, rev, [-1], [np.iinfo(np.int64).min], [axis], name=f"{name}/reverse",
-                 steps=[-1])
+        em.slice(
+            data, rev, [-1], [np.iinfo(np.int64).min], [axis], name=f"{name}/reverse", steps=[-1]
+        )
         reversed_position = em.tmp(f"{name}/reversed_position")
-        em.node("TopK", [rev, em.const(f"{name}.k", [k], np.int64)],
-                [values or em.tmp(f"{name}/topk_values"), reversed_position],
-                name=f"{name}/topk", axis=axis, largest=1, sorted=1)
+        em.node(
+            "TopK",
+            [rev, em.const(f"{name}.k", [k], np.int64)],
+            [values or em.tmp(f"{name}/topk_values"), reversed_position],
+            name=f"{name}/topk",
+            axis=axis,
+            largest=1,
+            sorted=1,
+        )
         if indices is None:
             return
         position = em.tmp(f"{name}/position")
-        em.node("Sub", [em.const(f"{name}.last", np.int64(size - 1)), reversed_position],
-                [position], name=f"{name}/unreverse")
+        em.node(
+            "Sub",
+            [em.const(f"{name}.last", np.int64(size - 1)), reversed_position],
+            [position],
+            name=f"{name}/unreverse",
+        )
     if indices is not None:
         em.node("Cast", [position], [indices], name=f"{name}/cast", to=TensorProto.FLOAT)

@@ -33,6 +33,7 @@ class PassThrough(LayerType):
 
 # ---- small helpers shared by the attribute dataclasses -------------------------------------------
 
+
 def as_tuple(value: Any, n: int | None = None, what: str = "value") -> tuple[int, ...]:
     """Normalise an int or a sequence to a tuple of ints (broadcasting an int to length n)."""
     if isinstance(value, (int, np.integer)):
@@ -47,8 +48,9 @@ def as_tuple(value: Any, n: int | None = None, what: str = "value") -> tuple[int
 
 def spatial_rank_check(x: TensorSpec, n: int, what: str) -> None:
     if x.rank != n + 2:
-        raise ValueError(f"{what} needs a rank-{n + 2} input (N, C and {n} spatial axes), "
-                         f"got shape {x}")
+        raise ValueError(
+            f"{what} needs a rank-{n + 2} input (N, C and {n} spatial axes), got shape {x}"
+        )
 
 
 def canonical_axis(axis: int, rank: int, what: str = "axis") -> int:
@@ -62,6 +64,5 @@ def same_rank(ins, what: str) -> int:
     """The common rank of ``ins``; raises ValueError naming ``what`` when they differ."""
     ranks = {x.rank for x in ins}
     if len(ranks) > 1:
-        raise ValueError(f"{what} inputs have different ranks: "
-                         + ", ".join(str(x) for x in ins))
+        raise ValueError(f"{what} inputs have different ranks: " + ", ".join(str(x) for x in ins))
     return ins[0].rank

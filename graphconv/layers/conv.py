@@ -62,9 +62,13 @@ class ConvAttrs:
             raise ValueError(f"group must be >= 1, got {self.group}")
         if self.num_output % self.group:
             raise ValueError(f"group {self.group} does not divide num_output {self.num_output}")
-        for what, vals, lo in (("kernel", self.kernel, 1), ("stride", self.stride, 1),
-                               ("dilation", self.dilation, 1), ("pads_begin", self.pads_begin, 0),
-                               ("pads_end", self.pads_end, 0)):
+        for what, vals, lo in (
+            ("kernel", self.kernel, 1),
+            ("stride", self.stride, 1),
+            ("dilation", self.dilation, 1),
+            ("pads_begin", self.pads_begin, 0),
+            ("pads_end", self.pads_end, 0),
+        ):
             if any(v < lo for v in vals):
                 raise ValueError(f"{what} must be >= {lo}, got {vals}")
 
@@ -102,8 +106,13 @@ def _check_channels(a: ConvAttrs, x: TensorSpec, what: str) -> int:
 
 
 def _onnx_conv_attrs(a: ConvAttrs) -> dict:
-    return dict(kernel_shape=list(a.kernel), strides=list(a.stride), dilations=list(a.dilation),
-                pads=list(a.pads_begin) + list(a.pads_end), group=a.group)
+    return dict(
+        kernel_shape=list(a.kernel),
+        strides=list(a.stride),
+        dilations=list(a.dilation),
+        pads=list(a.pads_begin) + list(a.pads_end),
+        group=a.group,
+    )
 
 
 @register
@@ -117,11 +126,20 @@ class Convolution(LayerType):
         _check_channels(a, x, "Convolution")
         out = []
         for i in range(a.rank):
-            o = conv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
-                                 a.pads_begin[i], a.pads_end[i])
+            o = conv_output_size(
+                x.shape[2 + i],
+                a.kernel[i],
+                a.stride[i],
+                a.dilation[i],
+                a.pads_begin[i],
+                a.pads_end[i],
+            )
             if o < 1:
-                raise ValueError(f"kernel extent {a.extent[i]} exceeds the padded input "
-                                 f"{x.shape[2 + i] + a.pads_begin[i] + a.pads_end[i]} on axis {2 + i}")
+                raise ValueError(
+                    f"kernel extent {a.extent[i]} exceeds the padded input "
+                    f"{x.shape[2 + i] + a.pads_begin[i] + a.pads_end[i]} "
+                    f"on axis {2 + i}"
+                )
             out.append(o)
         return [TensorSpec((x.shape[0], a.num_output, *out), x.dtype)]
 
@@ -163,11 +181,19 @@ class Deconvolution(LayerType):
         _check_channels(a, x, "Deconvolution")
         out = []
         for i in range(a.rank):
-            o = deconv_output_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i],
-                                   a.pads_begin[i], a.pads_end[i], a.output_padding[i])
+            o = deconv_output_size(
+                x.shape[2 + i],
+                a.kernel[i],
+                a.stride[i],
+                a.dilation[i],
+                a.pads_begin[i],
+                a.pads_end[i],
+                a.output_padding[i],
+            )
             if o < 1:
-                raise ValueError(f"pads {a.pads_begin[i]}+{a.pads_end[i]} crop the whole output "
-                                 f"on axis {2 + i}")
+                raise ValueError(
+                    f"pads {a.pads_begin[i]}+{a.pads_end[i]} crop the whole output on axis {2 + i}"
+                )
             out.append(o)
         return [TensorSpec((x.shape[0], a.num_output, *out), x.dtype)]
 
@@ -190,8 +216,7 @@ class Deconvolution(LayerType):
 
     def fold_affine(self, a, p, affine):
         # weight (C, O/g, k...): output channel gi * O/g + o sits at [group gi rows, o]
-        return fold_into_weights(p, affine.scale64, affine.shift64, groups=a.group,
-                                 transposed=True)
+        return fold_into_weights(p, affine.scale64, affine.shift64, groups=a.group, transposed=True)
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs
@@ -200,8 +225,9 @@ class Deconvolution(LayerType):
         attrs = _onnx_conv_attrs(a)
         if all(o < s for o, s in zip(a.output_padding, a.stride)):
             attrs["output_padding"] = list(a.output_padding)
-            em.node("ConvTranspose", [ins[0], w] + ([b] if b else []), outs, name=layer.name,
-                    **attrs)
+            em.node(
+                "ConvTranspose", [ins[0], w] + ([b] if b else []), outs, name=layer.name, **attrs
+            )
             return
         # onnxruntime rejects output_padding >= stride (allowed when dilation > stride): emit
         # the full, uncropped transposed convolution, then crop/extend with one Pad
@@ -212,11 +238,16 @@ class Deconvolution(LayerType):
         em.node("ConvTranspose", [ins[0], w], [full], name=layer.name, **attrs)
         cropped = em.tmp(f"{layer.name}/crop") if b else outs[0]
         ends = [op - pe for op, pe in zip(a.output_padding, a.pads_end)]
-        em.pad(full, cropped, [0, 0] + [-p for p in a.pads_begin] + [0, 0] + ends,
-               name=f"{layer.name}/crop")
+        em.pad(
+            full,
+            cropped,
+            [0, 0] + [-p for p in a.pads_begin] + [0, 0] + ends,
+            name=f"{layer.name}/crop",
+        )
         if b:
-            bb = em.initializer(f"{layer.name}.bias_bcast",
-                                layer.params["bias"].reshape((1, -1) + (1,) * n))
+            bb = em.initializer(
+                f"{layer.name}.bias_bcast", layer.params["bias"].reshape((1, -1) + (1,) * n)
+            )
             em.node("Add", [cropped, bb], outs, name=f"{layer.name}/bias")
 
     def macs(self, a, ins, outs):
@@ -236,17 +267,26 @@ class SeparableAttrs(ConvAttrs):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.group != 1:
-            raise ValueError("SeparableConvolution takes no group (the depthwise stage is "
-                             "grouped by construction)")
+            raise ValueError(
+                "SeparableConvolution takes no group (the depthwise stage is "
+                "grouped by construction)"
+            )
         if int(self.multiplier) < 1:
             raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
         object.__setattr__(self, "multiplier", int(self.multiplier))
         object.__setattr__(self, "depthwise_bias", bool(self.depthwise_bias))
 
     def depthwise(self, channels: int) -> ConvAttrs:
-        return ConvAttrs(num_output=channels * self.multiplier, kernel=self.kernel,
-                         stride=self.stride, dilation=self.dilation, pads_begin=self.pads_begin,
-                         pads_end=self.pads_end, group=channels, bias=self.depthwise_bias)
+        return ConvAttrs(
+            num_output=channels * self.multiplier,
+            kernel=self.kernel,
+            stride=self.stride,
+            dilation=self.dilation,
+            pads_begin=self.pads_begin,
+            pads_end=self.pads_end,
+            group=channels,
+            bias=self.depthwise_bias,
+        )
 
     def pointwise(self) -> ConvAttrs:
         return ConvAttrs(num_output=self.num_output, kernel=(1,) * self.rank, bias=self.bias)
@@ -276,8 +316,9 @@ class SeparableConvolution(LayerType):
 
     def run(self, a, xs, p):
         x = xs[0]
-        mid = conv_forward(x, p["depthwise_weight"], p.get("depthwise_bias"),
-                           a.depthwise(x.shape[1]))
+        mid = conv_forward(
+            x, p["depthwise_weight"], p.get("depthwise_bias"), a.depthwise(x.shape[1])
+        )
         return [conv_forward(mid, p["weight"], p.get("bias"), a.pointwise())]
 
     def to_onnx(self, layer, em, ins, outs):
@@ -287,8 +328,9 @@ class SeparableConvolution(LayerType):
         args = [ins[0], em.initializer(f"{layer.name}.depthwise_weight", p["depthwise_weight"])]
         if a.depthwise_bias:
             args.append(em.initializer(f"{layer.name}.depthwise_bias", p["depthwise_bias"]))
-        em.node("Conv", args, [mid], name=f"{layer.name}/depthwise",
-                **_onnx_conv_attrs(a.depthwise(c)))
+        em.node(
+            "Conv", args, [mid], name=f"{layer.name}/depthwise", **_onnx_conv_attrs(a.depthwise(c))
+        )
         args = [mid, em.initializer(f"{layer.name}.weight", p["weight"])]
         if a.bias:
             args.append(em.initializer(f"{layer.name}.bias", p["bias"]))
@@ -296,5 +338,6 @@ class SeparableConvolution(LayerType):
 
     def macs(self, a, ins, outs):
         mid = self._mid(a, ins[0])
-        return (self._conv.macs(a.depthwise(ins[0].shape[1]), ins, [mid])
-                + self._conv.macs(a.pointwise(), [mid], outs))
+        return self._conv.macs(a.depthwise(ins[0].shape[1]), ins, [mid]) + self._conv.macs(
+            a.pointwise(), [mid], outs
+        )

@@ -41,8 +41,10 @@ class EltwiseAttrs:
     def __post_init__(self) -> None:
         op = str(self.operation).upper()
         if op not in ELTWISE_OPERATIONS:
-            raise ValueError(f"Eltwise operation must be one of {', '.join(ELTWISE_OPERATIONS)}, "
-                             f"got '{self.operation}'")
+            raise ValueError(
+                f"Eltwise operation must be one of {', '.join(ELTWISE_OPERATIONS)}, "
+                f"got '{self.operation}'"
+            )
         coeff = tuple(float(c) for c in self.coeff)
         if coeff and op != "SUM":
             raise ValueError(f"Eltwise coefficients apply to SUM only, not {op}")
@@ -81,11 +83,14 @@ class Eltwise(LayerType):
 
     def infer(self, a, ins):
         if any(x.shape != ins[0].shape for x in ins[1:]):
-            raise ValueError("Eltwise inputs must have identical shapes, got "
-                             + ", ".join(str(x) for x in ins))
+            raise ValueError(
+                "Eltwise inputs must have identical shapes, got " + ", ".join(str(x) for x in ins)
+            )
         if a.coeff and len(a.coeff) != len(ins):
-            raise ValueError(f"Eltwise takes one coefficient per input: {len(a.coeff)} "
-                             f"coefficients for {len(ins)} inputs")
+            raise ValueError(
+                f"Eltwise takes one coefficient per input: {len(a.coeff)} "
+                f"coefficients for {len(ins)} inputs"
+            )
         return [TensorSpec(ins[0].shape, ins[0].dtype)]
 
     def run(self, a, xs, p):
@@ -124,16 +129,24 @@ class Eltwise(LayerType):
                 terms.append(x)
                 continue
             t = em.tmp(f"{layer.name}/scaled{i}")
-            em.node("Mul", [x, em.const(f"{layer.name}.coeff{i}", np.float32(c))], [t],
-                    name=f"{layer.name}/scale{i}")
+            em.node(
+                "Mul",
+                [x, em.const(f"{layer.name}.coeff{i}", np.float32(c))],
+                [t],
+                name=f"{layer.name}/scale{i}",
+            )
             terms.append(t)
         em.node("Sum", terms, list(outs), name=layer.name)
 
 
 # ---- ConstantBinary: a tensor and a broadcasting constant ----------------------------------------
 
-BINARY_OPERATIONS = {"add": ("Add", np.add), "sub": ("Sub", np.subtract),
-                     "mul": ("Mul", np.multiply), "div": ("Div", np.divide)}
+BINARY_OPERATIONS = {
+    "add": ("Add", np.add),
+    "sub": ("Sub", np.subtract),
+    "mul": ("Mul", np.multiply),
+    "div": ("Div", np.divide),
+}
 
 
 @dataclass(frozen=True)
@@ -149,10 +162,12 @@ class ConstantBinaryAttrs:
     def __post_init__(self) -> None:
         op = str(self.operation).lower()
         if op not in BINARY_OPERATIONS:
-            raise ValueError(f"operation must be one of {', '.join(BINARY_OPERATIONS)}, "
-                             f"got '{self.operation}'")
-        shape = as_tuple(self.constant_shape, what="constant_shape") if len(
-            self.constant_shape) else ()
+            raise ValueError(
+                f"operation must be one of {', '.join(BINARY_OPERATIONS)}, got '{self.operation}'"
+            )
+        shape = (
+            as_tuple(self.constant_shape, what="constant_shape") if len(self.constant_shape) else ()
+        )
         if any(d < 1 for d in shape):
             raise ValueError(f"constant_shape must have positive dims, got {shape}")
         object.__setattr__(self, "operation", op)
@@ -170,11 +185,13 @@ class ConstantBinary(LayerType):
         try:
             out = np.broadcast_shapes(x.shape, a.constant_shape)
         except ValueError:
-            raise ValueError(f"constant of shape {a.constant_shape} does not broadcast to the "
-                             f"input {x}") from None
+            raise ValueError(
+                f"constant of shape {a.constant_shape} does not broadcast to the input {x}"
+            ) from None
         if tuple(out) != x.shape:
-            raise ValueError(f"constant of shape {a.constant_shape} would grow the input {x} "
-                             f"to {tuple(out)}")
+            raise ValueError(
+                f"constant of shape {a.constant_shape} would grow the input {x} to {tuple(out)}"
+            )
         return [TensorSpec(x.shape, x.dtype)]
 
     def param_shapes(self, a, ins):
@@ -199,10 +216,15 @@ class ConstantBinary(LayerType):
         return outs[0].size
 
 
-BROADCAST_OPERATIONS = {"add": ("Add", np.add), "sub": ("Sub", np.subtract),
-                        "mul": ("Mul", np.multiply), "div": ("Div", np.divide),
-                        "max": ("Max", np.maximum), "min": ("Min", np.minimum),
-                        "pow": ("Pow", np.power)}
+BROADCAST_OPERATIONS = {
+    "add": ("Add", np.add),
+    "sub": ("Sub", np.subtract),
+    "mul": ("Mul", np.multiply),
+    "div": ("Div", np.divide),
+    "max": ("Max", np.maximum),
+    "min": ("Min", np.minimum),
+    "pow": ("Pow", np.power),
+}
 _VARIADIC = {"add": "Sum", "max": "Max", "min": "Min"}  # ONNX ops taking any number of inputs
 
 
@@ -217,8 +239,10 @@ class BinaryAttrs:
     def __post_init__(self) -> None:
         op = str(self.operation).lower()
         if op not in BROADCAST_OPERATIONS:
-            raise ValueError(f"operation must be one of {', '.join(BROADCAST_OPERATIONS)}, "
-                             f"got '{self.operation}'")
+            raise ValueError(
+                f"operation must be one of {', '.join(BROADCAST_OPERATIONS)}, "
+                f"got '{self.operation}'"
+            )
         object.__setattr__(self, "operation", op)
 
 
@@ -234,8 +258,9 @@ class Binary(LayerType):
         try:
             shape = np.broadcast_shapes(*(x.shape for x in ins))
         except ValueError:
-            raise ValueError("input shapes " + ", ".join(str(x.shape) for x in ins)
-                             + " do not broadcast") from None
+            raise ValueError(
+                "input shapes " + ", ".join(str(x.shape) for x in ins) + " do not broadcast"
+            ) from None
         return [TensorSpec(tuple(int(d) for d in shape), ins[0].dtype)]
 
     def run(self, a, xs, p):

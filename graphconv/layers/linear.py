@@ -68,8 +68,7 @@ class InnerProduct(LayerType):
             y = np.matmul(x.reshape(m, k), p["weight"].T)
         if "bias" in p:  # a.bias, or an affine folded in (fold_affine always gives a bias)
             y += p["bias"]
-        return [np.ascontiguousarray(y.reshape(x.shape[:axis] + (a.num_output,)),
-                                     dtype=np.float32)]
+        return [np.ascontiguousarray(y.reshape(x.shape[:axis] + (a.num_output,)), dtype=np.float32)]
 
     def fold_affine(self, a, p, affine):
         if a.axis != 1:
@@ -93,8 +92,12 @@ class InnerProduct(LayerType):
             return
         gemm = em.tmp(f"{name}/gemm")
         em.node("Gemm", args, [gemm], name=name, transB=1)
-        em.node("Reshape", [gemm, em.const(f"{name}.shape", list(out_shape), np.int64)],
-                list(outs), name=f"{name}/reshape")
+        em.node(
+            "Reshape",
+            [gemm, em.const(f"{name}.shape", list(out_shape), np.int64)],
+            list(outs),
+            name=f"{name}/reshape",
+        )
 
     def macs(self, a, ins, outs):
         _, m, k = _split(a, ins[0])

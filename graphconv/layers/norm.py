@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..affine import Affine, as_map
 from ..ir import TensorSpec
 from ..kernels.epilogue import PARALLEL_ELEMENTS
 from ..kernels.threads import parallel_map, serial_map, threads
-from ..affine import Affine, as_map
 from ..registry import LayerType, register
 from .base import canonical_axis
 
@@ -29,8 +29,13 @@ def _reduce_mean(em, x: str, axes: list[int], name: str) -> str:
     """ONNX ReduceMean (keepdims) over ``axes``; axes moved from attribute to input in opset 18."""
     out = em.tmp(name)
     if em.opset >= 18:
-        em.node("ReduceMean", [x, em.const(f"{name}.axes", axes, np.int64)], [out], name=name,
-                keepdims=1)
+        em.node(
+            "ReduceMean",
+            [x, em.const(f"{name}.axes", axes, np.int64)],
+            [out],
+            name=name,
+            keepdims=1,
+        )
     else:
         em.node("ReduceMean", [x], [out], name=name, axes=axes, keepdims=1)
     return out
@@ -83,8 +88,9 @@ def batch_norm_forward(x: np.ndarray, a: BatchNormAttrs, p) -> np.ndarray:
         var = np.mean(np.square(centred, dtype=np.float64), axis=axes, keepdims=True)
         y = centred / np.sqrt(var.astype(np.float32) + np.float32(a.eps))
     else:
-        y = (x - p["mean"].reshape(bshape)) / np.sqrt(p["variance"].reshape(bshape)
-                                                      + np.float32(a.eps))
+        y = (x - p["mean"].reshape(bshape)) / np.sqrt(
+            p["variance"].reshape(bshape) + np.float32(a.eps)
+        )
     if a.affine:
         y = y * p["scale"].reshape(bshape) + p["bias"].reshape(bshape)
     return np.ascontiguousarray(y, dtype=np.float32)
@@ -103,11 +109,13 @@ class BatchNorm(LayerType):
     def param_shapes(self, a, ins):
         c = _channels(ins[0], "BatchNorm")
         keys = (["mean", "variance"] if a.statistics == "stored" else []) + (
-            ["scale", "bias"] if a.affine else [])
+            ["scale", "bias"] if a.affine else []
+        )
         return {k: (c,) for k in keys}
 
     def init_params(self, a, ins, rng):
-        """Seeded: mean ~ N(0, 0.1), variance ~ U(0.5, 1.5), scale ~ U(0.5, 1.5), bias ~ N(0, 0.1)."""
+        """Seeded: mean ~ N(0, 0.1), variance ~ U(0.5, 1.5), scale ~ U(0.5, 1.5),
+        bias ~ N(0, 0.1)."""
         out = {}
         for key, shape in self.param_shapes(a, ins).items():
             if key in ("variance", "scale"):
@@ -139,10 +147,13 @@ class BatchNorm(LayerType):
         if a.statistics == "stored":
             scale = p["scale"] if a.affine else np.ones(c, np.float32)
             bias = p["bias"] if a.affine else np.zeros(c, np.float32)
-            args = [x, em.initializer(f"{name}.scale", scale),
-                    em.initializer(f"{name}.bias", bias),
-                    em.initializer(f"{name}.mean", p["mean"]),
-                    em.initializer(f"{name}.variance", p["variance"])]
+            args = [
+                x,
+                em.initializer(f"{name}.scale", scale),
+                em.initializer(f"{name}.bias", bias),
+                em.initializer(f"{name}.mean", p["mean"]),
+                em.initializer(f"{name}.variance", p["variance"]),
+            ]
             em.node("BatchNormalization", args, outs, name=name, epsilon=a.eps)
             return
         axes = [0] + list(range(2, rank))
@@ -163,16 +174,25 @@ class BatchNorm(LayerType):
         em.node("Div", [centred, std], [normed], name=f"{name}/normalise")
         bshape = (c,) + (1,) * (rank - 2)
         scaled = em.tmp(f"{name}/scaled")
-        em.node("Mul", [normed, em.initializer(f"{name}.scale", p["scale"].reshape(bshape))],
-                [scaled], name=f"{name}/scale")
-        em.node("Add", [scaled, em.initializer(f"{name}.bias", p["bias"].reshape(bshape))], outs,
-                name=f"{name}/bias")
+        em.node(
+            "Mul",
+            [normed, em.initializer(f"{name}.scale", p["scale"].reshape(bshape))],
+            [scaled],
+            name=f"{name}/scale",
+        )
+        em.node(
+            "Add",
+            [scaled, em.initializer(f"{name}.bias", p["bias"].reshape(bshape))],
+            outs,
+            name=f"{name}/bias",
+        )
 
     def macs(self, a, ins, outs):
         return outs[0].size
 
 
 # ---- Scale --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ScaleAttrs:
@@ -194,8 +214,9 @@ class ScaleAttrs:
         object.__setattr__(self, "num_axes", int(self.num_axes))
         object.__setattr__(self, "bias", bool(self.bias))
         if self.num_axes < -1:
-            raise ValueError(f"num_axes must be >= 0, or -1 for every remaining axis, "
-                             f"got {self.num_axes}")
+            raise ValueError(
+                f"num_axes must be >= 0, or -1 for every remaining axis, got {self.num_axes}"
+            )
 
 
 def scale_span(a: ScaleAttrs, x: TensorSpec) -> tuple[int, int]:
@@ -228,12 +249,16 @@ class Scale(LayerType):
         if len(ins) == 2:
             s = ins[1]
             if s.rank != stop - start:
-                raise ValueError(f"the scale input has rank {s.rank}, expected {stop - start} "
-                                 f"(num_axes {a.num_axes} from axis {a.axis})")
+                raise ValueError(
+                    f"the scale input has rank {s.rank}, expected {stop - start} "
+                    f"(num_axes {a.num_axes} from axis {a.axis})"
+                )
             if s.shape != want:
-                raise ValueError(f"the scale input has shape {s}, expected "
-                                 f"{'x'.join(map(str, want)) or 'a scalar'} (input axes "
-                                 f"{start}..{stop - 1})")
+                raise ValueError(
+                    f"the scale input has shape {s}, expected "
+                    f"{'x'.join(map(str, want)) or 'a scalar'} (input axes "
+                    f"{start}..{stop - 1})"
+                )
         return [x]
 
     def param_shapes(self, a, ins):
@@ -284,9 +309,12 @@ class Scale(LayerType):
             return
         scaled = em.tmp(f"{name}/scaled")
         em.node("Mul", [ins[0], scale], [scaled], name=name)
-        em.node("Add", [scaled, em.initializer(f"{name}.bias",
-                                               layer.params["bias"].reshape(bshape))],
-                outs, name=f"{name}/bias")
+        em.node(
+            "Add",
+            [scaled, em.initializer(f"{name}.bias", layer.params["bias"].reshape(bshape))],
+            outs,
+            name=f"{name}/bias",
+        )
 
     def macs(self, a, ins, outs):
         return outs[0].size
@@ -337,10 +365,10 @@ def lrn_forward(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
     h, w = x.shape[2:]
     rows = padded[:, :, :h].copy()
     for t in range(1, n):
-        rows += padded[:, :, t:t + h]
+        rows += padded[:, :, t : t + h]
     total = rows[:, :, :, :w].copy()
     for t in range(1, n):
-        total += rows[:, :, :, t:t + w]
+        total += rows[:, :, :, t : t + w]
     total *= np.float32(a.alpha / (n * n))
     total += np.float32(a.k)
     return np.divide(x, _power(total, a.beta), dtype=np.float32)
@@ -371,7 +399,7 @@ def _lrn_across(x: np.ndarray, a: LRNAttrs) -> np.ndarray:
             d = t - half  # window member c + d of channel c
             lo, hi = max(0, -d), min(C, C - d)
             if lo < hi:
-                total[lo:hi] += sq[lo + d:hi + d]
+                total[lo:hi] += sq[lo + d : hi + d]
         total *= scale
         total += k
         np.divide(xb, _power(total, a.beta), out=y[i, :, r0:r1], dtype=np.float32)
@@ -384,8 +412,8 @@ def _power(s: np.ndarray, beta: float) -> np.ndarray:
     """``s ** beta`` in place, by square roots for the usual exponents (pow is several times
     slower than sqrt)."""
     if beta == 0.75:
-        r = np.sqrt(s, out=s)        # s^1/2
-        q = np.sqrt(r)               # s^1/4
+        r = np.sqrt(s, out=s)  # s^1/2
+        q = np.sqrt(r)  # s^1/4
         return np.multiply(r, q, out=r)
     if beta == 0.5:
         return np.sqrt(s, out=s)
@@ -419,16 +447,26 @@ class LRN(LayerType):
         square = em.tmp(f"{name}/square")
         em.node("Mul", [x, x], [square], name=f"{name}/square")
         mean = em.tmp(f"{name}/window_mean")  # sum / n^2: every window is full with padding
-        em.node("AveragePool", [square], [mean], name=f"{name}/window_mean", kernel_shape=[n, n],
-                pads=[half] * 4, strides=[1, 1], count_include_pad=1)
+        em.node(
+            "AveragePool",
+            [square],
+            [mean],
+            name=f"{name}/window_mean",
+            kernel_shape=[n, n],
+            pads=[half] * 4,
+            strides=[1, 1],
+            count_include_pad=1,
+        )
         scaled = em.tmp(f"{name}/alpha")
-        em.node("Mul", [mean, _scalar(em, f"{name}.alpha", a.alpha)], [scaled],
-                name=f"{name}/alpha")
+        em.node(
+            "Mul", [mean, _scalar(em, f"{name}.alpha", a.alpha)], [scaled], name=f"{name}/alpha"
+        )
         base = em.tmp(f"{name}/base")
         em.node("Add", [scaled, _scalar(em, f"{name}.k", a.k)], [base], name=f"{name}/k")
         factor = em.tmp(f"{name}/factor")
-        em.node("Pow", [base, _scalar(em, f"{name}.neg_beta", -a.beta)], [factor],
-                name=f"{name}/pow")
+        em.node(
+            "Pow", [base, _scalar(em, f"{name}.neg_beta", -a.beta)], [factor], name=f"{name}/pow"
+        )
         em.node("Mul", [x, factor], outs, name=name)
 
     def macs(self, a, ins, outs):

@@ -82,8 +82,10 @@ class PoolAttrs:
         method = str(self.method).lower()
         round_mode = str(self.round_mode).lower()
         if method not in _METHODS:
-            raise ValueError(f"pooling method '{self.method}' is not supported "
-                             f"(choose {' or '.join(m.upper() for m in _METHODS)})")
+            raise ValueError(
+                f"pooling method '{self.method}' is not supported "
+                f"(choose {' or '.join(m.upper() for m in _METHODS)})"
+            )
         if round_mode not in _ROUND_MODES:
             raise ValueError(f"round_mode '{self.round_mode}' is not supported (CEIL or FLOOR)")
         fix(self, "method", method)
@@ -94,13 +96,16 @@ class PoolAttrs:
             raise ValueError("only MAX pooling has a mask output")
         if self.global_pooling:
             if self.kernel is not None:
-                raise ValueError("global pooling takes its kernel from the input; "
-                                 f"got kernel {self.kernel}")
+                raise ValueError(
+                    f"global pooling takes its kernel from the input; got kernel {self.kernel}"
+                )
             stride, pad = as_tuple(self.stride, what="stride"), as_tuple(self.pad, what="pad")
             dilation = as_tuple(self.dilation, what="dilation")
             if any(v != 1 for v in stride + dilation) or any(v != 0 for v in pad):
-                raise ValueError(f"global pooling needs stride 1 and pad 0 (and dilation 1), "
-                                 f"got stride {stride}, pad {pad} and dilation {dilation}")
+                raise ValueError(
+                    f"global pooling needs stride 1 and pad 0 (and dilation 1), "
+                    f"got stride {stride}, pad {pad} and dilation {dilation}"
+                )
             fix(self, "stride", (1,))
             fix(self, "pad", (0,))
             fix(self, "dilation", (1,))
@@ -115,8 +120,12 @@ class PoolAttrs:
         stride = as_tuple(self.stride, n, "stride")
         pad = as_tuple(self.pad, n, "pad")
         dilation = as_tuple(self.dilation, n, "dilation")
-        for what, vals, lo in (("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0),
-                               ("dilation", dilation, 1)):
+        for what, vals, lo in (
+            ("kernel", kernel, 1),
+            ("stride", stride, 1),
+            ("pad", pad, 0),
+            ("dilation", dilation, 1),
+        ):
             if any(v < lo for v in vals):
                 raise ValueError(f"{what} must be >= {lo}, got {vals}")
         ext = tuple(extent(k, d) for k, d in zip(kernel, dilation))
@@ -136,24 +145,27 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
         kernel, stride, pad, dilation = tuple(spatial), (1,) * n, (0,) * n, (1,) * n
     else:
         if len(a.kernel) not in (1, n):
-            raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} does not fit a "
-                             f"{n}-D input")
-        kernel, stride, pad, dilation = (as_tuple(v, n)
-                                         for v in (a.kernel, a.stride, a.pad, a.dilation))
+            raise ValueError(f"the {len(a.kernel)}-D kernel {a.kernel} does not fit a {n}-D input")
+        kernel, stride, pad, dilation = (
+            as_tuple(v, n) for v in (a.kernel, a.stride, a.pad, a.dilation)
+        )
     plans = []
     for i in range(n):
         h, k, s, p, d = spatial[i], kernel[i], stride[i], pad[i], dilation[i]
         out = pooled_length(h, k, s, p, a.round_mode, d)
         if out < 1:
             what = f"kernel {k}" if d == 1 else f"kernel {k} dilated by {d}"
-            raise ValueError(f"{what} does not fit the padded input {h + 2 * p} on axis "
-                             f"{2 + i} (stride {s}, {a.round_mode.upper()} rounding)")
+            raise ValueError(
+                f"{what} does not fit the padded input {h + 2 * p} on axis "
+                f"{2 + i} (stride {s}, {a.round_mode.upper()} rounding)"
+            )
         plan = AxisPlan(h, k, s, p, out, d)
         if a.method == "ave" and plan.past_input:
             raise ValueError(
                 f"AVE pooling's last window on axis {2 + i} starts at {plan.start(out - 1)}, past "
                 f"the input of {h} (kernel {k} < stride {s}, pad 0, CEIL): Caffe divides that "
-                "window by a count <= 0; use round_mode FLOOR or a kernel >= stride")
+                "window by a count <= 0; use round_mode FLOOR or a kernel >= stride"
+            )
         plans.append(plan)
     return plans
 
@@ -193,9 +205,12 @@ class Pooling(LayerType):
             end = max(0, end_pad(c, p.size, p.kernel, p.stride, p.dilation, p.pad))
             assert conv_output_size(p.size, p.kernel, p.stride, p.dilation, p.pad, end) == c
             ends.append(end)
-        attrs = {"kernel_shape": [p.kernel for p in plans],
-                 "strides": [p.stride for p in plans],
-                 "pads": [p.pad for p in plans] + ends, "ceil_mode": 0}
+        attrs = {
+            "kernel_shape": [p.kernel for p in plans],
+            "strides": [p.stride for p in plans],
+            "pads": [p.pad for p in plans] + ends,
+            "ceil_mode": 0,
+        }
         dilated = any(p.dilation != 1 for p in plans)
         if dilated:
             attrs["dilations"] = [p.dilation for p in plans]
@@ -204,12 +219,26 @@ class Pooling(LayerType):
             c = x.shape[1]
             ones = np.ones((c, 1) + tuple(p.kernel for p in plans), dtype=np.float32)
             summed = em.tmp(f"{layer.name}/sum")
-            em.node("Conv", [ins[0], em.const(f"{layer.name}.ones", ones)], [summed],
-                    name=layer.name, group=c, **{k: v for k, v in attrs.items()
-                                                 if k != "ceil_mode"})
-            em.node("Mul", [summed, em.const(f"{layer.name}.inverse_divisor",
-                                             (1.0 / caffe_divisors(plans)).astype(np.float32))],
-                    outs[:1], name=f"{layer.name}/divide")
+            em.node(
+                "Conv",
+                [ins[0], em.const(f"{layer.name}.ones", ones)],
+                [summed],
+                name=layer.name,
+                group=c,
+                **{k: v for k, v in attrs.items() if k != "ceil_mode"},
+            )
+            em.node(
+                "Mul",
+                [
+                    summed,
+                    em.const(
+                        f"{layer.name}.inverse_divisor",
+                        (1.0 / caffe_divisors(plans)).astype(np.float32),
+                    ),
+                ],
+                outs[:1],
+                name=f"{layer.name}/divide",
+            )
             return
         src, explicit = ins[0], None
         if dilated and any(p.pad >= p.kernel or e >= p.kernel for p, e in zip(plans, ends)):
@@ -217,20 +246,27 @@ class Pooling(LayerType):
             # count_include_pad=1 sums; -FLT_MAX never beats an input sample, as in Caffe)
             explicit = [p.pad for p in plans]
             src = em.tmp(f"{layer.name}/padded")
-            em.pad(ins[0], src, [0, 0] + attrs["pads"][:len(plans)] + [0, 0] + ends,
-                   name=f"{layer.name}/pad", value=-FLT_MAX if a.method == "max" else 0.0)
+            em.pad(
+                ins[0],
+                src,
+                [0, 0] + attrs["pads"][: len(plans)] + [0, 0] + ends,
+                name=f"{layer.name}/pad",
+                value=-FLT_MAX if a.method == "max" else 0.0,
+            )
             attrs["pads"] = [0] * (2 * len(plans))
         if a.method == "ave":
             correction = caffe_divisors(plans)
             needed = any(e > p.pad for p, e in zip(plans, ends))
             pooled = em.tmp(f"{layer.name}/avg") if needed else outs[0]
-            em.node("AveragePool", [src], [pooled], name=layer.name, count_include_pad=1,
-                    **attrs)
+            em.node("AveragePool", [src], [pooled], name=layer.name, count_include_pad=1, **attrs)
             if needed:  # Caffe divides overhanging windows by less than the full kernel
                 ratio = math.prod(q.kernel for q in plans) / correction
-                em.node("Mul", [pooled, em.const(f"{layer.name}.divisor_fix",
-                                                 ratio.astype(np.float32))],
-                        outs[:1], name=f"{layer.name}/divisor_fix")
+                em.node(
+                    "Mul",
+                    [pooled, em.const(f"{layer.name}.divisor_fix", ratio.astype(np.float32))],
+                    outs[:1],
+                    name=f"{layer.name}/divisor_fix",
+                )
             return
         grow = any(extra)
         vals = em.tmp(f"{layer.name}/max") if grow else outs[0]
@@ -240,11 +276,22 @@ class Pooling(LayerType):
             flat = em.tmp(f"{layer.name}/indices")
             em.node("MaxPool", [src], [vals, flat], name=layer.name, storage_order=0, **attrs)
             plane = em.tmp(f"{layer.name}/plane_index")
-            sizes = x.shape[2:] if explicit is None else tuple(
-                h + b + e for h, b, e in zip(x.shape[2:], explicit, ends))
-            em.node("Mod", [flat, em.const(f"{layer.name}.plane_size",
-                                           np.array(math.prod(sizes), dtype=np.int64))],
-                    [plane], name=f"{layer.name}/plane_index")
+            sizes = (
+                x.shape[2:]
+                if explicit is None
+                else tuple(h + b + e for h, b, e in zip(x.shape[2:], explicit, ends))
+            )
+            em.node(
+                "Mod",
+                [
+                    flat,
+                    em.const(
+                        f"{layer.name}.plane_size", np.array(math.prod(sizes), dtype=np.int64)
+                    ),
+                ],
+                [plane],
+                name=f"{layer.name}/plane_index",
+            )
             if explicit is not None:
                 plane = _unpad_index(em, layer.name, plane, sizes, explicit, x.shape[2:])
             mask = em.tmp(f"{layer.name}/mask") if grow else outs[1]
@@ -253,10 +300,18 @@ class Pooling(LayerType):
             else:  # a dilated window may skip the input: -1 where nothing beat -FLT_MAX
                 cast, empty = em.tmp(f"{layer.name}/mask_cast"), em.tmp(f"{layer.name}/empty")
                 em.node("Cast", [plane], [cast], name=f"{layer.name}/mask", to=1)  # FLOAT
-                em.node("Equal", [vals, em.const(f"{layer.name}.lowest", np.float32(-FLT_MAX))],
-                        [empty], name=f"{layer.name}/empty")
-                em.node("Where", [empty, em.const(f"{layer.name}.none", np.float32(-1.0)),
-                                  cast], [mask], name=f"{layer.name}/mask_none")
+                em.node(
+                    "Equal",
+                    [vals, em.const(f"{layer.name}.lowest", np.float32(-FLT_MAX))],
+                    [empty],
+                    name=f"{layer.name}/empty",
+                )
+                em.node(
+                    "Where",
+                    [empty, em.const(f"{layer.name}.none", np.float32(-1.0)), cast],
+                    [mask],
+                    name=f"{layer.name}/mask_none",
+                )
         if grow:
             pads = [0] * (len(plans) + 2) + [0, 0] + extra
             em.pad(vals, outs[0], pads, name=f"{layer.name}/past_input", value=-FLT_MAX)
@@ -264,20 +319,29 @@ class Pooling(LayerType):
                 em.pad(mask, outs[1], pads, name=f"{layer.name}/past_input_mask", value=-1.0)
 
 
-def _unpad_index(em, name: str, plane: str, padded: tuple[int, ...], begins: list[int],
-                 sizes: tuple[int, ...]) -> str:
+def _unpad_index(
+    em, name: str, plane: str, padded: tuple[int, ...], begins: list[int], sizes: tuple[int, ...]
+) -> str:
     """A flat index within the explicitly padded plane, as a flat index within the input's:
     per axis the coordinate ``(i // stride) % size`` less the begin pad, then re-flattened.
     (Wrong only where the window took no input sample; the caller masks those.)"""
     total = None
     for ax, (hp, b) in enumerate(zip(padded, begins)):
-        steps = (("Div", "pstride", math.prod(padded[ax + 1:])), ("Mod", "psize", hp),
-                 ("Sub", "pbegin", b), ("Mul", "stride", math.prod(sizes[ax + 1:])))
+        steps = (
+            ("Div", "pstride", math.prod(padded[ax + 1 :])),
+            ("Mod", "psize", hp),
+            ("Sub", "pbegin", b),
+            ("Mul", "stride", math.prod(sizes[ax + 1 :])),
+        )
         term = plane
         for op, what, value in steps:
             nxt = em.tmp(f"{name}/{what}{ax}")
-            em.node(op, [term, em.const(f"{name}.{what}{ax}", np.array(value, np.int64))],
-                    [nxt], name=f"{name}/{what}{ax}")
+            em.node(
+                op,
+                [term, em.const(f"{name}.{what}{ax}", np.array(value, np.int64))],
+                [nxt],
+                name=f"{name}/{what}{ax}",
+            )
             term = nxt
         if total is not None:
             acc = em.tmp(f"{name}/index{ax}")

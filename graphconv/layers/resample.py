@@ -51,14 +51,20 @@ def nearest_upsample(x: np.ndarray, f: tuple[int, ...]) -> np.ndarray:
     lead, sp = x.shape[:2], x.shape[2:]
     expanded = x.reshape(lead + tuple(d for s in sp for d in (s, 1)))
     target = lead + tuple(d for s, k in zip(sp, f) for d in (s, k))
-    return np.ascontiguousarray(np.broadcast_to(expanded, target)).reshape(
-        lead + tuple(s * k for s, k in zip(sp, f))) if n else x
+    return (
+        np.ascontiguousarray(np.broadcast_to(expanded, target)).reshape(
+            lead + tuple(s * k for s, k in zip(sp, f))
+        )
+        if n
+        else x
+    )
 
 
 def zero_insert(x: np.ndarray, s: tuple[int, ...]) -> np.ndarray:
     sp = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(zero_insert_length(h, st) for st, h in zip(s, sp)),
-                   dtype=x.dtype)
+    out = np.zeros(
+        x.shape[:2] + tuple(zero_insert_length(h, st) for st, h in zip(s, sp)), dtype=x.dtype
+    )
     out[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in s)] = x
     return out
 
@@ -71,18 +77,27 @@ class Upsample(LayerType):
     def infer(self, a, ins):
         x = ins[0]
         spatial_rank_check(x, len(a.scale), f"scale {a.scale}")
-        return [TensorSpec(x.shape[:2] + tuple(h * f for h, f in zip(x.shape[2:], a.scale)),
-                           x.dtype)]
+        return [
+            TensorSpec(x.shape[:2] + tuple(h * f for h, f in zip(x.shape[2:], a.scale)), x.dtype)
+        ]
 
     def run(self, a, xs, p):
         return [nearest_upsample(xs[0], a.scale)]
 
     def to_onnx(self, layer, em, ins, outs):
         # asymmetric + floor: source index floor(x / f), exact for integer factors
-        scales = em.const(f"{layer.name}.scales",
-                          np.array([1.0, 1.0, *layer.attrs.scale], dtype=np.float32))
-        em.node("Resize", [ins[0], "", scales], outs, name=layer.name, mode="nearest",
-                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        scales = em.const(
+            f"{layer.name}.scales", np.array([1.0, 1.0, *layer.attrs.scale], dtype=np.float32)
+        )
+        em.node(
+            "Resize",
+            [ins[0], "", scales],
+            outs,
+            name=layer.name,
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
 
 
 @register
@@ -93,8 +108,13 @@ class ZeroInsert(LayerType):
     def infer(self, a, ins):
         x = ins[0]
         spatial_rank_check(x, len(a.stride), f"stride {a.stride}")
-        return [TensorSpec(x.shape[:2] + tuple(zero_insert_length(h, s) for s, h in
-                                               zip(a.stride, x.shape[2:])), x.dtype)]
+        return [
+            TensorSpec(
+                x.shape[:2]
+                + tuple(zero_insert_length(h, s) for s, h in zip(a.stride, x.shape[2:])),
+                x.dtype,
+            )
+        ]
 
     def run(self, a, xs, p):
         return [zero_insert(xs[0], a.stride)]
@@ -110,12 +130,18 @@ class ZeroInsert(LayerType):
         t2 = em.tmp(f"{layer.name}/spread")
         em.pad(t1, t2, [0] * len(split) + ends, name=f"{layer.name}/spread")
         t3 = em.reshape(t2, lead + tuple(h * st for h, st in zip(sp, s)), f"{layer.name}/merge")
-        em.slice(t3, outs[0], starts=[0] * len(sp),
-                 ends=[zero_insert_length(h, st) for st, h in zip(s, sp)],
-                 axes=list(range(2, 2 + len(sp))), name=f"{layer.name}/trim")
+        em.slice(
+            t3,
+            outs[0],
+            starts=[0] * len(sp),
+            ends=[zero_insert_length(h, st) for st, h in zip(s, sp)],
+            axes=list(range(2, 2 + len(sp))),
+            name=f"{layer.name}/trim",
+        )
 
 
 # ---- max-unpooling (caffe-segnet's two-bottom "Upsample") ---------------------------------------
+
 
 @dataclass(frozen=True)
 class MaxUnpoolAttrs:
@@ -161,8 +187,10 @@ def max_unpool(x: np.ndarray, mask: np.ndarray, out_spatial: tuple[int, ...]) ->
     if idx.size and (idx.min() < 0 or idx.max() >= plane):
         bad = (idx < 0) | (idx >= plane)
         first, plane_shape = idx[bad][0], "x".join(map(str, out_spatial))
-        raise ValueError(f"mask index {first} is out of range for the {plane_shape} output "
-                         "plane: the scale settings do not match the pooling that made the mask")
+        raise ValueError(
+            f"mask index {first} is out of range for the {plane_shape} output "
+            "plane: the scale settings do not match the pooling that made the mask"
+        )
     idx += (np.arange(nc, dtype=np.int64) * plane)[:, None]  # flat over every channel's plane
     out = np.zeros(nc * plane, dtype=np.float32)
     # one flat scatter (1.6x faster than a 2-D one); later duplicates win, as Caffe's
@@ -201,12 +229,14 @@ class MaxUnpool(LayerType):
         kernel, strides, ends = [], [], []
         for h, o in zip(sp, out):
             if o < h:
-                raise layer.error(f"output length {o} is smaller than the input {h}: ONNX "
-                                  "MaxUnpool cannot express it")
+                raise layer.error(
+                    f"output length {o} is smaller than the input {h}: ONNX "
+                    "MaxUnpool cannot express it"
+                )
             s = ceil_div(o, h)
-            if h * s - o < s:       # kernel = stride = ceil(o/h), the overhang cropped at the end
+            if h * s - o < s:  # kernel = stride = ceil(o/h), the overhang cropped at the end
                 kernel.append(s), strides.append(s), ends.append(h * s - o)
-            else:                   # stride floor(o/h), the kernel covers the rest
+            else:  # stride floor(o/h), the kernel covers the rest
                 s = o // h
                 kernel.append(o - (h - 1) * s), strides.append(s), ends.append(0)
             # ONNX MaxUnpool's default length is the transposed convolution's
@@ -214,17 +244,30 @@ class MaxUnpool(LayerType):
         # ONNX indices are flat over (N, C, *out): add each plane's offset to the float mask
         plane = int(np.prod(out))
         offsets = (np.arange(x.shape[0] * x.shape[1], dtype=np.int64) * plane).reshape(
-            x.shape[:2] + (1,) * len(sp))
+            x.shape[:2] + (1,) * len(sp)
+        )
         local = em.tmp(f"{layer.name}/mask_int")
         em.node("Cast", [ins[1]], [local], name=f"{layer.name}/mask_int", to=7)  # INT64
         flat = em.tmp(f"{layer.name}/indices")
-        em.node("Add", [local, em.const(f"{layer.name}.plane_offsets", offsets)], [flat],
-                name=f"{layer.name}/indices")
-        em.node("MaxUnpool", [ins[0], flat], outs, name=layer.name, kernel_shape=kernel,
-                strides=strides, pads=[0] * len(sp) + ends)
+        em.node(
+            "Add",
+            [local, em.const(f"{layer.name}.plane_offsets", offsets)],
+            [flat],
+            name=f"{layer.name}/indices",
+        )
+        em.node(
+            "MaxUnpool",
+            [ins[0], flat],
+            outs,
+            name=layer.name,
+            kernel_shape=kernel,
+            strides=strides,
+            pads=[0] * len(sp) + ends,
+        )
 
 
 # ---- bilinear interpolation with aligned corners (PSPNet / DeepLab "Interp") ------------------
+
 
 @dataclass(frozen=True)
 class InterpAttrs:
@@ -286,8 +329,8 @@ def interp_bilinear(x: np.ndarray, out_spatial: tuple[int, ...]) -> np.ndarray:
         rows = np.arange(n_out)
         np.add.at(m, (rows, lo), np.float32(1) - w_hi)
         np.add.at(m, (rows, hi), w_hi)
-        pre, post = math.prod(y.shape[:axis]), math.prod(y.shape[axis + 1:])
-        shape = y.shape[:axis] + (n_out,) + y.shape[axis + 1:]
+        pre, post = math.prod(y.shape[:axis]), math.prod(y.shape[axis + 1 :])
+        shape = y.shape[:axis] + (n_out,) + y.shape[axis + 1 :]
         if post == 1:
             y = np.matmul(y.reshape(pre, n_in), m.T).reshape(shape)
         else:
@@ -305,8 +348,10 @@ class Interp(LayerType):
         x = ins[0]
         if len(ins) == 2:
             if a.size is not None or a.zoom_factor != 1 or a.shrink_factor != 1:
-                raise ValueError("with a second input the output size comes from it; "
-                                 "size/zoom_factor/shrink_factor must be left unset")
+                raise ValueError(
+                    "with a second input the output size comes from it; "
+                    "size/zoom_factor/shrink_factor must be left unset"
+                )
             if ins[1].rank != x.rank:
                 raise ValueError(f"the size reference {ins[1]} and the input {x} differ in rank")
             return tuple(ins[1].shape[2:])
@@ -329,8 +374,14 @@ class Interp(LayerType):
         out = em.spec(outs[0]).shape
         sizes = em.const(f"{layer.name}.sizes", np.array(out, dtype=np.int64))
         # onnxruntime's align_corners uses the integer output length, as Caffe does
-        em.node("Resize", [ins[0], "", "", sizes], outs, name=layer.name, mode="linear",
-                coordinate_transformation_mode="align_corners")
+        em.node(
+            "Resize",
+            [ins[0], "", "", sizes],
+            outs,
+            name=layer.name,
+            mode="linear",
+            coordinate_transformation_mode="align_corners",
+        )
 
     def macs(self, a, ins, outs):
         return outs[0].size * 2 ** (outs[0].rank - 2)

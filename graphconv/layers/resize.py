@@ -22,8 +22,15 @@ from .base import as_tuple
 # ---- Resize: nearest and linear, every ONNX coordinate transformation ----------------------------
 
 RESIZE_MODES = ("nearest", "linear", "cubic")
-COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                    "half_pixel_symmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize")
+COORDINATE_MODES = (
+    "half_pixel",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "half_pixel_symmetric",
+    "tf_half_pixel_for_nn",
+    "tf_crop_and_resize",
+)
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
@@ -86,10 +93,15 @@ class ResizeAttrs:
             if any(not s > 0 or not np.isfinite(s) for s in scales):
                 raise ValueError(f"scales must be positive and finite, got {scales}")
             object.__setattr__(self, "scales", scales)
-        for what, value, allowed in (("mode", self.mode, RESIZE_MODES),
-                                     ("coordinate_transformation_mode",
-                                      self.coordinate_transformation_mode, COORDINATE_MODES),
-                                     ("nearest_mode", self.nearest_mode, NEAREST_MODES)):
+        for what, value, allowed in (
+            ("mode", self.mode, RESIZE_MODES),
+            (
+                "coordinate_transformation_mode",
+                self.coordinate_transformation_mode,
+                COORDINATE_MODES,
+            ),
+            ("nearest_mode", self.nearest_mode, NEAREST_MODES),
+        ):
             if value not in allowed:
                 raise ValueError(f"{what} must be one of {', '.join(allowed)}, got '{value}'")
         object.__setattr__(self, "cubic_coeff_a", float(self.cubic_coeff_a))
@@ -99,8 +111,9 @@ class ResizeAttrs:
             raise ValueError("antialias applies to linear and cubic modes only")
         crop = self.coordinate_transformation_mode == "tf_crop_and_resize"
         if crop != (self.roi is not None):
-            raise ValueError("roi is given exactly with coordinate_transformation_mode "
-                             "tf_crop_and_resize")
+            raise ValueError(
+                "roi is given exactly with coordinate_transformation_mode tf_crop_and_resize"
+            )
         if crop:
             roi = tuple(float(v) for v in self.roi)
             if len(roi) != 2 * len(sizes):
@@ -121,8 +134,9 @@ def _keys_cubic(d: np.ndarray, a: float) -> np.ndarray:
     return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
 
 
-def resize_coordinates(a: ResizeAttrs, in_len: int, out_len: int, scale: float,
-                       roi: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+def resize_coordinates(
+    a: ResizeAttrs, in_len: int, out_len: int, scale: float, roi: tuple[float, float] = (0.0, 1.0)
+) -> np.ndarray:
     """The input coordinate (float64) of each output sample of one axis."""
     y = np.arange(out_len, dtype=np.float64)
     width = scale * in_len  # the fractional output length of the specification
@@ -167,15 +181,20 @@ def resize_axis_taps(a: ResizeAttrs, shape: tuple[int, ...]):
     return out
 
 
-def resize_taps(a: ResizeAttrs, in_len: int, out_len: int, scale: float,
-                roi: tuple[float, float] = (0.0, 1.0)):
+def resize_taps(
+    a: ResizeAttrs, in_len: int, out_len: int, scale: float, roi: tuple[float, float] = (0.0, 1.0)
+):
     """Source indices and float32 weights of one axis: arrays (out_len, taps)."""
     x = resize_coordinates(a, in_len, out_len, scale, roi)
     low = np.floor(x)
     frac = x - low
     if a.mode == "nearest":
-        bump = {"round_prefer_floor": frac > 0.5, "round_prefer_ceil": frac >= 0.5,
-                "floor": np.zeros_like(frac, dtype=bool), "ceil": frac > 0}[a.nearest_mode]
+        bump = {
+            "round_prefer_floor": frac > 0.5,
+            "round_prefer_ceil": frac >= 0.5,
+            "floor": np.zeros_like(frac, dtype=bool),
+            "ceil": frac > 0,
+        }[a.nearest_mode]
         index = np.clip(low.astype(np.int64) + bump, 0, in_len - 1)[:, None]
         return index, np.ones(index.shape, dtype=np.float32)
     radius = 1 if a.mode == "linear" else 2
@@ -186,8 +205,7 @@ def resize_taps(a: ResizeAttrs, in_len: int, out_len: int, scale: float,
     left = np.where(frac == 0, low - 1, low).astype(np.int64)
     index = left[:, None] + np.arange(start, start + n)[None, :]
     d = (index - x[:, None]) * s
-    weight = np.maximum(1 - np.abs(d), 0) if a.mode == "linear" else _keys_cubic(
-        d, a.cubic_coeff_a)
+    weight = np.maximum(1 - np.abs(d), 0) if a.mode == "linear" else _keys_cubic(d, a.cubic_coeff_a)
     if a.exclude_outside:
         weight = np.where((index < 0) | (index >= in_len), 0.0, weight)
     if a.antialias or a.exclude_outside:
@@ -205,7 +223,7 @@ def resize(a: ResizeAttrs, x: np.ndarray) -> np.ndarray:
         if index.shape[1] == 1:
             acc = np.take(x, index[:, 0], axis=axis)
         else:
-            acc = np.zeros(x.shape[:axis] + (len(index),) + x.shape[axis + 1:], np.float32)
+            acc = np.zeros(x.shape[:axis] + (len(index),) + x.shape[axis + 1 :], np.float32)
             for k in range(index.shape[1]):  # a loop over the kernel taps
                 acc += np.take(x, index[:, k], axis=axis) * weight[:, k].reshape(shape)
         if outside is not None:
@@ -245,12 +263,13 @@ class Resize(LayerType):
         scales = a.axis_scales(shape)
         taps = resize_axis_taps(a, shape)
         ctm = a.coordinate_transformation_mode
-        expressible = not ((ctm == "half_pixel_symmetric" and em.opset < 19)
-                           or (ctm == "tf_half_pixel_for_nn" and em.opset >= 18)
-                           or (a.antialias and em.opset < 18))
+        expressible = not (
+            (ctm == "half_pixel_symmetric" and em.opset < 19)
+            or (ctm == "tf_half_pixel_for_nn" and em.opset >= 18)
+            or (a.antialias and em.opset < 18)
+        )
         if ctm == "tf_crop_and_resize":
-            expressible = expressible and all(s * n == o for s, n, o in
-                                              zip(scales, shape, a.sizes))
+            expressible = expressible and all(s * n == o for s, n, o in zip(scales, shape, a.sizes))
         if a.sizes == shape:  # onnxruntime then copies the input, whatever the scales
             expressible = expressible and all(t is None for t in taps)
         attrs = {"mode": a.mode, "coordinate_transformation_mode": ctm}
@@ -268,8 +287,9 @@ class Resize(LayerType):
         if a.scales is None:
             args = [ins[0], roi, "", em.const(f"{layer.name}.sizes", list(a.sizes), np.int64)]
         else:
-            expressible = expressible and all(_ort_scaled_length(s, n) == o for s, n, o in
-                                              zip(a.scales, shape, a.sizes))
+            expressible = expressible and all(
+                _ort_scaled_length(s, n) == o for s, n, o in zip(a.scales, shape, a.sizes)
+            )
             args = [ins[0], roi, em.const(f"{layer.name}.scales", list(a.scales), np.float32)]
         if expressible:
             em.node("Resize", args, list(outs), name=layer.name, **attrs)
@@ -284,27 +304,51 @@ class Resize(LayerType):
             wshape = [1] * axis + [len(index)] + [1] * (rank - axis - 1)
             picked = y if outside is None else em.tmp(f"{base}_interpolated")
             if index.shape[1] == 1:
-                em.node("Gather", [x, em.const(f"{layer.name}.index{axis}", index[:, 0],
-                                               np.int64)], [picked], name=base, axis=axis)
+                em.node(
+                    "Gather",
+                    [x, em.const(f"{layer.name}.index{axis}", index[:, 0], np.int64)],
+                    [picked],
+                    name=base,
+                    axis=axis,
+                )
             else:
                 terms = []
                 for k in range(index.shape[1]):
                     g = em.tmp(f"{base}_tap{k}")
-                    em.node("Gather", [x, em.const(f"{layer.name}.index{axis}_{k}",
-                                                   index[:, k], np.int64)], [g], name=g,
-                            axis=axis)
+                    em.node(
+                        "Gather",
+                        [x, em.const(f"{layer.name}.index{axis}_{k}", index[:, k], np.int64)],
+                        [g],
+                        name=g,
+                        axis=axis,
+                    )
                     m = em.tmp(f"{base}_weighted{k}")
-                    em.node("Mul", [g, em.const(f"{layer.name}.weight{axis}_{k}",
-                                                weight[:, k].reshape(wshape), np.float32)],
-                            [m], name=m)
+                    em.node(
+                        "Mul",
+                        [
+                            g,
+                            em.const(
+                                f"{layer.name}.weight{axis}_{k}",
+                                weight[:, k].reshape(wshape),
+                                np.float32,
+                            ),
+                        ],
+                        [m],
+                        name=m,
+                    )
                     terms.append(m)
                 em.node("Sum", terms, [picked], name=base)
             if outside is not None:
-                em.node("Where", [em.const(f"{layer.name}.outside{axis}",
-                                           outside.reshape(wshape), np.bool_),
-                                  em.const(f"{layer.name}.extrapolation",
-                                           np.float32(a.extrapolation_value)), picked], [y],
-                        name=f"{base}_extrapolate")
+                em.node(
+                    "Where",
+                    [
+                        em.const(f"{layer.name}.outside{axis}", outside.reshape(wshape), np.bool_),
+                        em.const(f"{layer.name}.extrapolation", np.float32(a.extrapolation_value)),
+                        picked,
+                    ],
+                    [y],
+                    name=f"{base}_extrapolate",
+                )
             x = y
 
     def macs(self, a, ins, outs):
@@ -312,4 +356,3 @@ class Resize(LayerType):
 
 
 # ---- Binary: numpy-broadcasting elementwise ops between computed tensors -------------------------
-

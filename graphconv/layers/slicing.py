@@ -25,8 +25,8 @@ from ..ir import TensorSpec
 from ..registry import LayerType, register
 from .base import as_tuple, canonical_axis, same_rank
 
-
 # ---- Pad -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PadAttrs:
@@ -68,10 +68,12 @@ class Pad(LayerType):
     def infer(self, a, ins):
         x = ins[0]
         if x.rank != len(a.pads_begin) + 2:
-            raise ValueError(f"pads cover {len(a.pads_begin)} spatial axes but the input has "
-                             f"rank {x.rank}")
-        out = tuple(padded_length(h, b, e)
-                    for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end))
+            raise ValueError(
+                f"pads cover {len(a.pads_begin)} spatial axes but the input has rank {x.rank}"
+            )
+        out = tuple(
+            padded_length(h, b, e) for h, b, e in zip(x.shape[2:], a.pads_begin, a.pads_end)
+        )
         if any(o < 1 for o in out):
             raise ValueError(f"pads {a.pads_begin}/{a.pads_end} crop an axis to nothing")
         return [TensorSpec(x.shape[:2] + out, x.dtype)]
@@ -81,11 +83,17 @@ class Pad(LayerType):
 
     def to_onnx(self, layer, em, ins, outs):
         a = layer.attrs
-        em.pad(ins[0], outs[0], [0, 0, *a.pads_begin, 0, 0, *a.pads_end], value=a.value,
-               name=layer.name)
+        em.pad(
+            ins[0],
+            outs[0],
+            [0, 0, *a.pads_begin, 0, 0, *a.pads_end],
+            value=a.value,
+            name=layer.name,
+        )
 
 
 # ---- Slice ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SliceAttrs:
@@ -102,8 +110,10 @@ class SliceAttrs:
         if n < 1:
             raise ValueError(f"Slice needs at least one output, got {n}")
         if points and len(points) != n - 1:
-            raise ValueError(f"{len(points)} slice points make {len(points) + 1} parts, "
-                             f"but {n} outputs are named")
+            raise ValueError(
+                f"{len(points)} slice points make {len(points) + 1} parts, "
+                f"but {n} outputs are named"
+            )
         prev = 0
         for pt in points:
             if pt <= prev:
@@ -134,11 +144,15 @@ class Slice(LayerType):
         size = x.shape[ax]
         if a.slice_points:
             if a.slice_points[-1] >= size:
-                raise ValueError(f"slice point {a.slice_points[-1]} leaves nothing for the last "
-                                 f"output (axis {ax} has size {size})")
+                raise ValueError(
+                    f"slice point {a.slice_points[-1]} leaves nothing for the last "
+                    f"output (axis {ax} has size {size})"
+                )
         elif size % a.num_outputs:
-            raise ValueError(f"{a.num_outputs} outputs do not evenly divide axis {ax} of size "
-                             f"{size} (give slice_point values)")
+            raise ValueError(
+                f"{a.num_outputs} outputs do not evenly divide axis {ax} of size "
+                f"{size} (give slice_point values)"
+            )
         outs = []
         for b, e in a.bounds(size):
             shape = list(x.shape)
@@ -158,7 +172,9 @@ class Slice(LayerType):
         for i, ((b, e), out) in enumerate(zip(layer.attrs.bounds(x.shape[ax]), outs)):
             em.slice(ins[0], out, [b], [e], [ax], name=f"{layer.name}/part{i}")
 
+
 # ---- Crop ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CropAttrs:
@@ -185,8 +201,10 @@ class CropAttrs:
         ax = canonical_axis(self.axis, rank, "Crop axis")
         n = rank - ax
         if len(self.offsets) > 1 and len(self.offsets) != n:
-            raise ValueError(f"Crop from axis {ax} of a rank-{rank} input needs 1 or {n} offsets, "
-                             f"got {len(self.offsets)}")
+            raise ValueError(
+                f"Crop from axis {ax} of a rank-{rank} input needs 1 or {n} offsets, "
+                f"got {len(self.offsets)}"
+            )
         per_axis = self.offsets * n if len(self.offsets) == 1 else (self.offsets or (0,) * n)
         return (0,) * ax + per_axis
 
@@ -204,8 +222,10 @@ class Crop(LayerType):
         ax = canonical_axis(a.axis, rank)
         for i in range(ax, rank):
             if begins[i] + ref.shape[i] > x.shape[i]:
-                raise ValueError(f"Crop on axis {i}: offset {begins[i]} + reference size "
-                                 f"{ref.shape[i]} exceeds the input size {x.shape[i]}")
+                raise ValueError(
+                    f"Crop on axis {i}: offset {begins[i]} + reference size "
+                    f"{ref.shape[i]} exceeds the input size {x.shape[i]}"
+                )
         return [TensorSpec(x.shape[:ax] + ref.shape[ax:], x.dtype)]
 
     @staticmethod
@@ -213,8 +233,11 @@ class Crop(LayerType):
         """(axis, begin, end) of every axis that is actually cut."""
         begins = a.begins(x.rank)
         ax = canonical_axis(a.axis, x.rank)
-        return [(i, begins[i], begins[i] + ref.shape[i]) for i in range(ax, x.rank)
-                if begins[i] != 0 or ref.shape[i] != x.shape[i]]
+        return [
+            (i, begins[i], begins[i] + ref.shape[i])
+            for i in range(ax, x.rank)
+            if begins[i] != 0 or ref.shape[i] != x.shape[i]
+        ]
 
     def run(self, a, xs, p):
         x, ref = xs
@@ -231,7 +254,9 @@ class Crop(LayerType):
         axes, begins, ends = zip(*window)
         em.slice(ins[0], outs[0], begins, ends, axes, name=layer.name)
 
+
 # ---- StridedSlice: ONNX Slice with starts / ends / axes / steps ----------------------------------
+
 
 @dataclass(frozen=True)
 class StridedSliceAttrs:
@@ -248,11 +273,11 @@ class StridedSliceAttrs:
     def __post_init__(self) -> None:
         starts, ends = as_tuple(self.starts, what="starts"), as_tuple(self.ends, what="ends")
         axes = as_tuple(self.axes, what="axes")
-        steps = as_tuple(self.steps, what="steps") if self.steps is not None else (1,) * len(
-            axes)
+        steps = as_tuple(self.steps, what="steps") if self.steps is not None else (1,) * len(axes)
         if not len(starts) == len(ends) == len(axes) == len(steps):
-            raise ValueError(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} "
-                             "differ in length")
+            raise ValueError(
+                f"starts {starts}, ends {ends}, axes {axes} and steps {steps} differ in length"
+            )
         if any(s == 0 for s in steps):
             raise ValueError(f"steps must be non-zero, got {steps}")
         if len(set(axes)) != len(axes):
@@ -289,26 +314,35 @@ class StridedSlice(LayerType):
         x = ins[0]
         shape = tuple(_slice_length(*r) for r in a.ranges(x.shape))
         if any(d < 1 for d in shape):
-            raise ValueError(f"the slice of {x} is empty ({shape}): zero-sized outputs are "
-                             "not supported")
+            raise ValueError(
+                f"the slice of {x} is empty ({shape}): zero-sized outputs are not supported"
+            )
         return [TensorSpec(shape, x.dtype)]
 
     def run(self, a, xs, p):
-        index = tuple(slice(s, None if e < 0 else e, step) for s, e, step in
-                      a.ranges(xs[0].shape))
+        index = tuple(slice(s, None if e < 0 else e, step) for s, e, step in a.ranges(xs[0].shape))
         return [np.ascontiguousarray(xs[0][index])]
 
     def to_onnx(self, layer, em, ins, outs):
         shape = em.spec(ins[0]).shape
-        ranges = [(axis, *r) for axis, r in enumerate(layer.attrs.ranges(shape))
-                  if r != (0, shape[axis], 1)]
+        ranges = [
+            (axis, *r)
+            for axis, r in enumerate(layer.attrs.ranges(shape))
+            if r != (0, shape[axis], 1)
+        ]
         if not ranges:
             em.node("Identity", list(ins), list(outs), name=layer.name)
             return
         # an end of -1 (through index 0) is written as -(len + 1), which ONNX clamps to -1
-        em.slice(ins[0], outs[0], [r[1] for r in ranges],
-                 [r[2] if r[2] >= 0 else -(shape[r[0]] + 1) for r in ranges],
-                 [r[0] for r in ranges], name=layer.name, steps=[r[3] for r in ranges])
+        em.slice(
+            ins[0],
+            outs[0],
+            [r[1] for r in ranges],
+            [r[2] if r[2] >= 0 else -(shape[r[0]] + 1) for r in ranges],
+            [r[0] for r in ranges],
+            name=layer.name,
+            steps=[r[3] for r in ranges],
+        )
 
 
 # ---- BorderPad: ONNX Pad on any axis, modes constant / edge / reflect / wrap ---------------------
@@ -358,17 +392,21 @@ class BorderPad(LayerType):
         out = tuple(d + b + e for d, b, e in zip(x.shape, a.pads_begin, a.pads_end))
         if any(d < 1 for d in out):
             raise ValueError(f"padding {x} gives the empty shape {out}")
-        if a.mode == "reflect" and any(max(b, e) >= d for d, b, e in
-                                       zip(x.shape, a.pads_begin, a.pads_end)):
-            raise ValueError(f"reflect pads {a.pads_begin}, {a.pads_end} must be shorter than "
-                             f"the axes of {x}")
+        if a.mode == "reflect" and any(
+            max(b, e) >= d for d, b, e in zip(x.shape, a.pads_begin, a.pads_end)
+        ):
+            raise ValueError(
+                f"reflect pads {a.pads_begin}, {a.pads_end} must be shorter than the axes of {x}"
+            )
         return [TensorSpec(out, x.dtype)]
 
     def run(self, a, xs, p):
         x = xs[0]
         if a.mode == "constant":
-            crop = tuple(slice(max(-b, 0), d - max(-e, 0)) for d, b, e in
-                         zip(x.shape, a.pads_begin, a.pads_end))
+            crop = tuple(
+                slice(max(-b, 0), d - max(-e, 0))
+                for d, b, e in zip(x.shape, a.pads_begin, a.pads_end)
+            )
             widths = [(max(b, 0), max(e, 0)) for b, e in zip(a.pads_begin, a.pads_end)]
             return [np.pad(x[crop], widths, constant_values=np.float32(a.value))]
         for axis, (d, b, e) in enumerate(zip(x.shape, a.pads_begin, a.pads_end)):
@@ -380,8 +418,10 @@ class BorderPad(LayerType):
         """ONNX Pad; wrap before opset 19 becomes one Gather per padded axis."""
         a = layer.attrs
         if a.mode != "wrap" or em.opset >= 19:
-            args = [ins[0], em.const(f"{layer.name}.pads", list(a.pads_begin + a.pads_end),
-                                     np.int64)]
+            args = [
+                ins[0],
+                em.const(f"{layer.name}.pads", list(a.pads_begin + a.pads_end), np.int64),
+            ]
             if a.mode == "constant" and a.value != 0.0:
                 args.append(em.const(f"{layer.name}.value", np.float32(a.value)))
             em.node("Pad", args, list(outs), name=layer.name, mode=a.mode)
@@ -392,8 +432,13 @@ class BorderPad(LayerType):
         for k, axis in enumerate(axes):
             y = outs[0] if k == len(axes) - 1 else em.tmp(f"{layer.name}/axis{axis}")
             index = a.source_index(shape[axis], a.pads_begin[axis], a.pads_end[axis])
-            em.node("Gather", [x, em.const(f"{layer.name}.index{axis}", index, np.int64)], [y],
-                    name=f"{layer.name}/axis{axis}", axis=axis)
+            em.node(
+                "Gather",
+                [x, em.const(f"{layer.name}.index{axis}", index, np.int64)],
+                [y],
+                name=f"{layer.name}/axis{axis}",
+                axis=axis,
+            )
             x = y
         if not axes:
             em.node("Identity", [x], list(outs), name=layer.name)

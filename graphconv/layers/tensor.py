@@ -26,6 +26,7 @@ from ..kernels.threads import parallel_map
 from ..registry import LayerType, register
 from .base import as_tuple, canonical_axis, same_rank
 
+
 @dataclass(frozen=True)
 class InputAttrs:
     shape: tuple[int, ...]
@@ -60,11 +61,18 @@ class Input(LayerType):
 
 # ---- shared helpers ------------------------------------------------------------------------------
 
+
 def _reshape_to(em, x: str, out: str, shape, name: str) -> None:
-    em.node("Reshape", [x, em.const(f"{name}.shape", [int(d) for d in shape], np.int64)], [out],
-            name=name)
+    em.node(
+        "Reshape",
+        [x, em.const(f"{name}.shape", [int(d) for d in shape], np.int64)],
+        [out],
+        name=name,
+    )
+
 
 # ---- Concat --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ConcatAttrs:
@@ -93,15 +101,19 @@ class Concat(LayerType):
                     raise ValueError(
                         f"Concat inputs differ on axis {j}: {first.shape[j]} vs {x.shape[j]} "
                         f"(input 0 is {first}, input {i} is {x}; only the concat axis {ax} "
-                        f"may differ)")
+                        f"may differ)"
+                    )
         shape = list(first.shape)
         shape[ax] = sum(x.shape[ax] for x in ins)
         return [TensorSpec(tuple(shape), first.dtype)]
 
     def run(self, a, xs, p):
         ax = canonical_axis(a.axis, xs[0].ndim)
-        if ax != 1 or sum(x.size for x in xs) < PARALLEL_ELEMENTS \
-                or any(x.dtype != np.float32 for x in xs):
+        if (
+            ax != 1
+            or sum(x.size for x in xs) < PARALLEL_ELEMENTS
+            or any(x.dtype != np.float32 for x in xs)
+        ):
             return [np.concatenate(xs, axis=ax)]
         return [_concat_channels(xs)]
 
@@ -114,8 +126,9 @@ def _concat_channels(xs: list[np.ndarray]) -> np.ndarray:
     """Large float32 tensors joined along the channels by blocks of about EPILOGUE_BLOCK
     elements on the threads (one np.concatenate is a single-threaded copy: ENet's 16x256x512
     join 0.94 -> 0.56 ms on 2 cores)."""
-    out = np.empty((xs[0].shape[0], sum(x.shape[1] for x in xs)) + xs[0].shape[2:],
-                   dtype=np.float32)
+    out = np.empty(
+        (xs[0].shape[0], sum(x.shape[1] for x in xs)) + xs[0].shape[2:], dtype=np.float32
+    )
     blocks, c0 = [], 0
     for x in xs:
         c = x.shape[1]
@@ -125,12 +138,14 @@ def _concat_channels(xs: list[np.ndarray]) -> np.ndarray:
 
     def copy(block) -> None:
         x, a, b, at = block
-        out[:, at + a:at + b] = x[:, a:b]
+        out[:, at + a : at + b] = x[:, a:b]
 
     parallel_map(copy, blocks)
     return out
 
+
 # ---- Split ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SplitAttrs:
@@ -161,7 +176,9 @@ class Split(LayerType):
         for i, out in enumerate(outs):
             em.node("Identity", [ins[0]], [out], name=f"{layer.name}/copy{i}")
 
+
 # ---- Flatten and Reshape -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FlattenAttrs:
@@ -180,9 +197,10 @@ def flatten_shape(a: FlattenAttrs, shape: tuple[int, ...]) -> tuple[int, ...]:
     start = canonical_axis(a.axis, rank, "Flatten axis")
     end = canonical_axis(a.end_axis, rank, "Flatten end_axis")
     if end < start - 1:  # Caffe's count(start, end + 1) needs start <= end + 1
-        raise ValueError(f"Flatten end_axis {a.end_axis} (axis {end}) comes before axis "
-                         f"{a.axis} (axis {start})")
-    return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+        raise ValueError(
+            f"Flatten end_axis {a.end_axis} (axis {end}) comes before axis {a.axis} (axis {start})"
+        )
+    return shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :]
 
 
 @dataclass(frozen=True)
@@ -216,26 +234,29 @@ def reshape_shape(a: ReshapeAttrs, shape: tuple[int, ...]) -> tuple[int, ...]:
         raise ValueError(f"Reshape axis {a.axis} is out of range for a rank-{rank} input")
     end = rank if a.num_axes == -1 else start + a.num_axes
     if end > rank:
-        raise ValueError(f"Reshape axis {a.axis} + num_axes {a.num_axes} goes past the "
-                         f"{rank} input axes")
+        raise ValueError(
+            f"Reshape axis {a.axis} + num_axes {a.num_axes} goes past the {rank} input axes"
+        )
     out = list(shape[:start]) + list(a.shape) + list(shape[end:])
     for i, d in enumerate(a.shape):
         if d == 0:
             if start + i >= rank:
-                raise ValueError(f"reshape dim {i} is 0 (copy) but the input has no axis "
-                                 f"{start + i} to copy")
+                raise ValueError(
+                    f"reshape dim {i} is 0 (copy) but the input has no axis {start + i} to copy"
+                )
             out[start + i] = shape[start + i]
     total = math.prod(shape)
     if -1 in a.shape:
         k = start + a.shape.index(-1)
         known = math.prod(d for j, d in enumerate(out) if j != k)
         if total % known:
-            raise ValueError(f"cannot infer the -1 dim: {total} values are not divisible by "
-                             f"the {known} of the other dims {tuple(out)}")
+            raise ValueError(
+                f"cannot infer the -1 dim: {total} values are not divisible by "
+                f"the {known} of the other dims {tuple(out)}"
+            )
         out[k] = total // known
     if math.prod(out) != total:
-        raise ValueError(f"reshape to {tuple(out)} has {math.prod(out)} values, the input "
-                         f"{total}")
+        raise ValueError(f"reshape to {tuple(out)} has {math.prod(out)} values, the input {total}")
     return tuple(out)
 
 
@@ -271,6 +292,7 @@ class Reshape(LayerType):
 
 # ---- Permute and ShuffleChannel ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PermuteAttrs:
     """SSD-fork Permute: output axis i is input axis ``order[i]``; axes not named follow in
@@ -288,8 +310,9 @@ class PermuteAttrs:
 
     def full_order(self, rank: int) -> tuple[int, ...]:
         if any(o >= rank for o in self.order):
-            raise ValueError(f"permute order {self.order} names an axis beyond the rank-{rank} "
-                             "input")
+            raise ValueError(
+                f"permute order {self.order} names an axis beyond the rank-{rank} input"
+            )
         return self.order + tuple(i for i in range(rank) if i not in self.order)
 
 
@@ -333,8 +356,9 @@ class ShuffleChannel(LayerType):
         if x.rank < 2:
             raise ValueError(f"ShuffleChannel needs a channel axis, the input has rank {x.rank}")
         if x.shape[1] % a.group:
-            raise ValueError(f"ShuffleChannel group {a.group} does not divide {x.shape[1]} "
-                             "channels")
+            raise ValueError(
+                f"ShuffleChannel group {a.group} does not divide {x.shape[1]} channels"
+            )
         return [TensorSpec(x.shape, x.dtype)]
 
     def run(self, a, xs, p):
@@ -347,8 +371,7 @@ class ShuffleChannel(LayerType):
         x = em.spec(ins[0])
         n, c = x.shape[:2]
         g = layer.attrs.group
-        grouped = em.reshape(ins[0], (n, g, c // g, math.prod(x.shape[2:])),
-                             f"{layer.name}/group")
+        grouped = em.reshape(ins[0], (n, g, c // g, math.prod(x.shape[2:])), f"{layer.name}/group")
         swapped = em.tmp(f"{layer.name}/swap")
         em.node("Transpose", [grouped], [swapped], name=f"{layer.name}/swap", perm=[0, 2, 1, 3])
         _reshape_to(em, swapped, outs[0], x.shape, f"{layer.name}/merge")

@@ -39,8 +39,9 @@ def bilinear_kernel(shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(kernel, shape).astype(np.float32)
 
 
-def fill(filler, shape: tuple[int, ...], rng: np.random.Generator, *, fan_in: int,
-         is_bias: bool = False) -> np.ndarray:
+def fill(
+    filler, shape: tuple[int, ...], rng: np.random.Generator, *, fan_in: int, is_bias: bool = False
+) -> np.ndarray:
     """Values for a blob of ``shape`` from a FillerParameter (or None for our default)."""
     shape = tuple(shape)
     if filler is None:
@@ -63,7 +64,8 @@ def fill(filler, shape: tuple[int, ...], rng: np.random.Generator, *, fan_in: in
         return rng.uniform(-scale, scale, shape).astype(np.float32)
     if kind == "msra":
         return (math.sqrt(2.0 / _norm(filler, shape)) * rng.standard_normal(shape)).astype(
-            np.float32)
+            np.float32
+        )
     if kind == "bilinear":
         if len(shape) < 3:
             raise ValueError(f"bilinear filler needs a kernel blob, got shape {shape}")

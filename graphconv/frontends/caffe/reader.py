@@ -18,14 +18,14 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from ...errors import GraphError, ParseError
 from ...builder import GraphBuilder
+from ...errors import GraphError, ParseError
 from ...ir import Graph, Layer, seeded_rng
 from ...layers.tensor import InputAttrs
 from ...registry import layer_type
 from . import schema, textparse
-from .rules import DROPPED, RULES, V1_TYPES
 from .fillers import fill
+from .rules import DROPPED, RULES, V1_TYPES
 
 TEST = 1  # caffe.Phase
 
@@ -47,8 +47,10 @@ def parse_prototxt(text: str, path: str):
     return net
 
 
-_TOKENS = re.compile(r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|#[^\n]*|([{}<>])|(\n)"""
-                     r"|\b(layers?)\b")
+_TOKENS = re.compile(
+    r"""("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|#[^\n]*|([{}<>])|(\n)"""
+    r"|\b(layers?)\b"
+)
 
 
 def block_lines(text: str) -> dict[str, list[int]]:
@@ -70,6 +72,7 @@ def block_lines(text: str) -> dict[str, list[int]]:
 
 def _included(lp, phase: int = TEST) -> bool:
     """Caffe's NetStateRule check for the phase only (stages and levels are not modelled)."""
+
     def matches(rule) -> bool:
         return not rule.HasField("phase") or rule.phase == phase
 
@@ -86,15 +89,19 @@ def _net_inputs(net, path: str) -> list[tuple[str, tuple[int, ...] | None]]:
     names = list(net.input)
     if net.input_shape:
         if len(net.input_shape) != len(names):
-            raise ParseError(f"{len(names)} net inputs but {len(net.input_shape)} input_shape "
-                             "entries", file=path)
+            raise ParseError(
+                f"{len(names)} net inputs but {len(net.input_shape)} input_shape entries", file=path
+            )
         return [(nm, _shape_of(s)) for nm, s in zip(names, net.input_shape)]
     if net.input_dim:
         if len(net.input_dim) != 4 * len(names):
-            raise ParseError(f"{len(names)} net inputs need {4 * len(names)} input_dim values, "
-                             f"got {len(net.input_dim)}", file=path)
+            raise ParseError(
+                f"{len(names)} net inputs need {4 * len(names)} input_dim values, "
+                f"got {len(net.input_dim)}",
+                file=path,
+            )
         dims = list(net.input_dim)
-        return [(nm, tuple(dims[4 * i:4 * i + 4])) for i, nm in enumerate(names)]
+        return [(nm, tuple(dims[4 * i : 4 * i + 4])) for i, nm in enumerate(names)]
     return [(nm, None) for nm in names]
 
 
@@ -102,12 +109,14 @@ def _blob_array(blob) -> np.ndarray:
     if blob.HasField("shape"):
         shape = _shape_of(blob.shape)
     else:
-        shape = tuple(getattr(blob, k) for k in ("num", "channels", "height", "width")
-                      if blob.HasField(k))
+        shape = tuple(
+            getattr(blob, k) for k in ("num", "channels", "height", "width") if blob.HasField(k)
+        )
     data = np.asarray(blob.data if len(blob.data) else blob.double_data, dtype=np.float32)
     if math.prod(shape) != data.size:
-        raise ValueError(f"blob shape {shape} holds {math.prod(shape)} values, "
-                         f"data has {data.size}")
+        raise ValueError(
+            f"blob shape {shape} holds {math.prod(shape)} values, data has {data.size}"
+        )
     return data.reshape(shape)
 
 
@@ -145,22 +154,35 @@ def _fit_blob(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
 
 # Caffe layer types that produce data (no bottoms) rather than compute: their tops become graph
 # inputs when a shape is known (--input-shape, or DummyData's own shape) and are dropped otherwise.
-DATA_SOURCES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData",
-                "AnnotatedData", "VideoData", "Python"}
+DATA_SOURCES = {
+    "Data",
+    "ImageData",
+    "HDF5Data",
+    "MemoryData",
+    "WindowData",
+    "DummyData",
+    "AnnotatedData",
+    "VideoData",
+    "Python",
+}
 
 
 def _source_shapes(lp, kind: str) -> list[tuple[int, ...] | None]:
     if kind == "DummyData" and lp.dummy_data_param.shape:
         shapes = [_shape_of(s) for s in lp.dummy_data_param.shape]
-        return (shapes * len(lp.top))[:len(lp.top)] if len(shapes) == 1 else shapes
+        return (shapes * len(lp.top))[: len(lp.top)] if len(shapes) == 1 else shapes
     if kind == "MemoryData":
         p = lp.memory_data_param
         return [(p.batch_size, p.channels, p.height, p.width)] + [None] * (len(lp.top) - 1)
     return [None] * len(lp.top)
 
 
-def load_caffe(path: str, weights: str | None = None,
-               input_shapes: Mapping[str, Sequence[int]] | None = None, seed: int = 0) -> Graph:
+def load_caffe(
+    path: str,
+    weights: str | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    seed: int = 0,
+) -> Graph:
     """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -179,8 +201,11 @@ def load_caffe(path: str, weights: str | None = None,
     builder = GraphBuilder(net.name or os.path.splitext(base)[0], seed)
     for name, shape in declared:
         _input_layer(builder, tensors, name, overrides.get(name, shape), base, name)
-    unsupported = [(renamed[id(lp)], kind, src) for lp, kind, src, action in plan
-                   if action[0] == "layer" and kind != "Input" and kind not in RULES]
+    unsupported = [
+        (renamed[id(lp)], kind, src)
+        for lp, kind, src, action in plan
+        if action[0] == "layer" and kind != "Input" and kind not in RULES
+    ]
     if unsupported:
         listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
         raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
@@ -189,21 +214,36 @@ def load_caffe(path: str, weights: str | None = None,
         lname = renamed[id(lp)]
         if action[0] == "input":
             _, top, shape = action
-            _input_layer(builder, tensors, top, overrides.get(top, shape), src,
-                         lname if len(lp.top) == 1 else f"{lname}/{top}")
+            _input_layer(
+                builder,
+                tensors,
+                top,
+                overrides.get(top, shape),
+                src,
+                lname if len(lp.top) == 1 else f"{lname}/{top}",
+            )
         elif kind == "Input":
             shapes = list(lp.input_param.shape)
             for j, top in enumerate(lp.top):
                 shape = _shape_of(shapes[j if len(shapes) > 1 else 0]) if shapes else None
-                _input_layer(builder, tensors, top, overrides.get(top, shape), src,
-                             lname if len(lp.top) == 1 else f"{lname}/{top}")
+                _input_layer(
+                    builder,
+                    tensors,
+                    top,
+                    overrides.get(top, shape),
+                    src,
+                    lname if len(lp.top) == 1 else f"{lname}/{top}",
+                )
         elif _add_layer(builder, tensors, lp, kind, src, lname, blobs, seed):
             used_blobs.add(lname)
     if blobs is not None:
         extra = sorted(set(blobs) - used_blobs)
         if extra:
-            raise ParseError(f"weights for layer(s) not in the prototxt (or without parameters "
-                             f"there): {', '.join(extra)}", file=weights)
+            raise ParseError(
+                f"weights for layer(s) not in the prototxt (or without parameters "
+                f"there): {', '.join(extra)}",
+                file=weights,
+            )
     outputs = builder.unconsumed(sources=False)
     if not outputs:
         raise ParseError("the net has no layers that produce an output", file=path)
@@ -267,10 +307,12 @@ def _plan(entries: list[tuple], declared, overrides) -> tuple[list[tuple], list[
                     plan.append((lp, kind, src, ("input", top, shape)))
                     known.add(top)
                     dropped_blob.pop(top, None)
-            notes.append(f"data layer '{lp.name}' ({kind}) replaced by graph input(s) "
-                         + ", ".join(t for t in lp.top if t in known)
-                         if any(t in known for t in lp.top)
-                         else f"dropped data layer '{lp.name}' ({kind}): no input shape given")
+            notes.append(
+                f"data layer '{lp.name}' ({kind}) replaced by graph input(s) "
+                + ", ".join(t for t in lp.top if t in known)
+                if any(t in known for t in lp.top)
+                else f"dropped data layer '{lp.name}' ({kind}): no input shape given"
+            )
             continue
         if kind in DROPPED:
             notes.append(f"dropped layer '{lp.name}' ({kind}): not part of inference")
@@ -279,9 +321,13 @@ def _plan(entries: list[tuple], declared, overrides) -> tuple[list[tuple], list[
             continue
         gone = [b for b in lp.bottom if b in dropped_blob and b not in known]
         if gone:
-            raise GraphError(f"bottom '{gone[0]}' comes from dropped layer {dropped_blob[gone[0]]};"
-                             f" give its shape with --input-shape {gone[0]}=N,C,H,W",
-                             layer=lp.name, type=kind, source=src)
+            raise GraphError(
+                f"bottom '{gone[0]}' comes from dropped layer {dropped_blob[gone[0]]};"
+                f" give its shape with --input-shape {gone[0]}=N,C,H,W",
+                layer=lp.name,
+                type=kind,
+                source=src,
+            )
         plan.append((lp, kind, src, ("layer",)))
         known.update(lp.top)
     return plan, notes
@@ -309,12 +355,14 @@ class _TensorNames:
         return name
 
 
-def _input_layer(builder: GraphBuilder, tensors: _TensorNames, name: str, shape, src: str,
-                 layer_name: str) -> None:
+def _input_layer(
+    builder: GraphBuilder, tensors: _TensorNames, name: str, shape, src: str, layer_name: str
+) -> None:
     """Append an Input layer defining (the next version of) blob ``name``."""
     if shape is None:
-        raise ParseError(f"input '{name}' has no shape; give one with "
-                         f"--input-shape {name}=N,C,H,W", file=src)
+        raise ParseError(
+            f"input '{name}' has no shape; give one with --input-shape {name}=N,C,H,W", file=src
+        )
     try:
         attrs = InputAttrs(shape=shape)
     except ValueError as e:
@@ -322,13 +370,25 @@ def _input_layer(builder: GraphBuilder, tensors: _TensorNames, name: str, shape,
     builder.append(Layer(layer_name, "Input", (), (tensors.define(name),), attrs, source=src))
 
 
-def _add_layer(builder: GraphBuilder, tensors: _TensorNames, lp, kind: str, src: str,
-               lname: str, blobs, seed: int) -> bool:
+def _add_layer(
+    builder: GraphBuilder,
+    tensors: _TensorNames,
+    lp,
+    kind: str,
+    src: str,
+    lname: str,
+    blobs,
+    seed: int,
+) -> bool:
     """Translate one Caffe layer by its rule and append it; whether it took weights blobs."""
     missing = [b for b in lp.bottom if b not in tensors.current]
     if missing:
-        raise GraphError(f"bottom '{missing[0]}' is not produced by any earlier layer",
-                         layer=lname, type=kind, source=src)
+        raise GraphError(
+            f"bottom '{missing[0]}' is not produced by any earlier layer",
+            layer=lname,
+            type=kind,
+            source=src,
+        )
     ins = [tensors.current[b] for b in lp.bottom]
     in_specs = [builder.spec(t) for t in ins]
     stored = blobs.get(lname) if blobs is not None else None
@@ -345,8 +405,7 @@ def _add_layer(builder: GraphBuilder, tensors: _TensorNames, lp, kind: str, src:
         shapes = dict(lt.param_shapes(spec.attrs, in_specs))
     except ValueError as e:
         where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
-        raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind,
-                         source=src) from None
+        raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind, source=src) from None
     took_blobs = blobs is not None and bool(spec.blobs)
     if took_blobs:
         params = _weights_params(lname, kind, spec, shapes, stored, src)
@@ -362,15 +421,23 @@ def _weights_params(name: str, kind: str, spec, shapes: dict, got, src: str) -> 
     if got is None:
         raise GraphError("has no blobs in the weights file", layer=name, type=kind, source=src)
     if len(got) != len(keys):
-        raise GraphError(f"weights file has {len(got)} blobs, expected {len(keys)} "
-                         f"({', '.join(keys)})", layer=name, type=kind, source=src)
+        raise GraphError(
+            f"weights file has {len(got)} blobs, expected {len(keys)} ({', '.join(keys)})",
+            layer=name,
+            type=kind,
+            source=src,
+        )
     raw = {}
     for key, array in zip(keys, got):
         want = tuple(spec.blob_shapes.get(key, shapes.get(key, ())))
         fitted = _fit_blob(array, want)
         if fitted is None:
-            raise GraphError(f"weights blob '{key}' has shape {array.shape}, expected {want}",
-                             layer=name, type=kind, source=src)
+            raise GraphError(
+                f"weights blob '{key}' has shape {array.shape}, expected {want}",
+                layer=name,
+                type=kind,
+                source=src,
+            )
         raw[key] = fitted
     if spec.finish is None:
         return raw
@@ -388,8 +455,13 @@ def _filler_params(name: str, kind: str, spec, in_specs, seed: int, src: str) ->
             continue
         shape = params[key].shape
         try:
-            params[key] = fill(filler, shape, seeded_rng(seed, name, key),
-                               fan_in=lt.fan_in(spec.attrs, shape), is_bias=(key == "bias"))
+            params[key] = fill(
+                filler,
+                shape,
+                seeded_rng(seed, name, key),
+                fan_in=lt.fan_in(spec.attrs, shape),
+                is_bias=(key == "bias"),
+            )
         except ValueError as e:
             raise GraphError(str(e), layer=name, type=kind, source=src) from None
     return params

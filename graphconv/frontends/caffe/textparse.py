@@ -43,7 +43,8 @@ _TOKEN = re.compile(
     r'|"[^"\n\\]*(?:\\.[^"\n\\]*)*"'  # double-quoted string
     r"|'[^'\n\\]*(?:\\.[^'\n\\]*)*'"  # single-quoted string
     r"|[^\s#]"  # any other character
-    r"|\Z)")
+    r"|\Z)"
+)
 
 _CLOSE = {"{": "}", "<": ">"}
 _ANY = "google.protobuf.Any"
@@ -58,6 +59,7 @@ def tokenize(text: str) -> list[str]:
 
 # ---- scalar converters: (tokens, i) -> (value, next i) ------------------------------------
 
+
 def _cached(parse_one):
     cache: dict[str, object] = {}
 
@@ -70,6 +72,7 @@ def _cached(parse_one):
         value = parse_one(tok)  # ValueError -> fallback
         cache[tok] = value
         return value, i + 1
+
     return convert
 
 
@@ -113,15 +116,21 @@ def _string_converter(as_text: bool):
             nxt = tokens[i]
         raw = b"".join(parts)
         return (str(raw, "utf-8") if as_text else raw), i
+
     return convert
 
 
 _INT_KINDS = {
-    FieldDescriptor.TYPE_INT32: (True, False), FieldDescriptor.TYPE_SINT32: (True, False),
-    FieldDescriptor.TYPE_SFIXED32: (True, False), FieldDescriptor.TYPE_INT64: (True, True),
-    FieldDescriptor.TYPE_SINT64: (True, True), FieldDescriptor.TYPE_SFIXED64: (True, True),
-    FieldDescriptor.TYPE_UINT32: (False, False), FieldDescriptor.TYPE_FIXED32: (False, False),
-    FieldDescriptor.TYPE_UINT64: (False, True), FieldDescriptor.TYPE_FIXED64: (False, True),
+    FieldDescriptor.TYPE_INT32: (True, False),
+    FieldDescriptor.TYPE_SINT32: (True, False),
+    FieldDescriptor.TYPE_SFIXED32: (True, False),
+    FieldDescriptor.TYPE_INT64: (True, True),
+    FieldDescriptor.TYPE_SINT64: (True, True),
+    FieldDescriptor.TYPE_SFIXED64: (True, True),
+    FieldDescriptor.TYPE_UINT32: (False, False),
+    FieldDescriptor.TYPE_FIXED32: (False, False),
+    FieldDescriptor.TYPE_UINT64: (False, True),
+    FieldDescriptor.TYPE_FIXED64: (False, True),
 }
 _CONVERTERS: dict = {}
 
@@ -167,8 +176,11 @@ def _fields(desc) -> dict:
         repeated = f.is_repeated
         ok = f.containing_oneof is None and (repeated or f.has_presence)
         if f.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
-            ok = ok and f.type == FieldDescriptor.TYPE_MESSAGE \
+            ok = (
+                ok
+                and f.type == FieldDescriptor.TYPE_MESSAGE
                 and not f.message_type.GetOptions().map_entry
+            )
             table[f.name] = (True, f.name, repeated, None) if ok else None
         else:
             conv = _converter(f)
@@ -178,6 +190,7 @@ def _fields(desc) -> dict:
 
 
 # ---- the builder ----------------------------------------------------------------------------
+
 
 def _merge(tokens, i, msg, end):
     """Fields of ``msg`` from tokens[i:] up to and including ``end``; returns the next index."""

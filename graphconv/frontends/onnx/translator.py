@@ -32,8 +32,14 @@ from ...errors import GraphError, ParseError, Unsupported
 from ...ir import Graph, TensorSpec
 
 # ops never folded even when their inputs are constant: their value is not a function of them
-NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                    "Multinomial", "Bernoulli"}
+NONDETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
@@ -43,12 +49,14 @@ RULES: dict[str, Rule] = {}
 
 def onnx_rule(*op_types: str):
     """Register the translation of ONNX op types (default domain)."""
+
     def deco(fn: Rule) -> Rule:
         for op in op_types:
             if op in RULES:
                 raise RuntimeError(f"ONNX rule for {op} registered twice")
             RULES[op] = fn
         return fn
+
     return deco
 
 
@@ -58,13 +66,15 @@ def supported_ops() -> list[str]:
 
 # ---- the translator ------------------------------------------------------------------------------
 
+
 class Translator:
     """State of one translation: the builder, constant values, the opset, and the errors."""
 
     def __init__(self, model: onnx.ModelProto, input_shapes, constants, source: str | None):
         self.model, self.source = model, source
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                          None)
+        self.opset = next(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None
+        )
         if self.opset is None:
             raise ParseError("the model imports no default-domain (ai.onnx) opset", file=source)
         g = model.graph
@@ -80,9 +90,12 @@ class Translator:
         self.input_shapes = dict(input_shapes or {})
         self.used = {t for n in g.node for t in n.input} | {v.name for v in g.output}
         # ONNX tensors used other than as MaxUnpool's indices (those read graphconv masks)
-        self.used_as_data = {t for n in g.node for i, t in enumerate(n.input)
-                             if not (n.op_type == "MaxUnpool" and i == 1)} | {
-            v.name for v in g.output}
+        self.used_as_data = {
+            t
+            for n in g.node
+            for i, t in enumerate(n.input)
+            if not (n.op_type == "MaxUnpool" and i == 1)
+        } | {v.name for v in g.output}
         # MaxPool Indices tensor -> (graphconv per-plane mask tensor, pooled input plane shape)
         self.plane_masks: dict[str, tuple[str, tuple[int, ...]]] = {}
         self.errors: list[str] = []
@@ -116,8 +129,9 @@ class Translator:
         """The node's input ``index``, which must be a (non-constant) tensor of the graph."""
         t = self.node.input[index]
         if t in self.consts:
-            raise Unsupported(f"input {index} ('{t}') is a constant where a computed tensor "
-                              "is expected")
+            raise Unsupported(
+                f"input {index} ('{t}') is a constant where a computed tensor is expected"
+            )
         return t
 
     def attr(self, name: str, default=None):
@@ -126,13 +140,15 @@ class Translator:
                 return helper.get_attribute_value(a)
         return default
 
-    def add(self, type: str, inputs, attrs, params=None, output: str | None = None,
-            suffix: str = "") -> str:
+    def add(
+        self, type: str, inputs, attrs, params=None, output: str | None = None, suffix: str = ""
+    ) -> str:
         """Append a layer; ``output`` names its output (default: a fresh helper name)."""
         name = self.node_name + suffix
         outputs = [output] if output is not None else None
-        return self.builder.add(type, inputs, attrs, params=params or {}, name=name,
-                                outputs=outputs)
+        return self.builder.add(
+            type, inputs, attrs, params=params or {}, name=name, outputs=outputs
+        )
 
     def out(self, index: int = 0) -> str:
         return self.node.output[index]
@@ -159,45 +175,62 @@ class Translator:
             if vi.name in self.poisoned:
                 continue
             if vi.name in self.consts:
-                self.errors.append(f"graph output '{vi.name}' is a constant (graphconv graphs "
-                                   "compute their outputs from inputs)")
+                self.errors.append(
+                    f"graph output '{vi.name}' is a constant (graphconv graphs "
+                    "compute their outputs from inputs)"
+                )
                 continue
             outputs.append(vi.name)
         if self.errors:
             n = len(self.errors)
-            raise GraphError(f"{n} ONNX node{'s' if n > 1 else ''} cannot be translated: "
-                             + "; ".join(self.errors), source=self.source)
+            raise GraphError(
+                f"{n} ONNX node{'s' if n > 1 else ''} cannot be translated: "
+                + "; ".join(self.errors),
+                source=self.source,
+            )
         return self.builder.build(outputs, notes=self.notes)
 
     def _graph_input(self, vi: onnx.ValueInfoProto) -> None:
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
-            self.errors.append(f"graph input '{vi.name}' is not a tensor "
-                               f"({vi.type.WhichOneof('value')}; tensors only)")
+            self.errors.append(
+                f"graph input '{vi.name}' is not a tensor "
+                f"({vi.type.WhichOneof('value')}; tensors only)"
+            )
             self.poisoned.add(vi.name)
             return
         if tt.elem_type not in FLOAT_TYPES:
             dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type) if tt.elem_type else None
-            self.errors.append(f"graph input '{vi.name}' has element type {dtype} (float32 "
-                               "only; bind it to a constant)")
+            self.errors.append(
+                f"graph input '{vi.name}' has element type {dtype} (float32 "
+                "only; bind it to a constant)"
+            )
             self.poisoned.add(vi.name)
             return
         if vi.name in self.input_shapes:
             shape = tuple(int(d) for d in self.input_shapes[vi.name])
         else:
             dims = tt.shape.dim
-            if not tt.HasField("shape") or any(not d.HasField("dim_value") or d.dim_value < 1
-                                                for d in dims):
-                shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                         for d in dims] if tt.HasField("shape") else "unknown"
-                self.errors.append(f"graph input '{vi.name}' has no static shape ({shown}); "
-                                   "give it with input_shapes / --input-shape")
+            if not tt.HasField("shape") or any(
+                not d.HasField("dim_value") or d.dim_value < 1 for d in dims
+            ):
+                shown = (
+                    [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+                    if tt.HasField("shape")
+                    else "unknown"
+                )
+                self.errors.append(
+                    f"graph input '{vi.name}' has no static shape ({shown}); "
+                    "give it with input_shapes / --input-shape"
+                )
                 self.poisoned.add(vi.name)
                 return
             shape = tuple(d.dim_value for d in dims)
         if not shape:
-            self.errors.append(f"graph input '{vi.name}' is a scalar (rank 0; graphconv "
-                               "tensors have at least one axis)")
+            self.errors.append(
+                f"graph input '{vi.name}' is a scalar (rank 0; graphconv "
+                "tensors have at least one axis)"
+            )
             self.poisoned.add(vi.name)
             return
         self.builder.input(vi.name, shape)
@@ -239,16 +272,23 @@ class Translator:
         feeds = {t: self.consts[t] for t in node.input if t}
         try:
             # a one-node model at the model's opset (a bare node would get the newest opset)
-            inputs = [helper.make_tensor_value_info(
-                t, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
-                for t, v in feeds.items()]
+            inputs = [
+                helper.make_tensor_value_info(
+                    t, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v)
+                )
+                for t, v in feeds.items()
+            ]
             outputs = [helper.make_empty_tensor_value_info(t) for t in node.output if t]
-            one = helper.make_model(helper.make_graph([node], "fold", inputs, outputs),
-                                    opset_imports=[helper.make_opsetid("", self.opset)])
+            one = helper.make_model(
+                helper.make_graph([node], "fold", inputs, outputs),
+                opset_imports=[helper.make_opsetid("", self.opset)],
+            )
             values = ReferenceEvaluator(one).run(None, feeds)
         except Exception as e:  # noqa: BLE001 - the reference raises many types
-            raise Unsupported(f"constant folding failed: {type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}") from None
+            raise Unsupported(
+                f"constant folding failed: {type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}"
+            ) from None
         for t, v in zip([t for t in node.output if t], values):
             self.consts[t] = np.asarray(v)
 
@@ -264,9 +304,11 @@ class Translator:
         self.consts[node.output[0]] = np.array(shape[start:end], dtype=np.int64)
 
 
-def load_onnx(model: str | os.PathLike | onnx.ModelProto,
-              input_shapes: Mapping[str, Sequence[int]] | None = None,
-              constants: Mapping[str, np.ndarray] | None = None) -> Graph:
+def load_onnx(
+    model: str | os.PathLike | onnx.ModelProto,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    constants: Mapping[str, np.ndarray] | None = None,
+) -> Graph:
     """Translate an ONNX model (a path or a ModelProto) into a Graph.
 
     ``input_shapes`` supplies or overrides graph input shapes by name. ``constants`` binds graph
@@ -279,11 +321,17 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto,
         try:
             model = onnx.load(source)
         except Exception as e:  # noqa: BLE001 - protobuf decode errors vary
-            raise ParseError(f"not a readable ONNX model: {type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}", file=source) from None
+            raise ParseError(
+                f"not a readable ONNX model: {type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}",
+                file=source,
+            ) from None
     known = {vi.name for vi in model.graph.input}
-    for name in (input_shapes or {}):
+    for name in input_shapes or {}:
         if name not in known:
-            raise ParseError(f"input_shapes names '{name}', which is not a graph input "
-                             f"(inputs: {', '.join(sorted(known))})", file=source)
+            raise ParseError(
+                f"input_shapes names '{name}', which is not a graph input "
+                f"(inputs: {', '.join(sorted(known))})",
+                file=source,
+            )
     return Translator(model, input_shapes, constants, source).translate()

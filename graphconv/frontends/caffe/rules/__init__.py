@@ -6,17 +6,35 @@ Rules live in one module per layer family (mirroring ``graphconv/layers/``) and 
 themselves with :func:`rule`, under their V2 type string and, where one exists, their V1 enum name.
 """
 
-from ._table import (  # noqa: F401  (the public names)
-    DROPPED, RULES, V1_TYPES, Spec, _filler, _per_axis, drop, rule)
+from ._table import DROPPED, RULES, V1_TYPES, Spec, _filler, _per_axis, drop, rule  # noqa: F401  (the public names)
 
-drop("SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss",
-     "InfogainLoss", "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "Silence",
-     v1={"SOFTMAX_LOSS": "SoftmaxWithLoss", "EUCLIDEAN_LOSS": "EuclideanLoss",
-         "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "HINGE_LOSS": "HingeLoss",
-         "INFOGAIN_LOSS": "InfogainLoss", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
-         "CONTRASTIVE_LOSS": "ContrastiveLoss", "ACCURACY": "Accuracy", "SILENCE": "Silence",
-         "DATA": "Data", "IMAGE_DATA": "ImageData", "HDF5_DATA": "HDF5Data",
-         "MEMORY_DATA": "MemoryData", "WINDOW_DATA": "WindowData", "DUMMY_DATA": "DummyData"})
+drop(
+    "SoftmaxWithLoss",
+    "EuclideanLoss",
+    "SigmoidCrossEntropyLoss",
+    "HingeLoss",
+    "InfogainLoss",
+    "MultinomialLogisticLoss",
+    "ContrastiveLoss",
+    "Accuracy",
+    "Silence",
+    v1={
+        "SOFTMAX_LOSS": "SoftmaxWithLoss",
+        "EUCLIDEAN_LOSS": "EuclideanLoss",
+        "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss",
+        "HINGE_LOSS": "HingeLoss",
+        "INFOGAIN_LOSS": "InfogainLoss",
+        "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
+        "CONTRASTIVE_LOSS": "ContrastiveLoss",
+        "ACCURACY": "Accuracy",
+        "SILENCE": "Silence",
+        "DATA": "Data",
+        "IMAGE_DATA": "ImageData",
+        "HDF5_DATA": "HDF5Data",
+        "MEMORY_DATA": "MemoryData",
+        "WINDOW_DATA": "WindowData",
+        "DUMMY_DATA": "DummyData",
+    },
+)
 
-from . import (  # noqa: E402,F401  (importing a family registers its rules)
-    activation, conv, elementwise, linear, norm, pool, resample, tensor)
+from . import activation, conv, elementwise, linear, norm, pool, resample, tensor  # noqa: E402,F401  (importing a family registers its rules)

@@ -37,8 +37,10 @@ def _per_axis(p, n: int, repeated: str, h: str, w: str, default: int) -> tuple[i
     if p.HasField(h) or p.HasField(w):
         if n != 2:
             raise ValueError(f"{h}/{w} are only allowed for 2-D convolution, the input is {n}-D")
-        return (getattr(p, h) if p.HasField(h) else default,
-                getattr(p, w) if p.HasField(w) else default)
+        return (
+            getattr(p, h) if p.HasField(h) else default,
+            getattr(p, w) if p.HasField(w) else default,
+        )
     vals = list(getattr(p, repeated))
     if not vals:
         return (default,) * n
@@ -59,6 +61,7 @@ DROPPED: set[str] = set()
 
 def rule(*types: str, v1: str | None = None) -> Callable:
     """Register a rule for one or more Caffe type strings (and a V1 enum name)."""
+
     def deco(fn: Callable) -> Callable:
         for t in types:
             if t in RULES:
@@ -67,6 +70,7 @@ def rule(*types: str, v1: str | None = None) -> Callable:
         if v1:
             V1_TYPES[v1] = types[0]
         return fn
+
     return deco
 
 

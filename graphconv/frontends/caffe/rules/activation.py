@@ -17,8 +17,9 @@ def prelu(lp, ins):
     """One blob, the slopes: ``(C,)``, or ``(1,)`` with ``channel_shared``. Caffe's default filler
     is the constant 0.25; without an explicit filler we draw seeded slopes instead."""
     p = lp.prelu_param
-    return Spec("PReLU", PReLUAttrs(channel_shared=p.channel_shared),
-                [("slope", _filler(p, "filler"))])
+    return Spec(
+        "PReLU", PReLUAttrs(channel_shared=p.channel_shared), [("slope", _filler(p, "filler"))]
+    )
 
 
 @rule("Sigmoid", v1="SIGMOID")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ....layers import ConvAttrs, DeconvAttrs, SeparableAttrs
 from typing import Any, Sequence
 
 from ....ir import TensorSpec
+from ....layers import ConvAttrs, DeconvAttrs, SeparableAttrs
 from ._table import Spec, _filler, _per_axis, rule
 
 
@@ -22,10 +22,16 @@ def _conv_common(lp, ins: Sequence[TensorSpec]) -> dict:
     if any(k == 0 for k in kernel):
         raise ValueError("convolution_param needs kernel_size or kernel_h/kernel_w")
     pads = _per_axis(p, n, "pad", "pad_h", "pad_w", 0)
-    return dict(num_output=p.num_output, kernel=kernel,
-                stride=_per_axis(p, n, "stride", "stride_h", "stride_w", 1),
-                dilation=_dilation(p, n),
-                pads_begin=pads, pads_end=pads, group=p.group, bias=p.bias_term)
+    return dict(
+        num_output=p.num_output,
+        kernel=kernel,
+        stride=_per_axis(p, n, "stride", "stride_h", "stride_w", 1),
+        dilation=_dilation(p, n),
+        pads_begin=pads,
+        pads_end=pads,
+        group=p.group,
+        bias=p.bias_term,
+    )
 
 
 def _dilation(p, n: int) -> tuple[int, ...]:
@@ -63,8 +69,10 @@ def convolution_depthwise(lp, ins):
     common = _conv_common(lp, ins)
     common["group"] = ins[0].shape[1]
     if common["num_output"] % common["group"]:
-        raise ValueError(f"ConvolutionDepthwise num_output {common['num_output']} is not a "
-                         f"multiple of the {common['group']} input channels")
+        raise ValueError(
+            f"ConvolutionDepthwise num_output {common['num_output']} is not a "
+            f"multiple of the {common['group']} input channels"
+        )
     return Spec("Convolution", ConvAttrs(**common), _conv_blobs(lp))
 
 

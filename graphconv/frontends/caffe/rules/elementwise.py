@@ -14,8 +14,10 @@ def eltwise(lp, ins):
     op = type(p).EltwiseOp.Name(p.operation)
     coeff = tuple(p.coeff)
     if coeff and len(coeff) != len(lp.bottom):
-        raise ValueError(f"Eltwise takes one coefficient per bottom: {len(coeff)} coeff values "
-                         f"for {len(lp.bottom)} bottoms")
+        raise ValueError(
+            f"Eltwise takes one coefficient per bottom: {len(coeff)} coeff values "
+            f"for {len(lp.bottom)} bottoms"
+        )
     if coeff and op == "PROD":
         raise ValueError("Eltwise coefficients apply to SUM only (Caffe rejects them with PROD)")
     return Spec("Eltwise", EltwiseAttrs(op, coeff if op == "SUM" else ()))

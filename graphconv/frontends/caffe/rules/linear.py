@@ -17,8 +17,9 @@ def inner_product(lp, ins):
         raise ValueError("inner_product_param.num_output is required")
     rank = ins[0].rank
     if not -rank <= p.axis < rank:
-        raise ValueError(f"inner_product_param.axis {p.axis} is out of range for a rank-{rank} "
-                         "input")
+        raise ValueError(
+            f"inner_product_param.axis {p.axis} is out of range for a rank-{rank} input"
+        )
     axis = p.axis % rank
     k = math.prod(ins[0].shape[axis:])
     blobs = [("weight", _filler(p, "weight_filler"))]
@@ -31,5 +32,6 @@ def inner_product(lp, ins):
     def finish(raw: dict) -> dict:
         return {**raw, "weight": raw["weight"].T}
 
-    return Spec("InnerProduct", attrs, blobs, blob_shapes={"weight": (k, p.num_output)},
-                finish=finish)
+    return Spec(
+        "InnerProduct", attrs, blobs, blob_shapes={"weight": (k, p.num_output)}, finish=finish
+    )

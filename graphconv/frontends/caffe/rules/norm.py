@@ -38,10 +38,13 @@ def batch_norm(lp, ins):
         factor = np.float32(0) if sf == 0 else np.float32(1) / sf
         return {"mean": raw["mean"] * factor, "variance": raw["variance"] * factor}
 
-    return Spec("BatchNorm", attrs,
-                [("mean", None), ("variance", None), ("scale_factor", None)],
-                blob_shapes={"mean": (c,), "variance": (c,), "scale_factor": (1,)},
-                finish=finish)
+    return Spec(
+        "BatchNorm",
+        attrs,
+        [("mean", None), ("variance", None), ("scale_factor", None)],
+        blob_shapes={"mean": (c,), "variance": (c,), "scale_factor": (1,)},
+        finish=finish,
+    )
 
 
 @rule("Scale")
@@ -50,8 +53,7 @@ def scale(lp, ins):
     replaces ``num_axes``). Blobs: ``[scale, bias]`` or ``[bias]``, bias only with ``bias_term``."""
     p = lp.scale_param
     two = len(ins) == 2
-    attrs = ScaleAttrs(axis=p.axis, num_axes=ins[1].rank if two else p.num_axes,
-                       bias=p.bias_term)
+    attrs = ScaleAttrs(axis=p.axis, num_axes=ins[1].rank if two else p.num_axes, bias=p.bias_term)
     blobs = [] if two else [("scale", _filler(p, "filler"))]
     if p.bias_term:
         blobs.append(("bias", _filler(p, "bias_filler")))
@@ -80,8 +82,10 @@ def bn_variant(lp) -> str:
     psp = [f for f in PSPNET_FIELDS if p.HasField(f)]
     seg = [f for f in SEGNET_FIELDS if p.HasField(f)]
     if psp and seg:
-        raise ValueError(f"bn_param mixes PSPNet BN fields ({', '.join(psp)}) with caffe-segnet "
-                         f"BN fields ({', '.join(seg)})")
+        raise ValueError(
+            f"bn_param mixes PSPNet BN fields ({', '.join(psp)}) with caffe-segnet "
+            f"BN fields ({', '.join(seg)})"
+        )
     if psp:
         return "pspnet"
     if seg:
@@ -111,15 +115,30 @@ def bn(lp, ins):
     if bn_variant(lp) == "pspnet":
         keys = ["scale", "bias", "mean", "variance"]
         fillers = [_filler(p, "slope_filler"), _filler(p, "bias_filler"), None, None]
-        return Spec("BatchNorm", BatchNormAttrs(eps=p.eps, affine=True), list(zip(keys, fillers)),
-                    blob_shapes={k: blob for k in keys}, finish=finish)
+        return Spec(
+            "BatchNorm",
+            BatchNormAttrs(eps=p.eps, affine=True),
+            list(zip(keys, fillers)),
+            blob_shapes={k: blob for k in keys},
+            finish=finish,
+        )
     blobs = [("scale", _filler(p, "scale_filler")), ("bias", _filler(p, "shift_filler"))]
     shapes = {"scale": blob, "bias": blob}
     if p.bn_mode == p.INFERENCE:
-        return Spec("Scale", ScaleAttrs(axis=1, num_axes=1, bias=True), blobs,
-                    blob_shapes=shapes, finish=finish)
-    return Spec("BatchNorm", BatchNormAttrs(eps=SEGNET_VAR_EPS, affine=True, statistics="batch"),
-                blobs, blob_shapes=shapes, finish=finish)
+        return Spec(
+            "Scale",
+            ScaleAttrs(axis=1, num_axes=1, bias=True),
+            blobs,
+            blob_shapes=shapes,
+            finish=finish,
+        )
+    return Spec(
+        "BatchNorm",
+        BatchNormAttrs(eps=SEGNET_VAR_EPS, affine=True, statistics="batch"),
+        blobs,
+        blob_shapes=shapes,
+        finish=finish,
+    )
 
 
 @rule("LRN", v1="LRN")
@@ -129,6 +148,13 @@ def lrn(lp, ins):
     ``(1 + alpha * mean)^-beta``: ``k`` is not used there, so the IR gets k = 1."""
     p = lp.lrn_param
     within = p.norm_region == p.WITHIN_CHANNEL
-    return Spec("LRN", LRNAttrs(local_size=p.local_size, alpha=p.alpha, beta=p.beta,
-                                k=1.0 if within else p.k,
-                                region="within_channel" if within else "across_channels"))
+    return Spec(
+        "LRN",
+        LRNAttrs(
+            local_size=p.local_size,
+            alpha=p.alpha,
+            beta=p.beta,
+            k=1.0 if within else p.k,
+            region="within_channel" if within else "across_channels",
+        ),
+    )

@@ -27,15 +27,18 @@ def pooling(lp, ins):
         raise ValueError(f"Caffe Pooling needs a 4-D input (N, C, H, W), got {ins[0]}")
     tops = len(lp.top)
     if tops not in (1, 2) or (tops == 2 and method != "MAX"):
-        raise ValueError(f"{method} Pooling takes {'1 or 2 tops' if method == 'MAX' else '1 top'}"
-                         f", got {tops}")
+        raise ValueError(
+            f"{method} Pooling takes {'1 or 2 tops' if method == 'MAX' else '1 top'}, got {tops}"
+        )
     pad = _pair(p, "pad", "pad_h", "pad_w", 0, "pad")
     stride = _pair(p, "stride", "stride_h", "stride_w", 1, "stride")
     round_mode = type(p).RoundMode.Name(p.round_mode)
     if p.global_pooling:
         if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
-            raise ValueError("global_pooling takes the kernel from the input; kernel_size/"
-                             "kernel_h/kernel_w must not be given")
+            raise ValueError(
+                "global_pooling takes the kernel from the input; kernel_size/"
+                "kernel_h/kernel_w must not be given"
+            )
         kernel = None
     else:
         if p.HasField("kernel_size") == (p.HasField("kernel_h") and p.HasField("kernel_w")):
@@ -43,6 +46,15 @@ def pooling(lp, ins):
         kernel = _pair(p, "kernel_size", "kernel_h", "kernel_w", 0, "kernel")
         if min(kernel) < 1:
             raise ValueError(f"pooling kernel must be positive, got {kernel}")
-    return Spec("Pooling", PoolAttrs(kernel=kernel, stride=stride, pad=pad, method=method,
-                                     round_mode=round_mode, global_pooling=p.global_pooling,
-                                     mask=tops == 2))
+    return Spec(
+        "Pooling",
+        PoolAttrs(
+            kernel=kernel,
+            stride=stride,
+            pad=pad,
+            method=method,
+            round_mode=round_mode,
+            global_pooling=p.global_pooling,
+            mask=tops == 2,
+        ),
+    )

@@ -13,8 +13,10 @@ def upsample(lp, ins):
     if len(lp.bottom) == 2:
         return _max_unpool(lp, ins)
     if len(lp.bottom) != 1:
-        raise ValueError(f"Upsample takes 1 bottom (nearest) or 2 (values and a pooling mask), "
-                         f"got {len(lp.bottom)}")
+        raise ValueError(
+            f"Upsample takes 1 bottom (nearest) or 2 (values and a pooling mask), "
+            f"got {len(lp.bottom)}"
+        )
     p = lp.upsample_param
     n = ins[0].rank - 2
     if p.HasField("scale_h") or p.HasField("scale_w"):
@@ -38,10 +40,15 @@ def _max_unpool(lp, ins):
         raise ValueError(f"Upsample bottoms differ in shape: values {values}, mask {mask}")
     has_size = p.HasField("upsample_h") and p.HasField("upsample_w")
     has_hw = p.HasField("scale_h") or p.HasField("scale_w")
-    if not has_size and has_hw and (p.HasField("scale") or not (p.HasField("scale_h")
-                                                               and p.HasField("scale_w"))):
-        raise ValueError("upsample_param needs upsample_h and upsample_w, else scale OR "
-                         "scale_h and scale_w (both)")
+    if (
+        not has_size
+        and has_hw
+        and (p.HasField("scale") or not (p.HasField("scale_h") and p.HasField("scale_w")))
+    ):
+        raise ValueError(
+            "upsample_param needs upsample_h and upsample_w, else scale OR "
+            "scale_h and scale_w (both)"
+        )
     if has_size:
         size = (p.upsample_h, p.upsample_w)
         if min(size) <= 1:
@@ -64,16 +71,19 @@ def interp(lp, ins):
     (the earlier hszhao/PSPNet layer) gives the size instead. Only zero pads are supported."""
     p = lp.interp_param
     if p.pad_beg != 0 or p.pad_end != 0:
-        raise ValueError(f"Interp pad_beg/pad_end ({p.pad_beg}, {p.pad_end}) are not supported "
-                         "(only 0)")
+        raise ValueError(
+            f"Interp pad_beg/pad_end ({p.pad_beg}, {p.pad_end}) are not supported (only 0)"
+        )
     if ins[0].rank != 4:
         raise ValueError(f"Interp needs a 4-D input (N, C, H, W), got {ins[0]}")
     has_zoom, has_shrink = p.HasField("zoom_factor"), p.HasField("shrink_factor")
     has_size = p.HasField("height") and p.HasField("width")
     if len(lp.bottom) == 2:
         if has_zoom or has_shrink or has_size:
-            raise ValueError("Interp with two bottoms takes the size from the second; "
-                             "zoom_factor/shrink_factor/height/width must not be given")
+            raise ValueError(
+                "Interp with two bottoms takes the size from the second; "
+                "zoom_factor/shrink_factor/height/width must not be given"
+            )
         return Spec("Interp", InterpAttrs())
     if len(lp.bottom) != 1:
         raise ValueError(f"Interp takes 1 or 2 bottoms, got {len(lp.bottom)}")

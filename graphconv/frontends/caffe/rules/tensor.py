@@ -4,6 +4,7 @@ ShuffleChannel, ArgMax)."""
 from __future__ import annotations
 
 from ....layers.argmax import ArgMaxAttrs
+from ....layers.slicing import CropAttrs, SliceAttrs
 from ....layers.tensor import (
     ConcatAttrs,
     FlattenAttrs,
@@ -12,7 +13,6 @@ from ....layers.tensor import (
     ShuffleChannelAttrs,
     SplitAttrs,
 )
-from ....layers.slicing import CropAttrs, SliceAttrs
 from ._table import Spec, rule
 
 
@@ -83,5 +83,6 @@ def shuffle_channel(lp, ins):
 @rule("ArgMax", v1="ARGMAX")
 def argmax(lp, ins):
     p = lp.argmax_param
-    return Spec("ArgMax", ArgMaxAttrs(p.out_max_val, p.top_k,
-                                      p.axis if p.HasField("axis") else None))
+    return Spec(
+        "ArgMax", ArgMaxAttrs(p.out_max_val, p.top_k, p.axis if p.HasField("axis") else None)
+    )

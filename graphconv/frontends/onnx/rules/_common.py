@@ -6,8 +6,17 @@ import numpy as np
 
 from ..translator import RULES, Translator, Unsupported, onnx_rule, supported_ops
 
-__all__ = ["RULES", "Translator", "Unsupported", "onnx_rule", "supported_ops",
-           "_axis", "_ints", "_f32", "_text"]
+__all__ = [
+    "RULES",
+    "Translator",
+    "Unsupported",
+    "onnx_rule",
+    "supported_ops",
+    "_axis",
+    "_ints",
+    "_f32",
+    "_text",
+]
 
 
 def _axis(axis: int, rank: int) -> int:
@@ -30,4 +39,3 @@ def _text(value, default: str) -> str:
     if value is None:
         return default
     return value.decode() if isinstance(value, bytes) else str(value)
-

@@ -26,25 +26,38 @@ def prelu(t: Translator, node) -> None:
     slope = _f32(t.const(node.input[1], "the slope"))
     shape = t.shape(x)
     if slope.size == 1:
-        t.add("PReLU", [x], PReLUAttrs(channel_shared=True), {"slope": slope.reshape(1)},
-              output=t.out())
+        t.add(
+            "PReLU",
+            [x],
+            PReLUAttrs(channel_shared=True),
+            {"slope": slope.reshape(1)},
+            output=t.out(),
+        )
         return
     if t.opset < 7 and slope.ndim == 1 and len(shape) >= 2 and slope.size == shape[1]:
         # PRelu-6 and older: a 1-D slope holds one value per channel (no numpy broadcast)
         t.add("PReLU", [x], PReLUAttrs(), {"slope": slope}, output=t.out())
         return
     aligned = (1,) * (len(shape) - slope.ndim) + slope.shape
-    if len(shape) >= 2 and len(aligned) == len(shape) and aligned[1] == shape[1] and all(
-            d == 1 for i, d in enumerate(aligned) if i != 1):
+    if (
+        len(shape) >= 2
+        and len(aligned) == len(shape)
+        and aligned[1] == shape[1]
+        and all(d == 1 for i, d in enumerate(aligned) if i != 1)
+    ):
         t.add("PReLU", [x], PReLUAttrs(), {"slope": slope.reshape(-1)}, output=t.out())
         return
     # any other broadcasting slope: relu(x) + slope * (x - relu(x)), exact (x - relu(x) is
     # x or 0)
     positive = t.add("ReLU", [x], ReLUAttrs(), suffix="/positive")
-    negative = t.add("Eltwise", [x, positive], EltwiseAttrs("SUM", (1.0, -1.0)),
-                     suffix="/negative")
-    scaled = t.add("ConstantBinary", [negative], ConstantBinaryAttrs(
-        operation="mul", constant_shape=slope.shape), {"constant": slope}, suffix="/scaled")
+    negative = t.add("Eltwise", [x, positive], EltwiseAttrs("SUM", (1.0, -1.0)), suffix="/negative")
+    scaled = t.add(
+        "ConstantBinary",
+        [negative],
+        ConstantBinaryAttrs(operation="mul", constant_shape=slope.shape),
+        {"constant": slope},
+        suffix="/scaled",
+    )
     t.add("Eltwise", [positive, scaled], EltwiseAttrs("SUM"), output=t.out())
 
 
@@ -64,17 +77,19 @@ def softmax(t: Translator, node) -> None:
     shape = t.shape(x)
     rank = len(shape)
     if t.opset >= 13:
-        t.add("Softmax", [x], SoftmaxAttrs(axis=_axis(t.attr("axis", -1), rank)),
-              output=t.out())
+        t.add("Softmax", [x], SoftmaxAttrs(axis=_axis(t.attr("axis", -1), rank)), output=t.out())
         return
     # before opset 13: the input is coerced to 2-D (axes before `axis` x the rest)
     axis = _axis(t.attr("axis", 1), rank)
-    if math.prod(shape[axis + 1:]) == 1:
+    if math.prod(shape[axis + 1 :]) == 1:
         t.add("Softmax", [x], SoftmaxAttrs(axis=axis), output=t.out())
         return
-    flat = t.add("Reshape", [x], ReshapeAttrs(shape=(math.prod(shape[:axis]),
-                                                     math.prod(shape[axis:]))),
-                 suffix="/coerce_2d")
+    flat = t.add(
+        "Reshape",
+        [x],
+        ReshapeAttrs(shape=(math.prod(shape[:axis]), math.prod(shape[axis:]))),
+        suffix="/coerce_2d",
+    )
     soft = t.add("Softmax", [flat], SoftmaxAttrs(axis=1), suffix="/softmax")
     t.add("Reshape", [soft], ReshapeAttrs(shape=shape), output=t.out())
 
@@ -95,4 +110,3 @@ def dropout(t: Translator, node) -> None:
 @onnx_rule("Identity")
 def identity(t: Translator, node) -> None:
     t.add("Identity", [t.data(0)], IdentityAttrs(), output=t.out())
-

@@ -49,8 +49,16 @@ def conv(t: Translator, node) -> None:
     params = {"weight": w}
     if b is not None:
         params["bias"] = _f32(b)
-    attrs = ConvAttrs(num_output=w.shape[0], kernel=kernel, stride=stride, dilation=dilation,
-                      pads_begin=pb, pads_end=pe, group=t.attr("group", 1), bias=b is not None)
+    attrs = ConvAttrs(
+        num_output=w.shape[0],
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pads_begin=pb,
+        pads_end=pe,
+        group=t.attr("group", 1),
+        bias=b is not None,
+    )
     t.add("Convolution", [x], attrs, params, output=t.out())
 
 
@@ -95,8 +103,15 @@ def conv_transpose(t: Translator, node) -> None:
     params = {"weight": w}
     if b is not None:
         params["bias"] = _f32(b)
-    attrs = DeconvAttrs(num_output=w.shape[1] * group, kernel=kernel, stride=stride,
-                        dilation=dilation, pads_begin=tuple(pb), pads_end=tuple(pe), group=group,
-                        bias=b is not None, output_padding=op)
+    attrs = DeconvAttrs(
+        num_output=w.shape[1] * group,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pads_begin=tuple(pb),
+        pads_end=tuple(pe),
+        group=group,
+        bias=b is not None,
+        output_padding=op,
+    )
     t.add("Deconvolution", [x], attrs, params, output=t.out())
-

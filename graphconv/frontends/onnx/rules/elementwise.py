@@ -38,17 +38,25 @@ def binary(t: Translator, node) -> None:
         value = _f32(t.consts[c])
         if op == "pow":
             if first or value.size != 1:
-                raise Unsupported("a constant base or a non-scalar constant exponent is not "
-                                  "supported")
+                raise Unsupported(
+                    "a constant base or a non-scalar constant exponent is not supported"
+                )
             t.add("Power", [x], PowerAttrs(power=float(value.reshape(-1)[0])), output=t.out())
             return
-        t.add("ConstantBinary", [x], ConstantBinaryAttrs(operation=op, constant_shape=value.shape,
-                                                         constant_first=first),
-              {"constant": value}, output=t.out())
+        t.add(
+            "ConstantBinary",
+            [x],
+            ConstantBinaryAttrs(operation=op, constant_shape=value.shape, constant_first=first),
+            {"constant": value},
+            output=t.out(),
+        )
         return
     if t.shape(a) == t.shape(b) and op in ("add", "sub", "mul"):
-        attrs = {"add": EltwiseAttrs("SUM"), "sub": EltwiseAttrs("SUM", (1.0, -1.0)),
-                 "mul": EltwiseAttrs("PROD")}[op]
+        attrs = {
+            "add": EltwiseAttrs("SUM"),
+            "sub": EltwiseAttrs("SUM", (1.0, -1.0)),
+            "mul": EltwiseAttrs("PROD"),
+        }[op]
         t.add("Eltwise", [a, b], attrs, output=t.out())
         return
     t.add("Binary", [a, b], BinaryAttrs(op), output=t.out())
@@ -68,9 +76,19 @@ def variadic(t: Translator, node) -> None:
     t.add("Binary", ins, BinaryAttrs(op), output=t.out())
 
 
-_UNARY = {"Abs": "abs", "Neg": "neg", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
-          "Reciprocal": "reciprocal", "Elu": "elu", "Selu": "selu", "Softplus": "softplus",
-          "Softsign": "softsign", "LogSoftmax": "log_softmax"}
+_UNARY = {
+    "Abs": "abs",
+    "Neg": "neg",
+    "Exp": "exp",
+    "Log": "log",
+    "Sqrt": "sqrt",
+    "Reciprocal": "reciprocal",
+    "Elu": "elu",
+    "Selu": "selu",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "LogSoftmax": "log_softmax",
+}
 
 
 @onnx_rule(*_UNARY)
@@ -81,24 +99,28 @@ def unary(t: Translator, node) -> None:
     if fn == "elu":
         kw["alpha"] = t.attr("alpha", 1.0)
     elif fn == "selu":
-        kw = {k: v for k, v in (("alpha", t.attr("alpha")), ("gamma", t.attr("gamma")))
-              if v is not None}
+        kw = {
+            k: v
+            for k, v in (("alpha", t.attr("alpha")), ("gamma", t.attr("gamma")))
+            if v is not None
+        }
     if fn != "log_softmax":
         t.add("Unary", [x], UnaryAttrs(fn, **kw), output=t.out())
         return
     shape = t.shape(x)
     rank = len(shape)
     if t.opset >= 13:
-        t.add("Unary", [x], UnaryAttrs(fn, axis=_axis(t.attr("axis", -1), rank)),
-              output=t.out())
+        t.add("Unary", [x], UnaryAttrs(fn, axis=_axis(t.attr("axis", -1), rank)), output=t.out())
         return
     axis = _axis(t.attr("axis", 1), rank)  # before 13: coerced to 2-D, as Softmax
-    if math.prod(shape[axis + 1:]) == 1:
+    if math.prod(shape[axis + 1 :]) == 1:
         t.add("Unary", [x], UnaryAttrs(fn, axis=axis), output=t.out())
         return
-    flat = t.add("Reshape", [x], ReshapeAttrs(shape=(math.prod(shape[:axis]),
-                                                     math.prod(shape[axis:]))),
-                 suffix="/coerce_2d")
+    flat = t.add(
+        "Reshape",
+        [x],
+        ReshapeAttrs(shape=(math.prod(shape[:axis]), math.prod(shape[axis:]))),
+        suffix="/coerce_2d",
+    )
     soft = t.add("Unary", [flat], UnaryAttrs(fn, axis=1), suffix="/log_softmax")
     t.add("Reshape", [soft], ReshapeAttrs(shape=shape), output=t.out())
-

@@ -39,9 +39,14 @@ def gemm(t: Translator, node) -> None:
         t.add("InnerProduct", [x], attrs, params, output=t.out())
         return
     y = t.add("InnerProduct", [x], attrs, params, suffix="/product")
-    t.add("ConstantBinary", [y], ConstantBinaryAttrs(operation="add",
-                                                     constant_shape=per_row.shape),
-          {"constant": per_row}, output=t.out(), suffix="/bias")
+    t.add(
+        "ConstantBinary",
+        [y],
+        ConstantBinaryAttrs(operation="add", constant_shape=per_row.shape),
+        {"constant": per_row},
+        output=t.out(),
+        suffix="/bias",
+    )
 
 
 @onnx_rule("MatMul")
@@ -55,4 +60,3 @@ def matmul(t: Translator, node) -> None:
         raise Unsupported(f"the data operand has rank {rank} (2 or more expected)")
     attrs = InnerProductAttrs(num_output=b.shape[1], bias=False, axis=rank - 1)
     t.add("InnerProduct", [x], attrs, {"weight": np.ascontiguousarray(b.T)}, output=t.out())
-

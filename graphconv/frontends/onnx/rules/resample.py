@@ -50,26 +50,36 @@ def resize(t: Translator, node) -> None:
     if any(o < 1 for o in out):
         raise Unsupported(f"the output shape {tuple(out)} has an empty axis")
     if legacy and any(s < 1 for s in full):
-        raise Unsupported(f"{node.op_type}-{t.opset} downsampling (scales {full}) has no "
-                          "specified rounding")
+        raise Unsupported(
+            f"{node.op_type}-{t.opset} downsampling (scales {full}) has no specified rounding"
+        )
     if tuple(out) == shape and all(np.isclose(s, 1.0) for s in full) and roi is None:
         t.add("Identity", [x], IdentityAttrs(), output=t.out())
         return
-    factors = [o // i if o % i == 0 and s == o // i else 0 for i, o, s in
-               zip(shape, out, full)]
-    if (mode == "nearest" and rank >= 3 and roi is None and factors[0] == factors[1] == 1
-            and all(factors)
-            and all(_floor_equivalent(transform, nearest_mode, f) for f in factors[2:])):
+    factors = [o // i if o % i == 0 and s == o // i else 0 for i, o, s in zip(shape, out, full)]
+    if (
+        mode == "nearest"
+        and rank >= 3
+        and roi is None
+        and factors[0] == factors[1] == 1
+        and all(factors)
+        and all(_floor_equivalent(transform, nearest_mode, f) for f in factors[2:])
+    ):
         t.add("Upsample", [x], UpsampleAttrs(scale=tuple(factors[2:])), output=t.out())
         return
     given = sizes is None or any(s != o / i for s, o, i in zip(full, out, shape))
-    attrs = ResizeAttrs(sizes=tuple(out), scales=tuple(full) if given else None, mode=mode,
-                        coordinate_transformation_mode=transform, nearest_mode=nearest_mode,
-                        cubic_coeff_a=t.attr("cubic_coeff_a", -0.75),
-                        exclude_outside=bool(t.attr("exclude_outside", 0)),
-                        antialias=bool(t.attr("antialias", 0)) and mode != "nearest",
-                        roi=None if roi is None else tuple(roi),
-                        extrapolation_value=t.attr("extrapolation_value", 0.0))
+    attrs = ResizeAttrs(
+        sizes=tuple(out),
+        scales=tuple(full) if given else None,
+        mode=mode,
+        coordinate_transformation_mode=transform,
+        nearest_mode=nearest_mode,
+        cubic_coeff_a=t.attr("cubic_coeff_a", -0.75),
+        exclude_outside=bool(t.attr("exclude_outside", 0)),
+        antialias=bool(t.attr("antialias", 0)) and mode != "nearest",
+        roi=None if roi is None else tuple(roi),
+        extrapolation_value=t.attr("extrapolation_value", 0.0),
+    )
     t.add("Resize", [x], attrs, output=t.out())
 
 
@@ -147,8 +157,10 @@ def max_unpool(t: Translator, node) -> None:
     x = t.data(0)
     ind = node.input[1]
     if ind not in t.plane_masks:
-        raise Unsupported("the indices must be a MaxPool's Indices output (graphconv keeps "
-                          "them as a per-plane mask)")
+        raise Unsupported(
+            "the indices must be a MaxPool's Indices output (graphconv keeps "
+            "them as a per-plane mask)"
+        )
     mask, pooled = t.plane_masks[ind]
     shape = t.shape(x)
     n = len(shape) - 2
@@ -159,10 +171,13 @@ def max_unpool(t: Translator, node) -> None:
         kernel = tuple(t.attr("kernel_shape"))
         stride = _ints(t.attr("strides"), n, 1)
         pads = _ints(t.attr("pads"), 2 * n, 0)
-        spatial = tuple((h - 1) * s + k - b - e for h, s, k, b, e in
-                        zip(shape[2:], stride, kernel, pads[:n], pads[n:]))
+        spatial = tuple(
+            (h - 1) * s + k - b - e
+            for h, s, k, b, e in zip(shape[2:], stride, kernel, pads[:n], pads[n:])
+        )
     if math.prod(spatial) != math.prod(pooled):
-        raise Unsupported(f"output plane {spatial} holds a different number of values than "
-                          f"the pooled input's {pooled} (the flat indices would move planes)")
+        raise Unsupported(
+            f"output plane {spatial} holds a different number of values than "
+            f"the pooled input's {pooled} (the flat indices would move planes)"
+        )
     t.add("MaxUnpool", [x, mask], MaxUnpoolAttrs(size=spatial), output=t.out())
-

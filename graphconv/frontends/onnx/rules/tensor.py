@@ -129,14 +129,21 @@ def split(t: Translator, node) -> None:
         chunk = -(-shape[axis] // n)
         sizes = [min(chunk, shape[axis] - i * chunk) for i in range(n)]
     if len(sizes) != n or sum(sizes) != shape[axis] or any(v < 1 for v in sizes):
-        raise Unsupported(f"split sizes {sizes} do not cut axis {axis} of size {shape[axis]} "
-                          f"into {n} non-empty parts")
+        raise Unsupported(
+            f"split sizes {sizes} do not cut axis {axis} of size {shape[axis]} "
+            f"into {n} non-empty parts"
+        )
     if n == 1:
         t.add("Identity", [x], IdentityAttrs(), output=outs[0])
         return
     points = tuple(int(v) for v in np.cumsum(sizes)[:-1])
-    t.builder.add("Slice", [x], SliceAttrs(num_outputs=n, axis=axis, slice_points=points),
-                  name=t.node_name, outputs=outs)
+    t.builder.add(
+        "Slice",
+        [x],
+        SliceAttrs(num_outputs=n, axis=axis, slice_points=points),
+        name=t.node_name,
+        outputs=outs,
+    )
 
 
 @onnx_rule("DepthToSpace", "SpaceToDepth")
@@ -197,16 +204,24 @@ def pad(t: Translator, node) -> None:
     if not any(pads):
         t.add("Identity", [x], IdentityAttrs(), output=t.out())
         return
-    if mode == "constant" and rank >= 2 and not (pads[0] or pads[1] or pads[rank]
-                                                 or pads[rank + 1]):
-        pb, pe = tuple(pads[2:rank]), tuple(pads[rank + 2:])
+    if (
+        mode == "constant"
+        and rank >= 2
+        and not (pads[0] or pads[1] or pads[rank] or pads[rank + 1])
+    ):
+        pb, pe = tuple(pads[2:rank]), tuple(pads[rank + 2 :])
         t.add("Pad", [x], PadAttrs(pads_begin=pb, pads_end=pe, value=value), output=t.out())
         return
     if mode not in ("constant", "edge", "reflect", "wrap"):
         raise Unsupported(f"mode '{mode}' is not an ONNX Pad mode")
-    t.add("BorderPad", [x], BorderPadAttrs(pads_begin=tuple(pads[:rank]),
-                                           pads_end=tuple(pads[rank:]), mode=mode, value=value),
-          output=t.out())
+    t.add(
+        "BorderPad",
+        [x],
+        BorderPadAttrs(
+            pads_begin=tuple(pads[:rank]), pads_end=tuple(pads[rank:]), mode=mode, value=value
+        ),
+        output=t.out(),
+    )
 
 
 @onnx_rule("Slice")
@@ -217,13 +232,18 @@ def strided_slice(t: Translator, node) -> None:
         starts, ends = list(t.attr("starts")), list(t.attr("ends"))
         axes, steps = t.attr("axes"), None
     else:
+
         def ints(i, what):
             v = t.optional_const(i, what)
             return None if v is None else [int(e) for e in v.reshape(-1)]
+
         starts, ends = ints(1, "the starts"), ints(2, "the ends")
         axes, steps = ints(3, "the axes"), ints(4, "the steps")
     axes = list(range(len(starts))) if axes is None else [_axis(int(a), rank) for a in axes]
-    attrs = StridedSliceAttrs(starts=tuple(starts), ends=tuple(ends), axes=tuple(axes),
-                              steps=None if steps is None else tuple(steps))
+    attrs = StridedSliceAttrs(
+        starts=tuple(starts),
+        ends=tuple(ends),
+        axes=tuple(axes),
+        steps=None if steps is None else tuple(steps),
+    )
     t.add("StridedSlice", [x], attrs, output=t.out())
-
