@@ -65,6 +65,8 @@ def _tolerance_arg(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command. (Long: one declaration per command and flag, read
+    top to bottom as the CLI's reference; split, the shared flags would be scattered.)"""
     p = _Parser(
         prog="graphconv",
         description="Caffe/ONNX layer graph compiler: load, lower, "

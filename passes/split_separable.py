@@ -154,6 +154,9 @@ def _measured_error(layer, ctx, steps) -> float:
 
 
 def _rule_for(rank: int | None, tol: float):
+    """The per-layer rule for the given options: the exact factorisations and the forced rank.
+    (Long: the candidates share the layer's weights and costs; split, they would be passed.)"""
+
     def rule(layer, ctx):
         if layer.type == "SeparableConvolution":
             a, p = layer.attrs, layer.params

@@ -27,6 +27,9 @@ def _onnx_pool_count(h, k, s, pb, pe, ceil):
 
 @onnx_rule("MaxPool", "AveragePool")
 def pool(t: Translator, node) -> None:
+    """MaxPool / AveragePool (and their global forms) as a Caffe-semantics Pooling, with explicit
+    pads for ONNX's ceil mode and count_include_pad. (Long: each ONNX attribute is one case of
+    the same window arithmetic; split, the cases would be read apart from each other.)"""
     x = t.data(0)
     is_max = node.op_type == "MaxPool"
     indices = (
