@@ -18,7 +18,7 @@ from .affine import Affine, merge_affines
 from .errors import GraphconvError, GraphError
 from .ir import Graph, Layer
 from .kernels.epilogue import Epilogue, apply_by_blocks, chain_epilogues
-from .parallel import keep_freed_memory
+from .kernels.threads import keep_freed_memory
 
 
 def last_uses(graph: Graph) -> dict[int, list[str]]:
