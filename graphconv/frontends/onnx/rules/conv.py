@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .... import geometry
 from ....layers.conv import ConvAttrs, DeconvAttrs
 from ._common import Translator, Unsupported, _f32, _ints, onnx_rule
 
@@ -14,12 +15,9 @@ def _auto_pads(auto_pad: str, size: tuple[int, ...], kernel, stride, dilation):
             begins.append(0)
             ends.append(0)
             continue
-        out = -(-h // s)
-        total = max(0, (out - 1) * s + d * (k - 1) + 1 - h)
-        small = total // 2
-        b = small if auto_pad == "SAME_UPPER" else total - small
+        b, e = geometry.same_pads(h, k, s, d, upper=auto_pad == "SAME_UPPER")
         begins.append(b)
-        ends.append(total - b)
+        ends.append(e)
     return tuple(begins), tuple(ends)
 
 
@@ -86,10 +84,11 @@ def conv_transpose(t: Translator, node) -> None:
     if target is not None:
         pb, pe = [], []
         for h, k, s, d, o, want in zip(size, kernel, stride, dilation, op, target):
-            total = s * (h - 1) + o + d * (k - 1) + 1 - want
-            begin = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            begin, end = geometry.deconv_pads_for_length(
+                h, k, s, d, o, want, upper=auto_pad == "SAME_UPPER"
+            )
             pb.append(begin)
-            pe.append(total - begin)
+            pe.append(end)
     elif auto_pad in ("NOTSET", "VALID"):
         pads = _ints(t.attr("pads"), 2 * n, 0) if auto_pad == "NOTSET" else (0,) * (2 * n)
         pb, pe = pads[:n], pads[n:]

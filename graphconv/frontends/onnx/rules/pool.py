@@ -8,21 +8,12 @@ import math
 
 import numpy as np
 
+from ....geometry import AxisPlan, extent, onnx_pool_length, padded_length, pooled_length
 from ....layers.elementwise import ConstantBinaryAttrs
-from ....layers.pool import PoolAttrs, pooled_length
+from ....layers.pool import PoolAttrs
 from ....layers.slicing import PadAttrs
 from ._common import Translator, Unsupported, onnx_rule
 from .conv import _conv_geometry
-
-
-def _onnx_pool_count(h, k, s, pb, pe, ceil):
-    span = h + pb + pe - k
-    if not ceil:
-        return span // s + 1
-    out = -(-span // s) + 1
-    if (out - 1) * s >= h + pb:  # the last window may not start in the end padding
-        out -= 1
-    return out
 
 
 @onnx_rule("MaxPool", "AveragePool")
@@ -41,20 +32,23 @@ def pool(t: Translator, node) -> None:
     if t.attr("storage_order", 0):
         raise Unsupported("storage_order 1 (column-major indices) is not supported")
     stride, dilation, pb, pe, auto_pad = _conv_geometry(t, x, kernel)
-    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    extents = tuple(extent(k, d) for k, d in zip(kernel, dilation))
     ceil = bool(t.attr("ceil_mode", 0)) and auto_pad == "NOTSET"
     include_pad = bool(t.attr("count_include_pad", 0))
     size = t.shape(x)[2:]
     padded = any(pb) or any(pe)
     counts = [
-        _onnx_pool_count(h, k, s, b, e, ceil) for h, k, s, b, e in zip(size, extent, stride, pb, pe)
+        onnx_pool_length(h, k, s, d, b, e, ceil)
+        for h, k, s, d, b, e in zip(size, kernel, stride, dilation, pb, pe)
     ]
     if any(c < 1 for c in counts):
         raise Unsupported(f"the kernel {kernel} does not fit the padded input")
     method = "max" if is_max else "ave"
-    symmetric = pb == pe and all(p < k for p, k in zip(pb, extent))
+    symmetric = pb == pe and all(p < k for p, k in zip(pb, extents))
     pool_pad = pb if symmetric else (0,) * len(kernel)
-    pool_size = size if symmetric else tuple(h + b + e for h, b, e in zip(size, pb, pe))
+    pool_size = (
+        size if symmetric else tuple(padded_length(h, b, e) for h, b, e in zip(size, pb, pe))
+    )
     # the graphconv (Caffe) round mode whose window count equals ONNX's: they differ where
     # ONNX drops a ceil-mode window starting in the end padding, or Caffe keeps one starting
     # past an unpadded input; the windows themselves start at the same places
@@ -103,9 +97,9 @@ def pool(t: Translator, node) -> None:
     for h, k, s, d, b, hp, p, c in zip(
         size, kernel, stride, dilation, pb, pool_size, pool_pad, counts
     ):
+        # graphconv's (Caffe's) divisor, in the pooled input's coordinates
+        divisor = AxisPlan(size=hp, kernel=k, stride=s, pad=p, out=c, dilation=d).divisors()
         taps = np.arange(k) * d
-        starts = np.arange(c)[:, None] * s - p + taps  # in the pooled input's coordinates
-        divisor = (starts < hp + p).sum(axis=1)  # graphconv's (Caffe's) divisor
         first = np.arange(c)[:, None] * s - b + taps  # in the original input's coordinates
         valid = ((first >= 0) & (first < h)).sum(axis=1)
         if np.any(valid < 1):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ....geometry import deconv_output_size
 from ....layers.activation import IdentityAttrs
 from ....layers.resample import MaxUnpoolAttrs, UpsampleAttrs
 from ....layers.resize import ResizeAttrs
@@ -172,7 +173,7 @@ def max_unpool(t: Translator, node) -> None:
         stride = _ints(t.attr("strides"), n, 1)
         pads = _ints(t.attr("pads"), 2 * n, 0)
         spatial = tuple(
-            (h - 1) * s + k - b - e
+            deconv_output_size(h, k, s, 1, b, e)
             for h, s, k, b, e in zip(shape[2:], stride, kernel, pads[:n], pads[n:])
         )
     if math.prod(spatial) != math.prod(pooled):

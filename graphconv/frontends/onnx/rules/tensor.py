@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ....geometry import ceil_div
 from ....layers.activation import IdentityAttrs
 from ....layers.slicing import BorderPadAttrs, PadAttrs, SliceAttrs, StridedSliceAttrs
 from ....layers.tensor import ConcatAttrs, PermuteAttrs, ReshapeAttrs
@@ -126,7 +127,7 @@ def split(t: Translator, node) -> None:
     if sizes is not None and len(sizes):
         sizes = [int(v) for v in np.asarray(sizes).reshape(-1)]
     else:  # equal parts; from opset 18 the last part may be smaller
-        chunk = -(-shape[axis] // n)
+        chunk = ceil_div(shape[axis], n)
         sizes = [min(chunk, shape[axis] - i * chunk) for i in range(n)]
     if len(sizes) != n or sum(sizes) != shape[axis] or any(v < 1 for v in sizes):
         raise Unsupported(
