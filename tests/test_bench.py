@@ -13,7 +13,7 @@ import graphconv as gc
 from graphconv import ConvAttrs, GraphBuilder
 from graphconv.bench import bench
 from graphconv.kernels.threads import chunks, parallel_map, scratch, serial_map, set_threads, threads
-from test_cli import ROOT, cli, one_line_error
+from helpers import ROOT, cli, one_line_error
 
 MODEL = ROOT / "models" / "fcn_tiny.prototxt"
 

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 
 import graphconv as gc
-from conftest import ROOT
+from helpers import ROOT, write
 from graphconv.frontends.caffe import schema
 
 MODELS = ROOT / "models"
-
-
-def write(tmp_path, text: str, name: str = "net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 CONV = ('layer {{ name: "{n}" type: "{t}" bottom: "{b}" top: "{top}"\n'

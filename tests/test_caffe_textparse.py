@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
-from conftest import ROOT, zoo_files
+from helpers import ROOT, zoo_files
 from graphconv.frontends.caffe import schema, textparse
 from graphconv.frontends.caffe.reader import parse_prototxt
 from graphconv.synthetic import synthetic_prototxt

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import graphconv as gc
-from conftest import ZOO, zoo_files
+from helpers import ZOO, zoo_files
 
 # file stem prefix -> input shapes used here (None: the prototxt's own), and why
 SIZES = {

@@ -11,7 +11,7 @@ from graphconv import (BatchNormAttrs, ConcatAttrs, ConvAttrs, DeconvAttrs, Eltw
                        GraphBuilder, PReLUAttrs, ReLUAttrs, ScaleAttrs)
 from graphconv.interpreter import plan
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import tiny_chunks
+from helpers import tiny_chunks
 
 import oracles as O
 

@@ -4,8 +4,6 @@ onnxruntime, plus their Caffe rules (ENet PReLU, HED Sigmoid, FCN-AlexNet Power,
 
 from __future__ import annotations
 
-import itertools
-import math
 
 import numpy as np
 import oracles as O
@@ -18,45 +16,11 @@ from graphconv import GraphBuilder
 from graphconv.frontends.caffe import schema
 from graphconv.layers.activation import DropoutAttrs, NoAttrs, PowerAttrs, PReLUAttrs, SoftmaxAttrs
 from graphconv.validate import run_onnxruntime
+from oracles import power, prelu, sigmoid, softmax
+from helpers import check, write
 
-TOL = 1e-4
 OPSETS = (13, 17, 21)
 SETTINGS = dict(deadline=None)
-
-
-# ---- brute-force definitions (float64) ----------------------------------------------------------
-
-def prelu(x, slope):
-    """max(x, 0) + slope[c] * min(x, 0), element by element; one slope is shared."""
-    x = np.asarray(x, np.float64)
-    y = np.empty_like(x)
-    for idx in itertools.product(*map(range, x.shape)):
-        a = float(slope[0] if len(slope) == 1 else slope[idx[1]])
-        y[idx] = max(x[idx], 0.0) + a * min(x[idx], 0.0)
-    return y
-
-
-def sigmoid(x):
-    return np.vectorize(lambda v: 1.0 / (1.0 + math.exp(-v)))(np.asarray(x, np.float64))
-
-
-def power(x, p, scale, shift):
-    """Caffe Power: (shift + scale x)^p; when p * scale == 0 the constant 1 (p == 0) or shift^p."""
-    x = np.asarray(x, np.float64)
-    if p * scale == 0:
-        return np.full(x.shape, 1.0 if p == 0 else shift ** p)
-    return np.vectorize(lambda v: (shift + scale * v) ** p)(x)
-
-
-def softmax(x, axis):
-    """exp(x - max) / sum over ``axis``, one 1-D slice at a time."""
-    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
-    y = np.empty_like(x)
-    for idx in itertools.product(*map(range, x.shape[:-1])):
-        v = x[idx]
-        e = np.exp(v - v.max())
-        y[idx] = e / e.sum()
-    return np.moveaxis(y, -1, axis)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -65,29 +29,11 @@ def rand(shape, seed=0, scale=1.0):
     return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
 
 
-def check(g, x, ref, opsets=OPSETS, tol=TOL):
-    (name,) = g.inputs
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, {name: x})[out]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, tol, "interpreter vs oracle")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {name: x})[out]
-        O.assert_close(theirs, ref, tol, f"onnxruntime (opset {opset}) vs oracle")
-
-
 def one_layer(type_, shape, attrs=None, params=None):
     b = GraphBuilder("t", seed=0)
     x = b.input("data", shape)
     b.add(type_, x, attrs, params=params, name="layer")
     return b.build()
-
-
-def write(tmp_path, text, name="net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def caffemodel(tmp_path, layers: dict):

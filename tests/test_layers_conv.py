@@ -7,152 +7,17 @@ graphconv interpreter, onnxruntime on ``to_onnx(graph)``, and the float64 brute-
 
 import contextlib
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
 from graphconv import ConvAttrs, DeconvAttrs, GraphBuilder
-from graphconv.validate import run_onnxruntime
 
 import oracles as O
 
-TOL = 1e-4
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# opset: mostly the default, sometimes anything the exporter supports
-opsets = st.one_of(st.just(17), st.integers(13, 21))
-
-
-@st.composite
-def channels(draw):
-    """(C, O, group) covering plain, grouped, depthwise and channel-multiplier convolutions."""
-    mode = draw(st.sampled_from(["plain", "grouped", "depthwise", "multiplier"]))
-    if mode == "plain":
-        return draw(st.integers(1, 6)), draw(st.integers(1, 6)), 1
-    if mode == "grouped":
-        g = draw(st.integers(2, 3))
-        return g * draw(st.integers(1, 6 // g)), g * draw(st.integers(1, 6 // g)), g
-    c = draw(st.integers(1, 6))
-    if mode == "depthwise":
-        return c, c, c
-    return c, c * draw(st.integers(2, 3)), c
-
-
-def _geometry(draw, n):
-    kmax = 4 if n < 3 else 3
-    k = tuple(draw(st.integers(1, kmax)) for _ in range(n))
-    s = tuple(draw(st.integers(1, 4)) for _ in range(n))
-    d = tuple(draw(st.integers(1, 3)) for _ in range(n))
-    return k, s, d
-
-
-@st.composite
-def conv_case(draw, n):
-    N = draw(st.integers(1, 2))
-    C, Oc, g = draw(channels())
-    k, s, d = _geometry(draw, n)
-    maxsp = 9 if n < 3 else 5
-    sp, pb, pe = [], [], []
-    for i in range(n):
-        ext = d[i] * (k[i] - 1) + 1
-        h = draw(st.integers(1, maxsp))
-        b = draw(st.integers(0, ext + 1))            # pads up to beyond the kernel extent
-        e = draw(st.integers(max(0, ext - h - b), max(0, ext - h - b) + ext + 1))
-        sp.append(h), pb.append(b), pe.append(e)
-    return dict(N=N, C=C, O=Oc, group=g, kernel=k, stride=s, dilation=d, sp=tuple(sp),
-                pads_begin=tuple(pb), pads_end=tuple(pe), bias=draw(st.booleans()),
-                opset=draw(opsets), seed=draw(st.integers(0, 2**31 - 1)))
-
-
-@st.composite
-def deconv_case(draw, n):
-    N = draw(st.integers(1, 2))
-    C, Oc, g = draw(channels())
-    k, s, d = _geometry(draw, n)
-    maxsp = 9 if n < 3 else 5
-    sp, pb, pe, op = [], [], [], []
-    for i in range(n):
-        ext = d[i] * (k[i] - 1) + 1
-        h = draw(st.integers(1, maxsp))
-        o = draw(st.integers(0, max(s[i], d[i]) - 1))
-        room = s[i] * (h - 1) + o + ext - 1          # total crop that leaves >= 1 sample
-        b = draw(st.integers(0, min(room, ext + s[i])))   # may exceed d(k-1): crops
-        e = draw(st.integers(0, min(room - b, ext + s[i])))
-        sp.append(h), pb.append(b), pe.append(e), op.append(o)
-    return dict(N=N, C=C, O=Oc, group=g, kernel=k, stride=s, dilation=d, sp=tuple(sp),
-                pads_begin=tuple(pb), pads_end=tuple(pe), output_padding=tuple(op),
-                bias=draw(st.booleans()), opset=draw(opsets),
-                seed=draw(st.integers(0, 2**31 - 1)))
-
-
-def _data(case, wshape):
-    rng = np.random.default_rng(case["seed"])
-    x = rng.standard_normal((case["N"], case["C"]) + case["sp"]).astype(np.float32)
-    w = rng.standard_normal(wshape).astype(np.float32)
-    b = rng.standard_normal(case["O"]).astype(np.float32) if case["bias"] else None
-    return x, w, b
-
-
-def _check_three_ways(g, x, ref, opset):
-    out_name = g.outputs[0]
-    assert g.specs[out_name].shape == ref.shape, (g.specs[out_name].shape, ref.shape)
-    ours = gc.run(g, {"data": x})[out_name]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, TOL, "interpreter vs oracle")
-    model = gc.to_onnx(g, opset=opset)
-    theirs = run_onnxruntime(model, {"data": x})[out_name]
-    O.assert_close(theirs, ref, TOL, "onnxruntime vs oracle")
-    O.assert_close(ours, theirs, TOL, "interpreter vs onnxruntime")
-
-
-def conv_out_sp(case):
-    return tuple(O.conv_out_len(*a) for a in zip(
-        case["sp"], case["kernel"], case["stride"], case["dilation"], case["pads_begin"],
-        case["pads_end"]))
-
-
-def deconv_out_sp(case):
-    return tuple(O.deconv_out_len(*a) for a in zip(
-        case["sp"], case["kernel"], case["stride"], case["dilation"], case["pads_begin"],
-        case["pads_end"], case["output_padding"]))
-
-
-def check_conv(case):
-    wshape = (case["O"], case["C"] // case["group"]) + case["kernel"]
-    x, w, b = _data(case, wshape)
-    out_sp = conv_out_sp(case)
-    ref = O.conv_direct(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                        case["pads_end"], case["group"])
-    assert ref.shape == (case["N"], case["O"]) + out_sp
-    bld = GraphBuilder("conv", seed=0)
-    xin = bld.input("data", x.shape)
-    attrs = ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                      dilation=case["dilation"], pads_begin=case["pads_begin"],
-                      pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
-    params = {"weight": w} if b is None else {"weight": w, "bias": b}
-    bld.add("Convolution", xin, attrs, params=params, name="conv")
-    _check_three_ways(bld.build(), x, ref, case["opset"])
-
-
-def check_deconv(case):
-    wshape = (case["C"], case["O"] // case["group"]) + case["kernel"]
-    x, w, b = _data(case, wshape)
-    out_sp = deconv_out_sp(case)
-    ref = O.deconv_scatter(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                           case["pads_end"], case["output_padding"], case["group"])
-    assert ref.shape == (case["N"], case["O"]) + out_sp
-    bld = GraphBuilder("deconv", seed=0)
-    xin = bld.input("data", x.shape)
-    attrs = DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                        dilation=case["dilation"], pads_begin=case["pads_begin"],
-                        pads_end=case["pads_end"], output_padding=case["output_padding"],
-                        group=case["group"], bias=case["bias"])
-    params = {"weight": w} if b is None else {"weight": w, "bias": b}
-    bld.add("Deconvolution", xin, attrs, params=params, name="deconv")
-    _check_three_ways(bld.build(), x, ref, case["opset"])
-
+from helpers import (SETTINGS, _geometry, check_conv, check_deconv, conv_case,
+                     conv_out_sp, deconv_case, deconv_out_sp, tiny_chunks)
 
 # ---- random configurations -----------------------------------------------------------------------
 
@@ -343,22 +208,6 @@ def test_deconv_output_padding_range_checked():
 # ---- the chunked, threaded kernel paths ------------------------------------------------------------
 # Real layers are split into row/channel chunks spread over threads; the small cases above run as
 # one piece. Shrinking the thresholds makes every case here go through the chunked code.
-
-@contextlib.contextmanager
-def tiny_chunks():
-    from graphconv.kernels import conv, transposed
-    from graphconv.kernels import epilogue as base
-
-    saved = (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
-             conv.MIN_COLUMNS, base.EPILOGUE_BLOCK)
-    conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS = 16, 16, 0
-    conv.ONE_PIECE_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK = 0, 1, 16
-    try:
-        yield
-    finally:
-        (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
-         conv.MIN_COLUMNS, base.EPILOGUE_BLOCK) = saved
-
 
 @settings(max_examples=80, **SETTINGS)
 @given(conv_case(2))

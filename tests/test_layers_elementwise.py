@@ -15,35 +15,19 @@ from hypothesis import strategies as st
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.elementwise import EltwiseAttrs
-from graphconv.validate import run_onnxruntime
+from oracles import eltwise_reference
+import helpers as H
 
 OPSETS = (13, 17, 21)
 TOL = 1e-6
 
 
-# ---- the oracle: Caffe's EltwiseLayer::Forward_cpu, one element at a time ------------------------
+# ---- helpers ------------------------------------------------------------------------------------
 
-def eltwise_reference(operation, xs, coeff=None):
-    """SUM: top = 0, then top += coeff[i] * bottom[i] in order; PROD: top = b0 * b1 * ...;
-    MAX: top = b0, replaced by b[i] wherever b[i] > top."""
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    coeff = list(coeff) if coeff else [1.0] * len(xs)
-    out = np.empty(xs[0].shape)
-    for idx in np.ndindex(*xs[0].shape):
-        if operation == "SUM":
-            v = 0.0
-            for c, x in zip(coeff, xs):
-                v += c * x[idx]
-        elif operation == "PROD":
-            v = 1.0
-            for x in xs:
-                v *= x[idx]
-        else:
-            v = xs[0][idx]
-            for x in xs[1:]:
-                v = max(v, x[idx])
-        out[idx] = v
-    return out
+def check(g, feeds, refs, opsets=OPSETS):
+    """The interpreter and onnxruntime (at each opset) both match the oracle outputs to
+    ``assert_allclose(rtol=TOL, atol=TOL)``."""
+    H.check(g, feeds, refs, opsets=opsets, tol=TOL, allclose=True)
 
 
 def load_text(text: str) -> gc.Graph:
@@ -61,23 +45,6 @@ def inputs_block(names, shape) -> str:
 def feeds_for(g, seed=0):
     rng = np.random.default_rng(seed)
     return {n: rng.standard_normal(s.shape).astype(np.float32) for n, s in g.inputs.items()}
-
-
-def check(g, feeds, refs, opsets=OPSETS):
-    """The interpreter and onnxruntime (at each opset) both match the oracle outputs."""
-    before = {k: v.copy() for k, v in feeds.items()}
-    ours = gc.run(g, feeds)
-    for k, v in before.items():
-        np.testing.assert_array_equal(feeds[k], v, err_msg=f"the kernel wrote into input {k}")
-    for name, ref in refs.items():
-        assert g.specs[name].shape == ref.shape
-        assert ours[name].dtype == np.float32
-        np.testing.assert_allclose(ours[name], ref, rtol=TOL, atol=TOL, err_msg="interpreter")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), feeds)
-        for name, ref in refs.items():
-            np.testing.assert_allclose(theirs[name], ref, rtol=TOL, atol=TOL,
-                                       err_msg=f"onnxruntime opset {opset}")
 
 
 # ---- prototxt cases ------------------------------------------------------------------------------

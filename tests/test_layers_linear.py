@@ -15,51 +15,16 @@ import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe import schema
 from graphconv.layers.linear import InnerProductAttrs
-from graphconv.validate import run_onnxruntime
 
-import oracles as O
+from oracles import inner_product
+from helpers import check, write
 
-TOL = 1e-4
 OPSETS = (13, 17, 21)
 SETTINGS = dict(deadline=None)
 
 
-def inner_product(x, w, b, axis, transposed=False):
-    """Caffe: M = prod(shape[:axis]) rows of K = prod(shape[axis:]) features;
-    ``y[m, o] = sum_k x[m, k] * W[o, k] + b[o]`` (``W[k, o]`` when stored transposed)."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    m, k = math.prod(x.shape[:axis]), math.prod(x.shape[axis:])
-    n_out = w.shape[1] if transposed else w.shape[0]
-    rows = x.reshape(m, k)
-    y = np.zeros((m, n_out))
-    for i in range(m):
-        for o in range(n_out):
-            col = w[:, o] if transposed else w[o]
-            y[i, o] = sum(rows[i, j] * col[j] for j in range(k)) + (0.0 if b is None else b[o])
-    return y.reshape(x.shape[:axis] + (n_out,))
-
-
 def rand(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def check(g, x, ref, opsets=OPSETS, tol=TOL):
-    (name,) = g.inputs
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, {name: x})[out]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, tol, "interpreter vs oracle")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {name: x})[out]
-        O.assert_close(theirs, ref, tol, f"onnxruntime (opset {opset}) vs oracle")
-
-
-def write(tmp_path, text, name="net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def caffemodel(tmp_path, layers: dict, legacy: bool = False):

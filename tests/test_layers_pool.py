@@ -8,8 +8,6 @@ sums the window clipped to the input and divides by the window clipped to [-p, H
 
 from __future__ import annotations
 
-import itertools
-import math
 
 import numpy as np
 import oracles as O
@@ -21,82 +19,12 @@ import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.pool import PoolAttrs
 from graphconv.validate import run_onnxruntime
+from oracles import FLT_MAX, caffe_pool, caffe_pooled_len
+import helpers as H
 
-FLT_MAX = np.float32(3.4028234663852886e38)
 OPSETS = (13, 17, 21)
 AVE_TOL = 1e-5
 SETTINGS = {"deadline": None}
-
-
-# ---- the oracle ----------------------------------------------------------------------------------
-
-def caffe_pooled_len(h, k, s, p, round_mode="CEIL", d=1):
-    k = d * (k - 1) + 1                                 # a dilated kernel's extent
-    q = np.float32(h + 2 * p - k) / np.float32(s)       # Caffe: static_cast<float>(...) / stride
-    out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
-    if p > 0 and (out - 1) * s >= h + p:
-        out -= 1
-    return out
-
-
-def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL", dilation=1):
-    """Caffe's pooling forward pass, N-D, one output position at a time. Returns (top, mask).
-
-    ``dilation`` (not Caffe's; ONNX's ``dilations``) spaces a window's taps: window ``o`` reads
-    ``o s - p + j d`` for ``j < k``; MAX scans those inside the input in row-major tap order,
-    AVE sums them and divides by the count of taps inside ``[-p, H + p)``."""
-    x = np.asarray(x, dtype=np.float32)
-    N, C = x.shape[:2]
-    sp = x.shape[2:]
-    n = len(sp)
-    k, s, p, d = (tuple(v) if isinstance(v, tuple) else (v,) * n
-                  for v in (kernel, stride, pad, dilation))
-    out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode, d[i]) for i in range(n))
-    assert all(o >= 1 for o in out), out
-    top = np.zeros((N, C) + out, dtype=np.float32)
-    mask = np.full((N, C) + out, -1.0, dtype=np.float32)
-    for nn, c in itertools.product(range(N), range(C)):
-        plane = x[nn, c]
-        for o in itertools.product(*(range(q) for q in out)):
-            start = [o[i] * s[i] - p[i] for i in range(n)]
-            if any(v != 1 for v in d):
-                taps = [[start[i] + j * d[i] for j in range(k[i])] for i in range(n)]
-                if method == "MAX":
-                    best, where = -FLT_MAX, -1
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
-                        if plane[pos] > best:
-                            best = plane[pos]
-                            where = int(np.ravel_multi_index(pos, sp))
-                    top[(nn, c) + o], mask[(nn, c) + o] = best, where
-                else:
-                    pool_size = math.prod(sum(t < sp[i] + p[i] for t in taps[i])
-                                          for i in range(n))
-                    acc = np.float32(0)
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
-                        acc = np.float32(acc + plane[pos])
-                    top[(nn, c) + o] = acc / np.float32(pool_size)
-                continue
-            if method == "MAX":
-                end = [min(start[i] + k[i], sp[i]) for i in range(n)]
-                lo = [max(v, 0) for v in start]
-                best, where = -FLT_MAX, -1
-                for pos in itertools.product(*(range(lo[i], end[i]) for i in range(n))):
-                    if plane[pos] > best:
-                        best = plane[pos]
-                        where = int(np.ravel_multi_index(pos, sp))
-                top[(nn, c) + o], mask[(nn, c) + o] = best, where
-            else:
-                end = [min(start[i] + k[i], sp[i] + p[i]) for i in range(n)]
-                pool_size = math.prod(end[i] - start[i] for i in range(n))
-                lo = [max(v, 0) for v in start]
-                hi = [min(v, sp[i]) for i, v in enumerate(end)]
-                acc = np.float32(0)
-                for pos in itertools.product(*(range(lo[i], hi[i]) for i in range(n))):
-                    acc = np.float32(acc + plane[pos])
-                top[(nn, c) + o] = acc / np.float32(pool_size)
-    return top, mask
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -115,34 +43,13 @@ def pool_graph(shape, attrs):
 def check(g, x, top, mask=None, opsets=OPSETS, onnx=True):
     """Interpreter and onnxruntime agree with Caffe: bit-exact for MAX and masks; for AVE within
     1e-5 of the largest output (float32 sums in another order than Caffe's row-major one)."""
-    outs = list(g.outputs)
-    ours = gc.run(g, {"data": x}, outputs=outs)
-    refs = [top] if mask is None else [top, mask]
+    refs = dict(zip(g.outputs, [top] if mask is None else [top, mask]))
     exact = mask is not None or g.layers[-1].attrs.method == "max"
-    for name, ref in zip(outs, refs):
-        assert g.specs[name].shape == ref.shape
-        if exact:
-            np.testing.assert_array_equal(ours[name], ref, err_msg=f"interpreter {name}")
-        else:
-            O.assert_close(ours[name], ref, AVE_TOL, f"interpreter {name}")
-    if not onnx:
-        return
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {"data": x})
-        for name, ref in zip(outs, refs):
-            if exact:
-                np.testing.assert_array_equal(theirs[name], ref,
-                                              err_msg=f"onnxruntime opset {opset} {name}")
-            else:
-                O.assert_close(theirs[name], ref, AVE_TOL,
-                               f"onnxruntime opset {opset} {name}")
+    H.check(g, {"data": x}, refs, opsets=opsets, tol=AVE_TOL, exact=exact, onnx=onnx)
 
 
 def write(tmp_path, body, shape=(1, 2, 5, 5)):
-    dims = "".join(f"input_dim: {d} " for d in shape)
-    p = tmp_path / "net.prototxt"
-    p.write_text(f'input: "data" {dims}\n{body}')
-    return p
+    return H.write(tmp_path, body, inputs={"data": shape})
 
 
 def pool_layer(params, tops=("pool",), bottom="data", name="pool"):

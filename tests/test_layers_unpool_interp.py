@@ -12,7 +12,6 @@ Oracles:
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from pathlib import Path
 
@@ -21,75 +20,17 @@ import oracles as O
 import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
-from test_layers_pool import caffe_pool, caffe_pooled_len
+from oracles import caffe_pool, caffe_pooled_len
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.pool import PoolAttrs
 from graphconv.layers.resample import InterpAttrs, MaxUnpoolAttrs
-from graphconv.validate import run_onnxruntime
+from oracles import caffe_interp, caffe_unpool, textbook_bilinear
+import helpers as H
 
 OPSETS = (13, 17, 21)
 SETTINGS = {"deadline": None}
-
-
-# ---- oracles -------------------------------------------------------------------------------------
-
-def caffe_unpool(x, mask, out_hw):
-    N, C, H, W = x.shape
-    top = np.zeros((N, C) + tuple(out_hw), dtype=np.float32)
-    plane = out_hw[0] * out_hw[1]
-    for n, c in itertools.product(range(N), range(C)):
-        flat = top[n, c].reshape(-1)
-        for i in range(H * W):
-            idx = int(mask[n, c].reshape(-1)[i])
-            assert 0 <= idx < plane, idx
-            flat[idx] = x[n, c].reshape(-1)[i]
-    return top
-
-
-def caffe_interp(x, out_hw):
-    x = np.asarray(x, dtype=np.float32)
-    N, C, h1, w1 = x.shape
-    h2, w2 = out_hw
-    if (h1, w1) == (h2, w2):
-        return x.copy()
-    f32 = np.float32
-    rh = f32(h1 - 1) / f32(h2 - 1) if h2 > 1 else f32(0)
-    rw = f32(w1 - 1) / f32(w2 - 1) if w2 > 1 else f32(0)
-    top = np.zeros((N, C, h2, w2), dtype=np.float32)
-    for y in range(h2):
-        hr = f32(rh * f32(y))
-        hi = int(hr)
-        hp = 1 if hi < h1 - 1 else 0
-        l1 = f32(hr - f32(hi))
-        l0 = f32(f32(1) - l1)
-        for x_ in range(w2):
-            wr = f32(rw * f32(x_))
-            wi = int(wr)
-            wp = 1 if wi < w1 - 1 else 0
-            m1 = f32(wr - f32(wi))
-            m0 = f32(f32(1) - m1)
-            a, b = x[:, :, hi, wi], x[:, :, hi, wi + wp]
-            c, d = x[:, :, hi + hp, wi], x[:, :, hi + hp, wi + wp]
-            top[:, :, y, x_] = l0 * (m0 * a + m1 * b) + l1 * (m0 * c + m1 * d)
-    return top
-
-
-def textbook_bilinear(x, out_hw):
-    """float64 bilinear sampling at y (H-1)/(Ho-1), x (W-1)/(Wo-1), clamped at the border."""
-    x = np.asarray(x, dtype=np.float64)
-    H, W = x.shape[2:]
-    out = np.zeros(x.shape[:2] + tuple(out_hw))
-    for oy, ox in itertools.product(*(range(o) for o in out_hw)):
-        sy = oy * (H - 1) / (out_hw[0] - 1) if out_hw[0] > 1 else 0.0
-        sx = ox * (W - 1) / (out_hw[1] - 1) if out_hw[1] > 1 else 0.0
-        y0, x0 = min(int(np.floor(sy)), H - 1), min(int(np.floor(sx)), W - 1)
-        y1, x1 = min(y0 + 1, H - 1), min(x0 + 1, W - 1)
-        fy, fx = sy - y0, sx - x0
-        out[:, :, oy, ox] = ((1 - fy) * ((1 - fx) * x[:, :, y0, x0] + fx * x[:, :, y0, x1])
-                             + fy * ((1 - fx) * x[:, :, y1, x0] + fx * x[:, :, y1, x1]))
-    return out
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -99,32 +40,18 @@ def rand(shape, seed):
 
 
 def write(tmp_path, body, inputs):
-    head = "".join(f'input: "{n}" ' + "".join(f"input_dim: {d} " for d in s) + "\n"
-                   for n, s in inputs.items())
-    p = tmp_path / "net.prototxt"
-    p.write_text(head + body)
-    return p
+    return H.write(tmp_path, body, inputs=inputs)
+
+
+def check(g, feeds, refs, tol=0.0, opsets=OPSETS):
+    """``refs``: tensor -> expected (outputs or intermediate tensors). tol 0 means bit-exact."""
+    H.check(g, feeds, refs, opsets=opsets, tol=tol, exact=tol == 0.0)
 
 
 def layer(name, type_, bottoms, tops, params=""):
     b = "".join(f'bottom: "{t}" ' for t in bottoms)
     t = "".join(f'top: "{t}" ' for t in tops)
     return f'layer {{ name: "{name}" type: "{type_}" {b}{t}\n  {params} }}\n'
-
-
-def check(g, feeds, refs, tol=0.0, opsets=OPSETS):
-    """``refs``: tensor -> expected. tol 0 means bit-exact (data movement)."""
-    names = list(refs)
-    ours = gc.run(g, feeds, outputs=names)
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset, extra_outputs=names), feeds)
-        for who, got in (("interpreter", ours), (f"onnxruntime opset {opset}", theirs)):
-            for name in names:
-                assert got[name].shape == refs[name].shape, (who, name)
-                if tol == 0.0:
-                    np.testing.assert_array_equal(got[name], refs[name], err_msg=f"{who} {name}")
-                else:
-                    O.assert_close(got[name], refs[name], tol, f"{who} {name}")
 
 
 # ---- max-unpooling -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from onnx import TensorProto, helper, numpy_helper
 
 import graphconv as gc

@@ -19,19 +19,10 @@ from graphconv.layers.linear import InnerProductAttrs
 from graphconv.layers.norm import BatchNormAttrs, ScaleAttrs
 from graphconv.layers.tensor import SplitAttrs
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import SETTINGS
+from helpers import SETTINGS
+from oracles import bn_reference
 
 TOL = 1e-5
-
-
-def _bn_reference(z, mean, var, eps, scale=None, shift=None, gamma=None, beta=None):
-    shape = (1, -1) + (1,) * (z.ndim - 2)
-    y = (z - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
-    if scale is not None:
-        y = y * scale.reshape(shape) + shift.reshape(shape)
-    if gamma is not None:
-        y = y * gamma.reshape(shape) + (beta.reshape(shape) if beta is not None else 0)
-    return y
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -73,7 +64,7 @@ def test_fold_batchnorm_random(data):
     before = bld.build()
     after = passes.apply(before, ["fold-batchnorm"])
     assert after.count_types() == {"Input": 1, kind: 1}
-    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3),
+    ref = bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3),
                         bn.get("scale"), bn.get("bias"),
                         sc["scale"] if with_scale else None, sc["bias"] if with_scale else None)
     out = before.outputs[0]
@@ -167,5 +158,5 @@ def test_fold_leaves_inner_product_on_another_axis_alone():
     g = bld.build()
     assert passes.apply(g, ["fold-batchnorm"]).count_types() == g.count_types()
     z = x.reshape(2, 4, 15).astype(np.float64) @ w.T.astype(np.float64)
-    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
+    ref = bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-4)

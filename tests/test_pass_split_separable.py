@@ -15,7 +15,7 @@ import graphconv as gc
 import oracles as O
 import passes
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import SETTINGS
+from helpers import SETTINGS
 
 TOL = 1e-5
 

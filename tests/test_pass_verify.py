@@ -16,8 +16,8 @@ import pytest
 
 import graphconv as gc
 import passes
-from conftest import ROOT, ZOO, zoo_files
-from passes.verify import check_site, summarize
+from helpers import ROOT, ZOO, zoo_files
+from passes.verify import summarize
 
 
 def _graph(kind: str) -> gc.Graph:

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 import graphconv as gc
 import oracles as O
 import passes
-from conftest import ROOT
+from helpers import ROOT
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
-from test_layers_conv import _data as _case_data
+from helpers import SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
+from helpers import case_data as _case_data
 
 TOL = 1e-5
 

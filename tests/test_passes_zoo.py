@@ -14,7 +14,7 @@ import pytest
 
 import graphconv as gc
 import passes
-from conftest import ZOO, zoo_files
+from helpers import ZOO, zoo_files
 
 LOWER = ["upsample-to-deconv", "deconv-to-conv"]
 SMALL = {  # reduced sizes for models whose lowered deconvolutions are expensive at full size

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import graphconv as gc
-from conftest import ROOT
+from helpers import ROOT
 from graphconv.registry import layer_type
 
 

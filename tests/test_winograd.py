@@ -16,7 +16,7 @@ from graphconv.kernels.conv import conv_forward
 from graphconv.layers.conv import ConvAttrs
 
 import oracles as O
-from test_layers_conv import check_conv
+from helpers import check_conv
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

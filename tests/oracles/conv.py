@@ -1,4 +1,4 @@
-"""Brute-force NumPy reference definitions, written independently of graphconv.
+"""Convolution and Deconvolution: shape formulas, direct sums, scatter-adds.
 
 Everything here works in float64 and follows the textbook definition as literally as possible
 (direct sums over kernel taps, scatter-adds, index maps), trading speed for obviousness. Nothing
@@ -184,72 +184,3 @@ def deconv_scatter_loops(x, w, b, stride, dilation, pads_begin, pads_end, output
                         pos = tuple(i[a] * s[a] + t[a] * d[a] for a in range(n))
                         buf[(nn, o) + pos] += x[(nn, c) + i] * w[(c, ol) + t]
     return _deconv_crop(buf, b, pb, pe, n)
-
-
-# ---- resampling and padding ----------------------------------------------------------------------
-
-def upsample_nearest(x, factors):
-    """Nearest upsampling by integer factors per spatial axis via np.repeat."""
-    y = np.asarray(x)
-    for a, f in enumerate(factors):
-        y = np.repeat(y, int(f), axis=2 + a)
-    return y
-
-
-def zero_insert(x, stride):
-    """``s-1`` zeros between neighbouring samples on each spatial axis: out = s(H-1)+1."""
-    x = np.asarray(x)
-    sp = x.shape[2:]
-    n = len(sp)
-    s = _tup(stride, n)
-    y = np.zeros(x.shape[:2] + tuple(s[a] * (sp[a] - 1) + 1 for a in range(n)), dtype=x.dtype)
-    for i in itertools.product(*(range(h) for h in sp)):
-        y[(slice(None), slice(None)) + tuple(i[a] * s[a] for a in range(n))] = \
-            x[(slice(None), slice(None)) + i]
-    return y
-
-
-def pad_crop(x, pads_begin, pads_end, value=0.0):
-    """Constant padding over spatial axes by the index map ``y[i] = x[i - pb]`` where that index
-    exists and ``value`` elsewhere; output length ``H + pb + pe`` (negative amounts crop)."""
-    x = np.asarray(x)
-    sp = x.shape[2:]
-    n = len(sp)
-    pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    out = tuple(sp[a] + pb[a] + pe[a] for a in range(n))
-    if any(q < 1 for q in out):
-        raise ValueError(f"empty pad output {out}")
-    y = np.full(x.shape[:2] + out, value, dtype=x.dtype)
-    for p in itertools.product(*(range(q) for q in out)):
-        src = tuple(p[a] - pb[a] for a in range(n))
-        if all(0 <= src[a] < sp[a] for a in range(n)):
-            y[(slice(None), slice(None)) + p] = x[(slice(None), slice(None)) + src]
-    return y
-
-
-def leaky_relu(x, negative_slope):
-    x = np.asarray(x, dtype=np.float64)
-    return np.maximum(x, 0.0) + negative_slope * np.minimum(x, 0.0)
-
-
-# ---- comparison ----------------------------------------------------------------------------------
-
-def rel_err(got, ref):
-    """max |got - ref| / max |ref| (the absolute error when ref is all zeros)."""
-    got = np.asarray(got, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if got.size == 0:
-        return 0.0
-    err = float(np.max(np.abs(got - ref)))
-    scale = float(np.max(np.abs(ref)))
-    return err / scale if scale > 0 else err
-
-
-def assert_close(got, ref, tol=1e-4, what=""):
-    got = np.asarray(got)
-    ref = np.asarray(ref)
-    assert got.shape == ref.shape, f"{what}: shape {got.shape} != expected {ref.shape}"
-    assert np.all(np.isfinite(got)), f"{what}: non-finite values"
-    e = rel_err(got, ref)
-    assert e <= tol, f"{what}: relative error {e:.3g} > {tol}"
