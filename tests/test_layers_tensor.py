@@ -34,6 +34,7 @@ from graphconv.layers.tensor import (
 from graphconv.layers.slicing import CropAttrs, SliceAttrs
 from graphconv.validate import run_onnxruntime
 from oracles import argmax_ref, caffe_reshape_shape, concat_ref, crop_ref, permute_ref, row_major_refill, shuffle_ref, slice_ref
+import helpers as H
 
 OPSETS = (13, 17, 21)
 SETTINGS = {"deadline": None}
@@ -67,19 +68,7 @@ def feeds_for(g, seed=0, ties=False):
 
 def check_exact(g, feeds, refs, opsets=OPSETS):
     """Interpreter and onnxruntime outputs equal the oracle bit for bit (pure data movement)."""
-    before = {k: v.copy() for k, v in feeds.items()}
-    ours = gc.run(g, feeds, outputs=list(refs))
-    for k, v in before.items():
-        np.testing.assert_array_equal(feeds[k], v, err_msg=f"a kernel wrote into input {k}")
-    for name, ref in refs.items():
-        assert g.specs[name].shape == ref.shape, name
-        assert ours[name].dtype == np.float32
-        np.testing.assert_array_equal(ours[name], ref, err_msg=f"interpreter '{name}'")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset, extra_outputs=list(refs)), feeds)
-        for name, ref in refs.items():
-            np.testing.assert_array_equal(theirs[name], ref,
-                                          err_msg=f"onnxruntime opset {opset} '{name}'")
+    H.check(g, feeds, refs, opsets=opsets, exact=True)
 
 
 def check_with_intermediates(g, feeds, oracle, opsets=OPSETS, rtol=0.0):

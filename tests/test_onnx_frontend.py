@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 import graphconv as gc
 from graphconv.frontends.onnx import load_onnx, supported_ops
 from graphconv.validate import run_onnxruntime
+from oracles import bicubic_sample, bilinear_sample, onnx_max_unpool, align_corners_brute_force, kernel_oracle, resize_oracle
 
 OPSETS = (13, 17, 21)
 MODELS = ROOT / "models"
@@ -373,65 +374,6 @@ def test_resize_refusals_name_the_reason(attrs, why):
 
 # ---- Resize in full: an exact rational oracle of the specification, and onnxruntime -------------
 
-def _coordinate(ctm, y, scale, n_in, n_out):
-    """The ONNX specification's input coordinate of output sample y, in exact rationals; but
-    align_corners divides by the integer output length less one, as onnxruntime and PyTorch
-    do (the specification's fractional ``scale * n_in`` differs when that is not an integer)."""
-    from fractions import Fraction as F
-    width = scale * n_in
-    half = F(1, 2)
-    if ctm == "align_corners":
-        return F(0) if n_out == 1 else F(y * (n_in - 1), n_out - 1)
-    if ctm == "asymmetric":
-        return F(y) / scale
-    if ctm == "tf_half_pixel_for_nn":
-        return (y + half) / scale
-    if ctm == "pytorch_half_pixel" and width == 1:
-        return -half
-    x = (y + half) / scale - half
-    if ctm == "half_pixel_symmetric":
-        x += F(n_in, 2) * (1 - n_out / width)
-    return x
-
-
-def resize_oracle(x, out_shape, scales, mode, ctm, nearest_mode):
-    """Brute force over output samples (loops; small sizes). Returns the output and the
-    smallest distance of a coordinate to a rounding boundary (ties make float32 math differ)."""
-    import itertools
-    import math as m
-    from fractions import Fraction as F
-
-    taps, closest = [], float("inf")
-    for n, o, s in zip(x.shape, out_shape, scales):
-        s = s if isinstance(s, F) else F(float(np.float32(s)))  # ONNX scales are float32
-        per = []
-        for y in range(o):
-            if o == n and s == 1:
-                per.append([(y, 1.0)])
-                continue
-            c = _coordinate(ctm, y, s, n, o)
-            low = m.floor(c)
-            frac = c - low
-            clamp = lambda i, n=n: min(max(i, 0), n - 1)
-            if mode == "nearest":
-                closest = min(closest, float(abs(frac - F(1, 2))) if "round" in nearest_mode
-                              else float(min(frac, 1 - frac)))
-                up = {"round_prefer_floor": frac > F(1, 2), "round_prefer_ceil":
-                      frac >= F(1, 2), "floor": False, "ceil": frac > 0}[nearest_mode]
-                per.append([(clamp(low + up), 1.0)])
-            else:
-                per.append([(clamp(low), float(1 - frac)), (clamp(low + 1), float(frac))])
-        taps.append(per)
-    out = np.zeros(out_shape, np.float64)
-    for idx in itertools.product(*(range(o) for o in out_shape)):
-        total = 0.0
-        for combo in itertools.product(*(taps[a][i] for a, i in enumerate(idx))):
-            weight = np.prod([wt for _, wt in combo])
-            total += weight * float(x[tuple(i for i, _ in combo)])
-        out[idx] = total
-    return out.astype(np.float32), closest
-
-
 _CTMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
          "half_pixel_symmetric", "tf_half_pixel_for_nn")
 _NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
@@ -479,38 +421,6 @@ def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geomet
 
 
 # ---- Resize align_corners: the integer output length, as onnxruntime and PyTorch ---------------
-
-def align_corners_brute_force(x, out_shape, mode, nearest_mode):
-    """align_corners written out per output sample (float64 loops): along each axis, output
-    index i reads source coordinate c = i (in - 1) / (out - 1) (0 when out == 1), with the
-    INTEGER output length; linear blends x[floor c] and x[ceil c] by the fraction of c (one
-    factor per axis), nearest rounds c (exact rationals, so ties are exact)."""
-    import itertools
-    import math
-    from fractions import Fraction
-
-    def nearest(c):
-        low, frac = math.floor(c), c - math.floor(c)
-        up = {"round_prefer_floor": frac > Fraction(1, 2), "floor": False, "ceil": frac > 0,
-              "round_prefer_ceil": frac >= Fraction(1, 2)}[nearest_mode]
-        return low + up
-
-    out = np.zeros(out_shape, np.float64)
-    for index in itertools.product(*(range(o) for o in out_shape)):
-        coords = [Fraction(0) if o == 1 else Fraction(i * (n - 1), o - 1)
-                  for i, n, o in zip(index, x.shape, out_shape)]
-        if mode == "nearest":
-            out[index] = x[tuple(nearest(c) for c in coords)]
-            continue
-        for corner in itertools.product((0, 1), repeat=x.ndim):  # floor (0) or ceil (1) per axis
-            weight, source = 1.0, []
-            for c, up in zip(coords, corner):
-                frac = float(c - math.floor(c))
-                weight *= frac if up else 1 - frac
-                source.append(math.ceil(c) if up else math.floor(c))
-            out[index] += weight * float(x[tuple(source)])
-    return out
-
 
 # (input shape, scales or None, sizes or None): 1-D, 2-D and 3-D; scale * in fractional
 # (2.5 * 5 = 12.5, 2.5 * 7 = 17.5, 1.7 * 5 = 8.5, 1.7 * 7 = 11.9, 0.6 * 7 = 4.2), one output
@@ -909,14 +819,6 @@ def test_depth_to_space_and_back(op, mode):
 
 # ---- MaxPool Indices -> MaxUnpool ----------------------------------------------------------------
 
-def _unpool_oracle(values, indices, out_shape):
-    """ONNX MaxUnpool by its definition: zeros, then y.flat[i] = x for each (x, i)."""
-    y = np.zeros(int(np.prod(out_shape)), np.float32)
-    for v, i in zip(values.reshape(-1), indices.reshape(-1)):
-        y[int(i)] = v
-    return y.reshape(out_shape)
-
-
 @pytest.mark.parametrize("with_output_shape", [False, True])
 @pytest.mark.parametrize("kernel,stride,pads,size", [
     ([2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 6, 8]),
@@ -944,7 +846,7 @@ def test_max_pool_indices_into_max_unpool(kernel, stride, pads, size, with_outpu
     if ref["r"].shape == tuple(size):  # default output shape differs from size at k3 s2 p1
         np.testing.assert_array_equal(got["r"], ref["r"])
     np.testing.assert_array_equal(
-        got["r"], np.maximum(_unpool_oracle(ref["p"], ref["i"], got["r"].shape), 0))
+        got["r"], np.maximum(onnx_max_unpool(ref["p"], ref["i"], got["r"].shape), 0))
     for opset in OPSETS:
         again = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})
         np.testing.assert_array_equal(again["r"], got["r"])
@@ -960,47 +862,6 @@ def test_max_unpool_needs_max_pool_indices():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     with pytest.raises(gc.GraphError, match="must be a MaxPool's Indices output"):
         load_onnx(m)
-
-
-def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exclude=False):
-    """Linear / cubic Resize by brute force in float64: every input index within the kernel's
-    reach of the coordinate, read with edge clamping (or dropped with exclude_outside)."""
-    import itertools
-    import math as m
-
-    def kernel(d):
-        d = abs(d)
-        if mode == "linear":
-            return max(0.0, 1 - d)
-        if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
-
-    reach = 1 if mode == "linear" else 2
-    taps = []
-    for n, o, s in zip(x.shape, out_shape, scales):
-        s = float(np.float32(s)) if not isinstance(s, Fraction) else float(s)
-        if o == n and s == 1:
-            taps.append([[(y, 1.0)] for y in range(o)])
-            continue
-        k = min(s, 1.0) if antialias else 1.0
-        per = []
-        for y in range(o):
-            c = float(_coordinate(ctm, y, Fraction(s), n, o))
-            pairs = [(i, kernel((i - c) * k)) for i in range(m.floor(c - reach / k) - 1,
-                                                             m.ceil(c + reach / k) + 2)]
-            if exclude:
-                pairs = [(i, wt) for i, wt in pairs if 0 <= i < n]
-            if antialias or exclude:
-                total = sum(wt for _, wt in pairs)
-                pairs = [(i, wt / total) for i, wt in pairs]
-            per.append([(min(max(i, 0), n - 1), wt) for i, wt in pairs if wt != 0])
-        taps.append(per)
-    out = np.zeros(out_shape, np.float64)
-    for idx in itertools.product(*(range(o) for o in out_shape)):
-        for combo in itertools.product(*(taps[ax][i] for ax, i in enumerate(idx))):
-            out[idx] += np.prod([wt for _, wt in combo]) * float(x[tuple(i for i, _ in combo)])
-    return out
 
 
 @pytest.mark.parametrize("mode,attrs", [
@@ -1060,36 +921,14 @@ def test_resize_tf_crop_and_resize(mode, extrapolation):
         if mode == "nearest":  # round_prefer_floor
             want[b, c, i, j] = x[b, c, int(np.ceil(ci - 0.5)), int(np.ceil(cj - 0.5))]
         elif mode == "linear":
-            want[b, c, i, j] = _bilinear(x[b, c], ci, cj)
+            want[b, c, i, j] = bilinear_sample(x[b, c], ci, cj)
         else:
-            want[b, c, i, j] = _bicubic(x[b, c], ci, cj)
+            want[b, c, i, j] = bicubic_sample(x[b, c], ci, cj)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(run_onnxruntime(m, {"x": x})["y"], got, rtol=1e-4, atol=1e-5)
     for opset in OPSETS:
         ort = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"]
         np.testing.assert_allclose(ort, got, rtol=1e-4, atol=1e-5, err_msg=str(opset))
-
-
-def _bilinear(plane, ci, cj):
-    i0, j0 = int(np.floor(ci)), int(np.floor(cj))
-    fi, fj = ci - i0, cj - j0
-    at = lambda i, j: float(plane[min(i, plane.shape[0] - 1), min(j, plane.shape[1] - 1)])
-    return ((1 - fi) * (1 - fj) * at(i0, j0) + (1 - fi) * fj * at(i0, j0 + 1)
-            + fi * (1 - fj) * at(i0 + 1, j0) + fi * fj * at(i0 + 1, j0 + 1))
-
-
-def _bicubic(plane, ci, cj, a=-0.75):
-    def k(d):
-        d = abs(d)
-        if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
-    total = 0.0
-    for i in range(int(np.floor(ci)) - 2, int(np.floor(ci)) + 4):
-        for j in range(int(np.floor(cj)) - 2, int(np.floor(cj)) + 4):
-            v = plane[min(max(i, 0), plane.shape[0] - 1), min(max(j, 0), plane.shape[1] - 1)]
-            total += k(i - ci) * k(j - cj) * float(v)
-    return total
 
 
 @pytest.mark.parametrize("ctm,attrs,opset,resize_node", [

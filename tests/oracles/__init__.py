@@ -20,6 +20,7 @@ from .conv import (
     deconv_scatter_loops,
 )
 from .elementwise import eltwise_reference
+from .geometry import caffe_pool_windows, conv_windows, onnx_pool_windows, scatter_deconv
 from .linear import inner_product
 from .norm import (
     bn_batch,
@@ -42,6 +43,15 @@ from .resample import (
     upsample_nearest,
     zero_insert,
 )
+from .resize import (
+    align_corners_brute_force,
+    bicubic_sample,
+    bilinear_sample,
+    kernel_oracle,
+    onnx_max_unpool,
+    resize_coordinate,
+    resize_oracle,
+)
 from .tensor import (
     argmax_ref,
     caffe_reshape_shape,
@@ -54,6 +64,9 @@ from .tensor import (
 )
 
 __all__ = [
+    "caffe_pool_windows", "conv_windows", "onnx_pool_windows", "scatter_deconv",
+    "align_corners_brute_force", "bicubic_sample", "bilinear_sample", "kernel_oracle",
+    "onnx_max_unpool", "resize_coordinate", "resize_oracle",
     "FLT_MAX", "_tup", "argmax_ref", "assert_close", "bn_batch", "bn_caffe_blobs", "bn_reference",
     "bn_stored", "caffe_deconv_out_len", "caffe_interp", "caffe_pool", "caffe_pooled_len",
     "caffe_reshape_shape", "caffe_scale", "caffe_unpool", "channel_affine", "concat_ref",
