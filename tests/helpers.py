@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import oracles as O
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 import graphconv as gc
-import oracles as O
 from graphconv import ConvAttrs, DeconvAttrs, GraphBuilder
 from graphconv.validate import run_onnxruntime
 
@@ -85,16 +85,19 @@ def check(g, feeds, refs, *, opsets=OPSETS, tol=1e-4, exact=False, allclose=Fals
     if not onnx:
         return
     for opset in opsets:
-        model = gc.to_onnx(g, opset=opset, extra_outputs=extra) if extra else \
-            gc.to_onnx(g, opset=opset)
+        model = (
+            gc.to_onnx(g, opset=opset, extra_outputs=extra) if extra else gc.to_onnx(g, opset=opset)
+        )
         compare(run_onnxruntime(model, feeds), f"onnxruntime opset {opset}")
 
 
 def write(tmp_path, text, name="net.prototxt", inputs=None):
     """Write a prototxt ``tmp_path/name``; ``inputs`` (name -> shape) prepends ``input:`` and
     ``input_dim:`` lines for each."""
-    head = "".join(f'input: "{n}" ' + "".join(f"input_dim: {d} " for d in s) + "\n"
-                   for n, s in (inputs or {}).items())
+    head = "".join(
+        f'input: "{n}" ' + "".join(f"input_dim: {d} " for d in s) + "\n"
+        for n, s in (inputs or {}).items()
+    )
     p = tmp_path / name
     p.write_text(head + text)
     return p
@@ -105,8 +108,14 @@ def write(tmp_path, text, name="net.prototxt", inputs=None):
 
 def cli(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "graphconv.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "graphconv.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def one_line_error(proc) -> str:
@@ -115,6 +124,7 @@ def one_line_error(proc) -> str:
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
 
 # ---- comparing outputs behind a saturating last layer --------------------------------------------
 #
@@ -137,8 +147,11 @@ SATURATING = ("Softmax", "Sigmoid", "TanH")
 
 def saturated_outputs(graph) -> dict[str, str]:
     """Graph outputs produced by a Softmax, Sigmoid or TanH layer -> that layer's input."""
-    return {t: graph.producer[t].inputs[0] for t in graph.outputs
-            if graph.producer[t].type in SATURATING}
+    return {
+        t: graph.producer[t].inputs[0]
+        for t in graph.outputs
+        if graph.producer[t].type in SATURATING
+    }
 
 
 def saturation(layer, z: np.ndarray) -> np.ndarray:
@@ -166,8 +179,13 @@ def saturation_slack(layer, ref_out, got_z, ref_z) -> np.ndarray:
 def assert_saturated_close(layer, got, want, got_z, ref_z, *, rtol: float, atol: float):
     """Steps 2 and 3 above for the output ``got`` of ``layer`` (computed from ``got_z``) against
     the oracle's output ``want`` (computed from ``ref_z``); step 1 is the caller's comparison."""
-    np.testing.assert_allclose(got, saturation(layer, got_z), rtol=rtol, atol=atol,
-                               err_msg=f"layer '{layer.name}' on the interpreter's own input")
+    np.testing.assert_allclose(
+        got,
+        saturation(layer, got_z),
+        rtol=rtol,
+        atol=atol,
+        err_msg=f"layer '{layer.name}' on the interpreter's own input",
+    )
     want = np.asarray(want, dtype=np.float64)
     err = np.abs(np.asarray(got, dtype=np.float64) - want)
     slack = saturation_slack(layer, want, got_z, ref_z)
@@ -175,7 +193,8 @@ def assert_saturated_close(layer, got, want, got_z, ref_z, *, rtol: float, atol:
     worst = np.unravel_index(np.argmax(err - bound), err.shape)
     assert np.all(err <= bound), (
         f"layer '{layer.name}' ({layer.type}): error {err[worst]:.3g} at {worst} exceeds "
-        f"{bound[worst]:.3g} (of which {slack[worst]:.3g} from the logit discrepancy)")
+        f"{bound[worst]:.3g} (of which {slack[worst]:.3g} from the logit discrepancy)"
+    )
 
 
 def onnxruntime_tensors(model, feeds: dict, names) -> dict[str, np.ndarray]:
@@ -186,8 +205,11 @@ def onnxruntime_tensors(model, feeds: dict, names) -> dict[str, np.ndarray]:
     m = onnx.ModelProto()
     m.CopyFrom(model)
     have = {o.name for o in m.graph.output}
-    m.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None)
-                          for t in names if t not in have)
+    m.graph.output.extend(
+        onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None)
+        for t in names
+        if t not in have
+    )
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -236,12 +258,24 @@ def conv_case(draw, n):
     for i in range(n):
         ext = d[i] * (k[i] - 1) + 1
         h = draw(st.integers(1, maxsp))
-        b = draw(st.integers(0, ext + 1))            # pads up to beyond the kernel extent
+        b = draw(st.integers(0, ext + 1))  # pads up to beyond the kernel extent
         e = draw(st.integers(max(0, ext - h - b), max(0, ext - h - b) + ext + 1))
         sp.append(h), pb.append(b), pe.append(e)
-    return dict(N=N, C=C, O=Oc, group=g, kernel=k, stride=s, dilation=d, sp=tuple(sp),
-                pads_begin=tuple(pb), pads_end=tuple(pe), bias=draw(st.booleans()),
-                opset=draw(opsets), seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        N=N,
+        C=C,
+        O=Oc,
+        group=g,
+        kernel=k,
+        stride=s,
+        dilation=d,
+        sp=tuple(sp),
+        pads_begin=tuple(pb),
+        pads_end=tuple(pe),
+        bias=draw(st.booleans()),
+        opset=draw(opsets),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @st.composite
@@ -255,14 +289,26 @@ def deconv_case(draw, n):
         ext = d[i] * (k[i] - 1) + 1
         h = draw(st.integers(1, maxsp))
         o = draw(st.integers(0, max(s[i], d[i]) - 1))
-        room = s[i] * (h - 1) + o + ext - 1          # total crop that leaves >= 1 sample
-        b = draw(st.integers(0, min(room, ext + s[i])))   # may exceed d(k-1): crops
+        room = s[i] * (h - 1) + o + ext - 1  # total crop that leaves >= 1 sample
+        b = draw(st.integers(0, min(room, ext + s[i])))  # may exceed d(k-1): crops
         e = draw(st.integers(0, min(room - b, ext + s[i])))
         sp.append(h), pb.append(b), pe.append(e), op.append(o)
-    return dict(N=N, C=C, O=Oc, group=g, kernel=k, stride=s, dilation=d, sp=tuple(sp),
-                pads_begin=tuple(pb), pads_end=tuple(pe), output_padding=tuple(op),
-                bias=draw(st.booleans()), opset=draw(opsets),
-                seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        N=N,
+        C=C,
+        O=Oc,
+        group=g,
+        kernel=k,
+        stride=s,
+        dilation=d,
+        sp=tuple(sp),
+        pads_begin=tuple(pb),
+        pads_end=tuple(pe),
+        output_padding=tuple(op),
+        bias=draw(st.booleans()),
+        opset=draw(opsets),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 def case_data(case, wshape):
@@ -286,29 +332,61 @@ def _check_three_ways(g, x, ref, opset):
 
 
 def conv_out_sp(case):
-    return tuple(O.conv_out_len(*a) for a in zip(
-        case["sp"], case["kernel"], case["stride"], case["dilation"], case["pads_begin"],
-        case["pads_end"]))
+    return tuple(
+        O.conv_out_len(*a)
+        for a in zip(
+            case["sp"],
+            case["kernel"],
+            case["stride"],
+            case["dilation"],
+            case["pads_begin"],
+            case["pads_end"],
+        )
+    )
 
 
 def deconv_out_sp(case):
-    return tuple(O.deconv_out_len(*a) for a in zip(
-        case["sp"], case["kernel"], case["stride"], case["dilation"], case["pads_begin"],
-        case["pads_end"], case["output_padding"]))
+    return tuple(
+        O.deconv_out_len(*a)
+        for a in zip(
+            case["sp"],
+            case["kernel"],
+            case["stride"],
+            case["dilation"],
+            case["pads_begin"],
+            case["pads_end"],
+            case["output_padding"],
+        )
+    )
 
 
 def check_conv(case):
     wshape = (case["O"], case["C"] // case["group"]) + case["kernel"]
     x, w, b = case_data(case, wshape)
     out_sp = conv_out_sp(case)
-    ref = O.conv_direct(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                        case["pads_end"], case["group"])
+    ref = O.conv_direct(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["group"],
+    )
     assert ref.shape == (case["N"], case["O"]) + out_sp
     bld = GraphBuilder("conv", seed=0)
     xin = bld.input("data", x.shape)
-    attrs = ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                      dilation=case["dilation"], pads_begin=case["pads_begin"],
-                      pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
+    attrs = ConvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        group=case["group"],
+        bias=case["bias"],
+    )
     params = {"weight": w} if b is None else {"weight": w, "bias": b}
     bld.add("Convolution", xin, attrs, params=params, name="conv")
     _check_three_ways(bld.build(), x, ref, case["opset"])
@@ -318,15 +396,31 @@ def check_deconv(case):
     wshape = (case["C"], case["O"] // case["group"]) + case["kernel"]
     x, w, b = case_data(case, wshape)
     out_sp = deconv_out_sp(case)
-    ref = O.deconv_scatter(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                           case["pads_end"], case["output_padding"], case["group"])
+    ref = O.deconv_scatter(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["output_padding"],
+        case["group"],
+    )
     assert ref.shape == (case["N"], case["O"]) + out_sp
     bld = GraphBuilder("deconv", seed=0)
     xin = bld.input("data", x.shape)
-    attrs = DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                        dilation=case["dilation"], pads_begin=case["pads_begin"],
-                        pads_end=case["pads_end"], output_padding=case["output_padding"],
-                        group=case["group"], bias=case["bias"])
+    attrs = DeconvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        output_padding=case["output_padding"],
+        group=case["group"],
+        bias=case["bias"],
+    )
     params = {"weight": w} if b is None else {"weight": w, "bias": b}
     bld.add("Deconvolution", xin, attrs, params=params, name="deconv")
     _check_three_ways(bld.build(), x, ref, case["opset"])
@@ -337,12 +431,24 @@ def tiny_chunks():
     from graphconv.kernels import conv, transposed
     from graphconv.kernels import epilogue as base
 
-    saved = (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
-             conv.MIN_COLUMNS, base.EPILOGUE_BLOCK)
+    saved = (
+        conv.CHUNK_ELEMENTS,
+        conv.IM2COL_CHUNK,
+        transposed.SERIAL_MACS,
+        conv.ONE_PIECE_MACS,
+        conv.MIN_COLUMNS,
+        base.EPILOGUE_BLOCK,
+    )
     conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS = 16, 16, 0
     conv.ONE_PIECE_MACS, conv.MIN_COLUMNS, base.EPILOGUE_BLOCK = 0, 1, 16
     try:
         yield
     finally:
-        (conv.CHUNK_ELEMENTS, conv.IM2COL_CHUNK, transposed.SERIAL_MACS, conv.ONE_PIECE_MACS,
-         conv.MIN_COLUMNS, base.EPILOGUE_BLOCK) = saved
+        (
+            conv.CHUNK_ELEMENTS,
+            conv.IM2COL_CHUNK,
+            transposed.SERIAL_MACS,
+            conv.ONE_PIECE_MACS,
+            conv.MIN_COLUMNS,
+            base.EPILOGUE_BLOCK,
+        ) = saved

@@ -9,16 +9,17 @@ from math import gcd
 
 import numpy as np
 import pytest
+from oracles import caffe_pool_windows, conv_windows, onnx_pool_windows, scatter_deconv
 
 from graphconv import geometry as G
-from oracles import caffe_pool_windows, conv_windows, onnx_pool_windows, scatter_deconv
 
 SMALL = range(1, 7)
 
 
 def test_conv_output_size_counts_windows():
-    for h, k, s, d, pb, pe in itertools.product(range(1, 10), SMALL, range(1, 4), range(1, 4),
-                                                range(3), range(3)):
+    for h, k, s, d, pb, pe in itertools.product(
+        range(1, 10), SMALL, range(1, 4), range(1, 4), range(3), range(3)
+    ):
         want = conv_windows(h, k, s, d, pb, pe)
         got = G.conv_output_size(h, k, s, d, pb, pe)
         assert max(got, 0) == want, (h, k, s, d, pb, pe)
@@ -26,8 +27,7 @@ def test_conv_output_size_counts_windows():
 
 @pytest.mark.parametrize("mode", ["ceil", "floor"])
 def test_pooled_length_is_caffe_window_count(mode):
-    for h, k, s, p, d in itertools.product(range(1, 12), SMALL, range(1, 5), range(4),
-                                           range(1, 3)):
+    for h, k, s, p, d in itertools.product(range(1, 12), SMALL, range(1, 5), range(4), range(1, 3)):
         if p >= G.extent(k, d) or G.extent(k, d) > h + 2 * p:
             continue  # Caffe requires pad < kernel; the kernel must fit the padded input
         want = caffe_pool_windows(h, k, s, p, mode, d)
@@ -50,8 +50,9 @@ def test_deconv_output_size_by_scattering():
                 continue
             y = scatter_deconv(rng.integers(1, 4, h), rng.integers(1, 4, k), s, d, pb, pe, op)
             assert G.deconv_output_size(h, k, s, d, pb, pe, op) == len(y)
-    assert G.deconv_full_size(4, 3, 2, 2) == len(scatter_deconv(np.ones(4), np.ones(3), 2, 2,
-                                                                0, 0, 0))
+    assert G.deconv_full_size(4, 3, 2, 2) == len(
+        scatter_deconv(np.ones(4), np.ones(3), 2, 2, 0, 0, 0)
+    )
 
 
 def test_deconv_as_conv_pads_reproduce_the_deconvolution():
@@ -67,19 +68,18 @@ def test_deconv_as_conv_pads_reproduce_the_deconvolution():
             z = np.zeros(G.zero_insert_length(h, s), dtype=np.int64)
             z[::s] = x
             low, high = G.deconv_as_conv_pads(k, d, pb, pe, op)
-            zp = np.pad(z, (max(low, 0), max(high, 0)))[max(-low, 0):]
-            zp = zp[:len(zp) - max(-high, 0)]
+            zp = np.pad(z, (max(low, 0), max(high, 0)))[max(-low, 0) :]
+            zp = zp[: len(zp) - max(-high, 0)]
             assert len(zp) == G.padded_length(len(z), low, high)
             n = G.conv_output_size(len(zp), k, 1, d, 0, 0)
-            got = np.array([sum(zp[o + t * d] * w[k - 1 - t] for t in range(k))
-                            for o in range(n)])
+            got = np.array([sum(zp[o + t * d] * w[k - 1 - t] for t in range(k)) for o in range(n)])
             np.testing.assert_array_equal(got, want)
 
 
 def test_onnx_pool_length_counts_windows():
-    for h, k, s, d, pb, pe, ceil in itertools.product(range(1, 9), range(1, 4), range(1, 4),
-                                                      range(1, 3), range(3), range(3),
-                                                      (False, True)):
+    for h, k, s, d, pb, pe, ceil in itertools.product(
+        range(1, 9), range(1, 4), range(1, 4), range(1, 3), range(3), range(3), (False, True)
+    ):
         if G.extent(k, d) > h + pb + pe:
             continue
         want = onnx_pool_windows(h, k, s, d, pb, pe, ceil)
@@ -87,16 +87,18 @@ def test_onnx_pool_length_counts_windows():
 
 
 def test_same_pads_give_ceil_h_over_s_outputs():
-    for h, k, s, d, upper in itertools.product(range(1, 10), range(1, 5), range(1, 4),
-                                               range(1, 3), (False, True)):
+    for h, k, s, d, upper in itertools.product(
+        range(1, 10), range(1, 5), range(1, 4), range(1, 3), (False, True)
+    ):
         b, e = G.same_pads(h, k, s, d, upper)
         assert conv_windows(h, k, s, d, b, e) == len(range(0, h, s))
         assert 0 <= (e - b if upper else b - e) <= 1
 
 
 def test_deconv_pads_for_length_by_scattering():
-    for h, k, s, d, want, upper in itertools.product(range(1, 5), range(1, 4), range(1, 4),
-                                                     range(1, 3), range(1, 12), (False, True)):
+    for h, k, s, d, want, upper in itertools.product(
+        range(1, 5), range(1, 4), range(1, 4), range(1, 3), range(1, 12), (False, True)
+    ):
         b, e = G.deconv_pads_for_length(h, k, s, d, 0, want, upper)
         if b < 0 or e < 0:
             continue  # an extension, not a crop: the caller turns it into output padding
@@ -111,8 +113,8 @@ def test_zero_insert_and_pad_lengths():
         assert G.zero_insert_length(h, s) == np.flatnonzero(z)[-1] + 1
     for h, pb, pe in itertools.product(range(1, 6), range(-2, 3), range(-2, 3)):
         x = np.arange(h)
-        y = np.pad(x, (max(pb, 0), max(pe, 0)))[max(-pb, 0):]
-        y = y[:len(y) - max(-pe, 0)]
+        y = np.pad(x, (max(pb, 0), max(pe, 0)))[max(-pb, 0) :]
+        y = y[: len(y) - max(-pe, 0)]
         assert G.padded_length(h, pb, pe) == max(len(y), 0) or h + pb + pe < 0
 
 
@@ -123,8 +125,9 @@ def test_interp_length():
 
 
 def test_end_pad_gives_exactly_count_windows():
-    for h, k, s, d, pb, count in itertools.product(range(1, 8), range(1, 4), range(1, 4),
-                                                   range(1, 3), range(3), range(1, 6)):
+    for h, k, s, d, pb, count in itertools.product(
+        range(1, 8), range(1, 4), range(1, 4), range(1, 3), range(3), range(1, 6)
+    ):
         e = G.end_pad(count, h, k, s, d, pb)
         if h + pb + e < G.extent(k, d):
             continue
@@ -159,8 +162,9 @@ def test_taps_per_phase_and_phase_count():
 
 
 def test_pool_divisors_count_taps_in_the_padded_input():
-    for h, k, s, p, d in itertools.product(range(1, 9), range(1, 4), range(1, 4), range(3),
-                                           range(1, 3)):
+    for h, k, s, p, d in itertools.product(
+        range(1, 9), range(1, 4), range(1, 4), range(3), range(1, 3)
+    ):
         if p >= G.extent(k, d) or G.extent(k, d) > h + 2 * p:
             continue
         out = G.pooled_length(h, k, s, p, "ceil", d)

@@ -7,22 +7,23 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import helpers as H
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import eltwise_reference
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.elementwise import EltwiseAttrs
-from oracles import eltwise_reference
-import helpers as H
 
 OPSETS = (13, 17, 21)
 TOL = 1e-6
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
 
 def check(g, feeds, refs, opsets=OPSETS):
     """The interpreter and onnxruntime (at each opset) both match the oracle outputs to
@@ -53,8 +54,12 @@ CASES = {
     # name: (bottoms, eltwise_param text, operation, coeff)
     "sum_subtract": (["a", "b"], "operation: SUM coeff: 1 coeff: -1", "SUM", [1, -1]),
     "sum_default": (["a", "b"], "", "SUM", None),
-    "sum_three": (["a", "b", "c"], "operation: SUM coeff: 0.5 coeff: 2 coeff: -1.25", "SUM",
-                  [0.5, 2, -1.25]),
+    "sum_three": (
+        ["a", "b", "c"],
+        "operation: SUM coeff: 0.5 coeff: 2 coeff: -1.25",
+        "SUM",
+        [0.5, 2, -1.25],
+    ),
     "sum_three_plain": (["a", "b", "c"], "operation: SUM", "SUM", None),
     "prod": (["a", "b"], "operation: PROD", "PROD", None),
     "prod_three": (["a", "b", "c"], "operation: PROD", "PROD", None),
@@ -66,10 +71,12 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_eltwise_prototxt(case):
     bottoms, param, op, coeff = CASES[case]
-    text = (inputs_block(bottoms, (2, 3, 4, 5))
-            + 'layer { name: "e" type: "Eltwise" '
-            + "".join(f'bottom: "{b}" ' for b in bottoms)
-            + f'top: "e" eltwise_param {{ {param} }} }}\n')
+    text = (
+        inputs_block(bottoms, (2, 3, 4, 5))
+        + 'layer { name: "e" type: "Eltwise" '
+        + "".join(f'bottom: "{b}" ' for b in bottoms)
+        + f'top: "e" eltwise_param {{ {param} }} }}\n'
+    )
     g = load_text(text)
     assert g.layer("e").attrs == EltwiseAttrs(op, tuple(coeff or ()))
     feeds = feeds_for(g, seed=len(case))
@@ -77,12 +84,14 @@ def test_eltwise_prototxt(case):
 
 
 def test_eltwise_v1_layers():
-    text = ('input: "a" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
-            'input: "b" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
-            'layers { name: "p" type: ELTWISE bottom: "a" bottom: "b" top: "p" '
-            'eltwise_param { operation: PROD } }\n'
-            'layers { name: "s" type: ELTWISE bottom: "p" bottom: "a" top: "s" '
-            'eltwise_param { coeff: 2 coeff: -3 } }\n')
+    text = (
+        'input: "a" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'input: "b" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'layers { name: "p" type: ELTWISE bottom: "a" bottom: "b" top: "p" '
+        "eltwise_param { operation: PROD } }\n"
+        'layers { name: "s" type: ELTWISE bottom: "p" bottom: "a" top: "s" '
+        "eltwise_param { coeff: 2 coeff: -3 } }\n"
+    )
     g = load_text(text)
     assert [lay.type for lay in g.layers[2:]] == ["Eltwise", "Eltwise"]
     feeds = feeds_for(g, 3)
@@ -93,13 +102,15 @@ def test_eltwise_v1_layers():
 def test_fcn_and_shufflenet_style_residual_sum():
     """FCN-8s fuse_pool4 / ShuffleNet resx2_elewise: Eltwise SUM of a branch and a skip, followed
     by an in-place ReLU (the ShuffleNet pattern)."""
-    text = (inputs_block(["data"], (1, 6, 5, 5))
-            + 'layer { name: "branch" type: "Convolution" bottom: "data" top: "branch" '
-              'convolution_param { num_output: 6 kernel_size: 3 pad: 1 group: 3 } }\n'
-              'layer { name: "resx2_elewise" type: "Eltwise" bottom: "data" bottom: "branch" '
-              'top: "resx2_elewise" eltwise_param { operation: SUM } }\n'
-              'layer { name: "relu" type: "ReLU" bottom: "resx2_elewise" '
-              'top: "resx2_elewise" }\n')
+    text = (
+        inputs_block(["data"], (1, 6, 5, 5))
+        + 'layer { name: "branch" type: "Convolution" bottom: "data" top: "branch" '
+        "convolution_param { num_output: 6 kernel_size: 3 pad: 1 group: 3 } }\n"
+        'layer { name: "resx2_elewise" type: "Eltwise" bottom: "data" bottom: "branch" '
+        'top: "resx2_elewise" eltwise_param { operation: SUM } }\n'
+        'layer { name: "relu" type: "ReLU" bottom: "resx2_elewise" '
+        'top: "resx2_elewise" }\n'
+    )
     g = load_text(text)
     feeds = feeds_for(g, 5)
     branch = gc.run(g, feeds, outputs=["branch"])["branch"]
@@ -109,9 +120,13 @@ def test_fcn_and_shufflenet_style_residual_sum():
 
 # ---- errors --------------------------------------------------------------------------------------
 
+
 def test_shape_mismatch_names_the_shapes():
-    text = (inputs_block(["a"], (1, 3, 4, 4)) + inputs_block(["b"], (1, 3, 4, 5))
-            + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" }\n')
+    text = (
+        inputs_block(["a"], (1, 3, 4, 4))
+        + inputs_block(["b"], (1, 3, 4, 5))
+        + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" }\n'
+    )
     with pytest.raises(gc.GraphError) as info:
         load_text(text)
     msg = str(info.value)
@@ -119,23 +134,31 @@ def test_shape_mismatch_names_the_shapes():
     assert "identical shapes" in msg
 
 
-@pytest.mark.parametrize("param,bottoms,match", [
-    ("operation: PROD coeff: 1 coeff: 2", 2, "SUM only"),
-    ("coeff: 1 coeff: 2 coeff: 3", 2, "one coefficient per bottom"),
-])
+@pytest.mark.parametrize(
+    "param,bottoms,match",
+    [
+        ("operation: PROD coeff: 1 coeff: 2", 2, "SUM only"),
+        ("coeff: 1 coeff: 2 coeff: 3", 2, "one coefficient per bottom"),
+    ],
+)
 def test_rule_rejects_bad_coefficients(param, bottoms, match):
     names = "abc"[:bottoms]
-    text = (inputs_block(names, (1, 2, 3))
-            + 'layer { name: "e" type: "Eltwise" ' + "".join(f'bottom: "{b}" ' for b in names)
-            + f'top: "e" eltwise_param {{ {param} }} }}\n')
+    text = (
+        inputs_block(names, (1, 2, 3))
+        + 'layer { name: "e" type: "Eltwise" '
+        + "".join(f'bottom: "{b}" ' for b in names)
+        + f'top: "e" eltwise_param {{ {param} }} }}\n'
+    )
     with pytest.raises(gc.GraphError, match=match):
         load_text(text)
 
 
 def test_max_ignores_coefficients_like_caffe():
-    text = (inputs_block("ab", (1, 2, 3))
-            + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" '
-              'eltwise_param { operation: MAX coeff: 5 coeff: 7 } }\n')
+    text = (
+        inputs_block("ab", (1, 2, 3))
+        + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" '
+        "eltwise_param { operation: MAX coeff: 5 coeff: 7 } }\n"
+    )
     g = load_text(text)
     assert g.layer("e").attrs == EltwiseAttrs("MAX")
     feeds = feeds_for(g, 1)
@@ -158,6 +181,7 @@ def test_attrs_validation_and_arity():
 
 # ---- property test -------------------------------------------------------------------------------
 
+
 @st.composite
 def eltwise_case(draw):
     op = draw(st.sampled_from(["SUM", "PROD", "MAX"]))
@@ -165,8 +189,11 @@ def eltwise_case(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
     coeff = None
     if op == "SUM" and draw(st.booleans()):
-        coeff = draw(st.lists(st.sampled_from([1.0, -1.0, 0.0, 0.5, 2.0, -0.25, 3.0]),
-                              min_size=n, max_size=n))
+        coeff = draw(
+            st.lists(
+                st.sampled_from([1.0, -1.0, 0.0, 0.5, 2.0, -0.25, 3.0]), min_size=n, max_size=n
+            )
+        )
     return op, n, shape, coeff, draw(st.sampled_from(OPSETS)), draw(st.integers(0, 2**31 - 1))
 
 
@@ -183,5 +210,4 @@ def test_eltwise_property(case):
     feeds = {k: rng.standard_normal(shape).astype(np.float32) for k in names}
     if op == "MAX" and rng.random() < 0.5:  # ties between inputs
         feeds = {k: np.round(v) for k, v in feeds.items()}
-    check(g, feeds, {"e": eltwise_reference(op, [feeds[k] for k in names], coeff)},
-          opsets=(opset,))
+    check(g, feeds, {"e": eltwise_reference(op, [feeds[k] for k in names], coeff)}, opsets=(opset,))

@@ -31,7 +31,7 @@ def power(x, p, scale, shift):
     """Caffe Power: (shift + scale x)^p; when p * scale == 0 the constant 1 (p == 0) or shift^p."""
     x = np.asarray(x, np.float64)
     if p * scale == 0:
-        return np.full(x.shape, 1.0 if p == 0 else shift ** p)
+        return np.full(x.shape, 1.0 if p == 0 else shift**p)
     return np.vectorize(lambda v: (shift + scale * v) ** p)(x)
 
 

@@ -22,6 +22,7 @@ def _tup(v, n):
 
 # ---- shape formulas ------------------------------------------------------------------------------
 
+
 def conv_out_len(h, k, s, d, pb, pe):
     """floor((H + pb + pe - (d(k-1)+1)) / s) + 1 (may be < 1 for invalid configs)."""
     ext = d * (k - 1) + 1
@@ -41,6 +42,7 @@ def caffe_deconv_out_len(h, k, s, p, d=1):
 
 # ---- convolution ---------------------------------------------------------------------------------
 
+
 def conv_direct(x, w, b, stride, dilation, pads_begin, pads_end, group):
     """Grouped, dilated, strided, asymmetrically zero-padded N-D cross-correlation (float64).
 
@@ -53,32 +55,36 @@ def conv_direct(x, w, b, stride, dilation, pads_begin, pads_end, group):
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    O, cg = w.shape[:2]
+    n_out, cg = w.shape[:2]
     k = w.shape[2:]
     assert len(k) == n
     s, d = _tup(stride, n), _tup(dilation, n)
     pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    assert C % group == 0 and O % group == 0 and cg == C // group
-    og = O // group
+    assert C % group == 0 and n_out % group == 0 and cg == C // group
+    og = n_out // group
     out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
     if any(o < 1 for o in out):
         raise ValueError(f"empty conv output {out}")
     xp = np.zeros((N, C) + tuple(sp[i] + pb[i] + pe[i] for i in range(n)))
     xp[(slice(None), slice(None)) + tuple(slice(pb[i], pb[i] + sp[i]) for i in range(n))] = x
-    y = np.zeros((N, O) + out)
-    for o in range(O):
+    y = np.zeros((N, n_out) + out)
+    for o in range(n_out):
         gi = o // og
         for cl in range(cg):
             c = gi * cg + cl
             for t in itertools.product(*(range(kk) for kk in k)):
                 # output position p reads xp at p*s + t*d
-                view = xp[(slice(None), c) + tuple(
-                    slice(t[i] * d[i], t[i] * d[i] + s[i] * (out[i] - 1) + 1, s[i])
-                    for i in range(n))]
+                view = xp[
+                    (slice(None), c)
+                    + tuple(
+                        slice(t[i] * d[i], t[i] * d[i] + s[i] * (out[i] - 1) + 1, s[i])
+                        for i in range(n)
+                    )
+                ]
                 assert view.shape == (N,) + out
                 y[:, o] += w[(o, cl) + t] * view
     if b is not None:
-        y += np.asarray(b, dtype=np.float64).reshape((1, O) + (1,) * n)
+        y += np.asarray(b, dtype=np.float64).reshape((1, n_out) + (1,) * n)
     return y
 
 
@@ -89,15 +95,15 @@ def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group)
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    O, cg = w.shape[:2]
+    n_out, cg = w.shape[:2]
     k = w.shape[2:]
     s, d = _tup(stride, n), _tup(dilation, n)
     pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    og = O // group
+    og = n_out // group
     out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
-    y = np.zeros((N, O) + out)
+    y = np.zeros((N, n_out) + out)
     for nn in range(N):
-        for o in range(O):
+        for o in range(n_out):
             gi = o // og
             for p in itertools.product(*(range(q) for q in out)):
                 acc = 0.0 if b is None else float(b[o])
@@ -113,14 +119,23 @@ def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group)
 
 # ---- transposed convolution ----------------------------------------------------------------------
 
+
 def _deconv_setup(x, w, stride, dilation, pads_begin, pads_end, output_padding, group):
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     C = x.shape[1]
     n = x.ndim - 2
     assert w.shape[0] == C and C % group == 0 and w.ndim == n + 2
-    return (x, w, n, _tup(stride, n), _tup(dilation, n), _tup(pads_begin, n),
-            _tup(pads_end, n), _tup(output_padding, n))
+    return (
+        x,
+        w,
+        n,
+        _tup(stride, n),
+        _tup(dilation, n),
+        _tup(pads_begin, n),
+        _tup(pads_end, n),
+        _tup(output_padding, n),
+    )
 
 
 def _deconv_crop(buf, b, pb, pe, n):
@@ -146,8 +161,9 @@ def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_paddi
     Loops over input positions and groups; each step adds one input sample's (dilated) kernel
     footprint, summed over the group's input channels.
     """
-    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
-                                              output_padding, group)
+    x, w, n, s, d, pb, pe, op = _deconv_setup(
+        x, w, stride, dilation, pads_begin, pads_end, output_padding, group
+    )
     N, C = x.shape[:2]
     sp = x.shape[2:]
     og, k = w.shape[1], w.shape[2:]
@@ -155,20 +171,22 @@ def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_paddi
     full = tuple(s[a] * (sp[a] - 1) + d[a] * (k[a] - 1) + 1 + op[a] for a in range(n))
     buf = np.zeros((N, og * group) + full)
     for i in itertools.product(*(range(h) for h in sp)):
-        foot = tuple(slice(i[a] * s[a], i[a] * s[a] + d[a] * (k[a] - 1) + 1, d[a])
-                     for a in range(n))
+        foot = tuple(
+            slice(i[a] * s[a], i[a] * s[a] + d[a] * (k[a] - 1) + 1, d[a]) for a in range(n)
+        )
         for gi in range(group):
             cs, os_ = slice(gi * cg, (gi + 1) * cg), slice(gi * og, (gi + 1) * og)
-            xi = x[(slice(None), cs) + i]                          # (N, cg)
-            contrib = np.tensordot(xi, w[cs], axes=([1], [0]))     # (N, og, *k)
+            xi = x[(slice(None), cs) + i]  # (N, cg)
+            contrib = np.tensordot(xi, w[cs], axes=([1], [0]))  # (N, og, *k)
             buf[(slice(None), os_) + foot] += contrib
     return _deconv_crop(buf, b, pb, pe, n)
 
 
 def deconv_scatter_loops(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
     """Same as :func:`deconv_scatter`, one scalar multiply-add at a time (for self-checks)."""
-    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
-                                              output_padding, group)
+    x, w, n, s, d, pb, pe, op = _deconv_setup(
+        x, w, stride, dilation, pads_begin, pads_end, output_padding, group
+    )
     N, C = x.shape[:2]
     sp = x.shape[2:]
     og, k = w.shape[1], w.shape[2:]

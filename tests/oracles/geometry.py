@@ -43,7 +43,7 @@ def scatter_deconv(x: np.ndarray, w: np.ndarray, s: int, d: int, pb: int, pe: in
     for i, t in itertools.product(range(len(x)), range(len(w))):
         full[i * s + t * d] += x[i] * w[t]
         last = max(last, i * s + t * d)
-    return full[pb:last + 1 + op - pe]
+    return full[pb : last + 1 + op - pe]
 
 
 def onnx_pool_windows(h: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:

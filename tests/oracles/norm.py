@@ -21,8 +21,9 @@ def bn_stored(x, mean, var, eps):
 def bn_caffe_blobs(x, mean_blob, var_blob, sf, eps):
     """The same from Caffe's three blobs: statistics are blob / sf, or 0 when sf == 0."""
     f = 0.0 if sf == 0 else 1.0 / float(sf)
-    return bn_stored(x, np.asarray(mean_blob, np.float64) * f,
-                     np.asarray(var_blob, np.float64) * f, eps)
+    return bn_stored(
+        x, np.asarray(mean_blob, np.float64) * f, np.asarray(var_blob, np.float64) * f, eps
+    )
 
 
 def bn_batch(x, eps):
@@ -44,7 +45,7 @@ def segnet_learn(x, scale, shift):
     for c in range(x.shape[1]):
         xc = x[:, c]
         m = xc.mean()
-        v = (xc ** 2).mean() - m * m
+        v = (xc**2).mean() - m * m
         y[:, c] = (xc - m) / math.sqrt(v + 1e-9) * float(scale[c]) + float(shift[c])
     return y
 
@@ -63,16 +64,16 @@ def caffe_scale(x, scale, bias, axis):
     if scale.ndim == 0:
         axis = 0
     outer = math.prod(x.shape[:axis])
-    inner = math.prod(x.shape[axis + scale.ndim:])
+    inner = math.prod(x.shape[axis + scale.ndim :])
     src, dst = x.reshape(-1), np.empty(x.size)
     sflat = scale.reshape(-1)
     bflat = None if bias is None else np.asarray(bias, np.float64).reshape(-1)
     i = 0
     for _ in range(outer):
         for d in range(sflat.size):
-            dst[i:i + inner] = src[i:i + inner] * sflat[d]
+            dst[i : i + inner] = src[i : i + inner] * sflat[d]
             if bflat is not None:
-                dst[i:i + inner] += bflat[d]
+                dst[i : i + inner] += bflat[d]
             i += inner
     return dst.reshape(x.shape)
 
@@ -84,7 +85,7 @@ def lrn_across(x, size, alpha, beta, k):
     y = np.empty_like(x)
     for n, c in itertools.product(range(N), range(C)):
         lo, hi = max(0, c - half), min(C - 1, c + half)
-        s = (x[n, lo:hi + 1] ** 2).sum(axis=0)
+        s = (x[n, lo : hi + 1] ** 2).sum(axis=0)
         y[n, c] = x[n, c] * (k + alpha / size * s) ** -beta
     return y
 
@@ -97,8 +98,8 @@ def lrn_within(x, size, alpha, beta):
     half = (size - 1) // 2
     y = np.empty_like(x)
     for n, c, h, w in itertools.product(range(N), range(C), range(H), range(W)):
-        win = x[n, c, max(0, h - half):h + half + 1, max(0, w - half):w + half + 1]
-        avg = (win ** 2).sum() / (size * size)
+        win = x[n, c, max(0, h - half) : h + half + 1, max(0, w - half) : w + half + 1]
+        avg = (win**2).sum() / (size * size)
         y[n, c, h, w] = x[n, c, h, w] * (1 + alpha * avg) ** -beta
     return y
 

@@ -11,8 +11,8 @@ FLT_MAX = np.float32(3.4028234663852886e38)
 
 
 def caffe_pooled_len(h, k, s, p, round_mode="CEIL", d=1):
-    k = d * (k - 1) + 1                                 # a dilated kernel's extent
-    q = np.float32(h + 2 * p - k) / np.float32(s)       # Caffe: static_cast<float>(...) / stride
+    k = d * (k - 1) + 1  # a dilated kernel's extent
+    q = np.float32(h + 2 * p - k) / np.float32(s)  # Caffe: static_cast<float>(...) / stride
     out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
     if p > 0 and (out - 1) * s >= h + p:
         out -= 1
@@ -29,8 +29,9 @@ def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL", dilation
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    k, s, p, d = (tuple(v) if isinstance(v, tuple) else (v,) * n
-                  for v in (kernel, stride, pad, dilation))
+    k, s, p, d = (
+        tuple(v) if isinstance(v, tuple) else (v,) * n for v in (kernel, stride, pad, dilation)
+    )
     out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode, d[i]) for i in range(n))
     assert all(o >= 1 for o in out), out
     top = np.zeros((N, C) + out, dtype=np.float32)
@@ -43,18 +44,19 @@ def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL", dilation
                 taps = [[start[i] + j * d[i] for j in range(k[i])] for i in range(n)]
                 if method == "MAX":
                     best, where = -FLT_MAX, -1
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
+                    for pos in itertools.product(
+                        *([t for t in taps[i] if 0 <= t < sp[i]] for i in range(n))
+                    ):
                         if plane[pos] > best:
                             best = plane[pos]
                             where = int(np.ravel_multi_index(pos, sp))
                     top[(nn, c) + o], mask[(nn, c) + o] = best, where
                 else:
-                    pool_size = math.prod(sum(t < sp[i] + p[i] for t in taps[i])
-                                          for i in range(n))
+                    pool_size = math.prod(sum(t < sp[i] + p[i] for t in taps[i]) for i in range(n))
                     acc = np.float32(0)
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
+                    for pos in itertools.product(
+                        *([t for t in taps[i] if 0 <= t < sp[i]] for i in range(n))
+                    ):
                         acc = np.float32(acc + plane[pos])
                     top[(nn, c) + o] = acc / np.float32(pool_size)
                 continue

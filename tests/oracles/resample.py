@@ -26,8 +26,9 @@ def zero_insert(x, stride):
     s = _tup(stride, n)
     y = np.zeros(x.shape[:2] + tuple(s[a] * (sp[a] - 1) + 1 for a in range(n)), dtype=x.dtype)
     for i in itertools.product(*(range(h) for h in sp)):
-        y[(slice(None), slice(None)) + tuple(i[a] * s[a] for a in range(n))] = \
-            x[(slice(None), slice(None)) + i]
+        y[(slice(None), slice(None)) + tuple(i[a] * s[a] for a in range(n))] = x[
+            (slice(None), slice(None)) + i
+        ]
     return y
 
 
@@ -101,8 +102,9 @@ def textbook_bilinear(x, out_hw):
         y0, x0 = min(int(np.floor(sy)), H - 1), min(int(np.floor(sx)), W - 1)
         y1, x1 = min(y0 + 1, H - 1), min(x0 + 1, W - 1)
         fy, fx = sy - y0, sx - x0
-        out[:, :, oy, ox] = ((1 - fy) * ((1 - fx) * x[:, :, y0, x0] + fx * x[:, :, y0, x1])
-                             + fy * ((1 - fx) * x[:, :, y1, x0] + fx * x[:, :, y1, x1]))
+        out[:, :, oy, ox] = (1 - fy) * ((1 - fx) * x[:, :, y0, x0] + fx * x[:, :, y0, x1]) + fy * (
+            (1 - fx) * x[:, :, y1, x0] + fx * x[:, :, y1, x1]
+        )
     return out
 
 
@@ -112,5 +114,8 @@ def pad_reference(x, pb, pe, value):
     crop = tuple(slice(max(0, -b), h - max(0, -e)) for b, e, h in zip(pb, pe, x.shape[2:]))
     assert all(c.stop - c.start >= 1 for c in crop)
     y = x[(slice(None), slice(None)) + crop]
-    return np.pad(y, [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)],
-                  constant_values=value)
+    return np.pad(
+        y,
+        [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)],
+        constant_values=value,
+    )

@@ -13,6 +13,7 @@ def resize_coordinate(ctm, y, scale, n_in, n_out):
     align_corners divides by the integer output length less one, as onnxruntime and PyTorch
     do (the specification's fractional ``scale * n_in`` differs when that is not an integer)."""
     from fractions import Fraction as F
+
     width = scale * n_in
     half = F(1, 2)
     if ctm == "align_corners":
@@ -47,12 +48,23 @@ def resize_oracle(x, out_shape, scales, mode, ctm, nearest_mode):
             c = resize_coordinate(ctm, y, s, n, o)
             low = m.floor(c)
             frac = c - low
-            clamp = lambda i, n=n: min(max(i, 0), n - 1)
+
+            def clamp(i, n=n):
+                return min(max(i, 0), n - 1)
+
             if mode == "nearest":
-                closest = min(closest, float(abs(frac - F(1, 2))) if "round" in nearest_mode
-                              else float(min(frac, 1 - frac)))
-                up = {"round_prefer_floor": frac > F(1, 2), "round_prefer_ceil":
-                      frac >= F(1, 2), "floor": False, "ceil": frac > 0}[nearest_mode]
+                closest = min(
+                    closest,
+                    float(abs(frac - F(1, 2)))
+                    if "round" in nearest_mode
+                    else float(min(frac, 1 - frac)),
+                )
+                up = {
+                    "round_prefer_floor": frac > F(1, 2),
+                    "round_prefer_ceil": frac >= F(1, 2),
+                    "floor": False,
+                    "ceil": frac > 0,
+                }[nearest_mode]
                 per.append([(clamp(low + up), 1.0)])
             else:
                 per.append([(clamp(low), float(1 - frac)), (clamp(low + 1), float(frac))])
@@ -78,14 +90,20 @@ def align_corners_brute_force(x, out_shape, mode, nearest_mode):
 
     def nearest(c):
         low, frac = math.floor(c), c - math.floor(c)
-        up = {"round_prefer_floor": frac > Fraction(1, 2), "floor": False, "ceil": frac > 0,
-              "round_prefer_ceil": frac >= Fraction(1, 2)}[nearest_mode]
+        up = {
+            "round_prefer_floor": frac > Fraction(1, 2),
+            "floor": False,
+            "ceil": frac > 0,
+            "round_prefer_ceil": frac >= Fraction(1, 2),
+        }[nearest_mode]
         return low + up
 
     out = np.zeros(out_shape, np.float64)
     for index in itertools.product(*(range(o) for o in out_shape)):
-        coords = [Fraction(0) if o == 1 else Fraction(i * (n - 1), o - 1)
-                  for i, n, o in zip(index, x.shape, out_shape)]
+        coords = [
+            Fraction(0) if o == 1 else Fraction(i * (n - 1), o - 1)
+            for i, n, o in zip(index, x.shape, out_shape)
+        ]
         if mode == "nearest":
             out[index] = x[tuple(nearest(c) for c in coords)]
             continue
@@ -118,8 +136,8 @@ def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exc
         if mode == "linear":
             return max(0.0, 1 - d)
         if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.0
 
     reach = 1 if mode == "linear" else 2
     taps = []
@@ -132,8 +150,10 @@ def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exc
         per = []
         for y in range(o):
             c = float(resize_coordinate(ctm, y, Fraction(s), n, o))
-            pairs = [(i, kernel((i - c) * k)) for i in range(m.floor(c - reach / k) - 1,
-                                                             m.ceil(c + reach / k) + 2)]
+            pairs = [
+                (i, kernel((i - c) * k))
+                for i in range(m.floor(c - reach / k) - 1, m.ceil(c + reach / k) + 2)
+            ]
             if exclude:
                 pairs = [(i, wt) for i, wt in pairs if 0 <= i < n]
             if antialias or exclude:
@@ -151,17 +171,25 @@ def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exc
 def bilinear_sample(plane, ci, cj):
     i0, j0 = int(np.floor(ci)), int(np.floor(cj))
     fi, fj = ci - i0, cj - j0
-    at = lambda i, j: float(plane[min(i, plane.shape[0] - 1), min(j, plane.shape[1] - 1)])
-    return ((1 - fi) * (1 - fj) * at(i0, j0) + (1 - fi) * fj * at(i0, j0 + 1)
-            + fi * (1 - fj) * at(i0 + 1, j0) + fi * fj * at(i0 + 1, j0 + 1))
+
+    def at(i, j):
+        return float(plane[min(i, plane.shape[0] - 1), min(j, plane.shape[1] - 1)])
+
+    return (
+        (1 - fi) * (1 - fj) * at(i0, j0)
+        + (1 - fi) * fj * at(i0, j0 + 1)
+        + fi * (1 - fj) * at(i0 + 1, j0)
+        + fi * fj * at(i0 + 1, j0 + 1)
+    )
 
 
 def bicubic_sample(plane, ci, cj, a=-0.75):
     def k(d):
         d = abs(d)
         if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.0
+
     total = 0.0
     for i in range(int(np.floor(ci)) - 2, int(np.floor(ci)) + 4):
         for j in range(int(np.floor(cj)) - 2, int(np.floor(cj)) + 4):

@@ -19,7 +19,7 @@ def concat_ref(xs, axis):
         while pos >= xs[k].shape[axis]:
             pos -= xs[k].shape[axis]
             k += 1
-        out[idx] = xs[k][idx[:axis] + (pos,) + idx[axis + 1:]]
+        out[idx] = xs[k][idx[:axis] + (pos,) + idx[axis + 1 :]]
     return out
 
 
@@ -29,10 +29,10 @@ def slice_ref(x, axis, points, n):
     cuts = [0, *points, size] if points else [size // n * i for i in range(n + 1)]
     parts = []
     for b, e in itertools.pairwise(cuts):
-        shape = x.shape[:axis] + (e - b,) + x.shape[axis + 1:]
+        shape = x.shape[:axis] + (e - b,) + x.shape[axis + 1 :]
         part = np.empty(shape, dtype=np.float32)
         for idx in np.ndindex(*shape):
-            part[idx] = x[idx[:axis] + (idx[axis] + b,) + idx[axis + 1:]]
+            part[idx] = x[idx[:axis] + (idx[axis] + b,) + idx[axis + 1 :]]
         parts.append(part)
     return parts
 
@@ -94,8 +94,8 @@ def argmax_ref(x, out_max_val, top_k, axis):
     shape = x.shape
     if axis is not None:
         axis %= x.ndim
-        dim, axis_dist = shape[axis], math.prod(shape[axis + 1:])
-        out_shape = shape[:axis] + (top_k,) + shape[axis + 1:]
+        dim, axis_dist = shape[axis], math.prod(shape[axis + 1 :])
+        out_shape = shape[:axis] + (top_k,) + shape[axis + 1 :]
     else:
         dim, axis_dist = math.prod(shape[1:]), 1
         out_shape = [1] * max(x.ndim, 3)
@@ -105,8 +105,9 @@ def argmax_ref(x, out_max_val, top_k, axis):
     flat = [float(v) for v in x.ravel()]
     top = [None] * math.prod(out_shape)
     for i in range(x.size // dim):
-        pairs = [(flat[(i // axis_dist * dim + j) * axis_dist + i % axis_dist], j)
-                 for j in range(dim)]
+        pairs = [
+            (flat[(i // axis_dist * dim + j) * axis_dist + i % axis_dist], j) for j in range(dim)
+        ]
         pairs.sort(reverse=True)
         for j in range(top_k):
             at = (i // axis_dist * top_k + j) * axis_dist + i % axis_dist
