@@ -3,11 +3,10 @@ weights. Oracle: the producer run by its brute-force definition (tests/oracles.p
 applied per channel in float64."""
 
 import numpy as np
+import oracles as O
 import pytest
 
 from graphconv.affine import Affine, compose, fold_into_weights, merge_affines
-
-import oracles as O
 
 
 def _apply(y, mult, shift):
@@ -20,8 +19,9 @@ def test_compose_is_one_map_then_the_other():
     y = rng.standard_normal((2, 3, 4))
     first = (rng.standard_normal(3), rng.standard_normal(3))
     then = (rng.standard_normal(3), rng.standard_normal(3))
-    np.testing.assert_allclose(_apply(y, *compose(first, then)),
-                               _apply(_apply(y, *first), *then), rtol=1e-12)
+    np.testing.assert_allclose(
+        _apply(y, *compose(first, then)), _apply(_apply(y, *first), *then), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -31,8 +31,7 @@ def test_fold_into_convolution_weights(bias):
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
     p = {"weight": w, **({"bias": rng.standard_normal(6).astype(np.float32)} if bias else {})}
     mult, shift = rng.uniform(-2, 2, 6), rng.standard_normal(6)
-    ref = _apply(O.conv_direct(x, w, p.get("bias"), (1, 1), (1, 1), (1, 1), (1, 1), 2),
-                 mult, shift)
+    ref = _apply(O.conv_direct(x, w, p.get("bias"), (1, 1), (1, 1), (1, 1), (1, 1), 2), mult, shift)
     q = fold_into_weights(p, mult, shift)
     got = O.conv_direct(x, q["weight"], q["bias"], (1, 1), (1, 1), (1, 1), (1, 1), 2)
     O.assert_close(got, ref, 1e-5)

@@ -8,12 +8,19 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import ROOT, cli, one_line_error
 
 import graphconv as gc
 from graphconv import ConvAttrs, GraphBuilder
 from graphconv.bench import bench
-from graphconv.kernels.threads import chunks, parallel_map, scratch, serial_map, set_threads, threads
-from test_cli import ROOT, cli, one_line_error
+from graphconv.kernels.threads import (
+    chunks,
+    parallel_map,
+    scratch,
+    serial_map,
+    set_threads,
+    threads,
+)
 
 MODEL = ROOT / "models" / "fcn_tiny.prototxt"
 
@@ -46,20 +53,31 @@ def test_bench_rejects_bad_options():
 
 def test_bench_api_profiles_each_kernel_call():
     b = GraphBuilder("one", seed=0)
-    b.add("Convolution", b.input("data", (1, 4, 12, 12)),
-          ConvAttrs(num_output=4, kernel=(3, 3), pads=1, dilation=1), name="conv")
+    b.add(
+        "Convolution",
+        b.input("data", (1, 4, 12, 12)),
+        ConvAttrs(num_output=4, kernel=(3, 3), pads=1, dilation=1),
+        name="conv",
+    )
     res = bench(b.build(), repeat=1, threads=1, profile=True)
     assert res.ratio > 0 and res.threads == 1 and threads() == 1
     assert {name for name, _, _ in res.interpreter_layers} == {"conv", "data"}
     set_threads(os.cpu_count() or 1)  # back to the default for the other tests
 
 
-@pytest.mark.parametrize("script,args", [
-    ("layers.py", ["--no-reference", "--repeat", "1", "--only", "upscore2"]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("layers.py", ["--no-reference", "--repeat", "1", "--only", "upscore2"]),
+    ],
+)
 def test_benchmark_scripts_run(script, args):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| FCN")]
     assert len(rows) == 1 and rows[0].count("|") == 7, proc.stdout
@@ -71,6 +89,7 @@ def test_parallel_map_covers_every_item_once_and_propagates_errors():
     def fill(r):
         lo, hi = r
         out[lo:hi] += np.arange(lo, hi)
+
     parallel_map(fill, chunks(1000, 7))
     np.testing.assert_array_equal(out, np.arange(1000))
     serial_map(fill, chunks(1000, 300))
@@ -79,6 +98,7 @@ def test_parallel_map_covers_every_item_once_and_propagates_errors():
     def boom(i):
         if i == 3:
             raise ValueError("item 3")
+
     with pytest.raises(ValueError, match="item 3"):
         parallel_map(boom, list(range(8)))
     assert scratch(10).shape == (10,) and scratch(10).dtype == np.float32
@@ -101,6 +121,7 @@ def test_parallel_map_workers_errors_nesting_and_concurrent_callers():
             seen.append(threading.current_thread().name)
             if threading.current_thread() is not threading.main_thread():
                 raise KeyError("worker")
+
         with pytest.raises(KeyError, match="worker"):
             parallel_map(on_worker_only, list(range(12)))
         assert any(name.startswith("graphconv-") for name in seen)
@@ -110,7 +131,9 @@ def test_parallel_map_workers_errors_nesting_and_concurrent_callers():
         def outer(i):
             def inner(j):
                 grid[i, j] += 1
+
             parallel_map(inner, list(range(50)))
+
         parallel_map(outer, list(range(6)))
         np.testing.assert_array_equal(grid, 1)
 
@@ -120,7 +143,9 @@ def test_parallel_map_workers_errors_nesting_and_concurrent_callers():
             def add(i):
                 time.sleep(0.0002)
                 totals[k, i] += i
+
             parallel_map(add, list(range(400)))
+
         users = [threading.Thread(target=caller, args=(k,)) for k in range(2)]
         for t in users:
             t.start()

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import ROOT, write
 
 import graphconv as gc
-from conftest import ROOT
 from graphconv.frontends.caffe import schema
 
 MODELS = ROOT / "models"
 
 
-def write(tmp_path, text: str, name: str = "net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
-CONV = ('layer {{ name: "{n}" type: "{t}" bottom: "{b}" top: "{top}"\n'
-        '  convolution_param {{ {p} }} }}\n')
+CONV = (
+    'layer {{ name: "{n}" type: "{t}" bottom: "{b}" top: "{top}"\n'
+    "  convolution_param {{ {p} }} }}\n"
+)
 
 
 def test_bundled_models_shapes_follow_caffe_formulas():
@@ -36,7 +32,11 @@ def test_bundled_models_shapes_follow_caffe_formulas():
     w = gc.load(MODELS / "wavenet_dilated_1d.prototxt")
     assert all(w.specs[t].shape[2] == 512 for t in ("dil1", "dil2", "dil4", "dil8"))
     assert [lay.attrs.dilation for lay in w.layers if lay.type == "Convolution"][:4] == [
-        (1,), (2,), (4,), (8,)]
+        (1,),
+        (2,),
+        (4,),
+        (8,),
+    ]
 
 
 @pytest.mark.parametrize("model", sorted(p.name for p in MODELS.glob("*.prototxt")))
@@ -47,13 +47,20 @@ def test_every_bundled_model_validates(model):
 
 
 def test_in_place_layers_become_single_assignment(tmp_path):
-    p = write(tmp_path, 'input: "x" input_dim: 1 input_dim: 2 input_dim: 5 input_dim: 5\n'
-              + CONV.format(n="c", t="Convolution", b="x", top="c", p="num_output: 3 kernel_size: 3")
-              + 'layer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
-              + 'layer { name: "r2" type: "ReLU" bottom: "c" top: "c" relu_param { negative_slope: 0.5 } }\n')
+    p = write(
+        tmp_path,
+        'input: "x" input_dim: 1 input_dim: 2 input_dim: 5 input_dim: 5\n'
+        + CONV.format(n="c", t="Convolution", b="x", top="c", p="num_output: 3 kernel_size: 3")
+        + 'layer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
+        + 'layer { name: "r2" type: "ReLU" bottom: "c" top: "c" '
+        + "relu_param { negative_slope: 0.5 } }\n",
+    )
     g = gc.load(p)
     assert [(lay.name, lay.inputs, lay.outputs) for lay in g.layers[1:]] == [
-        ("c", ("x",), ("c#1",)), ("r", ("c#1",), ("c#2",)), ("r2", ("c#2",), ("c",))]
+        ("c", ("x",), ("c#1",)),
+        ("r", ("c#1",), ("c#2",)),
+        ("r2", ("c#2",), ("c",)),
+    ]
     assert g.outputs == ("c",)
     assert g.layer("r2").attrs.negative_slope == 0.5
 
@@ -64,13 +71,14 @@ def test_input_forms_and_overrides(tmp_path):
         "dim": 'input: "data" input_dim: 1 input_dim: 3 input_dim: 7 input_dim: 9\n',
         "shape": 'input: "data" input_shape { dim: 1 dim: 3 dim: 7 dim: 9 }\n',
         "layer": 'layer { name: "data" type: "Input" top: "data" '
-                 'input_param { shape { dim: 1 dim: 3 dim: 7 dim: 9 } } }\n',
+        "input_param { shape { dim: 1 dim: 3 dim: 7 dim: 9 } } }\n",
     }
     for key, head in forms.items():
         g = gc.load(write(tmp_path, head + body, f"{key}.prototxt"))
         assert g.inputs == {"data": gc.TensorSpec((1, 3, 7, 9))}, key
-        g = gc.load(write(tmp_path, head + body, f"{key}.prototxt"),
-                    input_shapes={"data": (2, 3, 4, 5)})
+        g = gc.load(
+            write(tmp_path, head + body, f"{key}.prototxt"), input_shapes={"data": (2, 3, 4, 5)}
+        )
         assert g.specs["c"].shape == (2, 2, 4, 5)
     p = write(tmp_path, 'input: "data"\n' + body, "noshape.prototxt")
     with pytest.raises(gc.ParseError, match="input 'data' has no shape; give one with"):
@@ -79,31 +87,46 @@ def test_input_forms_and_overrides(tmp_path):
 
 
 def test_test_phase_selection(tmp_path):
-    text = ('input: "x" input_shape { dim: 1 dim: 1 dim: 4 dim: 4 }\n'
-            'layer { name: "tr" type: "ReLU" bottom: "x" top: "y" include { phase: TRAIN } }\n'
-            'layer { name: "te" type: "ReLU" bottom: "x" top: "y" include { phase: TEST }\n'
-            '        relu_param { negative_slope: 0.25 } }\n'
-            'layer { name: "ex" type: "ReLU" bottom: "y" top: "z" exclude { phase: TEST } }\n')
+    text = (
+        'input: "x" input_shape { dim: 1 dim: 1 dim: 4 dim: 4 }\n'
+        'layer { name: "tr" type: "ReLU" bottom: "x" top: "y" include { phase: TRAIN } }\n'
+        'layer { name: "te" type: "ReLU" bottom: "x" top: "y" include { phase: TEST }\n'
+        "        relu_param { negative_slope: 0.25 } }\n"
+        'layer { name: "ex" type: "ReLU" bottom: "y" top: "z" exclude { phase: TEST } }\n'
+    )
     g = gc.load(write(tmp_path, text))
     assert [lay.name for lay in g.layers] == ["x", "te"]
     assert g.outputs == ("y",)
 
 
 def test_fillers_seeded_and_bilinear(tmp_path):
-    text = ('input: "x" input_shape { dim: 1 dim: 3 dim: 6 dim: 6 }\n'
-            + CONV.format(n="up", t="Deconvolution", b="x", top="up",
-                          p='num_output: 3 group: 3 kernel_size: 4 stride: 2 bias_term: false '
-                            'weight_filler { type: "bilinear" }')
-            + CONV.format(n="c", t="Convolution", b="up", top="c",
-                          p='num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } '
-                            'bias_filler { type: "constant" value: 0.5 }')
-            + CONV.format(n="d", t="Convolution", b="c", top="d", p="num_output: 4 kernel_size: 1"))
+    text = (
+        'input: "x" input_shape { dim: 1 dim: 3 dim: 6 dim: 6 }\n'
+        + CONV.format(
+            n="up",
+            t="Deconvolution",
+            b="x",
+            top="up",
+            p="num_output: 3 group: 3 kernel_size: 4 stride: 2 bias_term: false "
+            'weight_filler { type: "bilinear" }',
+        )
+        + CONV.format(
+            n="c",
+            t="Convolution",
+            b="up",
+            top="c",
+            p='num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } '
+            'bias_filler { type: "constant" value: 0.5 }',
+        )
+        + CONV.format(n="d", t="Convolution", b="c", top="d", p="num_output: 4 kernel_size: 1")
+    )
     p = write(tmp_path, text)
     g0, g0b, g1 = gc.load(p, seed=0), gc.load(p, seed=0), gc.load(p, seed=1)
     # Caffe's bilinear kernel for k=4: f=2, c=0.75 -> [0.25, 0.75, 0.75, 0.25] per axis
     taps = np.array([0.25, 0.75, 0.75, 0.25], np.float32)
-    np.testing.assert_array_equal(g0.layer("up").params["weight"],
-                                  np.broadcast_to(np.outer(taps, taps), (3, 1, 4, 4)))
+    np.testing.assert_array_equal(
+        g0.layer("up").params["weight"], np.broadcast_to(np.outer(taps, taps), (3, 1, 4, 4))
+    )
     wc = g0.layer("c").params["weight"]
     bound = np.sqrt(3.0 / (3 * 9))  # xavier: uniform(+-sqrt(3/fan_in)), fan_in = C*k*k
     assert np.abs(wc).max() <= bound and np.abs(wc).max() > 0.5 * bound
@@ -112,8 +135,9 @@ def test_fillers_seeded_and_bilinear(tmp_path):
     wd, bd = g0.layer("d").params["weight"], g0.layer("d").params["bias"]
     assert 0.3 < wd.std() * np.sqrt(4 / 2) < 3.0 and np.abs(bd).max() > 0
     for name in ("c", "d"):
-        np.testing.assert_array_equal(g0.layer(name).params["weight"],
-                                      g0b.layer(name).params["weight"])
+        np.testing.assert_array_equal(
+            g0.layer(name).params["weight"], g0b.layer(name).params["weight"]
+        )
         assert not np.array_equal(g0.layer(name).params["weight"], g1.layer(name).params["weight"])
 
 
@@ -133,18 +157,29 @@ def _caffemodel(layers: dict, v1: bool = False, legacy: bool = False) -> bytes:
     return net.SerializeToString()
 
 
-NET = ('input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n'
-       + CONV.format(n="c", t="Convolution", b="x", top="c", p="num_output: 3 kernel_size: 3")
-       + CONV.format(n="u", t="Deconvolution", b="c", top="u",
-                     p="num_output: 2 kernel_size: 2 stride: 2 bias_term: false"))
+NET = (
+    'input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n'
+    + CONV.format(n="c", t="Convolution", b="x", top="c", p="num_output: 3 kernel_size: 3")
+    + CONV.format(
+        n="u",
+        t="Deconvolution",
+        b="c",
+        top="u",
+        p="num_output: 2 kernel_size: 2 stride: 2 bias_term: false",
+    )
+)
 
 
 @pytest.mark.parametrize("v1, legacy", [(False, False), (True, False), (False, True)])
 def test_weights_round_trip(tmp_path, v1, legacy):
     rng = np.random.default_rng(0)
-    blobs = {"c": [rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
-                   rng.standard_normal(3).astype(np.float32)],
-             "u": [rng.standard_normal((3, 2, 2, 2)).astype(np.float32)]}
+    blobs = {
+        "c": [
+            rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
+            rng.standard_normal(3).astype(np.float32),
+        ],
+        "u": [rng.standard_normal((3, 2, 2, 2)).astype(np.float32)],
+    }
     w = tmp_path / "w.caffemodel"
     w.write_bytes(_caffemodel(blobs, v1=v1, legacy=legacy))
     g = gc.load(write(tmp_path, NET), weights=w)
@@ -161,19 +196,37 @@ def test_weights_mismatches_are_named(tmp_path):
     w.write_bytes(_caffemodel({"c": good_c}))
     with pytest.raises(gc.GraphError, match=r"layer 'u' \(Deconvolution\): has no blobs"):
         gc.load(net, weights=w)
-    w.write_bytes(_caffemodel({"c": good_c, "u": [np.zeros((3, 2, 2, 2), np.float32)],
-                               "ghost": [np.zeros(1, np.float32)]}))
+    w.write_bytes(
+        _caffemodel(
+            {
+                "c": good_c,
+                "u": [np.zeros((3, 2, 2, 2), np.float32)],
+                "ghost": [np.zeros(1, np.float32)],
+            }
+        )
+    )
     with pytest.raises(gc.ParseError, match="not in the prototxt.*: ghost"):
         gc.load(net, weights=w)
-    w.write_bytes(_caffemodel({"c": [np.zeros((3, 2, 2, 2), np.float32), good_c[1]],
-                               "u": [np.zeros((3, 2, 2, 2), np.float32)]}))
-    with pytest.raises(gc.GraphError, match=r"'weight' has shape \(3, 2, 2, 2\), expected "
-                                            r"\(3, 2, 3, 3\)"):
+    w.write_bytes(
+        _caffemodel(
+            {
+                "c": [np.zeros((3, 2, 2, 2), np.float32), good_c[1]],
+                "u": [np.zeros((3, 2, 2, 2), np.float32)],
+            }
+        )
+    )
+    with pytest.raises(
+        gc.GraphError,
+        match=r"'weight' has shape \(3, 2, 2, 2\), expected "
+        r"\(3, 2, 3, 3\)",
+    ):
         gc.load(net, weights=w)
 
 
 def test_parse_errors_name_file_line_column(tmp_path):
-    p = write(tmp_path, 'name: "x"\nlayer {\n  name: "a"\n  type: "Input"\n  top: "a"\n  bogus: 3\n}\n')
+    p = write(
+        tmp_path, 'name: "x"\nlayer {\n  name: "a"\n  type: "Input"\n  top: "a"\n  bogus: 3\n}\n'
+    )
     with pytest.raises(gc.ParseError) as e:
         gc.load(p)
     assert str(e.value).startswith(f"{p}:6:")
@@ -183,25 +236,40 @@ def test_parse_errors_name_file_line_column(tmp_path):
 
 
 def test_layer_errors_name_source_line(tmp_path):
-    text = ('input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n'
-            + CONV.format(n="c", t="Convolution", b="x", top="c",
-                          p="num_output: 3 kernel_size: 9"))
-    with pytest.raises(gc.GraphError, match=r"net.prototxt:2: layer 'c' \(Convolution\): kernel "
-                                            r"extent 9 exceeds the padded input 5"):
+    text = 'input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n' + CONV.format(
+        n="c", t="Convolution", b="x", top="c", p="num_output: 3 kernel_size: 9"
+    )
+    with pytest.raises(
+        gc.GraphError,
+        match=r"net.prototxt:2: layer 'c' \(Convolution\): kernel "
+        r"extent 9 exceeds the padded input 5",
+    ):
         gc.load(write(tmp_path, text))
-    text = ('input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n'
-            + CONV.format(n="c", t="Convolution", b="y", top="c", p="num_output: 3 kernel_size: 1"))
+    text = 'input: "x" input_shape { dim: 1 dim: 2 dim: 5 dim: 5 }\n' + CONV.format(
+        n="c", t="Convolution", b="y", top="c", p="num_output: 3 kernel_size: 1"
+    )
     with pytest.raises(gc.GraphError, match="bottom 'y' is not produced"):
         gc.load(write(tmp_path, text))
 
 
 def test_per_axis_fields(tmp_path):
-    text = ('input: "x" input_shape { dim: 1 dim: 2 dim: 11 dim: 13 }\n'
-            + CONV.format(n="c", t="Convolution", b="x", top="c",
-                          p="num_output: 2 kernel_h: 3 kernel_w: 1 pad_h: 1 stride_h: 2")
-            + CONV.format(n="d", t="Convolution", b="c", top="d",
-                          p="num_output: 2 kernel_size: 3 kernel_size: 2 pad: 1 pad: 2 "
-                            "dilation: 2"))
+    text = (
+        'input: "x" input_shape { dim: 1 dim: 2 dim: 11 dim: 13 }\n'
+        + CONV.format(
+            n="c",
+            t="Convolution",
+            b="x",
+            top="c",
+            p="num_output: 2 kernel_h: 3 kernel_w: 1 pad_h: 1 stride_h: 2",
+        )
+        + CONV.format(
+            n="d",
+            t="Convolution",
+            b="c",
+            top="d",
+            p="num_output: 2 kernel_size: 3 kernel_size: 2 pad: 1 pad: 2 dilation: 2",
+        )
+    )
     g = gc.load(write(tmp_path, text))
     c, d = g.layer("c").attrs, g.layer("d").attrs
     assert (c.kernel, c.pads_begin, c.stride) == ((3, 1), (1, 0), (2, 1))
@@ -212,14 +280,19 @@ def test_per_axis_fields(tmp_path):
 
 
 def test_data_and_loss_layers_are_dropped_and_reported(tmp_path):
-    text = ('layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN } }\n'
-            'layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST } }\n'
-            + CONV.format(n="c", t="Convolution", b="data", top="c", p="num_output: 2 kernel_size: 3")
-            + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "c" bottom: "label" top: "loss" }\n'
-            'layer { name: "acc" type: "Accuracy" bottom: "c" bottom: "label" top: "acc" }\n')
+    text = (
+        'layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN } }\n'
+        'layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST } }\n'
+        + CONV.format(n="c", t="Convolution", b="data", top="c", p="num_output: 2 kernel_size: 3")
+        + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "c" bottom: "label" top: "loss" }\n'
+        'layer { name: "acc" type: "Accuracy" bottom: "c" bottom: "label" top: "acc" }\n'
+    )
     p = write(tmp_path, text)
-    with pytest.raises(gc.GraphError, match=r"layer 'c' \(Convolution\): bottom 'data' comes from "
-                                            r"dropped layer 'data' \(Data\); give its shape"):
+    with pytest.raises(
+        gc.GraphError,
+        match=r"layer 'c' \(Convolution\): bottom 'data' comes from "
+        r"dropped layer 'data' \(Data\); give its shape",
+    ):
         gc.load(p)
     g = gc.load(p, input_shapes={"data": (1, 3, 6, 6)})
     assert list(g.inputs) == ["data"] and g.outputs == ("c",)
@@ -231,9 +304,13 @@ def test_data_and_loss_layers_are_dropped_and_reported(tmp_path):
 def test_deconvolution_with_dilation_2_matches_caffe_definition(tmp_path):
     import oracles as O
 
-    text = ('input: "x" input_shape { dim: 1 dim: 4 dim: 5 dim: 6 }\n'
-            + CONV.format(n="up", t="Deconvolution", b="x", top="up",
-                          p="num_output: 6 group: 2 kernel_size: 3 stride: 2 pad: 1 dilation: 2"))
+    text = 'input: "x" input_shape { dim: 1 dim: 4 dim: 5 dim: 6 }\n' + CONV.format(
+        n="up",
+        t="Deconvolution",
+        b="x",
+        top="up",
+        p="num_output: 6 group: 2 kernel_size: 3 stride: 2 pad: 1 dilation: 2",
+    )
     rng = np.random.default_rng(7)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b = rng.standard_normal(6).astype(np.float32)

@@ -73,22 +73,26 @@ def test_zoo_v1_caffenet_uses_layers_field() -> None:
 
 
 def test_zoo_fork_fields_have_values() -> None:
-    segnet = _parse_zoo("alexgkendall__SegNet-Tutorial__Example_Models_segnet_basic_camvid.prototxt")
-    bn = [l for l in segnet.layer if l.type == "BN"][0]
+    segnet = _parse_zoo(
+        "alexgkendall__SegNet-Tutorial__Example_Models_segnet_basic_camvid.prototxt"
+    )
+    bn = [lay for lay in segnet.layer if lay.type == "BN"][0]
     assert bn.bn_param.bn_mode == schema.message_class("BNParameter").INFERENCE
-    ups = [l for l in segnet.layer if l.type == "Upsample"]
-    assert all(l.upsample_param.scale == 2 for l in ups)
-    assert any(l.upsample_param.pad_out_h for l in ups)
+    ups = [lay for lay in segnet.layer if lay.type == "Upsample"]
+    assert all(lay.upsample_param.scale == 2 for lay in ups)
+    assert any(lay.upsample_param.pad_out_h for lay in ups)
 
     psp = _parse_zoo("hszhao__PSPNet__evaluation_prototxt_pspnet50_ADE20K_473.prototxt")
-    bn = [l for l in psp.layer if l.type == "BN"][0]
+    bn = [lay for lay in psp.layer if lay.type == "BN"][0]
     assert bn.bn_param.frozen is True
     assert bn.bn_param.HasField("slope_filler") and bn.bn_param.HasField("bias_filler")
-    interp = [l for l in psp.layer if l.type == "Interp"]
-    assert interp and any(l.interp_param.HasField("height") for l in interp)
+    interp = [lay for lay in psp.layer if lay.type == "Interp"]
+    assert interp and any(lay.interp_param.HasField("height") for lay in interp)
 
     shuffle = _parse_zoo("farmingyard__ShuffleNet__shufflenet_1x_g3_deploy.prototxt")
-    assert {l.shuffle_channel_param.group for l in shuffle.layer if l.type == "ShuffleChannel"} == {3}
+    assert {
+        lay.shuffle_channel_param.group for lay in shuffle.layer if lay.type == "ShuffleChannel"
+    } == {3}
 
     hed = _parse_zoo("s9xie__hed__examples_hed_deploy.prototxt")  # single-quoted strings
     assert hed.layer[0].name and "'" not in hed.layer[0].name
@@ -213,11 +217,11 @@ def test_packed_wire_format() -> None:
     blob = schema.BlobProto()
     blob.data.extend([1.0, 2.0])
     # field 5, wire type 2 (length-delimited) -> tag 0x2a, then 8 bytes
-    assert blob.SerializeToString() == bytes.fromhex("2a08" "0000803f" "00000040")
+    assert blob.SerializeToString() == bytes.fromhex("2a080000803f00000040")
     conv = schema.message_class("ConvolutionParameter")()
     conv.pad.extend([1, 2])
     # unpacked: field 3 varint twice
-    assert conv.SerializeToString() == bytes.fromhex("1801" "1802")
+    assert conv.SerializeToString() == bytes.fromhex("18011802")
 
 
 def test_enums() -> None:
@@ -283,11 +287,27 @@ def test_message_class_lookup() -> None:
     conv_cls = schema.message_class("ConvolutionParameter")
     assert conv_cls.DESCRIPTOR.name == "ConvolutionParameter"
     assert schema.message_class("graphconv_caffe.LayerParameter") is schema.LayerParameter
-    for name in ("NetParameter", "LayerParameter", "V1LayerParameter", "V0LayerParameter",
-                 "BlobProto", "BlobShape", "BlobProtoVector", "FillerParameter",
-                 "TransformationParameter", "LossParameter", "NetStateRule", "ParamSpec",
-                 "SPPParameter", "PReLUParameter", "WindowDataParameter", "SwishParameter",
-                 "ClipParameter", "BNParameter", "PermuteParameter"):
+    for name in (
+        "NetParameter",
+        "LayerParameter",
+        "V1LayerParameter",
+        "V0LayerParameter",
+        "BlobProto",
+        "BlobShape",
+        "BlobProtoVector",
+        "FillerParameter",
+        "TransformationParameter",
+        "LossParameter",
+        "NetStateRule",
+        "ParamSpec",
+        "SPPParameter",
+        "PReLUParameter",
+        "WindowDataParameter",
+        "SwishParameter",
+        "ClipParameter",
+        "BNParameter",
+        "PermuteParameter",
+    ):
         assert name in schema.message_names()
     with pytest.raises(KeyError):
         schema.message_class("NoSuchParameter")
@@ -320,8 +340,9 @@ def test_binary_round_trip() -> None:
     layer.convolution_param.pad.append(1)
     layer.convolution_param.bias_term = False
     layer.param.add(lr_mult=1.0, decay_mult=0.0)
-    layer.include.add(phase=schema.POOL.FindEnumTypeByName("graphconv_caffe.Phase")
-                      .values_by_name["TEST"].number)
+    layer.include.add(
+        phase=schema.POOL.FindEnumTypeByName("graphconv_caffe.Phase").values_by_name["TEST"].number
+    )
     blob = layer.blobs.add()
     blob.shape.dim.extend([2, 3, 3, 3])
     values = [float(i) * 0.25 - 3.0 for i in range(2 * 3 * 3 * 3)]

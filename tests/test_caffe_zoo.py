@@ -8,9 +8,9 @@ size is stated here with its reason.
 from __future__ import annotations
 
 import pytest
+from helpers import ZOO, zoo_files
 
 import graphconv as gc
-from conftest import ZOO, zoo_files
 
 # file stem prefix -> input shapes used here (None: the prototxt's own), and why
 SIZES = {
@@ -25,8 +25,8 @@ INCONSISTENT = {
     # layer12-maxpool (k2 s1 p0) turns 13 into 12 under Caffe's rounding; upsampled that is 24,
     # against layer9's 26 at the route Concat (layer9-act is layer9-conv's in-place activation)
     "ChenYingpeng__caffe-yolov3": r"yolov3-tiny.prototxt:\d+: layer 'layer21-route' \(Concat\): "
-                                  r"Concat inputs differ on axis 2: 24 vs 26.*1x128x24x24 from "
-                                  r"layer 'layer20-upsample'.*1x256x26x26 from layer 'layer9-act'",
+    r"Concat inputs differ on axis 2: 24 vs 26.*1x128x24x24 from "
+    r"layer 'layer20-upsample'.*1x256x26x26 from layer 'layer9-act'",
 }
 
 
@@ -42,12 +42,15 @@ def _sizes(path):
     return None
 
 
-@pytest.mark.parametrize("path", _params(), ids=lambda p: p.stem.split("__", 1)[1][:48] if p else "none")
+@pytest.mark.parametrize(
+    "path", _params(), ids=lambda p: p.stem.split("__", 1)[1][:48] if p else "none"
+)
 def test_zoo_model_validates(path):
     if path is None:
         zoo_files()  # skips with a reason, or fails under CI
-    expect_error = next((pat for key, pat in INCONSISTENT.items()
-                         if path.name.startswith(key)), None)
+    expect_error = next(
+        (pat for key, pat in INCONSISTENT.items() if path.name.startswith(key)), None
+    )
     if expect_error:
         with pytest.raises(gc.GraphError, match=expect_error) as err:
             gc.load(path, input_shapes=_sizes(path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,30 +10,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-
-from conftest import IN_CI, ROOT
+from helpers import IN_CI, ROOT, cli, one_line_error
 
 MODELS = ROOT / "models"
-
-
-def cli(*args, cwd=None):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "graphconv.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=300)
 
 
 def ort_run(path, feeds):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(names, feeds)))
-
-
-def one_line_error(proc) -> str:
-    assert proc.returncode == 2, proc.stderr + proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def test_convert_then_run_agree_with_onnxruntime(tmp_path):
@@ -57,14 +41,17 @@ def test_convert_then_run_agree_with_onnxruntime(tmp_path):
 
 
 def test_convert_validate_and_validate_report_ok(tmp_path):
-    proc = cli("convert", MODELS / "upsample_vs_deconv.prototxt", "-o", tmp_path / "u.onnx",
-               "--validate")
+    proc = cli(
+        "convert", MODELS / "upsample_vs_deconv.prototxt", "-o", tmp_path / "u.onnx", "--validate"
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(" ok") == 2
     proc = cli("validate", MODELS / "wavenet_dilated_1d.prototxt", "--seed", "3")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "ok: interpreter vs onnxruntime on the " \
+    assert (
+        proc.stdout.strip().splitlines()[-1] == "ok: interpreter vs onnxruntime on the "
         "exported graph"
+    )
 
 
 def test_mismatch_exits_1_and_names_first_layer(tmp_path):
@@ -93,11 +80,12 @@ def test_bad_layer_names_file_line_layer_and_problem(tmp_path):
     bad = tmp_path / "grp.prototxt"
     bad.write_text(
         'layer { name: "data" type: "Input" top: "data"\n'
-        '        input_param { shape { dim: 1 dim: 21 dim: 8 dim: 8 } } }\n'
+        "        input_param { shape { dim: 1 dim: 21 dim: 8 dim: 8 } } }\n"
         'layer { name: "upscore" type: "Deconvolution" bottom: "data" top: "up"\n'
-        '        convolution_param { num_output: 21 group: 3 kernel_size: 4 stride: 2 } }\n'
+        "        convolution_param { num_output: 21 group: 3 kernel_size: 4 stride: 2 } }\n"
         'layer { name: "up2" type: "Deconvolution" bottom: "up" top: "up2"\n'
-        '        convolution_param { num_output: 4 group: 4 kernel_size: 4 stride: 2 } }\n')
+        "        convolution_param { num_output: 4 group: 4 kernel_size: 4 stride: 2 } }\n"
+    )
     line = one_line_error(cli("validate", bad))
     assert "grp.prototxt:5" in line and "layer 'up2' (Deconvolution)" in line
     assert "group 4 does not divide 21 input channels" in line
@@ -109,22 +97,32 @@ def test_unsupported_layers_are_listed_together(tmp_path):
         'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
         'layer { name: "p1" type: "PriorBox" bottom: "data" top: "p1" }\n'
         'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
-        '        convolution_param { num_output: 2 kernel_size: 1 } }\n'
-        'layer { name: "d1" type: "DetectionOutput" bottom: "c" top: "d1" }\n')
+        "        convolution_param { num_output: 2 kernel_size: 1 } }\n"
+        'layer { name: "d1" type: "DetectionOutput" bottom: "c" top: "d1" }\n'
+    )
     line = one_line_error(cli("convert", bad, "-o", tmp_path / "o.onnx"))
     assert "2 unsupported layer(s)" in line
-    assert "'p1' (PriorBox, uns.prototxt:2)" in line and "'d1' (DetectionOutput, uns.prototxt:5)" in line
+    assert (
+        "'p1' (PriorBox, uns.prototxt:2)" in line
+        and "'d1' (DetectionOutput, uns.prototxt:5)" in line
+    )
 
 
-@pytest.mark.parametrize("args, needle", [
-    (("convert", "models/fcn_tiny.prototxt"), "-o/--output"),
-    (("convert", "models/nope.prototxt", "-o", "x.onnx"), "nope.prototxt: no such file"),
-    (("validate", "models/fcn_tiny.prototxt", "--input-shape", "image=1,x"), "NAME=D1,D2"),
-    (("validate", "models/fcn_tiny.prototxt", "--passes", "no-such-pass"), "unknown pass"),
-    (("convert", "models/fcn_tiny.prototxt", "-o", "x.onnx", "--opset", "9"), "opset 9"),
-    (("frobnicate",), "invalid choice"),
-    (("run", "models/fcn_tiny.prototxt", "-o", "o.npz"), "no --input given for graph input(s) image"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("convert", "models/fcn_tiny.prototxt"), "-o/--output"),
+        (("convert", "models/nope.prototxt", "-o", "x.onnx"), "nope.prototxt: no such file"),
+        (("validate", "models/fcn_tiny.prototxt", "--input-shape", "image=1,x"), "NAME=D1,D2"),
+        (("validate", "models/fcn_tiny.prototxt", "--passes", "no-such-pass"), "unknown pass"),
+        (("convert", "models/fcn_tiny.prototxt", "-o", "x.onnx", "--opset", "9"), "opset 9"),
+        (("frobnicate",), "invalid choice"),
+        (
+            ("run", "models/fcn_tiny.prototxt", "-o", "o.npz"),
+            "no --input given for graph input(s) image",
+        ),
+    ],
+)
 def test_usage_errors_exit_2(args, needle, tmp_path):
     line = one_line_error(cli(*args))
     assert needle in line
@@ -133,16 +131,25 @@ def test_usage_errors_exit_2(args, needle, tmp_path):
 
 def test_run_rejects_wrong_input_shape(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 8, 8), np.float32))
-    line = one_line_error(cli("run", MODELS / "fcn_tiny.prototxt", "--input",
-                              f"image={tmp_path / 'x.npy'}", "-o", tmp_path / "o.npz"))
+    line = one_line_error(
+        cli(
+            "run",
+            MODELS / "fcn_tiny.prototxt",
+            "--input",
+            f"image={tmp_path / 'x.npy'}",
+            "-o",
+            tmp_path / "o.npz",
+        )
+    )
     assert "(1, 3, 8, 8)" in line and "(1, 3, 64, 96)" in line
     assert not (tmp_path / "o.npz").exists()
 
 
 def test_input_shape_override_changes_the_graph(tmp_path):
     out = tmp_path / "small.onnx"
-    proc = cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out, "--input-shape",
-               "image=2,3,32,48")
+    proc = cli(
+        "convert", MODELS / "fcn_tiny.prototxt", "-o", out, "--input-shape", "image=2,3,32,48"
+    )
     assert proc.returncode == 0, proc.stderr
     m = onnx.load(str(out))
     dims = [d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
@@ -183,27 +190,40 @@ def test_bench_compile_reports_each_size():
 
 # ---- the verdict and its exit codes (issue 17) ----------------------------------------------
 
+
 def test_lossy_pass_exits_4_with_the_measured_error():
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "split-separable:rank=1")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[-1].startswith("FAILED: passes, end-to-end")
-    passes_line = lines[lines.index("passes: original vs rewritten graph, both in the "
-                                    "interpreter") + 1]
+    passes_line = lines[
+        lines.index("passes: original vs rewritten graph, both in the interpreter") + 1
+    ]
     rel = float(passes_line.split(", rel ")[1].split()[0])
     assert rel > 0.05 and "MISMATCH" in passes_line
-    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "split-separable:rank=1",
-               "--passes-rtol", str(2 * rel))
+    proc = cli(
+        "validate",
+        MODELS / "fcn_tiny.prototxt",
+        "--passes",
+        "split-separable:rank=1",
+        "--passes-rtol",
+        str(2 * rel),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"rel {passes_line.split(', rel ')[1].split()[0]}" in proc.stdout  # still printed
 
 
 def test_exact_flag_reports_every_site(tmp_path):
-    proc = cli("validate", MODELS / "upsample_vs_deconv.prototxt", "--passes",
-               "upsample-to-deconv,deconv-to-conv", "--exact", "-v")
+    proc = cli(
+        "validate",
+        MODELS / "upsample_vs_deconv.prototxt",
+        "--passes",
+        "upsample-to-deconv,deconv-to-conv",
+        "--exact",
+        "-v",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "rewrite sites of upsample-to-deconv: 1 checked (1 bit-equal on integers)" in \
-        proc.stdout
+    assert "rewrite sites of upsample-to-deconv: 1 checked (1 bit-equal on integers)" in proc.stdout
     assert "rewrite sites of deconv-to-conv: 2 checked (2 bit-equal on integers)" in proc.stdout
     assert proc.stdout.count("bit-equal on integer inputs and weights") == 3
 
@@ -212,30 +232,35 @@ def test_nan_weights_warn_at_load_and_fail_with_exit_5(tmp_path):
     model = tmp_path / "nan.prototxt"
     model.write_text(
         'layer { name: "data" type: "Input" top: "data"\n'
-        '        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
+        "        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n"
         'layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"\n'
-        '        convolution_param { num_output: 4 kernel_size: 3 } }\n'
+        "        convolution_param { num_output: 4 kernel_size: 3 } }\n"
         'layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"\n'
-        '        convolution_param { num_output: 4 kernel_size: 3\n'
-        '                            weight_filler { type: "constant" value: nan } } }\n')
+        "        convolution_param { num_output: 4 kernel_size: 3\n"
+        '                            weight_filler { type: "constant" value: nan } } }\n'
+    )
     out = tmp_path / "never.onnx"
     proc = cli("convert", model, "-o", out, "--validate")
     assert proc.returncode == 5, proc.stdout + proc.stderr
     assert not out.exists()
     assert "warning: layer 'conv2' (Convolution): parameter 'weight' holds 144 NaN" in proc.stderr
     nonfinite = [line for line in proc.stdout.splitlines() if line.startswith("non-finite:")]
-    assert nonfinite and all("first produced by layer 'conv2' (Convolution)" in line
-                             for line in nonfinite)
+    assert nonfinite and all(
+        "first produced by layer 'conv2' (Convolution)" in line for line in nonfinite
+    )
     assert proc.stdout.splitlines()[-1].startswith("FAILED: non-finite")
 
 
 def test_repro_folder_from_the_cli(tmp_path):
     # rtol 0: some layer differs from onnxruntime in the last bits on identical inputs
-    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0", "--repro",
-               tmp_path / "r")
+    proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--rtol", "0", "--repro", tmp_path / "r")
     assert proc.returncode == 1
     assert {p.name for p in (tmp_path / "r").iterdir()} == {
-        "layer.onnx", "inputs.npz", "expected.npz", "README.txt"}
+        "layer.onnx",
+        "inputs.npz",
+        "expected.npz",
+        "README.txt",
+    }
     assert f"repro written to {tmp_path / 'r'}" in proc.stdout
 
 
@@ -247,11 +272,15 @@ def test_bad_tolerances_are_usage_errors(value):
 
 # ---- user mistakes are usage errors, before any work (issue 19) --------------------------------
 
+
 @pytest.mark.parametrize("where", ["missing", "folder", "under_file"])
 def test_output_path_that_cannot_be_written(tmp_path, where):
     (tmp_path / "plain").write_text("x")
-    out = {"missing": tmp_path / "nope" / "o.onnx", "folder": tmp_path,
-           "under_file": tmp_path / "plain" / "o.onnx"}[where]
+    out = {
+        "missing": tmp_path / "nope" / "o.onnx",
+        "folder": tmp_path,
+        "under_file": tmp_path / "plain" / "o.onnx",
+    }[where]
     line = one_line_error(cli("convert", MODELS / "fcn_tiny.prototxt", "-o", out))
     assert str(out) in line and "Traceback" not in line
 
@@ -259,8 +288,14 @@ def test_output_path_that_cannot_be_written(tmp_path, where):
 def test_debug_after_the_command_and_huge_dims(tmp_path):
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--debug")
     assert proc.returncode == 0, proc.stderr
-    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--input-shape",
-                              "image=99999999999999999999,3,8,8"))
+    line = one_line_error(
+        cli(
+            "validate",
+            MODELS / "fcn_tiny.prototxt",
+            "--input-shape",
+            "image=99999999999999999999,3,8,8",
+        )
+    )
     assert "--input-shape" in line and "above" in line
 
 
@@ -269,13 +304,15 @@ def test_weights_for_onnx_and_unknown_input_shape(tmp_path):
     assert cli("convert", MODELS / "fcn_tiny.prototxt", "-o", onnx_path).returncode == 0
     line = one_line_error(cli("validate", onnx_path, "--weights", tmp_path / "w.caffemodel"))
     assert "ONNX model carries its own weights" in line
-    line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--input-shape",
-                              "nosuch=1,3,8,8"))
+    line = one_line_error(
+        cli("validate", MODELS / "fcn_tiny.prototxt", "--input-shape", "nosuch=1,3,8,8")
+    )
     assert "fcn_tiny.prototxt" in line and "'nosuch'" in line and "inputs: image" in line
 
 
-@pytest.mark.parametrize("kind", ["complex", "structured", "unicode", "npz", "empty",
-                                  "garbage", "lying_header"])
+@pytest.mark.parametrize(
+    "kind", ["complex", "structured", "unicode", "npz", "empty", "garbage", "lying_header"]
+)
 def test_bad_input_arrays_are_usage_errors(tmp_path, kind):
     path = tmp_path / f"{kind}.npy"
     shape = (1, 3, 64, 96)
@@ -294,22 +331,30 @@ def test_bad_input_arrays_are_usage_errors(tmp_path, kind):
         path.write_bytes(b"\x93NUMPY\x01\x00garbage")
     else:  # a 64-byte file whose header declares 1e12 floats
         header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
-        header["shape"] = (10 ** 12,)
+        header["shape"] = (10**12,)
         with open(path, "wb") as f:
             np.lib.format.write_array_header_1_0(f, header)
-    line = one_line_error(cli("run", MODELS / "fcn_tiny.prototxt", "--input", f"image={path}",
-                              "-o", tmp_path / "o.npz"))
+    line = one_line_error(
+        cli(
+            "run",
+            MODELS / "fcn_tiny.prototxt",
+            "--input",
+            f"image={path}",
+            "-o",
+            tmp_path / "o.npz",
+        )
+    )
     assert "--input image" in line and str(path) in line
     assert not (tmp_path / "o.npz").exists()
 
 
 def test_run_random_prints_statistics_and_validate_takes_real_inputs(tmp_path):
+    import graphconv as gc
     from graphconv.interpreter import random_feeds
 
-    import graphconv as gc
-
-    proc = cli("run", MODELS / "fcn_tiny.prototxt", "--random", "--seed", "4", "-o",
-               tmp_path / "o.npz")
+    proc = cli(
+        "run", MODELS / "fcn_tiny.prototxt", "--random", "--seed", "4", "-o", tmp_path / "o.npz"
+    )
     assert proc.returncode == 0, proc.stderr
     g = gc.load(MODELS / "fcn_tiny.prototxt", seed=4)
     ref = gc.run(g, random_feeds(g, 4))["score"]
@@ -321,12 +366,18 @@ def test_run_random_prints_statistics_and_validate_takes_real_inputs(tmp_path):
     assert proc.returncode == 5, proc.stdout + proc.stderr  # the input was used, not random
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("split-separable:rank=0", "option rank=0: the rank of a split is at least 1"),
-    ("split-separable:rank=x", "option rank=x is not an integer (options: rank=INT, tol=FLOAT)"),
-    ("split-separable:foo=1", "has no option 'foo' (options: rank=INT, tol=FLOAT)"),
-    ("deconv-to-conv:rank=4", "pass 'deconv-to-conv' takes no options"),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("split-separable:rank=0", "option rank=0: the rank of a split is at least 1"),
+        (
+            "split-separable:rank=x",
+            "option rank=x is not an integer (options: rank=INT, tol=FLOAT)",
+        ),
+        ("split-separable:foo=1", "has no option 'foo' (options: rank=INT, tol=FLOAT)"),
+        ("deconv-to-conv:rank=4", "pass 'deconv-to-conv' takes no options"),
+    ],
+)
 def test_pass_option_errors_list_the_valid_options(spec, expected):
     line = one_line_error(cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", spec))
     assert expected in line
@@ -335,10 +386,15 @@ def test_pass_option_errors_list_the_valid_options(spec, expected):
 def test_pass_summary_shows_the_onnx_op_census_and_no_change():
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "deconv-to-subpixel")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "before deconv-to-subpixel: 11 ONNX nodes (Conv 4, ConvTranspose 2, LeakyRelu 1, " \
+    assert (
+        "before deconv-to-subpixel: 11 ONNX nodes (Conv 4, ConvTranspose 2, LeakyRelu 1, "
         "Relu 4)" in proc.stdout
-    after = next(x for x in proc.stdout.splitlines() if x.startswith("after  deconv-to-subpixel:")
-                 and "ONNX nodes" in x)
+    )
+    after = next(
+        x
+        for x in proc.stdout.splitlines()
+        if x.startswith("after  deconv-to-subpixel:") and "ONNX nodes" in x
+    )
     assert "ConvTranspose" not in after and "Conv 12" in after
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "fold-batchnorm")
     assert "fold-batchnorm: changed nothing: 12 layers" in proc.stdout

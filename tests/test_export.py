@@ -4,15 +4,21 @@ brute-force oracles."""
 
 import numpy as np
 import onnx
+import oracles as O
 import pytest
 from onnx import numpy_helper
 
 import graphconv as gc
-from graphconv import (ConvAttrs, DeconvAttrs, GraphBuilder, PadAttrs, ReLUAttrs, UpsampleAttrs,
-                       ZeroInsertAttrs)
+from graphconv import (
+    ConvAttrs,
+    DeconvAttrs,
+    GraphBuilder,
+    PadAttrs,
+    ReLUAttrs,
+    UpsampleAttrs,
+    ZeroInsertAttrs,
+)
 from graphconv.validate import run_onnxruntime
-
-import oracles as O
 
 TOL = 1e-4
 
@@ -27,13 +33,36 @@ def conv_deconv_upsample():
     x, cw, cb, dw, db = rng_arrays(0, (1, 2, 6, 5), (4, 1, 3, 2), (4,), (4, 2, 4, 3), (4,))
     b = GraphBuilder("cdu")
     t = b.input("data", x.shape)
-    t = b.add("Convolution", t, ConvAttrs(num_output=4, kernel=(3, 2), stride=(2, 1),
-                                          dilation=(1, 2), pads_begin=(1, 0), pads_end=(2, 3),
-                                          group=2), params={"weight": cw, "bias": cb}, name="conv")
-    t = b.add("Deconvolution", t, DeconvAttrs(num_output=4, kernel=(4, 3), stride=(2, 3),
-                                              pads_begin=(1, 0), pads_end=(3, 1),
-                                              output_padding=(1, 2), group=2),
-              params={"weight": dw, "bias": db}, name="deconv")
+    t = b.add(
+        "Convolution",
+        t,
+        ConvAttrs(
+            num_output=4,
+            kernel=(3, 2),
+            stride=(2, 1),
+            dilation=(1, 2),
+            pads_begin=(1, 0),
+            pads_end=(2, 3),
+            group=2,
+        ),
+        params={"weight": cw, "bias": cb},
+        name="conv",
+    )
+    t = b.add(
+        "Deconvolution",
+        t,
+        DeconvAttrs(
+            num_output=4,
+            kernel=(4, 3),
+            stride=(2, 3),
+            pads_begin=(1, 0),
+            pads_end=(3, 1),
+            output_padding=(1, 2),
+            group=2,
+        ),
+        params={"weight": dw, "bias": db},
+        name="deconv",
+    )
     b.add("Upsample", t, UpsampleAttrs(scale=(2, 3)), name="up")
     g = b.build()
     ref = O.conv_direct(x, cw, cb, (2, 1), (1, 2), (1, 0), (2, 3), 2)
@@ -48,22 +77,35 @@ def every_type_graph():
     b = GraphBuilder("every")
     t = b.input("data", x.shape)
     p = b.add("Pad", t, PadAttrs(pads_begin=(1, -1), pads_end=(-1, 2), value=0.5), name="pad")
-    c = b.add("Convolution", p, ConvAttrs(num_output=6, kernel=(3, 3), pads=1, group=3),
-              params={"weight": cw, "bias": cb}, name="conv")
+    c = b.add(
+        "Convolution",
+        p,
+        ConvAttrs(num_output=6, kernel=(3, 3), pads=1, group=3),
+        params={"weight": cw, "bias": cb},
+        name="conv",
+    )
     r = b.add("ReLU", c, ReLUAttrs(negative_slope=0.1), name="relu")
     z = b.add("ZeroInsert", r, ZeroInsertAttrs(stride=(2, 3)), name="zins")
-    b.add("Deconvolution", r, DeconvAttrs(num_output=4, kernel=(2, 2), stride=2, group=2,
-                                          bias=False), params={"weight": dw}, name="deconv")
+    b.add(
+        "Deconvolution",
+        r,
+        DeconvAttrs(num_output=4, kernel=(2, 2), stride=2, group=2, bias=False),
+        params={"weight": dw},
+        name="deconv",
+    )
     b.add("Upsample", z, UpsampleAttrs(scale=(1, 2)), name="up")
     g = b.build()
     ref = O.pad_crop(x.astype(np.float64), (1, -1), (-1, 2), 0.5)
     ref = O.leaky_relu(O.conv_direct(ref, cw, cb, 1, 1, 1, 1, 3), 0.1)
-    refs = {"deconv": O.deconv_scatter(ref, dw, None, 2, 1, 0, 0, 0, 2),
-            "up": O.upsample_nearest(O.zero_insert(ref, (2, 3)), (1, 2))}
+    refs = {
+        "deconv": O.deconv_scatter(ref, dw, None, 2, 1, 0, 0, 0, 2),
+        "up": O.upsample_nearest(O.zero_insert(ref, (2, 3)), (1, 2)),
+    }
     return g, x, refs
 
 
 # ---- opsets --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("opset", range(13, 22))
 def test_every_supported_opset_exports_and_runs(opset):
@@ -101,6 +143,7 @@ def test_unsupported_opsets_raise(opset):
 
 
 # ---- model contents ------------------------------------------------------------------------------
+
 
 def _dims(vi):
     return tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
@@ -151,7 +194,7 @@ def test_node_names_unique_and_tensor_names_preserved():
 
 
 def test_zero_insert_export_uses_no_convtranspose_or_resize():
-    x, = rng_arrays(3, (1, 2, 3, 4, 2))
+    (x,) = rng_arrays(3, (1, 2, 3, 4, 2))
     b = GraphBuilder("zi")
     t = b.input("data", x.shape)
     b.add("ZeroInsert", t, ZeroInsertAttrs(stride=(2, 3, 4)), name="zi")
@@ -175,8 +218,7 @@ def test_extra_outputs_expose_intermediates():
     theirs = run_onnxruntime(model, {"data": x})
     assert set(theirs) == {"up", "conv", "deconv"}
     _, cw, cb = rng_arrays(0, (1, 2, 6, 5), (4, 1, 3, 2), (4,))
-    O.assert_close(theirs["conv"], O.conv_direct(x, cw, cb, (2, 1), (1, 2), (1, 0), (2, 3), 2),
-                   TOL)
+    O.assert_close(theirs["conv"], O.conv_direct(x, cw, cb, (2, 1), (1, 2), (1, 0), (2, 3), 2), TOL)
 
 
 def test_save_roundtrip(tmp_path):
@@ -193,6 +235,7 @@ def test_save_roundtrip(tmp_path):
 
 # ---- Deconvolution with output_padding >= stride -------------------------------------------------
 
+
 def _deconv_graph(shape, w, b, **attrs):
     bld = GraphBuilder("dc")
     t = bld.input("data", shape)
@@ -201,20 +244,39 @@ def _deconv_graph(shape, w, b, **attrs):
     return bld.build()
 
 
-@pytest.mark.parametrize("cfg", [
-    # s=1, d=3, op=2: allowed (op < max(s, d)) though onnxruntime requires op < s
-    dict(sp=(4,), k=(2,), s=(1,), d=(3,), pb=(0,), pe=(0,), op=(2,), bias=True),
-    dict(sp=(4,), k=(2,), s=(1,), d=(3,), pb=(0,), pe=(0,), op=(2,), bias=False),
-    # part of output_padding folds into pads_end, the rest is zero extension
-    dict(sp=(3, 4), k=(2, 3), s=(1, 2), d=(3, 3), pb=(1, 0), pe=(1, 2), op=(2, 2), bias=True),
-    # mixed: one axis op < s, the other op >= s
-    dict(sp=(3, 2, 3), k=(2, 2, 1), s=(2, 1, 1), d=(1, 3, 2), pb=(0, 1, 0), pe=(0, 0, 0),
-         op=(1, 2, 1), bias=True, g=2),
-    # pads_begin crops the whole ConvTranspose extent: only the output_padding sample remains
-    dict(sp=(1,), k=(1,), s=(1,), d=(2,), pb=(1,), pe=(0,), op=(1,), bias=True),
-    dict(sp=(2,), k=(2,), s=(1,), d=(3,), pb=(5,), pe=(0,), op=(2,), bias=False),
-], ids=["1d-bias", "1d-nobias", "2d-fold", "3d-mixed-grouped", "crop-all-1d-bias",
-        "crop-all-1d-nobias"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        # s=1, d=3, op=2: allowed (op < max(s, d)) though onnxruntime requires op < s
+        dict(sp=(4,), k=(2,), s=(1,), d=(3,), pb=(0,), pe=(0,), op=(2,), bias=True),
+        dict(sp=(4,), k=(2,), s=(1,), d=(3,), pb=(0,), pe=(0,), op=(2,), bias=False),
+        # part of output_padding folds into pads_end, the rest is zero extension
+        dict(sp=(3, 4), k=(2, 3), s=(1, 2), d=(3, 3), pb=(1, 0), pe=(1, 2), op=(2, 2), bias=True),
+        # mixed: one axis op < s, the other op >= s
+        dict(
+            sp=(3, 2, 3),
+            k=(2, 2, 1),
+            s=(2, 1, 1),
+            d=(1, 3, 2),
+            pb=(0, 1, 0),
+            pe=(0, 0, 0),
+            op=(1, 2, 1),
+            bias=True,
+            g=2,
+        ),
+        # pads_begin crops the whole ConvTranspose extent: only the output_padding sample remains
+        dict(sp=(1,), k=(1,), s=(1,), d=(2,), pb=(1,), pe=(0,), op=(1,), bias=True),
+        dict(sp=(2,), k=(2,), s=(1,), d=(3,), pb=(5,), pe=(0,), op=(2,), bias=False),
+    ],
+    ids=[
+        "1d-bias",
+        "1d-nobias",
+        "2d-fold",
+        "3d-mixed-grouped",
+        "crop-all-1d-bias",
+        "crop-all-1d-nobias",
+    ],
+)
 @pytest.mark.parametrize("opset", [13, 17, 21])
 def test_deconv_output_padding_ge_stride(cfg, opset):
     n = len(cfg["sp"])
@@ -225,15 +287,27 @@ def test_deconv_output_padding_ge_stride(cfg, opset):
     assert any(o >= s for o, s in zip(cfg["op"], cfg["s"]))
     assert all(o < max(s, d) for o, s, d in zip(cfg["op"], cfg["s"], cfg["d"]))
     ref = O.deconv_scatter(x, w, b, cfg["s"], cfg["d"], cfg["pb"], cfg["pe"], cfg["op"], g_)
-    g = _deconv_graph(x.shape, w, b, num_output=Oc, kernel=cfg["k"], stride=cfg["s"],
-                      dilation=cfg["d"], pads_begin=cfg["pb"], pads_end=cfg["pe"],
-                      output_padding=cfg["op"], group=g_, bias=cfg["bias"])
+    g = _deconv_graph(
+        x.shape,
+        w,
+        b,
+        num_output=Oc,
+        kernel=cfg["k"],
+        stride=cfg["s"],
+        dilation=cfg["d"],
+        pads_begin=cfg["pb"],
+        pads_end=cfg["pe"],
+        output_padding=cfg["op"],
+        group=g_,
+        bias=cfg["bias"],
+    )
     assert g.specs["dc"].shape == ref.shape and len(ref.shape) == n + 2
     O.assert_close(gc.run(g, {"data": x})["dc"], ref, TOL, "interpreter")
     model = gc.to_onnx(g, opset=opset)
     for node in model.graph.node:
         if node.op_type == "ConvTranspose":
             attrs = {a.name: list(a.ints) for a in node.attribute}
-            assert all(o < s for o, s in zip(attrs.get("output_padding", [0] * n),
-                                              attrs["strides"]))
+            assert all(
+                o < s for o, s in zip(attrs.get("output_padding", [0] * n), attrs["strides"])
+            )
     O.assert_close(run_onnxruntime(model, {"data": x})["dc"], ref, TOL, "onnxruntime")

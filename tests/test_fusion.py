@@ -4,16 +4,24 @@ onnxruntime on the exported graph, which runs every layer as its own node. Each 
 with tiny chunks, so the epilogue is applied chunk by chunk, and unfused."""
 
 import numpy as np
+import oracles as O
 import pytest
+from helpers import tiny_chunks
 
 import graphconv as gc
-from graphconv import (BatchNormAttrs, ConcatAttrs, ConvAttrs, DeconvAttrs, EltwiseAttrs,
-                       GraphBuilder, PReLUAttrs, ReLUAttrs, ScaleAttrs)
+from graphconv import (
+    BatchNormAttrs,
+    ConcatAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    EltwiseAttrs,
+    GraphBuilder,
+    PReLUAttrs,
+    ReLUAttrs,
+    ScaleAttrs,
+)
 from graphconv.interpreter import plan
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import tiny_chunks
-
-import oracles as O
 
 
 def _tail(b, t, kinds):
@@ -59,12 +67,19 @@ def _graph(head, kinds):
     return b.build([_tail(b, t, kinds)])
 
 
-CHAINS = [("bn", "scale", "relu"), ("bn", "prelu"), ("leaky",), ("scale", "prelu1"),
-          ("dropout", "relu", "bn"), ("leaky01", "scale")]
+CHAINS = [
+    ("bn", "scale", "relu"),
+    ("bn", "prelu"),
+    ("leaky",),
+    ("scale", "prelu1"),
+    ("dropout", "relu", "bn"),
+    ("leaky01", "scale"),
+]
 
 
-@pytest.mark.parametrize("head", ["conv", "group", "pointwise", "depthwise", "deconv", "eltwise",
-                                  "concat"])
+@pytest.mark.parametrize(
+    "head", ["conv", "group", "pointwise", "depthwise", "deconv", "eltwise", "concat"]
+)
 @pytest.mark.parametrize("kinds", CHAINS, ids="-".join)
 def test_fused_chain_matches_onnxruntime(head, kinds):
     g = _graph(head, kinds)
@@ -72,8 +87,9 @@ def test_fused_chain_matches_onnxruntime(head, kinds):
     assert len(steps) == (3 if head in ("eltwise", "concat") else 2), [s.layer.name for s in steps]
     assert len(steps[-1].fused) == len(kinds)
     # a leading BatchNorm/Scale is folded into a convolution's weights, as onnxruntime does
-    assert (steps[-1].params is not None) == (kinds[0] in ("bn", "scale")
-                                              and head not in ("eltwise", "concat"))
+    assert (steps[-1].params is not None) == (
+        kinds[0] in ("bn", "scale") and head not in ("eltwise", "concat")
+    )
     x = np.random.default_rng(7).standard_normal((2, 6, 11, 9)).astype(np.float32)
     ref = run_onnxruntime(gc.to_onnx(g), {"data": x})[g.outputs[0]]
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-5, "fused")
@@ -87,7 +103,7 @@ def test_no_fusion_across_branches_or_into_batch_statistics():
     b = GraphBuilder("branches", seed=1)
     x = b.input("data", (1, 3, 6, 6))
     c = b.add("Convolution", x, ConvAttrs(num_output=4, kernel=(3, 3), pads=1))
-    r1 = b.add("ReLU", c, ReLUAttrs())       # c has two consumers: no fusion into the conv
+    r1 = b.add("ReLU", c, ReLUAttrs())  # c has two consumers: no fusion into the conv
     r2 = b.add("ReLU", c, ReLUAttrs(negative_slope=0.1))
     s = b.add("Eltwise", [r1, r2], EltwiseAttrs())
     bn = b.add("BatchNorm", s, BatchNormAttrs(statistics="batch"))  # needs the whole tensor

@@ -1,4 +1,4 @@
-"""graphconv.geometry against brute-force definitions written here: windows counted by
+"""graphconv.geometry against brute-force definitions (oracles/geometry.py): windows counted by
 enumeration, transposed convolutions by scattering, phase taps by listing which kernel tap
 lands on which output phase."""
 
@@ -9,53 +9,17 @@ from math import gcd
 
 import numpy as np
 import pytest
+from oracles import caffe_pool_windows, conv_windows, onnx_pool_windows, scatter_deconv
 
 from graphconv import geometry as G
 
 SMALL = range(1, 7)
 
 
-def conv_windows(h: int, k: int, s: int, d: int, pb: int, pe: int) -> int:
-    """Window starts -pb, -pb + s, ... whose taps all lie in the padded input [-pb, h + pe)."""
-    count, start = 0, -pb
-    while start + d * (k - 1) < h + pe:
-        count += 1
-        start += s
-    return count
-
-
-def caffe_pool_windows(h: int, k: int, s: int, p: int, mode: str, d: int = 1) -> int:
-    """Caffe's windows, one at a time. FLOOR: while the window fits the padded input. CEIL: the
-    first window, then one more while the last one has not reached the padded end (a partial
-    window overhangs it); then, with padding, a last window starting at or past h (in the end
-    padding: no input sample in it) is dropped."""
-    span = d * (k - 1) + 1
-    starts = [-p]
-    if mode == "floor":
-        while starts[-1] + s + span <= h + p:
-            starts.append(starts[-1] + s)
-    else:
-        while starts[-1] + span < h + p:
-            starts.append(starts[-1] + s)
-    if p > 0 and starts[-1] >= h:
-        starts.pop()
-    return len(starts) if starts[0] + span <= h + p or mode == "ceil" else 0
-
-
-def scatter_deconv(x: np.ndarray, w: np.ndarray, s: int, d: int, pb: int, pe: int, op: int):
-    """1-D transposed convolution by scattering every product, then cropping pb / pe and
-    extending by op zeros at the end."""
-    full = np.zeros(len(x) * s + len(w) * d + op + 8)
-    last = 0
-    for i, t in itertools.product(range(len(x)), range(len(w))):
-        full[i * s + t * d] += x[i] * w[t]
-        last = max(last, i * s + t * d)
-    return full[pb:last + 1 + op - pe]
-
-
 def test_conv_output_size_counts_windows():
-    for h, k, s, d, pb, pe in itertools.product(range(1, 10), SMALL, range(1, 4), range(1, 4),
-                                                range(3), range(3)):
+    for h, k, s, d, pb, pe in itertools.product(
+        range(1, 10), SMALL, range(1, 4), range(1, 4), range(3), range(3)
+    ):
         want = conv_windows(h, k, s, d, pb, pe)
         got = G.conv_output_size(h, k, s, d, pb, pe)
         assert max(got, 0) == want, (h, k, s, d, pb, pe)
@@ -63,8 +27,7 @@ def test_conv_output_size_counts_windows():
 
 @pytest.mark.parametrize("mode", ["ceil", "floor"])
 def test_pooled_length_is_caffe_window_count(mode):
-    for h, k, s, p, d in itertools.product(range(1, 12), SMALL, range(1, 5), range(4),
-                                           range(1, 3)):
+    for h, k, s, p, d in itertools.product(range(1, 12), SMALL, range(1, 5), range(4), range(1, 3)):
         if p >= G.extent(k, d) or G.extent(k, d) > h + 2 * p:
             continue  # Caffe requires pad < kernel; the kernel must fit the padded input
         want = caffe_pool_windows(h, k, s, p, mode, d)
@@ -87,8 +50,9 @@ def test_deconv_output_size_by_scattering():
                 continue
             y = scatter_deconv(rng.integers(1, 4, h), rng.integers(1, 4, k), s, d, pb, pe, op)
             assert G.deconv_output_size(h, k, s, d, pb, pe, op) == len(y)
-    assert G.deconv_full_size(4, 3, 2, 2) == len(scatter_deconv(np.ones(4), np.ones(3), 2, 2,
-                                                                0, 0, 0))
+    assert G.deconv_full_size(4, 3, 2, 2) == len(
+        scatter_deconv(np.ones(4), np.ones(3), 2, 2, 0, 0, 0)
+    )
 
 
 def test_deconv_as_conv_pads_reproduce_the_deconvolution():
@@ -104,31 +68,18 @@ def test_deconv_as_conv_pads_reproduce_the_deconvolution():
             z = np.zeros(G.zero_insert_length(h, s), dtype=np.int64)
             z[::s] = x
             low, high = G.deconv_as_conv_pads(k, d, pb, pe, op)
-            zp = np.pad(z, (max(low, 0), max(high, 0)))[max(-low, 0):]
-            zp = zp[:len(zp) - max(-high, 0)]
+            zp = np.pad(z, (max(low, 0), max(high, 0)))[max(-low, 0) :]
+            zp = zp[: len(zp) - max(-high, 0)]
             assert len(zp) == G.padded_length(len(z), low, high)
             n = G.conv_output_size(len(zp), k, 1, d, 0, 0)
-            got = np.array([sum(zp[o + t * d] * w[k - 1 - t] for t in range(k))
-                            for o in range(n)])
+            got = np.array([sum(zp[o + t * d] * w[k - 1 - t] for t in range(k)) for o in range(n)])
             np.testing.assert_array_equal(got, want)
 
 
-def onnx_pool_windows(h: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:
-    """ONNX pool windows one at a time: as caffe_pool_windows with asymmetric pads, and a last
-    window starting in the end padding dropped whatever the pads."""
-    span = d * (k - 1) + 1
-    starts = [-pb]
-    while starts[-1] + s + span <= h + pe or (ceil and starts[-1] + span < h + pe):
-        starts.append(starts[-1] + s)
-    if ceil and starts[-1] >= h:
-        starts.pop()
-    return len(starts)
-
-
 def test_onnx_pool_length_counts_windows():
-    for h, k, s, d, pb, pe, ceil in itertools.product(range(1, 9), range(1, 4), range(1, 4),
-                                                      range(1, 3), range(3), range(3),
-                                                      (False, True)):
+    for h, k, s, d, pb, pe, ceil in itertools.product(
+        range(1, 9), range(1, 4), range(1, 4), range(1, 3), range(3), range(3), (False, True)
+    ):
         if G.extent(k, d) > h + pb + pe:
             continue
         want = onnx_pool_windows(h, k, s, d, pb, pe, ceil)
@@ -136,16 +87,18 @@ def test_onnx_pool_length_counts_windows():
 
 
 def test_same_pads_give_ceil_h_over_s_outputs():
-    for h, k, s, d, upper in itertools.product(range(1, 10), range(1, 5), range(1, 4),
-                                               range(1, 3), (False, True)):
+    for h, k, s, d, upper in itertools.product(
+        range(1, 10), range(1, 5), range(1, 4), range(1, 3), (False, True)
+    ):
         b, e = G.same_pads(h, k, s, d, upper)
         assert conv_windows(h, k, s, d, b, e) == len(range(0, h, s))
         assert 0 <= (e - b if upper else b - e) <= 1
 
 
 def test_deconv_pads_for_length_by_scattering():
-    for h, k, s, d, want, upper in itertools.product(range(1, 5), range(1, 4), range(1, 4),
-                                                     range(1, 3), range(1, 12), (False, True)):
+    for h, k, s, d, want, upper in itertools.product(
+        range(1, 5), range(1, 4), range(1, 4), range(1, 3), range(1, 12), (False, True)
+    ):
         b, e = G.deconv_pads_for_length(h, k, s, d, 0, want, upper)
         if b < 0 or e < 0:
             continue  # an extension, not a crop: the caller turns it into output padding
@@ -160,8 +113,8 @@ def test_zero_insert_and_pad_lengths():
         assert G.zero_insert_length(h, s) == np.flatnonzero(z)[-1] + 1
     for h, pb, pe in itertools.product(range(1, 6), range(-2, 3), range(-2, 3)):
         x = np.arange(h)
-        y = np.pad(x, (max(pb, 0), max(pe, 0)))[max(-pb, 0):]
-        y = y[:len(y) - max(-pe, 0)]
+        y = np.pad(x, (max(pb, 0), max(pe, 0)))[max(-pb, 0) :]
+        y = y[: len(y) - max(-pe, 0)]
         assert G.padded_length(h, pb, pe) == max(len(y), 0) or h + pb + pe < 0
 
 
@@ -172,8 +125,9 @@ def test_interp_length():
 
 
 def test_end_pad_gives_exactly_count_windows():
-    for h, k, s, d, pb, count in itertools.product(range(1, 8), range(1, 4), range(1, 4),
-                                                   range(1, 3), range(3), range(1, 6)):
+    for h, k, s, d, pb, count in itertools.product(
+        range(1, 8), range(1, 4), range(1, 4), range(1, 3), range(3), range(1, 6)
+    ):
         e = G.end_pad(count, h, k, s, d, pb)
         if h + pb + e < G.extent(k, d):
             continue
@@ -208,8 +162,9 @@ def test_taps_per_phase_and_phase_count():
 
 
 def test_pool_divisors_count_taps_in_the_padded_input():
-    for h, k, s, p, d in itertools.product(range(1, 9), range(1, 4), range(1, 4), range(3),
-                                           range(1, 3)):
+    for h, k, s, p, d in itertools.product(
+        range(1, 9), range(1, 4), range(1, 4), range(3), range(1, 3)
+    ):
         if p >= G.extent(k, d) or G.extent(k, d) > h + 2 * p:
             continue
         out = G.pooled_length(h, k, s, p, "ceil", d)

@@ -4,14 +4,13 @@ import dataclasses
 import weakref
 
 import numpy as np
+import oracles as O
 import pytest
 
 import graphconv as gc
 import graphconv.interpreter as interp
 from graphconv import ConvAttrs, DeconvAttrs, GraphBuilder, InputAttrs, Layer, ReLUAttrs
 from graphconv.registry import layer_type
-
-import oracles as O
 
 
 def inp(name="data", shape=(1, 2, 4, 4)):
@@ -24,6 +23,7 @@ def relu(name, src, dst=None, slope=0.0):
 
 def raises_naming(layer, *fragments, exc=gc.GraphError):
     """Context manager: ``exc`` whose message names ``layer`` and contains every fragment."""
+
     class _Ctx:
         def __enter__(self):
             self.cm = pytest.raises(exc)
@@ -39,10 +39,12 @@ def raises_naming(layer, *fragments, exc=gc.GraphError):
             assert self.info.value.layer == layer
             assert "\n" not in msg
             return handled
+
     return _Ctx()
 
 
 # ---- structural validation -----------------------------------------------------------------------
+
 
 def test_duplicate_layer_names():
     with raises_naming("r", "duplicate"):
@@ -70,8 +72,12 @@ def test_builder_input_used_before_definition():
 
 
 def test_cycle():
-    layers = (inp(), Layer("add_a", "ReLU", ("t2",), ("t1",)),
-              Layer("add_b", "ReLU", ("t1",), ("t2",)), relu("out", "data"))
+    layers = (
+        inp(),
+        Layer("add_a", "ReLU", ("t2",), ("t1",)),
+        Layer("add_b", "ReLU", ("t1",), ("t2",)),
+        relu("out", "data"),
+    )
     with pytest.raises(gc.GraphError) as info:
         gc.Graph(layers=layers, outputs=("out",))
     msg = str(info.value)
@@ -108,14 +114,16 @@ def test_arity():
 
 # ---- attribute / shape / parameter validation ----------------------------------------------------
 
+
 def test_group_not_dividing_input_channels():
     b = GraphBuilder()
     x = b.input("data", (1, 3, 5, 5))
     with raises_naming("grouped", "group 2", "3 input channels"):
         b.add("Convolution", x, ConvAttrs(num_output=4, kernel=(3, 3), group=2), name="grouped")
     with raises_naming("dgrouped", "group"):
-        b.add("Deconvolution", x, DeconvAttrs(num_output=4, kernel=(3, 3), group=2),
-              name="dgrouped")
+        b.add(
+            "Deconvolution", x, DeconvAttrs(num_output=4, kernel=(3, 3), group=2), name="dgrouped"
+        )
 
 
 def test_group_not_dividing_num_output_at_attrs():
@@ -130,8 +138,12 @@ def test_kernel_larger_than_padded_input():
         # extent 2*(3-1)+1 = 5 on axis 3 vs padded 4
         b.add("Convolution", x, ConvAttrs(num_output=1, kernel=(3, 3), dilation=(1, 2)), name="big")
     # the same kernel fits with one sample of padding
-    b.add("Convolution", x, ConvAttrs(num_output=1, kernel=(3, 3), dilation=(1, 2),
-                                      pads_end=(0, 1)), name="fits")
+    b.add(
+        "Convolution",
+        x,
+        ConvAttrs(num_output=1, kernel=(3, 3), dilation=(1, 2), pads_end=(0, 1)),
+        name="fits",
+    )
 
 
 def test_kernel_rank_must_match_input():
@@ -146,12 +158,22 @@ def test_wrong_param_shape():
     x = b.input("data", (1, 2, 4, 4))
     w = np.zeros((3, 2, 3, 2), np.float32)
     with raises_naming("conv", "'weight'", "(3, 2, 3, 2)", "(3, 2, 3, 3)"):
-        b.add("Convolution", x, ConvAttrs(num_output=3, kernel=(3, 3)),
-              params={"weight": w, "bias": np.zeros(3)}, name="conv")
+        b.add(
+            "Convolution",
+            x,
+            ConvAttrs(num_output=3, kernel=(3, 3)),
+            params={"weight": w, "bias": np.zeros(3)},
+            name="conv",
+        )
     # deconv weights are [C, O/g, *k]: the conv layout is rejected
     with raises_naming("deconv", "'weight'"):
-        b.add("Deconvolution", x, DeconvAttrs(num_output=4, kernel=(2, 2), group=2),
-              params={"weight": np.zeros((4, 1, 2, 2)), "bias": np.zeros(4)}, name="deconv")
+        b.add(
+            "Deconvolution",
+            x,
+            DeconvAttrs(num_output=4, kernel=(2, 2), group=2),
+            params={"weight": np.zeros((4, 1, 2, 2)), "bias": np.zeros(4)},
+            name="deconv",
+        )
 
 
 def test_missing_and_unexpected_params():
@@ -159,19 +181,38 @@ def test_missing_and_unexpected_params():
     x = b.input("data", (1, 2, 4, 4))
     w = np.zeros((3, 2, 1, 1), np.float32)
     with raises_naming("nobias", "missing parameter 'bias'"):
-        b.add("Convolution", x, ConvAttrs(num_output=3, kernel=(1, 1)), params={"weight": w},
-              name="nobias")
+        b.add(
+            "Convolution",
+            x,
+            ConvAttrs(num_output=3, kernel=(1, 1)),
+            params={"weight": w},
+            name="nobias",
+        )
     with raises_naming("extra", "unexpected parameter 'bias'"):
-        b.add("Convolution", x, ConvAttrs(num_output=3, kernel=(1, 1), bias=False),
-              params={"weight": w, "bias": np.zeros(3)}, name="extra")
+        b.add(
+            "Convolution",
+            x,
+            ConvAttrs(num_output=3, kernel=(1, 1), bias=False),
+            params={"weight": w, "bias": np.zeros(3)},
+            name="extra",
+        )
 
 
-@pytest.mark.parametrize("kw,what", [
-    (dict(stride=0), "stride"), (dict(stride=(1, 0)), "stride"), (dict(dilation=0), "dilation"),
-    (dict(pads_begin=-1), "pads_begin"), (dict(pads_end=(0, -2)), "pads_end"),
-    (dict(num_output=0), "num_output"), (dict(group=0), "group"), (dict(kernel=(0, 3)), "kernel"),
-    (dict(kernel=(1, 1, 1, 1)), "kernel"), (dict(stride=(1, 2, 3)), "stride"),
-])
+@pytest.mark.parametrize(
+    "kw,what",
+    [
+        (dict(stride=0), "stride"),
+        (dict(stride=(1, 0)), "stride"),
+        (dict(dilation=0), "dilation"),
+        (dict(pads_begin=-1), "pads_begin"),
+        (dict(pads_end=(0, -2)), "pads_end"),
+        (dict(num_output=0), "num_output"),
+        (dict(group=0), "group"),
+        (dict(kernel=(0, 3)), "kernel"),
+        (dict(kernel=(1, 1, 1, 1)), "kernel"),
+        (dict(stride=(1, 2, 3)), "stride"),
+    ],
+)
 def test_attrs_out_of_range_raise_clear_valueerror(kw, what):
     args = dict(num_output=2, kernel=(3, 3))
     args.update(kw)
@@ -199,14 +240,20 @@ def test_pads_shorthand_and_int_broadcast():
 
 # ---- immutability --------------------------------------------------------------------------------
 
+
 def _small_graph():
     rng = np.random.default_rng(0)
     w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(3).astype(np.float32)
     b = GraphBuilder("small")
     x = b.input("data", (1, 2, 5, 5))
-    c = b.add("Convolution", x, ConvAttrs(num_output=3, kernel=(3, 3), pads=1),
-              params={"weight": w, "bias": bias}, name="conv")
+    c = b.add(
+        "Convolution",
+        x,
+        ConvAttrs(num_output=3, kernel=(3, 3), pads=1),
+        params={"weight": w, "bias": bias},
+        name="conv",
+    )
     r = b.add("ReLU", c, ReLUAttrs(0.1), name="relu")
     b.add("ReLU", r, name="relu2")
     return b.build(), w, bias
@@ -249,9 +296,14 @@ def test_replace_builds_a_new_validated_graph():
 
 # ---- topological order ---------------------------------------------------------------------------
 
+
 def test_layers_out_of_order_are_sorted():
-    layers = (relu("r3", "r2", slope=0.5), relu("r2", "r1", slope=0.25), inp(shape=(1, 1, 6)),
-              relu("r1", "data", slope=0.1))
+    layers = (
+        relu("r3", "r2", slope=0.5),
+        relu("r2", "r1", slope=0.25),
+        inp(shape=(1, 1, 6)),
+        relu("r1", "data", slope=0.1),
+    )
     g = gc.Graph(layers=layers, outputs=("r3",))
     assert [layer.name for layer in g.layers] == ["data", "r1", "r2", "r3"]
     x = np.linspace(-3, 3, 6, dtype=np.float32).reshape(1, 1, 6)
@@ -267,14 +319,15 @@ def test_sort_is_stable_for_independent_layers():
 
 # ---- interpreter bookkeeping ---------------------------------------------------------------------
 
+
 def test_last_uses_chain():
     g, _, _ = _small_graph()
     assert [layer.name for layer in g.layers] == ["data", "conv", "relu", "relu2"]
     dying = interp.last_uses(g)
-    assert dying[1] == ["data"]       # the input dies after conv
-    assert "conv" in dying[2]          # conv's output dies after relu
-    assert "relu" in dying[3]          # relu's output dies after relu2
-    assert 0 not in dying              # nothing dies at the Input layer itself
+    assert dying[1] == ["data"]  # the input dies after conv
+    assert "conv" in dying[2]  # conv's output dies after relu
+    assert "relu" in dying[3]  # relu's output dies after relu2
+    assert 0 not in dying  # nothing dies at the Input layer itself
     seen = [t for ts in dying.values() for t in ts]
     assert len(seen) == len(set(seen))
 
@@ -316,7 +369,9 @@ def test_plan_fuses_per_channel_chains_unless_requested():
     g, w, bias = _small_graph()
     steps = interp.plan(g)
     assert [(s.layer.name, [f.name for f in s.fused]) for s in steps] == [
-        ("data", []), ("conv", ["relu", "relu2"])]
+        ("data", []),
+        ("conv", ["relu", "relu2"]),
+    ]
     assert [s.layer.name for s in interp.plan(g, frozenset({"relu"}))] == ["data", "conv", "relu2"]
     x = np.random.default_rng(3).standard_normal((1, 2, 5, 5)).astype(np.float32)
     ref = np.maximum(O.leaky_relu(O.conv_direct(x, w, bias, 1, 1, 1, 1, 1), 0.1), 0)
@@ -382,6 +437,7 @@ def test_fused_epilogue_errors_name_the_chain(monkeypatch):
     def broken(a, p, x):
         def fn(block, ch):
             raise RuntimeError("boom")
+
         return fn
 
     monkeypatch.setattr(layer_type("ReLU"), "epilogue", broken)
@@ -414,8 +470,11 @@ def test_reused_specs_are_trusted_only_for_exactly_these_tensors():
     layers = (inp(shape=(1, 2, 4, 4)), relu("r", "data"))
     right = {"data": gc.TensorSpec((1, 2, 4, 4)), "r": gc.TensorSpec((1, 2, 4, 4))}
     assert gc.Graph(layers, ("r",), reuse=right).specs == right
-    wrong = {"data": gc.TensorSpec((1, 2, 4, 4)), "r": gc.TensorSpec((9, 9)),
-             "other": gc.TensorSpec((1,))}
+    wrong = {
+        "data": gc.TensorSpec((1, 2, 4, 4)),
+        "r": gc.TensorSpec((9, 9)),
+        "other": gc.TensorSpec((1,)),
+    }
     assert gc.Graph(layers, ("r",), reuse=wrong).specs == right
     missing = {"data": gc.TensorSpec((1, 2, 4, 4))}
     assert gc.Graph(layers, ("r",), reuse=missing).specs == right

@@ -4,14 +4,13 @@ onnxruntime, plus their Caffe rules (ENet PReLU, HED Sigmoid, FCN-AlexNet Power,
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 import oracles as O
 import pytest
+from helpers import check, write
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import power, prelu, sigmoid, softmax
 
 import graphconv as gc
 from graphconv import GraphBuilder
@@ -19,62 +18,15 @@ from graphconv.frontends.caffe import schema
 from graphconv.layers.activation import DropoutAttrs, NoAttrs, PowerAttrs, PReLUAttrs, SoftmaxAttrs
 from graphconv.validate import run_onnxruntime
 
-TOL = 1e-4
 OPSETS = (13, 17, 21)
 SETTINGS = dict(deadline=None)
 
 
-# ---- brute-force definitions (float64) ----------------------------------------------------------
-
-def prelu(x, slope):
-    """max(x, 0) + slope[c] * min(x, 0), element by element; one slope is shared."""
-    x = np.asarray(x, np.float64)
-    y = np.empty_like(x)
-    for idx in itertools.product(*map(range, x.shape)):
-        a = float(slope[0] if len(slope) == 1 else slope[idx[1]])
-        y[idx] = max(x[idx], 0.0) + a * min(x[idx], 0.0)
-    return y
-
-
-def sigmoid(x):
-    return np.vectorize(lambda v: 1.0 / (1.0 + math.exp(-v)))(np.asarray(x, np.float64))
-
-
-def power(x, p, scale, shift):
-    """Caffe Power: (shift + scale x)^p; when p * scale == 0 the constant 1 (p == 0) or shift^p."""
-    x = np.asarray(x, np.float64)
-    if p * scale == 0:
-        return np.full(x.shape, 1.0 if p == 0 else shift ** p)
-    return np.vectorize(lambda v: (shift + scale * v) ** p)(x)
-
-
-def softmax(x, axis):
-    """exp(x - max) / sum over ``axis``, one 1-D slice at a time."""
-    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
-    y = np.empty_like(x)
-    for idx in itertools.product(*map(range, x.shape[:-1])):
-        v = x[idx]
-        e = np.exp(v - v.max())
-        y[idx] = e / e.sum()
-    return np.moveaxis(y, -1, axis)
-
-
 # ---- helpers ------------------------------------------------------------------------------------
+
 
 def rand(shape, seed=0, scale=1.0):
     return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
-
-
-def check(g, x, ref, opsets=OPSETS, tol=TOL):
-    (name,) = g.inputs
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, {name: x})[out]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, tol, "interpreter vs oracle")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {name: x})[out]
-        O.assert_close(theirs, ref, tol, f"onnxruntime (opset {opset}) vs oracle")
 
 
 def one_layer(type_, shape, attrs=None, params=None):
@@ -82,12 +34,6 @@ def one_layer(type_, shape, attrs=None, params=None):
     x = b.input("data", shape)
     b.add(type_, x, attrs, params=params, name="layer")
     return b.build()
-
-
-def write(tmp_path, text, name="net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def caffemodel(tmp_path, layers: dict):
@@ -106,21 +52,25 @@ def caffemodel(tmp_path, layers: dict):
 
 def input_block(shape, name="data"):
     dims = " ".join(f"dim: {d}" for d in shape)
-    return f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ {dims} }} }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "Input" top: "{name}" '
+        f"input_param {{ shape {{ {dims} }} }} }}\n"
+    )
 
 
 # ---- PReLU --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (1, 4, 3, 4), (2, 4, 4, 4), (3, 5), (2, 3, 6),
-                                   (1, 2, 3, 2, 3)])
+
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 4, 5), (1, 4, 3, 4), (2, 4, 4, 4), (3, 5), (2, 3, 6), (1, 2, 3, 2, 3)]
+)
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("low", [-0.5, 0.01])
 def test_prelu_per_channel(shape, shared, low):
     """Slopes broadcast over the channel axis, including when channels == width, where a slope
     of shape (C,) would silently broadcast over the width instead. Slopes all in (0, 1] take
     the two-pass max(x, slope x), Caffe's float32 value exactly."""
-    slope = np.random.default_rng(1).uniform(low, 1.0, 1 if shared else shape[1]).astype(
-        np.float32)
+    slope = np.random.default_rng(1).uniform(low, 1.0, 1 if shared else shape[1]).astype(np.float32)
     if low > 0 and not shared:
         slope[0] = 1.0
     g = one_layer("PReLU", shape, PReLUAttrs(channel_shared=shared), {"slope": slope})
@@ -138,12 +88,14 @@ def test_prelu_exported_slope_shape():
     assert init == {"layer.slope": (4, 1, 1)}
 
 
-ENET = (input_block((2, 4, 3, 4))
-        + 'layer { name: "prelu0" type: "PReLU" bottom: "data" top: "p0" }\n'
-        + 'layer { name: "prelu1" type: "PReLU" bottom: "p0" top: "p1"\n'
-          '  prelu_param { filler { type: "constant" value: 0.25 } } }\n'
-        + 'layer { name: "prelu2" type: "PReLU" bottom: "p1" top: "p2"\n'
-          '  prelu_param { channel_shared: true } }\n')
+ENET = (
+    input_block((2, 4, 3, 4))
+    + 'layer { name: "prelu0" type: "PReLU" bottom: "data" top: "p0" }\n'
+    + 'layer { name: "prelu1" type: "PReLU" bottom: "p0" top: "p1"\n'
+    '  prelu_param { filler { type: "constant" value: 0.25 } } }\n'
+    + 'layer { name: "prelu2" type: "PReLU" bottom: "p1" top: "p2"\n'
+    "  prelu_param { channel_shared: true } }\n"
+)
 
 
 def test_prelu_caffe_fillers(tmp_path):
@@ -158,8 +110,11 @@ def test_prelu_caffe_fillers(tmp_path):
 
 
 def test_prelu_weights_round_trip(tmp_path):
-    blobs = {"prelu0": [np.array([0.1, -0.2, 0.3, 0.9])], "prelu1": [rand(4, 1)],
-             "prelu2": [np.array([0.5])]}
+    blobs = {
+        "prelu0": [np.array([0.1, -0.2, 0.3, 0.9])],
+        "prelu1": [rand(4, 1)],
+        "prelu2": [np.array([0.5])],
+    }
     g = gc.load(write(tmp_path, ENET), weights=caffemodel(tmp_path, blobs))
     for name, (blob,) in blobs.items():
         np.testing.assert_array_equal(g.layer(name).params["slope"], np.float32(blob))
@@ -175,11 +130,14 @@ def test_prelu_errors():
 
 # ---- Sigmoid, TanH ------------------------------------------------------------------------------
 
+
 def test_sigmoid_tanh_hed_style(tmp_path):
     """HED's side outputs end in Sigmoid; TanH alongside. Large inputs must not overflow."""
-    text = (input_block((1, 2, 5, 5))
-            + 'layer { name: "sig" type: "Sigmoid" bottom: "data" top: "sig" }\n'
-            + 'layer { name: "tanh" type: "TanH" bottom: "sig" top: "tanh" }\n')
+    text = (
+        input_block((1, 2, 5, 5))
+        + 'layer { name: "sig" type: "Sigmoid" bottom: "data" top: "sig" }\n'
+        + 'layer { name: "tanh" type: "TanH" bottom: "sig" top: "tanh" }\n'
+    )
     g = gc.load(write(tmp_path, text))
     assert [lay.type for lay in g.layers[1:]] == ["Sigmoid", "TanH"]
     x = rand((1, 2, 5, 5), 1, 30.0)
@@ -192,6 +150,7 @@ def test_sigmoid_tanh_hed_style(tmp_path):
 
 # ---- Power --------------------------------------------------------------------------------------
 
+
 @st.composite
 def power_case(draw):
     p = draw(st.sampled_from([0.0, 1.0, 2.0, 3.0, -1.0, 0.5, -0.75, 1.5]))
@@ -199,8 +158,13 @@ def power_case(draw):
     shift = draw(st.sampled_from([0.0, 1.0, -116.0, 5.0, 2.5]))
     if scale == 0 and (p != int(p) or p < 0):
         shift = abs(shift) or 2.5  # shift^p must be a real number
-    return dict(power=p, scale=scale, shift=shift, opset=draw(st.sampled_from(OPSETS)),
-                seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        power=p,
+        scale=scale,
+        shift=shift,
+        opset=draw(st.sampled_from(OPSETS)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -219,16 +183,19 @@ def test_power_matches_caffe(case):
 
 def test_power_fcn_alexnet_and_v1(tmp_path):
     """FCN-AlexNet subtracts the mean with Power { shift: -116 }; V1 spells the type POWER."""
-    text = (input_block((1, 3, 4, 5))
-            + 'layer { name: "sub" type: "Power" bottom: "data" top: "pre" '
-              'power_param { shift: -116.0 } }\n')
+    text = (
+        input_block((1, 3, 4, 5)) + 'layer { name: "sub" type: "Power" bottom: "data" top: "pre" '
+        "power_param { shift: -116.0 } }\n"
+    )
     g = gc.load(write(tmp_path, text))
     assert g.layer("sub").attrs == PowerAttrs(1.0, 1.0, -116.0)
     x = rand((1, 3, 4, 5), 1, 50.0) + 116
     check(g, x, np.float64(x) - 116)
-    v1 = ('input: "data" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
-          'layers { name: "sq" type: POWER bottom: "data" top: "sq" '
-          'power_param { power: 2 scale: 0.5 shift: 1 } }\n')
+    v1 = (
+        'input: "data" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'layers { name: "sq" type: POWER bottom: "data" top: "sq" '
+        "power_param { power: 2 scale: 0.5 shift: 1 } }\n"
+    )
     g = gc.load(write(tmp_path, v1, "v1.prototxt"))
     x = rand((1, 2, 3, 3), 2)
     check(g, x, power(x, 2, 0.5, 1))
@@ -246,8 +213,11 @@ def test_power_constant_ignores_the_input():
 
 # ---- Softmax ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape, axis", [((2, 5, 3, 4), 1), ((2, 5, 3, 4), -1), ((2, 5, 3, 4), 0),
-                                         ((3, 7), 1), ((2, 3, 4), 2)])
+
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((2, 5, 3, 4), 1), ((2, 5, 3, 4), -1), ((2, 5, 3, 4), 0), ((3, 7), 1), ((2, 3, 4), 2)],
+)
 def test_softmax_per_axis(shape, axis):
     """Softmax along one axis of an N-D blob (ONNX opset >= 13 semantics, not flattening)."""
     g = one_layer("Softmax", shape, SoftmaxAttrs(axis=axis))
@@ -256,16 +226,20 @@ def test_softmax_per_axis(shape, axis):
 
 
 def test_softmax_caffe_and_v1(tmp_path):
-    text = (input_block((2, 4, 3, 3))
-            + 'layer { name: "prob" type: "Softmax" bottom: "data" top: "prob" }\n'
-            + 'layer { name: "p2" type: "Softmax" bottom: "prob" top: "p2" '
-              'softmax_param { axis: -2 } }\n')
+    text = (
+        input_block((2, 4, 3, 3))
+        + 'layer { name: "prob" type: "Softmax" bottom: "data" top: "prob" }\n'
+        + 'layer { name: "p2" type: "Softmax" bottom: "prob" top: "p2" '
+        "softmax_param { axis: -2 } }\n"
+    )
     g = gc.load(write(tmp_path, text))
     assert g.layer("prob").attrs == SoftmaxAttrs(1)
     x = rand((2, 4, 3, 3), 1, 3.0)
     check(g, x, softmax(softmax(x, 1), 2))
-    v1 = ('input: "data" input_dim: 2 input_dim: 10 input_dim: 1 input_dim: 1\n'
-          'layers { name: "prob" type: SOFTMAX bottom: "data" top: "prob" }\n')
+    v1 = (
+        'input: "data" input_dim: 2 input_dim: 10 input_dim: 1 input_dim: 1\n'
+        'layers { name: "prob" type: SOFTMAX bottom: "data" top: "prob" }\n'
+    )
     g = gc.load(write(tmp_path, v1, "v1.prototxt"))
     x = rand((2, 10, 1, 1), 2, 3.0)
     check(g, x, softmax(x, 1))
@@ -278,10 +252,12 @@ def test_softmax_errors():
 
 # ---- Dropout ------------------------------------------------------------------------------------
 
+
 def test_dropout_is_identity(tmp_path):
-    text = (input_block((2, 6))
-            + 'layer { name: "drop" type: "Dropout" bottom: "data" top: "data" '
-              'dropout_param { dropout_ratio: 0.7 } }\n')
+    text = (
+        input_block((2, 6)) + 'layer { name: "drop" type: "Dropout" bottom: "data" top: "data" '
+        "dropout_param { dropout_ratio: 0.7 } }\n"
+    )
     g = gc.load(write(tmp_path, text))
     assert g.layer("drop").attrs == DropoutAttrs(float(np.float32(0.7)))
     x = rand((2, 6), 1)
@@ -296,20 +272,28 @@ def test_dropout_is_identity(tmp_path):
 
 # ---- a V1 classifier head (CaffeNet style) ------------------------------------------------------
 
+
 def test_v1_classifier_head(tmp_path):
     """CaffeNet's V1 tail: INNER_PRODUCT -> RELU -> DROPOUT -> INNER_PRODUCT -> SOFTMAX."""
-    text = ('input: "data" input_dim: 2 input_dim: 3 input_dim: 2 input_dim: 2\n'
-            'layers { name: "fc6" type: INNER_PRODUCT bottom: "data" top: "fc6" '
-            'inner_product_param { num_output: 5 } }\n'
-            'layers { name: "relu6" type: RELU bottom: "fc6" top: "fc6" }\n'
-            'layers { name: "drop6" type: DROPOUT bottom: "fc6" top: "fc6" '
-            'dropout_param { dropout_ratio: 0.5 } }\n'
-            'layers { name: "fc8" type: INNER_PRODUCT bottom: "fc6" top: "fc8" '
-            'inner_product_param { num_output: 4 } }\n'
-            'layers { name: "prob" type: SOFTMAX bottom: "fc8" top: "prob" }\n')
+    text = (
+        'input: "data" input_dim: 2 input_dim: 3 input_dim: 2 input_dim: 2\n'
+        'layers { name: "fc6" type: INNER_PRODUCT bottom: "data" top: "fc6" '
+        "inner_product_param { num_output: 5 } }\n"
+        'layers { name: "relu6" type: RELU bottom: "fc6" top: "fc6" }\n'
+        'layers { name: "drop6" type: DROPOUT bottom: "fc6" top: "fc6" '
+        "dropout_param { dropout_ratio: 0.5 } }\n"
+        'layers { name: "fc8" type: INNER_PRODUCT bottom: "fc6" top: "fc8" '
+        "inner_product_param { num_output: 4 } }\n"
+        'layers { name: "prob" type: SOFTMAX bottom: "fc8" top: "prob" }\n'
+    )
     g = gc.load(write(tmp_path, text))
-    assert [lay.type for lay in g.layers[1:]] == ["InnerProduct", "ReLU", "Dropout",
-                                                  "InnerProduct", "Softmax"]
+    assert [lay.type for lay in g.layers[1:]] == [
+        "InnerProduct",
+        "ReLU",
+        "Dropout",
+        "InnerProduct",
+        "Softmax",
+    ]
     p6, p8 = g.layer("fc6").params, g.layer("fc8").params
     x = rand((2, 3, 2, 2), 1)
     h = np.maximum(np.float64(x).reshape(2, 12) @ np.float64(p6["weight"]).T + p6["bias"], 0)
@@ -319,6 +303,7 @@ def test_v1_classifier_head(tmp_path):
 
 
 # ---- large tensors: ReLU and PReLU by channel blocks ---------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(1, 3, 150, 160), (2, 3, 110, 110)])
 @pytest.mark.parametrize("slope", [0.0, 0.1, -0.5, 1.5])
@@ -330,13 +315,19 @@ def test_relu_large_tensors_through_the_epilogue(shape, slope):
     from graphconv.kernels.epilogue import channel_blocks
     from graphconv.layers.activation import ReLUAttrs
     from graphconv.layers.conv import ConvAttrs
+
     rng = np.random.default_rng(5)
     w = rng.standard_normal((24, shape[1], 1, 1)).astype(np.float32)
     bias = rng.standard_normal(24).astype(np.float32)
     b = GraphBuilder("t", seed=0)
     x = b.input("data", shape)
-    c = b.add("Convolution", x, ConvAttrs(num_output=24, kernel=(1, 1)),
-              params={"weight": w, "bias": bias}, name="conv")
+    c = b.add(
+        "Convolution",
+        x,
+        ConvAttrs(num_output=24, kernel=(1, 1)),
+        params={"weight": w, "bias": bias},
+        name="conv",
+    )
     b.add("ReLU", c, ReLUAttrs(negative_slope=slope), name="relu")
     b.add("ReLU", x, ReLUAttrs(negative_slope=slope), name="relu_in")
     g = b.build()

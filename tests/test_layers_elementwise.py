@@ -7,43 +7,28 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import helpers as H
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import eltwise_reference
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.elementwise import EltwiseAttrs
-from graphconv.validate import run_onnxruntime
 
 OPSETS = (13, 17, 21)
 TOL = 1e-6
 
 
-# ---- the oracle: Caffe's EltwiseLayer::Forward_cpu, one element at a time ------------------------
+# ---- helpers ------------------------------------------------------------------------------------
 
-def eltwise_reference(operation, xs, coeff=None):
-    """SUM: top = 0, then top += coeff[i] * bottom[i] in order; PROD: top = b0 * b1 * ...;
-    MAX: top = b0, replaced by b[i] wherever b[i] > top."""
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    coeff = list(coeff) if coeff else [1.0] * len(xs)
-    out = np.empty(xs[0].shape)
-    for idx in np.ndindex(*xs[0].shape):
-        if operation == "SUM":
-            v = 0.0
-            for c, x in zip(coeff, xs):
-                v += c * x[idx]
-        elif operation == "PROD":
-            v = 1.0
-            for x in xs:
-                v *= x[idx]
-        else:
-            v = xs[0][idx]
-            for x in xs[1:]:
-                v = max(v, x[idx])
-        out[idx] = v
-    return out
+
+def check(g, feeds, refs, opsets=OPSETS):
+    """The interpreter and onnxruntime (at each opset) both match the oracle outputs to
+    ``assert_allclose(rtol=TOL, atol=TOL)``."""
+    H.check(g, feeds, refs, opsets=opsets, tol=TOL, allclose=True)
 
 
 def load_text(text: str) -> gc.Graph:
@@ -63,31 +48,18 @@ def feeds_for(g, seed=0):
     return {n: rng.standard_normal(s.shape).astype(np.float32) for n, s in g.inputs.items()}
 
 
-def check(g, feeds, refs, opsets=OPSETS):
-    """The interpreter and onnxruntime (at each opset) both match the oracle outputs."""
-    before = {k: v.copy() for k, v in feeds.items()}
-    ours = gc.run(g, feeds)
-    for k, v in before.items():
-        np.testing.assert_array_equal(feeds[k], v, err_msg=f"the kernel wrote into input {k}")
-    for name, ref in refs.items():
-        assert g.specs[name].shape == ref.shape
-        assert ours[name].dtype == np.float32
-        np.testing.assert_allclose(ours[name], ref, rtol=TOL, atol=TOL, err_msg="interpreter")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), feeds)
-        for name, ref in refs.items():
-            np.testing.assert_allclose(theirs[name], ref, rtol=TOL, atol=TOL,
-                                       err_msg=f"onnxruntime opset {opset}")
-
-
 # ---- prototxt cases ------------------------------------------------------------------------------
 
 CASES = {
     # name: (bottoms, eltwise_param text, operation, coeff)
     "sum_subtract": (["a", "b"], "operation: SUM coeff: 1 coeff: -1", "SUM", [1, -1]),
     "sum_default": (["a", "b"], "", "SUM", None),
-    "sum_three": (["a", "b", "c"], "operation: SUM coeff: 0.5 coeff: 2 coeff: -1.25", "SUM",
-                  [0.5, 2, -1.25]),
+    "sum_three": (
+        ["a", "b", "c"],
+        "operation: SUM coeff: 0.5 coeff: 2 coeff: -1.25",
+        "SUM",
+        [0.5, 2, -1.25],
+    ),
     "sum_three_plain": (["a", "b", "c"], "operation: SUM", "SUM", None),
     "prod": (["a", "b"], "operation: PROD", "PROD", None),
     "prod_three": (["a", "b", "c"], "operation: PROD", "PROD", None),
@@ -99,10 +71,12 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_eltwise_prototxt(case):
     bottoms, param, op, coeff = CASES[case]
-    text = (inputs_block(bottoms, (2, 3, 4, 5))
-            + 'layer { name: "e" type: "Eltwise" '
-            + "".join(f'bottom: "{b}" ' for b in bottoms)
-            + f'top: "e" eltwise_param {{ {param} }} }}\n')
+    text = (
+        inputs_block(bottoms, (2, 3, 4, 5))
+        + 'layer { name: "e" type: "Eltwise" '
+        + "".join(f'bottom: "{b}" ' for b in bottoms)
+        + f'top: "e" eltwise_param {{ {param} }} }}\n'
+    )
     g = load_text(text)
     assert g.layer("e").attrs == EltwiseAttrs(op, tuple(coeff or ()))
     feeds = feeds_for(g, seed=len(case))
@@ -110,12 +84,14 @@ def test_eltwise_prototxt(case):
 
 
 def test_eltwise_v1_layers():
-    text = ('input: "a" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
-            'input: "b" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
-            'layers { name: "p" type: ELTWISE bottom: "a" bottom: "b" top: "p" '
-            'eltwise_param { operation: PROD } }\n'
-            'layers { name: "s" type: ELTWISE bottom: "p" bottom: "a" top: "s" '
-            'eltwise_param { coeff: 2 coeff: -3 } }\n')
+    text = (
+        'input: "a" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'input: "b" input_dim: 1 input_dim: 2 input_dim: 3 input_dim: 3\n'
+        'layers { name: "p" type: ELTWISE bottom: "a" bottom: "b" top: "p" '
+        "eltwise_param { operation: PROD } }\n"
+        'layers { name: "s" type: ELTWISE bottom: "p" bottom: "a" top: "s" '
+        "eltwise_param { coeff: 2 coeff: -3 } }\n"
+    )
     g = load_text(text)
     assert [lay.type for lay in g.layers[2:]] == ["Eltwise", "Eltwise"]
     feeds = feeds_for(g, 3)
@@ -126,13 +102,15 @@ def test_eltwise_v1_layers():
 def test_fcn_and_shufflenet_style_residual_sum():
     """FCN-8s fuse_pool4 / ShuffleNet resx2_elewise: Eltwise SUM of a branch and a skip, followed
     by an in-place ReLU (the ShuffleNet pattern)."""
-    text = (inputs_block(["data"], (1, 6, 5, 5))
-            + 'layer { name: "branch" type: "Convolution" bottom: "data" top: "branch" '
-              'convolution_param { num_output: 6 kernel_size: 3 pad: 1 group: 3 } }\n'
-              'layer { name: "resx2_elewise" type: "Eltwise" bottom: "data" bottom: "branch" '
-              'top: "resx2_elewise" eltwise_param { operation: SUM } }\n'
-              'layer { name: "relu" type: "ReLU" bottom: "resx2_elewise" '
-              'top: "resx2_elewise" }\n')
+    text = (
+        inputs_block(["data"], (1, 6, 5, 5))
+        + 'layer { name: "branch" type: "Convolution" bottom: "data" top: "branch" '
+        "convolution_param { num_output: 6 kernel_size: 3 pad: 1 group: 3 } }\n"
+        'layer { name: "resx2_elewise" type: "Eltwise" bottom: "data" bottom: "branch" '
+        'top: "resx2_elewise" eltwise_param { operation: SUM } }\n'
+        'layer { name: "relu" type: "ReLU" bottom: "resx2_elewise" '
+        'top: "resx2_elewise" }\n'
+    )
     g = load_text(text)
     feeds = feeds_for(g, 5)
     branch = gc.run(g, feeds, outputs=["branch"])["branch"]
@@ -142,9 +120,13 @@ def test_fcn_and_shufflenet_style_residual_sum():
 
 # ---- errors --------------------------------------------------------------------------------------
 
+
 def test_shape_mismatch_names_the_shapes():
-    text = (inputs_block(["a"], (1, 3, 4, 4)) + inputs_block(["b"], (1, 3, 4, 5))
-            + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" }\n')
+    text = (
+        inputs_block(["a"], (1, 3, 4, 4))
+        + inputs_block(["b"], (1, 3, 4, 5))
+        + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" }\n'
+    )
     with pytest.raises(gc.GraphError) as info:
         load_text(text)
     msg = str(info.value)
@@ -152,23 +134,31 @@ def test_shape_mismatch_names_the_shapes():
     assert "identical shapes" in msg
 
 
-@pytest.mark.parametrize("param,bottoms,match", [
-    ("operation: PROD coeff: 1 coeff: 2", 2, "SUM only"),
-    ("coeff: 1 coeff: 2 coeff: 3", 2, "one coefficient per bottom"),
-])
+@pytest.mark.parametrize(
+    "param,bottoms,match",
+    [
+        ("operation: PROD coeff: 1 coeff: 2", 2, "SUM only"),
+        ("coeff: 1 coeff: 2 coeff: 3", 2, "one coefficient per bottom"),
+    ],
+)
 def test_rule_rejects_bad_coefficients(param, bottoms, match):
     names = "abc"[:bottoms]
-    text = (inputs_block(names, (1, 2, 3))
-            + 'layer { name: "e" type: "Eltwise" ' + "".join(f'bottom: "{b}" ' for b in names)
-            + f'top: "e" eltwise_param {{ {param} }} }}\n')
+    text = (
+        inputs_block(names, (1, 2, 3))
+        + 'layer { name: "e" type: "Eltwise" '
+        + "".join(f'bottom: "{b}" ' for b in names)
+        + f'top: "e" eltwise_param {{ {param} }} }}\n'
+    )
     with pytest.raises(gc.GraphError, match=match):
         load_text(text)
 
 
 def test_max_ignores_coefficients_like_caffe():
-    text = (inputs_block("ab", (1, 2, 3))
-            + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" '
-              'eltwise_param { operation: MAX coeff: 5 coeff: 7 } }\n')
+    text = (
+        inputs_block("ab", (1, 2, 3))
+        + 'layer { name: "e" type: "Eltwise" bottom: "a" bottom: "b" top: "e" '
+        "eltwise_param { operation: MAX coeff: 5 coeff: 7 } }\n"
+    )
     g = load_text(text)
     assert g.layer("e").attrs == EltwiseAttrs("MAX")
     feeds = feeds_for(g, 1)
@@ -191,6 +181,7 @@ def test_attrs_validation_and_arity():
 
 # ---- property test -------------------------------------------------------------------------------
 
+
 @st.composite
 def eltwise_case(draw):
     op = draw(st.sampled_from(["SUM", "PROD", "MAX"]))
@@ -198,8 +189,11 @@ def eltwise_case(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
     coeff = None
     if op == "SUM" and draw(st.booleans()):
-        coeff = draw(st.lists(st.sampled_from([1.0, -1.0, 0.0, 0.5, 2.0, -0.25, 3.0]),
-                              min_size=n, max_size=n))
+        coeff = draw(
+            st.lists(
+                st.sampled_from([1.0, -1.0, 0.0, 0.5, 2.0, -0.25, 3.0]), min_size=n, max_size=n
+            )
+        )
     return op, n, shape, coeff, draw(st.sampled_from(OPSETS)), draw(st.integers(0, 2**31 - 1))
 
 
@@ -216,5 +210,4 @@ def test_eltwise_property(case):
     feeds = {k: rng.standard_normal(shape).astype(np.float32) for k in names}
     if op == "MAX" and rng.random() < 0.5:  # ties between inputs
         feeds = {k: np.round(v) for k, v in feeds.items()}
-    check(g, feeds, {"e": eltwise_reference(op, [feeds[k] for k in names], coeff)},
-          opsets=(opset,))
+    check(g, feeds, {"e": eltwise_reference(op, [feeds[k] for k in names], coeff)}, opsets=(opset,))

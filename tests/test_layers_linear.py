@@ -8,58 +8,22 @@ import math
 
 import numpy as np
 import pytest
+from helpers import check, write
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import inner_product
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe import schema
 from graphconv.layers.linear import InnerProductAttrs
-from graphconv.validate import run_onnxruntime
 
-import oracles as O
-
-TOL = 1e-4
 OPSETS = (13, 17, 21)
 SETTINGS = dict(deadline=None)
 
 
-def inner_product(x, w, b, axis, transposed=False):
-    """Caffe: M = prod(shape[:axis]) rows of K = prod(shape[axis:]) features;
-    ``y[m, o] = sum_k x[m, k] * W[o, k] + b[o]`` (``W[k, o]`` when stored transposed)."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    m, k = math.prod(x.shape[:axis]), math.prod(x.shape[axis:])
-    n_out = w.shape[1] if transposed else w.shape[0]
-    rows = x.reshape(m, k)
-    y = np.zeros((m, n_out))
-    for i in range(m):
-        for o in range(n_out):
-            col = w[:, o] if transposed else w[o]
-            y[i, o] = sum(rows[i, j] * col[j] for j in range(k)) + (0.0 if b is None else b[o])
-    return y.reshape(x.shape[:axis] + (n_out,))
-
-
 def rand(shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def check(g, x, ref, opsets=OPSETS, tol=TOL):
-    (name,) = g.inputs
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, {name: x})[out]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, tol, "interpreter vs oracle")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {name: x})[out]
-        O.assert_close(theirs, ref, tol, f"onnxruntime (opset {opset}) vs oracle")
-
-
-def write(tmp_path, text, name="net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def caffemodel(tmp_path, layers: dict, legacy: bool = False):
@@ -85,9 +49,15 @@ def ip_case(draw):
     rank = draw(st.integers(1, 4))
     shape = tuple(draw(st.integers(1, 4)) for _ in range(rank))
     axis = draw(st.integers(0, rank - 1))
-    return dict(shape=shape, axis=axis, given_axis=axis - rank if draw(st.booleans()) else axis,
-                O=draw(st.integers(1, 5)), bias=draw(st.booleans()),
-                opset=draw(st.sampled_from(OPSETS)), seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        shape=shape,
+        axis=axis,
+        given_axis=axis - rank if draw(st.booleans()) else axis,
+        O=draw(st.integers(1, 5)),
+        bias=draw(st.booleans()),
+        opset=draw(st.sampled_from(OPSETS)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -104,11 +74,11 @@ def test_inner_product_matches_caffe(case):
     bld.add("InnerProduct", x, attrs, params=params, name="ip")
     g = bld.build()
     xs = rand(shape, case["seed"])
-    check(g, xs, inner_product(xs, w, b if case["bias"] else None, axis),
-          opsets=(case["opset"],))
+    check(g, xs, inner_product(xs, w, b if case["bias"] else None, axis), opsets=(case["opset"],))
     lay = g.layer("ip")
     assert lay.definition.macs(lay.attrs, [g.specs["data"]], [g.specs["ip"]]) == (
-        math.prod(shape[:axis]) * k * case["O"])
+        math.prod(shape[:axis]) * k * case["O"]
+    )
 
 
 def test_inner_product_batch2_axis1_4d():
@@ -122,14 +92,18 @@ def test_inner_product_batch2_axis1_4d():
     assert p["weight"].shape == (7, 60) and p["bias"].shape == (7,)
     xs = rand((2, 3, 4, 5), 1)
     check(g, xs, inner_product(xs, p["weight"], p["bias"], 1))
-    assert g.layer("fc").definition.macs(g.layer("fc").attrs, [g.specs["data"]],
-                                         [g.specs["fc"]]) == 2 * 60 * 7
+    assert (
+        g.layer("fc").definition.macs(g.layer("fc").attrs, [g.specs["data"]], [g.specs["fc"]])
+        == 2 * 60 * 7
+    )
 
 
-IP_NET = ('layer { name: "data" type: "Input" top: "data" '
-          'input_param { shape { dim: 2 dim: 3 dim: 2 dim: 2 } } }\n'
-          'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"\n'
-          '  inner_product_param { num_output: 4 {extra} } }\n')
+IP_NET = (
+    'layer { name: "data" type: "Input" top: "data" '
+    "input_param { shape { dim: 2 dim: 3 dim: 2 dim: 2 } } }\n"
+    'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc"\n'
+    "  inner_product_param { num_output: 4 {extra} } }\n"
+)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
@@ -140,8 +114,10 @@ def test_inner_product_weights_round_trip(tmp_path, transpose, legacy):
     extra = "transpose: true" if transpose else ""
     stored = rand((12, 4) if transpose else (4, 12), 1)
     bias = rand(4, 2)
-    g = gc.load(write(tmp_path, IP_NET.replace("{extra}", extra)),
-                weights=caffemodel(tmp_path, {"fc": [stored, bias]}, legacy=legacy))
+    g = gc.load(
+        write(tmp_path, IP_NET.replace("{extra}", extra)),
+        weights=caffemodel(tmp_path, {"fc": [stored, bias]}, legacy=legacy),
+    )
     p = g.layer("fc").params
     np.testing.assert_array_equal(p["weight"], stored.T if transpose else stored)
     np.testing.assert_array_equal(p["bias"], bias)
@@ -150,8 +126,9 @@ def test_inner_product_weights_round_trip(tmp_path, transpose, legacy):
 
 
 def test_inner_product_axis_and_no_bias_caffe(tmp_path):
-    text = IP_NET.replace("{extra}", "axis: -2 bias_term: false "
-                                     'weight_filler { type: "constant" value: 0.5 }')
+    text = IP_NET.replace(
+        "{extra}", 'axis: -2 bias_term: false weight_filler { type: "constant" value: 0.5 }'
+    )
     g = gc.load(write(tmp_path, text))
     lay = g.layer("fc")
     assert lay.attrs == InnerProductAttrs(num_output=4, bias=False, axis=2)
@@ -168,13 +145,19 @@ def test_inner_product_errors(tmp_path):
     with pytest.raises(ValueError, match="num_output must be >= 1"):
         InnerProductAttrs(num_output=0)
     text = IP_NET.replace("num_output: 4 {extra}", "axis: 1")
-    with pytest.raises(gc.GraphError, match=r"layer 'fc' \(InnerProduct\): inner_product_param."
-                                            r"num_output is required"):
+    with pytest.raises(
+        gc.GraphError,
+        match=r"layer 'fc' \(InnerProduct\): inner_product_param."
+        r"num_output is required",
+    ):
         gc.load(write(tmp_path, text))
     text = IP_NET.replace("{extra}", "axis: 4")
     with pytest.raises(gc.GraphError, match=r"axis 4 is out of range for a rank-4 input"):
         gc.load(write(tmp_path, text))
     weights = caffemodel(tmp_path, {"fc": [rand((4, 12), 1), rand(4, 2)]})
-    with pytest.raises(gc.GraphError, match=r"weights blob 'weight' has shape \(4, 12\), "
-                                            r"expected \(12, 4\)"):
+    with pytest.raises(
+        gc.GraphError,
+        match=r"weights blob 'weight' has shape \(4, 12\), "
+        r"expected \(12, 4\)",
+    ):
         gc.load(write(tmp_path, IP_NET.replace("{extra}", "transpose: true")), weights=weights)

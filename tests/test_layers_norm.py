@@ -8,124 +8,33 @@ ENet/SegNet BN, PSPNet BN, GoogLeNet/CaffeNet/SegNet LRN) and caffemodels with k
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 import pytest
+from helpers import check, write
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import (
+    bn_batch,
+    bn_caffe_blobs,
+    bn_stored,
+    caffe_scale,
+    channel_affine,
+    lrn_across,
+    lrn_within,
+    segnet_learn,
+)
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe import schema
 from graphconv.layers.norm import BatchNormAttrs, LRNAttrs, ScaleAttrs
-from graphconv.validate import run_onnxruntime
 
-import oracles as O
-
-TOL = 1e-4
 OPSETS = (13, 17, 21)
 SETTINGS = dict(deadline=None)
 
 
-# ---- brute-force definitions (float64, loops) ---------------------------------------------------
-
-def bn_stored(x, mean, var, eps):
-    """Caffe BatchNorm with global stats: per channel (x - mean) / sqrt(var + eps)."""
-    x = np.asarray(x, np.float64)
-    y = np.empty_like(x)
-    for c in range(x.shape[1]):
-        y[:, c] = (x[:, c] - float(mean[c])) / math.sqrt(float(var[c]) + eps)
-    return y
-
-
-def bn_caffe_blobs(x, mean_blob, var_blob, sf, eps):
-    """The same from Caffe's three blobs: statistics are blob / sf, or 0 when sf == 0."""
-    f = 0.0 if sf == 0 else 1.0 / float(sf)
-    return bn_stored(x, np.asarray(mean_blob, np.float64) * f,
-                     np.asarray(var_blob, np.float64) * f, eps)
-
-
-def bn_batch(x, eps):
-    """Per channel, mean and biased variance over every other axis of this batch."""
-    x = np.asarray(x, np.float64)
-    y = np.empty_like(x)
-    for c in range(x.shape[1]):
-        xc = x[:, c]
-        m = xc.sum() / xc.size
-        v = ((xc - m) ** 2).sum() / xc.size
-        y[:, c] = (xc - m) / math.sqrt(v + eps)
-    return y
-
-
-def segnet_learn(x, scale, shift):
-    """caffe-segnet BN, LEARN mode: var = E(x^2) - E(x)^2 over N, H, W, var_eps 1e-9."""
-    x = np.asarray(x, np.float64)
-    y = np.empty_like(x)
-    for c in range(x.shape[1]):
-        xc = x[:, c]
-        m = xc.mean()
-        v = (xc ** 2).mean() - m * m
-        y[:, c] = (xc - m) / math.sqrt(v + 1e-9) * float(scale[c]) + float(shift[c])
-    return y
-
-
-def channel_affine(y, scale, bias):
-    y = np.array(y, np.float64)
-    for c in range(y.shape[1]):
-        y[:, c] = y[:, c] * float(scale[c]) + float(bias[c])
-    return y
-
-
-def caffe_scale(x, scale, bias, axis):
-    """ScaleLayer::Forward_cpu: for each outer index and scale entry, scale an inner run."""
-    x = np.asarray(x, np.float64)
-    scale = np.asarray(scale, np.float64)
-    if scale.ndim == 0:
-        axis = 0
-    outer = math.prod(x.shape[:axis])
-    inner = math.prod(x.shape[axis + scale.ndim:])
-    src, dst = x.reshape(-1), np.empty(x.size)
-    sflat = scale.reshape(-1)
-    bflat = None if bias is None else np.asarray(bias, np.float64).reshape(-1)
-    i = 0
-    for _ in range(outer):
-        for d in range(sflat.size):
-            dst[i:i + inner] = src[i:i + inner] * sflat[d]
-            if bflat is not None:
-                dst[i:i + inner] += bflat[d]
-            i += inner
-    return dst.reshape(x.shape)
-
-
-def lrn_across(x, size, alpha, beta, k):
-    x = np.asarray(x, np.float64)
-    N, C = x.shape[:2]
-    half = (size - 1) // 2
-    y = np.empty_like(x)
-    for n, c in itertools.product(range(N), range(C)):
-        lo, hi = max(0, c - half), min(C - 1, c + half)
-        s = (x[n, lo:hi + 1] ** 2).sum(axis=0)
-        y[n, c] = x[n, c] * (k + alpha / size * s) ** -beta
-    return y
-
-
-def lrn_within(x, size, alpha, beta):
-    """Caffe's WITHIN_CHANNEL: (1 + alpha * avg of x^2 over the zero-padded size x size window)
-    ^ -beta times x (k is not used)."""
-    x = np.asarray(x, np.float64)
-    N, C, H, W = x.shape
-    half = (size - 1) // 2
-    y = np.empty_like(x)
-    for n, c, h, w in itertools.product(range(N), range(C), range(H), range(W)):
-        win = x[n, c, max(0, h - half):h + half + 1, max(0, w - half):w + half + 1]
-        avg = (win ** 2).sum() / (size * size)
-        y[n, c, h, w] = x[n, c, h, w] * (1 + alpha * avg) ** -beta
-    return y
-
-
 # ---- helpers ------------------------------------------------------------------------------------
+
 
 def f32(v):
     """A float as Caffe's float fields hold it."""
@@ -136,33 +45,11 @@ def rand(shape, seed=0, scale=1.0):
     return (scale * np.random.default_rng(seed).standard_normal(shape)).astype(np.float32)
 
 
-def check(g, feeds, ref, opsets=OPSETS, tol=TOL):
-    """Interpreter and onnxruntime (at each opset) both equal ``ref``. An array ``feeds`` goes
-    to the graph's only input (renamed ``data#1`` when a Caffe layer works in place on it)."""
-    if isinstance(feeds, np.ndarray):
-        (name,) = g.inputs
-        feeds = {name: feeds}
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, feeds)[out]
-    assert ours.dtype == np.float32
-    O.assert_close(ours, ref, tol, "interpreter vs oracle")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), feeds)[out]
-        O.assert_close(theirs, ref, tol, f"onnxruntime (opset {opset}) vs oracle")
-
-
 def one_layer(type_, shape, attrs, params=None):
     b = GraphBuilder("t", seed=0)
     x = b.input("data", shape)
     b.add(type_, x, attrs, params=params, name="layer")
     return b.build()
-
-
-def write(tmp_path, text, name="net.prototxt"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
 
 
 def caffemodel(tmp_path, layers: dict, legacy: bool = False):
@@ -186,17 +73,22 @@ def caffemodel(tmp_path, layers: dict, legacy: bool = False):
 
 def input_block(shape, name="data"):
     dims = " ".join(f"dim: {d}" for d in shape)
-    return f'layer {{ name: "{name}" type: "Input" top: "{name}" input_param {{ shape {{ {dims} }} }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "Input" top: "{name}" '
+        f"input_param {{ shape {{ {dims} }} }} }}\n"
+    )
 
 
 # ---- BatchNorm ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape", [(2, 3), (2, 3, 5), (2, 4, 3, 5), (1, 2, 3, 2, 2)])
 def test_batchnorm_without_scale(shape):
     c = shape[1]
     mean, var = rand(c, 1, 0.5), np.random.default_rng(2).uniform(0.2, 2, c).astype(np.float32)
-    g = one_layer("BatchNorm", shape, BatchNormAttrs(eps=1e-3),
-                  params={"mean": mean, "variance": var})
+    g = one_layer(
+        "BatchNorm", shape, BatchNormAttrs(eps=1e-3), params={"mean": mean, "variance": var}
+    )
     x = rand(shape, 3)
     check(g, {"data": x}, bn_stored(x, mean, var, 1e-3))
 
@@ -224,14 +116,15 @@ def test_batchnorm_seeded_params_are_valid_statistics():
     assert gc.validate(g).ok
 
 
-MOBILENET = (input_block((2, 3, 4, 5))
-             + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data"\n'
-               '  param { lr_mult: 0 decay_mult: 0 } param { lr_mult: 0 decay_mult: 0 }\n'
-               '  param { lr_mult: 0 decay_mult: 0 }\n'
-               '  batch_norm_param { use_global_stats: true eps: 0.001 } }\n'
-               'layer { name: "sc" type: "Scale" bottom: "data" top: "data"\n'
-               '  scale_param { filler { value: 1 } bias_term: true bias_filler { value: 0 } } }\n'
-               'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n')
+MOBILENET = (
+    input_block((2, 3, 4, 5)) + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data"\n'
+    "  param { lr_mult: 0 decay_mult: 0 } param { lr_mult: 0 decay_mult: 0 }\n"
+    "  param { lr_mult: 0 decay_mult: 0 }\n"
+    "  batch_norm_param { use_global_stats: true eps: 0.001 } }\n"
+    'layer { name: "sc" type: "Scale" bottom: "data" top: "data"\n'
+    "  scale_param { filler { value: 1 } bias_term: true bias_filler { value: 0 } } }\n"
+    'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n'
+)
 
 
 @pytest.mark.parametrize("sf", [0.25, 999.0, 0.0])
@@ -239,8 +132,10 @@ def test_batchnorm_scale_weights_round_trip(tmp_path, sf):
     """MobileNet's BatchNorm + Scale, in place: Caffe's three BatchNorm blobs (mean*sf, var*sf,
     sf) come back as mean and variance; sf == 0 means statistics 0."""
     mean, var = rand(3, 1), np.random.default_rng(2).uniform(0.5, 1.5, 3).astype(np.float32)
-    blobs = {"bn": [mean * np.float32(sf), var * np.float32(sf), np.array([sf])],
-             "sc": [rand(3, 4), rand(3, 5)]}
+    blobs = {
+        "bn": [mean * np.float32(sf), var * np.float32(sf), np.array([sf])],
+        "sc": [rand(3, 4), rand(3, 5)],
+    }
     g = gc.load(write(tmp_path, MOBILENET), weights=caffemodel(tmp_path, blobs))
     assert [lay.type for lay in g.layers] == ["Input", "BatchNorm", "Scale", "ReLU"]
     p = g.layer("bn").params
@@ -250,8 +145,12 @@ def test_batchnorm_scale_weights_round_trip(tmp_path, sf):
     assert g.layer("bn").attrs == BatchNormAttrs(eps=f32(1e-3))
     np.testing.assert_array_equal(g.layer("sc").params["scale"], blobs["sc"][0])
     x = rand((2, 3, 4, 5), 6)
-    ref = np.maximum(caffe_scale(bn_caffe_blobs(x, *blobs["bn"][:2], sf, 1e-3), blobs["sc"][0],
-                                 blobs["sc"][1], 1), 0)
+    ref = np.maximum(
+        caffe_scale(
+            bn_caffe_blobs(x, *blobs["bn"][:2], sf, 1e-3), blobs["sc"][0], blobs["sc"][1], 1
+        ),
+        0,
+    )
     check(g, x, ref)
 
 
@@ -267,9 +166,10 @@ def test_batchnorm_without_weights_uses_seeded_statistics(tmp_path):
 
 def test_batchnorm_use_global_stats_false_normalises_with_the_batch(tmp_path):
     """Caffe honours an explicit use_global_stats: false even in the TEST phase."""
-    text = (input_block((2, 3, 4, 4))
-            + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "y"\n'
-              '  batch_norm_param { use_global_stats: false } }\n')
+    text = (
+        input_block((2, 3, 4, 4)) + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "y"\n'
+        "  batch_norm_param { use_global_stats: false } }\n"
+    )
     blobs = {"bn": [rand(3, 1), np.ones(3), np.ones(1)]}
     for weights in (None, caffemodel(tmp_path, blobs)):
         g = gc.load(write(tmp_path, text), weights=weights)
@@ -289,12 +189,16 @@ def test_batchnorm_errors():
 
 def test_batchnorm_weights_with_wrong_channel_count(tmp_path):
     blobs = {"bn": [np.zeros(4), np.ones(4), np.ones(1)], "sc": [np.ones(3), np.zeros(3)]}
-    with pytest.raises(gc.GraphError, match=r"layer 'bn' \(BatchNorm\): weights blob 'mean' has "
-                                            r"shape \(4,\), expected \(3,\)"):
+    with pytest.raises(
+        gc.GraphError,
+        match=r"layer 'bn' \(BatchNorm\): weights blob 'mean' has "
+        r"shape \(4,\), expected \(3,\)",
+    ):
         gc.load(write(tmp_path, MOBILENET), weights=caffemodel(tmp_path, blobs))
 
 
 # ---- Scale --------------------------------------------------------------------------------------
+
 
 @st.composite
 def scale_case(draw):
@@ -303,9 +207,16 @@ def scale_case(draw):
     axis = draw(st.integers(0, rank - 1))
     num_axes = draw(st.integers(-1, rank - axis))
     given_axis = axis - rank if draw(st.booleans()) else axis
-    return dict(shape=shape, axis=given_axis, canonical=axis, num_axes=num_axes,
-                bias=draw(st.booleans()), two=draw(st.booleans()),
-                opset=draw(st.sampled_from(OPSETS)), seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        shape=shape,
+        axis=given_axis,
+        canonical=axis,
+        num_axes=num_axes,
+        bias=draw(st.booleans()),
+        two=draw(st.booleans()),
+        opset=draw(st.sampled_from(OPSETS)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -330,13 +241,17 @@ def test_scale_matches_caffe(case):
         params = {"scale": s, **({"bias": bias} if case["bias"] else {})}
         b.add("Scale", xin, attrs, params=params, name="layer")
     g = b.build(outputs=["layer"])
-    check(g, feeds, caffe_scale(x, s, bias if case["bias"] else None, axis),
-          opsets=(case["opset"],))
+    check(
+        g, feeds, caffe_scale(x, s, bias if case["bias"] else None, axis), opsets=(case["opset"],)
+    )
 
 
-SCALE_TWO = (input_block((2, 3, 4, 5)) + input_block((3, 4), "s")
-             + 'layer { name: "sc" type: "Scale" bottom: "data" bottom: "s" top: "y"\n'
-               '  scale_param { axis: -3 bias_term: true } }\n')
+SCALE_TWO = (
+    input_block((2, 3, 4, 5))
+    + input_block((3, 4), "s")
+    + 'layer { name: "sc" type: "Scale" bottom: "data" bottom: "s" top: "y"\n'
+    "  scale_param { axis: -3 bias_term: true } }\n"
+)
 
 
 def test_scale_two_bottoms_caffe(tmp_path):
@@ -353,11 +268,12 @@ def test_scale_two_bottoms_caffe(tmp_path):
 
 
 def test_scale_one_bottom_axes_caffe(tmp_path):
-    text = (input_block((2, 3, 4, 5))
-            + 'layer { name: "a" type: "Scale" bottom: "data" top: "a" '
-              'scale_param { axis: 2 num_axes: -1 } }\n'
-            + 'layer { name: "b" type: "Scale" bottom: "a" top: "b" '
-              'scale_param { num_axes: 0 bias_term: true } }\n')
+    text = (
+        input_block((2, 3, 4, 5)) + 'layer { name: "a" type: "Scale" bottom: "data" top: "a" '
+        "scale_param { axis: 2 num_axes: -1 } }\n"
+        + 'layer { name: "b" type: "Scale" bottom: "a" top: "b" '
+        "scale_param { num_axes: 0 bias_term: true } }\n"
+    )
     blobs = {"a": [rand((4, 5), 1)], "b": [np.array(1.5, np.float32), np.array(-0.25, np.float32)]}
     g = gc.load(write(tmp_path, text), weights=caffemodel(tmp_path, blobs))
     assert g.layer("a").params["scale"].shape == (4, 5)
@@ -383,30 +299,33 @@ def test_scale_errors():
 
 # ---- the forks' BN -------------------------------------------------------------------------------
 
-ENET_BN = (input_block((2, 3, 4, 5))
-           + 'layer { name: "bn" type: "BN" bottom: "data" top: "bn"\n'
-             '  param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 1 decay_mult: 0 }\n'
-             '  bn_param { scale_filler { type: "constant" value: 1 }\n'
-             '             shift_filler { type: "constant" value: 0.001 } bn_mode: INFERENCE } }\n'
-             'layer { name: "prelu" type: "PReLU" bottom: "bn" top: "bn" }\n')
+ENET_BN = (
+    input_block((2, 3, 4, 5)) + 'layer { name: "bn" type: "BN" bottom: "data" top: "bn"\n'
+    "  param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 1 decay_mult: 0 }\n"
+    '  bn_param { scale_filler { type: "constant" value: 1 }\n'
+    '             shift_filler { type: "constant" value: 0.001 } bn_mode: INFERENCE } }\n'
+    'layer { name: "prelu" type: "PReLU" bottom: "bn" top: "bn" }\n'
+)
 
-PSPNET_BN = (input_block((2, 3, 4, 5))
-             + 'layer { name: "bn" type: "BN" bottom: "data" top: "data"\n'
-               '  param { lr_mult: 1 decay_mult: 0 } param { lr_mult: 1 decay_mult: 0 }\n'
-               '  param { lr_mult: 0 decay_mult: 0 } param { lr_mult: 0 decay_mult: 0 }\n'
-               '  bn_param { slope_filler { type: "constant" value: 1 }\n'
-               '             bias_filler { type: "constant" value: 0 } frozen: true '
-               'momentum: 0.95 } }\n'
-               'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n')
+PSPNET_BN = (
+    input_block((2, 3, 4, 5)) + 'layer { name: "bn" type: "BN" bottom: "data" top: "data"\n'
+    "  param { lr_mult: 1 decay_mult: 0 } param { lr_mult: 1 decay_mult: 0 }\n"
+    "  param { lr_mult: 0 decay_mult: 0 } param { lr_mult: 0 decay_mult: 0 }\n"
+    '  bn_param { slope_filler { type: "constant" value: 1 }\n'
+    '             bias_filler { type: "constant" value: 0 } frozen: true '
+    "momentum: 0.95 } }\n"
+    'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n'
+)
 
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_bn_segnet_inference_round_trip(tmp_path, legacy):
     """caffe-segnet BN in INFERENCE mode is scale * x + shift with 1xCx1x1 blobs (ENet, SegNet)."""
     scale, shift = rand((1, 3, 1, 1), 1), rand((1, 3, 1, 1), 2)
-    g = gc.load(write(tmp_path, ENET_BN),
-                weights=caffemodel(tmp_path, {"bn": [scale, shift], "prelu": [rand(3, 3)]},
-                                   legacy=legacy))
+    g = gc.load(
+        write(tmp_path, ENET_BN),
+        weights=caffemodel(tmp_path, {"bn": [scale, shift], "prelu": [rand(3, 3)]}, legacy=legacy),
+    )
     lay = g.layer("bn")
     assert lay.type == "Scale" and lay.attrs == ScaleAttrs(axis=1, num_axes=1, bias=True)
     np.testing.assert_array_equal(lay.params["scale"], scale.reshape(3))
@@ -429,8 +348,10 @@ def test_bn_segnet_learn_mode_uses_batch_statistics(tmp_path):
     """caffe-segnet ignores the phase: LEARN (the default mode) normalises with the batch."""
     text = ENET_BN.replace("bn_mode: INFERENCE", "bn_mode: LEARN")
     scale, shift = rand((1, 3, 1, 1), 1), rand((1, 3, 1, 1), 2)
-    g = gc.load(write(tmp_path, text),
-                weights=caffemodel(tmp_path, {"bn": [scale, shift], "prelu": [np.zeros(3)]}))
+    g = gc.load(
+        write(tmp_path, text),
+        weights=caffemodel(tmp_path, {"bn": [scale, shift], "prelu": [np.zeros(3)]}),
+    )
     lay = g.layer("bn")
     assert lay.type == "BatchNorm"
     assert lay.attrs == BatchNormAttrs(eps=1e-9, affine=True, statistics="batch")
@@ -442,20 +363,25 @@ def test_bn_segnet_learn_mode_uses_batch_statistics(tmp_path):
 @pytest.mark.parametrize("eps", [None, 1e-3])
 def test_bn_pspnet_round_trip(tmp_path, eps):
     """PSPNet BN: slope * (x - mean) / sqrt(var + eps) + bias, four 1xCx1x1 blobs, eps 1e-5."""
-    text = PSPNET_BN if eps is None else PSPNET_BN.replace("frozen: true",
-                                                          f"frozen: true eps: {eps}")
+    text = (
+        PSPNET_BN if eps is None else PSPNET_BN.replace("frozen: true", f"frozen: true eps: {eps}")
+    )
     slope, bias, mean = rand((1, 3, 1, 1), 1), rand((1, 3, 1, 1), 2), rand((1, 3, 1, 1), 3)
     var = np.random.default_rng(4).uniform(0.1, 2, (1, 3, 1, 1)).astype(np.float32)
-    g = gc.load(write(tmp_path, text),
-                weights=caffemodel(tmp_path, {"bn": [slope, bias, mean, var]}))
+    g = gc.load(
+        write(tmp_path, text), weights=caffemodel(tmp_path, {"bn": [slope, bias, mean, var]})
+    )
     lay = g.layer("bn")
     assert lay.type == "BatchNorm"
     assert lay.attrs == BatchNormAttrs(eps=f32(1e-5 if eps is None else eps), affine=True)
     for key, blob in (("scale", slope), ("bias", bias), ("mean", mean), ("variance", var)):
         np.testing.assert_array_equal(lay.params[key], blob.reshape(3))
     x = rand((2, 3, 4, 5), 5)
-    y = channel_affine(bn_stored(x, mean.reshape(3), var.reshape(3), lay.attrs.eps),
-                       slope.reshape(3), bias.reshape(3))
+    y = channel_affine(
+        bn_stored(x, mean.reshape(3), var.reshape(3), lay.attrs.eps),
+        slope.reshape(3),
+        bias.reshape(3),
+    )
     check(g, x, np.maximum(y, 0))
 
 
@@ -473,8 +399,7 @@ def test_bn_variant_rule(tmp_path):
     from graphconv.frontends.caffe.rules.norm import bn_variant
 
     def lp(body):
-        net = parse_prototxt(
-            f'layer {{ name: "bn" type: "BN" {body} }}', "x")
+        net = parse_prototxt(f'layer {{ name: "bn" type: "BN" {body} }}', "x")
         return net.layer[0]
 
     assert bn_variant(lp("bn_param { bn_mode: INFERENCE }")) == "segnet"
@@ -483,17 +408,23 @@ def test_bn_variant_rule(tmp_path):
     assert bn_variant(lp("")) == "segnet"
     assert bn_variant(lp("param { } param { } param { } param { }")) == "pspnet"
     assert bn_variant(lp("param { } param { }")) == "segnet"
-    text = input_block((1, 2, 3, 3)) + ('layer { name: "bn" type: "BN" bottom: "data" top: "y" '
-                                        'bn_param { bn_mode: INFERENCE momentum: 0.9 } }\n')
-    with pytest.raises(gc.GraphError, match=r"bn_param mixes PSPNet BN fields \(momentum\) with "
-                                            r"caffe-segnet BN fields \(bn_mode\)"):
+    text = input_block((1, 2, 3, 3)) + (
+        'layer { name: "bn" type: "BN" bottom: "data" top: "y" '
+        "bn_param { bn_mode: INFERENCE momentum: 0.9 } }\n"
+    )
+    with pytest.raises(
+        gc.GraphError,
+        match=r"bn_param mixes PSPNet BN fields \(momentum\) with "
+        r"caffe-segnet BN fields \(bn_mode\)",
+    ):
         gc.load(write(tmp_path, text))
     # the reader shows rules the stored blobs: 4 blobs make it the PSPNet variant even where the
     # prototxt fields look like caffe-segnet's (slope, bias, mean, variance)
     rng = np.random.default_rng(0)
     four = [rng.uniform(0.5, 1.5, (1, 3, 1, 1)) for _ in range(4)]
-    g = gc.load(write(tmp_path, ENET_BN),
-                weights=caffemodel(tmp_path, {"bn": four, "prelu": [np.zeros(3)]}))
+    g = gc.load(
+        write(tmp_path, ENET_BN), weights=caffemodel(tmp_path, {"bn": four, "prelu": [np.zeros(3)]})
+    )
     bn = g.layer("bn")
     assert bn.type == "BatchNorm"
     np.testing.assert_allclose(bn.params["mean"], four[2].ravel(), rtol=1e-6)
@@ -502,14 +433,24 @@ def test_bn_variant_rule(tmp_path):
 
 # ---- LRN ----------------------------------------------------------------------------------------
 
+
 @st.composite
 def lrn_case(draw):
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 5)),
-                       draw(st.integers(1, 5))),
-                size=draw(st.sampled_from([1, 3, 5, 7])),
-                alpha=draw(st.floats(0.01, 2.0)), beta=draw(st.floats(0.1, 1.5)),
-                k=draw(st.floats(0.5, 3.0)), within=draw(st.booleans()),
-                opset=draw(st.sampled_from(OPSETS)), seed=draw(st.integers(0, 2**31 - 1)))
+    return dict(
+        shape=(
+            draw(st.integers(1, 2)),
+            draw(st.integers(1, 7)),
+            draw(st.integers(1, 5)),
+            draw(st.integers(1, 5)),
+        ),
+        size=draw(st.sampled_from([1, 3, 5, 7])),
+        alpha=draw(st.floats(0.01, 2.0)),
+        beta=draw(st.floats(0.1, 1.5)),
+        k=draw(st.floats(0.5, 3.0)),
+        within=draw(st.booleans()),
+        opset=draw(st.sampled_from(OPSETS)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -542,12 +483,14 @@ def test_lrn_across_channels_by_row_blocks_on_the_threads(monkeypatch, shape):
 def test_lrn_caffe_prototxts(tmp_path):
     """GoogLeNet/SegNet-style LRN (defaults: size 5, alpha 1, beta 0.75, k 1) and a
     WITHIN_CHANNEL LRN whose k Caffe ignores."""
-    text = (input_block((2, 7, 5, 6))
-            + 'layer { name: "a" type: "LRN" bottom: "data" top: "a" }\n'
-            + 'layer { name: "b" type: "LRN" bottom: "a" top: "b" lrn_param { local_size: 3 '
-              'alpha: 0.5 beta: 0.6 k: 7 norm_region: WITHIN_CHANNEL } }\n'
-            + 'layer { name: "c" type: "LRN" bottom: "b" top: "c" lrn_param { local_size: 3 '
-              'alpha: 0.0001 beta: 0.75 k: 2 } }\n')
+    text = (
+        input_block((2, 7, 5, 6))
+        + 'layer { name: "a" type: "LRN" bottom: "data" top: "a" }\n'
+        + 'layer { name: "b" type: "LRN" bottom: "a" top: "b" lrn_param { local_size: 3 '
+        "alpha: 0.5 beta: 0.6 k: 7 norm_region: WITHIN_CHANNEL } }\n"
+        + 'layer { name: "c" type: "LRN" bottom: "b" top: "c" lrn_param { local_size: 3 '
+        "alpha: 0.0001 beta: 0.75 k: 2 } }\n"
+    )
     g = gc.load(write(tmp_path, text))
     assert g.layer("a").attrs == LRNAttrs()
     assert g.layer("b").attrs == LRNAttrs(3, 0.5, f32(0.6), 1.0, "within_channel")
@@ -557,9 +500,11 @@ def test_lrn_caffe_prototxts(tmp_path):
 
 
 def test_lrn_v1_caffenet(tmp_path):
-    text = ('input: "data" input_dim: 1 input_dim: 4 input_dim: 3 input_dim: 3\n'
-            'layers { name: "norm1" type: LRN bottom: "data" top: "norm1"\n'
-            '  lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 } }\n')
+    text = (
+        'input: "data" input_dim: 1 input_dim: 4 input_dim: 3 input_dim: 3\n'
+        'layers { name: "norm1" type: LRN bottom: "data" top: "norm1"\n'
+        "  lrn_param { local_size: 3 alpha: 0.5 beta: 0.75 } }\n"
+    )
     g = gc.load(write(tmp_path, text))
     assert g.layer("norm1").type == "LRN"
     x = rand((1, 4, 3, 3), 2, 2.0)
@@ -573,10 +518,14 @@ def test_lrn_errors(tmp_path):
         LRNAttrs(region="spatial")
     with pytest.raises(gc.GraphError, match=r"LRN needs a 4-D \(N, C, H, W\) input"):
         one_layer("LRN", (1, 3, 5), LRNAttrs())
-    text = input_block((1, 4, 3, 3)) + ('layer { name: "n" type: "LRN" bottom: "data" top: "n" '
-                                        'lrn_param { local_size: 2 } }\n')
-    with pytest.raises(gc.GraphError, match=r"net.prototxt:2: layer 'n' \(LRN\): local_size must "
-                                            r"be a positive odd number"):
+    text = input_block((1, 4, 3, 3)) + (
+        'layer { name: "n" type: "LRN" bottom: "data" top: "n" lrn_param { local_size: 2 } }\n'
+    )
+    with pytest.raises(
+        gc.GraphError,
+        match=r"net.prototxt:2: layer 'n' \(LRN\): local_size must "
+        r"be a positive odd number",
+    ):
         gc.load(write(tmp_path, text))
 
 
@@ -596,10 +545,13 @@ def test_bn_variant_from_blobs_in_the_layer():
 def test_batchnorm_phase_duplicated_erfnet(tmp_path):
     """ERFNet declares each BatchNorm twice (TRAIN: batch statistics, TEST: global); the TEST
     one is kept and reads the layer's blobs."""
-    bn = ('layer {{ name: "bn" type: "BatchNorm" bottom: "data" top: "data"\n'
-          '  batch_norm_param {{ use_global_stats: {g} }} include {{ phase: {p} }} }}\n')
-    text = input_block((1, 2, 3, 3)) + bn.format(g="false", p="TRAIN") + bn.format(g="true",
-                                                                                    p="TEST")
+    bn = (
+        'layer {{ name: "bn" type: "BatchNorm" bottom: "data" top: "data"\n'
+        "  batch_norm_param {{ use_global_stats: {g} }} include {{ phase: {p} }} }}\n"
+    )
+    text = (
+        input_block((1, 2, 3, 3)) + bn.format(g="false", p="TRAIN") + bn.format(g="true", p="TEST")
+    )
     blobs = {"bn": [np.array([0.5, -1.0]), np.array([2.0, 0.5]), np.array([0.5])]}
     g = gc.load(write(tmp_path, text), weights=caffemodel(tmp_path, blobs))
     assert g.count_types() == {"Input": 1, "BatchNorm": 1}

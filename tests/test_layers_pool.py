@@ -8,98 +8,26 @@ sums the window clipped to the input and divides by the window clipped to [-p, H
 
 from __future__ import annotations
 
-import itertools
-import math
-
+import helpers as H
 import numpy as np
 import oracles as O
 import pytest
 from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
+from oracles import FLT_MAX, caffe_pool, caffe_pooled_len
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.layers.pool import PoolAttrs
 from graphconv.validate import run_onnxruntime
 
-FLT_MAX = np.float32(3.4028234663852886e38)
 OPSETS = (13, 17, 21)
 AVE_TOL = 1e-5
 SETTINGS = {"deadline": None}
 
 
-# ---- the oracle ----------------------------------------------------------------------------------
-
-def caffe_pooled_len(h, k, s, p, round_mode="CEIL", d=1):
-    k = d * (k - 1) + 1                                 # a dilated kernel's extent
-    q = np.float32(h + 2 * p - k) / np.float32(s)       # Caffe: static_cast<float>(...) / stride
-    out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
-    if p > 0 and (out - 1) * s >= h + p:
-        out -= 1
-    return out
-
-
-def caffe_pool(x, kernel, stride, pad, method="MAX", round_mode="CEIL", dilation=1):
-    """Caffe's pooling forward pass, N-D, one output position at a time. Returns (top, mask).
-
-    ``dilation`` (not Caffe's; ONNX's ``dilations``) spaces a window's taps: window ``o`` reads
-    ``o s - p + j d`` for ``j < k``; MAX scans those inside the input in row-major tap order,
-    AVE sums them and divides by the count of taps inside ``[-p, H + p)``."""
-    x = np.asarray(x, dtype=np.float32)
-    N, C = x.shape[:2]
-    sp = x.shape[2:]
-    n = len(sp)
-    k, s, p, d = (tuple(v) if isinstance(v, tuple) else (v,) * n
-                  for v in (kernel, stride, pad, dilation))
-    out = tuple(caffe_pooled_len(sp[i], k[i], s[i], p[i], round_mode, d[i]) for i in range(n))
-    assert all(o >= 1 for o in out), out
-    top = np.zeros((N, C) + out, dtype=np.float32)
-    mask = np.full((N, C) + out, -1.0, dtype=np.float32)
-    for nn, c in itertools.product(range(N), range(C)):
-        plane = x[nn, c]
-        for o in itertools.product(*(range(q) for q in out)):
-            start = [o[i] * s[i] - p[i] for i in range(n)]
-            if any(v != 1 for v in d):
-                taps = [[start[i] + j * d[i] for j in range(k[i])] for i in range(n)]
-                if method == "MAX":
-                    best, where = -FLT_MAX, -1
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
-                        if plane[pos] > best:
-                            best = plane[pos]
-                            where = int(np.ravel_multi_index(pos, sp))
-                    top[(nn, c) + o], mask[(nn, c) + o] = best, where
-                else:
-                    pool_size = math.prod(sum(t < sp[i] + p[i] for t in taps[i])
-                                          for i in range(n))
-                    acc = np.float32(0)
-                    for pos in itertools.product(*([t for t in taps[i] if 0 <= t < sp[i]]
-                                                   for i in range(n))):
-                        acc = np.float32(acc + plane[pos])
-                    top[(nn, c) + o] = acc / np.float32(pool_size)
-                continue
-            if method == "MAX":
-                end = [min(start[i] + k[i], sp[i]) for i in range(n)]
-                lo = [max(v, 0) for v in start]
-                best, where = -FLT_MAX, -1
-                for pos in itertools.product(*(range(lo[i], end[i]) for i in range(n))):
-                    if plane[pos] > best:
-                        best = plane[pos]
-                        where = int(np.ravel_multi_index(pos, sp))
-                top[(nn, c) + o], mask[(nn, c) + o] = best, where
-            else:
-                end = [min(start[i] + k[i], sp[i] + p[i]) for i in range(n)]
-                pool_size = math.prod(end[i] - start[i] for i in range(n))
-                lo = [max(v, 0) for v in start]
-                hi = [min(v, sp[i]) for i, v in enumerate(end)]
-                acc = np.float32(0)
-                for pos in itertools.product(*(range(lo[i], hi[i]) for i in range(n))):
-                    acc = np.float32(acc + plane[pos])
-                top[(nn, c) + o] = acc / np.float32(pool_size)
-    return top, mask
-
-
 # ---- helpers -------------------------------------------------------------------------------------
+
 
 def rand(shape, seed):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
@@ -115,43 +43,25 @@ def pool_graph(shape, attrs):
 def check(g, x, top, mask=None, opsets=OPSETS, onnx=True):
     """Interpreter and onnxruntime agree with Caffe: bit-exact for MAX and masks; for AVE within
     1e-5 of the largest output (float32 sums in another order than Caffe's row-major one)."""
-    outs = list(g.outputs)
-    ours = gc.run(g, {"data": x}, outputs=outs)
-    refs = [top] if mask is None else [top, mask]
+    refs = dict(zip(g.outputs, [top] if mask is None else [top, mask]))
     exact = mask is not None or g.layers[-1].attrs.method == "max"
-    for name, ref in zip(outs, refs):
-        assert g.specs[name].shape == ref.shape
-        if exact:
-            np.testing.assert_array_equal(ours[name], ref, err_msg=f"interpreter {name}")
-        else:
-            O.assert_close(ours[name], ref, AVE_TOL, f"interpreter {name}")
-    if not onnx:
-        return
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {"data": x})
-        for name, ref in zip(outs, refs):
-            if exact:
-                np.testing.assert_array_equal(theirs[name], ref,
-                                              err_msg=f"onnxruntime opset {opset} {name}")
-            else:
-                O.assert_close(theirs[name], ref, AVE_TOL,
-                               f"onnxruntime opset {opset} {name}")
+    H.check(g, {"data": x}, refs, opsets=opsets, tol=AVE_TOL, exact=exact, onnx=onnx)
 
 
 def write(tmp_path, body, shape=(1, 2, 5, 5)):
-    dims = "".join(f"input_dim: {d} " for d in shape)
-    p = tmp_path / "net.prototxt"
-    p.write_text(f'input: "data" {dims}\n{body}')
-    return p
+    return H.write(tmp_path, body, inputs={"data": shape})
 
 
 def pool_layer(params, tops=("pool",), bottom="data", name="pool"):
     top = "".join(f'top: "{t}" ' for t in tops)
-    return (f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" {top}\n'
-            f'  pooling_param {{ {params} }} }}\n')
+    return (
+        f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" {top}\n'
+        f"  pooling_param {{ {params} }} }}\n"
+    )
 
 
 # ---- the oracle itself ---------------------------------------------------------------------------
+
 
 def test_oracle_hand_example():
     # 1-D, H=5, k=1, s=3, p=0 (SEMANTICS.md): Caffe has a third window past the input
@@ -167,6 +77,7 @@ def test_oracle_hand_example():
 
 # ---- named cases ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 def test_2x2_stride2_pad1_on_5x5_gives_3x3(tmp_path, method):
     # ceil((5 + 2 - 2) / 2) + 1 = 4, and the 4th window starts at 6 - 1 = 5 >= H: clipped to 3
@@ -180,8 +91,9 @@ def test_2x2_stride2_pad1_on_5x5_gives_3x3(tmp_path, method):
 def test_ave_3x3_stride2_pad1_on_6x6(tmp_path):
     # ceil((6 + 2 - 3) / 2) + 1 = 4 windows at -1, 1, 3, 5; the last one covers [5, 8) but
     # Caffe's divisor stops at H + p = 7: 2 per axis instead of 3
-    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 3 stride: 2 pad: 1"),
-                      (2, 3, 6, 6)))
+    g = gc.load(
+        write(tmp_path, pool_layer("pool: AVE kernel_size: 3 stride: 2 pad: 1"), (2, 3, 6, 6))
+    )
     assert g.specs["pool"].shape == (2, 3, 4, 4)
     x = rand((2, 3, 6, 6), 2)
     top, _ = caffe_pool(x, 3, 2, 1, "AVE")
@@ -194,8 +106,13 @@ def test_ave_3x3_stride2_pad1_on_6x6(tmp_path):
 
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 def test_round_mode_floor(tmp_path, method):
-    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} kernel_size: 3 stride: 2 "
-                                           "round_mode: FLOOR"), (1, 2, 6, 7)))
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer(f"pool: {method} kernel_size: 3 stride: 2 round_mode: FLOOR"),
+            (1, 2, 6, 7),
+        )
+    )
     # floor((6 - 3) / 2) + 1 = 2, floor((7 - 3) / 2) + 1 = 3; CEIL would give 3 and 3
     assert g.specs["pool"].shape == (1, 2, 2, 3)
     assert caffe_pooled_len(6, 3, 2, 0) == 3
@@ -206,8 +123,7 @@ def test_round_mode_floor(tmp_path, method):
 
 @pytest.mark.parametrize("method", ["MAX", "AVE"])
 def test_global_pooling(tmp_path, method):
-    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} global_pooling: true"),
-                      (2, 3, 5, 7)))
+    g = gc.load(write(tmp_path, pool_layer(f"pool: {method} global_pooling: true"), (2, 3, 5, 7)))
     assert g.specs["pool"].shape == (2, 3, 1, 1)
     x = rand((2, 3, 5, 7), 4)
     top, _ = caffe_pool(x, (5, 7), 1, 0, method)
@@ -217,24 +133,34 @@ def test_global_pooling(tmp_path, method):
 
 
 def test_global_max_pooling_with_mask(tmp_path):
-    g = gc.load(write(tmp_path, pool_layer("pool: MAX global_pooling: true",
-                                           tops=("pool", "mask")), (1, 3, 4, 6)))
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer("pool: MAX global_pooling: true", tops=("pool", "mask")),
+            (1, 3, 4, 6),
+        )
+    )
     x = rand((1, 3, 4, 6), 5)
     top, mask = caffe_pool(x, (4, 6), 1, 0, "MAX")
     check(g, x, top, mask)
 
 
 def test_mask_top(tmp_path):
-    g = gc.load(write(tmp_path, pool_layer("pool: MAX kernel_size: 3 stride: 2 pad: 1",
-                                           tops=("pool", "pool_mask")), (2, 3, 7, 6)))
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer("pool: MAX kernel_size: 3 stride: 2 pad: 1", tops=("pool", "pool_mask")),
+            (2, 3, 7, 6),
+        )
+    )
     assert g.specs["pool_mask"].shape == g.specs["pool"].shape == (2, 3, 4, 4)
     x = rand((2, 3, 7, 6), 6)
     top, mask = caffe_pool(x, 3, 2, 1, "MAX")
     # the mask names the sample that won: x.flat[plane offset + mask] == top
     planes = x.reshape(6, -1)
     np.testing.assert_array_equal(
-        np.take_along_axis(planes, mask.reshape(6, -1).astype(np.int64), 1).reshape(top.shape),
-        top)
+        np.take_along_axis(planes, mask.reshape(6, -1).astype(np.int64), 1).reshape(top.shape), top
+    )
     check(g, x, top, mask)
 
 
@@ -249,8 +175,9 @@ def test_mask_ties_take_the_first_sample_in_scan_order():
 def test_nonfinite_inputs_follow_caffe_in_the_interpreter():
     # Caffe skips NaN (never '>') and never takes -inf over its -FLT_MAX start; onnxruntime
     # propagates NaN, so only the interpreter is held to this
-    x = np.array([[[[np.nan, 1, -np.inf, -np.inf],
-                    [2, np.nan, -np.inf, -np.inf]]]], dtype=np.float32)
+    x = np.array(
+        [[[[np.nan, 1, -np.inf, -np.inf], [2, np.nan, -np.inf, -np.inf]]]], dtype=np.float32
+    )
     g = pool_graph(x.shape, PoolAttrs(kernel=2, stride=2, mask=True))
     top, mask = caffe_pool(x, 2, 2, 0, "MAX")
     np.testing.assert_array_equal(top[0, 0, 0], [2, -FLT_MAX])
@@ -263,25 +190,35 @@ def test_nonfinite_inputs_follow_caffe_in_the_interpreter():
 def test_yolov3_tiny_stride1_2x2_max_pool_on_13x13(tmp_path):
     # ChenYingpeng/caffe-yolov3 layer12-maxpool: kernel 2, stride 1, pad 0 on 13x13.
     # Caffe: ceil((13 - 2) / 1) + 1 = 12 (darknet pads to keep 13; Caffe does not)
-    body = pool_layer("stride: 1 pool: MAX kernel_size: 2 pad: 0", name="layer12-maxpool",
-                      tops=("layer12-maxpool",))
+    body = pool_layer(
+        "stride: 1 pool: MAX kernel_size: 2 pad: 0",
+        name="layer12-maxpool",
+        tops=("layer12-maxpool",),
+    )
     g = gc.load(write(tmp_path, body, (1, 4, 13, 13)))
     assert g.specs["layer12-maxpool"].shape == (1, 4, 12, 12)
     x = rand((1, 4, 13, 13), 8)
     top, _ = caffe_pool(x, 2, 1, 0, "MAX")
     assert top.shape == (1, 4, 12, 12)
-    np.testing.assert_array_equal(top, np.maximum.reduce(
-        [x[..., :12, :12], x[..., 1:, :12], x[..., :12, 1:], x[..., 1:, 1:]]))
+    np.testing.assert_array_equal(
+        top, np.maximum.reduce([x[..., :12, :12], x[..., 1:, :12], x[..., :12, 1:], x[..., 1:, 1:]])
+    )
     check(g, x, top)
 
 
 def test_max_windows_past_the_input(tmp_path):
     # SEMANTICS.md: H=5, k=1, s=3 gives Caffe 3 windows, ORT's ceil_mode 2; Caffe's third is
     # -FLT_MAX with mask -1. The export pools 2 windows and appends the third.
-    g = gc.load(write(tmp_path, pool_layer("pool: MAX kernel_h: 1 kernel_w: 2 stride_h: 3 "
-                                           "stride_w: 3", tops=("pool", "mask")),
-                      (1, 2, 5, 7)))
-    assert g.specs["pool"].shape == (1, 2, 3, 3)    # W: ceil(5/3)+1 = 3, the last at 6 < 7
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer(
+                "pool: MAX kernel_h: 1 kernel_w: 2 stride_h: 3 stride_w: 3", tops=("pool", "mask")
+            ),
+            (1, 2, 5, 7),
+        )
+    )
+    assert g.specs["pool"].shape == (1, 2, 3, 3)  # W: ceil(5/3)+1 = 3, the last at 6 < 7
     x = rand((1, 2, 5, 7), 9)
     top, mask = caffe_pool(x, (1, 2), 3, 0, "MAX")
     assert (top[..., 2, :] == -FLT_MAX).all() and (mask[..., 2, :] == -1).all()
@@ -292,8 +229,13 @@ def test_ave_windows_past_the_input_are_rejected(tmp_path):
     with pytest.raises(gc.GraphError, match="divides that window by a count <= 0"):
         gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 1 stride: 3"), (1, 1, 5, 5)))
     # FLOOR rounding has no such window
-    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_size: 1 stride: 3 "
-                                           "round_mode: FLOOR"), (1, 1, 5, 5)))
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer("pool: AVE kernel_size: 1 stride: 3 round_mode: FLOOR"),
+            (1, 1, 5, 5),
+        )
+    )
     assert g.specs["pool"].shape == (1, 1, 2, 2)
 
 
@@ -311,9 +253,11 @@ def test_kernel_larger_than_padded_input(tmp_path):
 
 def test_v1_pooling_layer(tmp_path):
     p = tmp_path / "v1.prototxt"
-    p.write_text('input: "data" input_dim: 1 input_dim: 2 input_dim: 6 input_dim: 6\n'
-                 'layers { name: "pool" type: POOLING bottom: "data" top: "pool"\n'
-                 '  pooling_param { pool: AVE kernel_size: 3 stride: 2 } }\n')
+    p.write_text(
+        'input: "data" input_dim: 1 input_dim: 2 input_dim: 6 input_dim: 6\n'
+        'layers { name: "pool" type: POOLING bottom: "data" top: "pool"\n'
+        "  pooling_param { pool: AVE kernel_size: 3 stride: 2 } }\n"
+    )
     g = gc.load(p)
     assert g.layer("pool").type == "Pooling" and g.specs["pool"].shape == (1, 2, 3, 3)
     x = rand((1, 2, 6, 6), 11)
@@ -321,25 +265,38 @@ def test_v1_pooling_layer(tmp_path):
 
 
 def test_non_square_kernel_pad_stride(tmp_path):
-    g = gc.load(write(tmp_path, pool_layer("pool: AVE kernel_h: 3 kernel_w: 2 pad_h: 2 pad_w: 1 "
-                                           "stride_h: 2 stride_w: 3"), (1, 2, 7, 8)))
+    g = gc.load(
+        write(
+            tmp_path,
+            pool_layer(
+                "pool: AVE kernel_h: 3 kernel_w: 2 pad_h: 2 pad_w: 1 stride_h: 2 stride_w: 3"
+            ),
+            (1, 2, 7, 8),
+        )
+    )
     x = rand((1, 2, 7, 8), 12)
     top, _ = caffe_pool(x, (3, 2), (2, 3), (2, 1), "AVE")
     assert g.specs["pool"].shape == top.shape
     check(g, x, top)
 
 
-@pytest.mark.parametrize("params,message", [
-    ("pool: MAX kernel_size: 2 pad: 2", "smaller than kernel"),
-    ("pool: MAX kernel_h: 2", "kernel_size OR kernel_h and kernel_w"),
-    ("pool: MAX kernel_size: 2 kernel_h: 2 kernel_w: 2", "kernel_size OR kernel_h and kernel_w"),
-    ("pool: MAX kernel_size: 2 pad_h: 1", "pad OR pad_h and pad_w"),
-    ("pool: MAX kernel_size: 2 stride: 2 stride_w: 1 stride_h: 1", "stride OR stride_h"),
-    ("pool: MAX global_pooling: true kernel_size: 2", "must not be given"),
-    ("pool: MAX global_pooling: true stride: 2", "stride 1 and pad 0"),
-    ("pool: STOCHASTIC kernel_size: 2", "STOCHASTIC is not supported"),
-    ("pool: MAX kernel_size: 0", "kernel must be positive"),
-])
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ("pool: MAX kernel_size: 2 pad: 2", "smaller than kernel"),
+        ("pool: MAX kernel_h: 2", "kernel_size OR kernel_h and kernel_w"),
+        (
+            "pool: MAX kernel_size: 2 kernel_h: 2 kernel_w: 2",
+            "kernel_size OR kernel_h and kernel_w",
+        ),
+        ("pool: MAX kernel_size: 2 pad_h: 1", "pad OR pad_h and pad_w"),
+        ("pool: MAX kernel_size: 2 stride: 2 stride_w: 1 stride_h: 1", "stride OR stride_h"),
+        ("pool: MAX global_pooling: true kernel_size: 2", "must not be given"),
+        ("pool: MAX global_pooling: true stride: 2", "stride 1 and pad 0"),
+        ("pool: STOCHASTIC kernel_size: 2", "STOCHASTIC is not supported"),
+        ("pool: MAX kernel_size: 0", "kernel must be positive"),
+    ],
+)
 def test_caffe_rule_rejects(tmp_path, params, message):
     with pytest.raises(gc.GraphError, match=message) as info:
         gc.load(write(tmp_path, pool_layer(params)))
@@ -379,6 +336,7 @@ def test_pspnet_sized_ave_window_is_the_mean():
 
 # ---- properties ----------------------------------------------------------------------------------
 
+
 @st.composite
 def pool_case(draw):
     n = draw(st.sampled_from([1, 2, 2, 2, 3]))
@@ -404,17 +362,21 @@ def test_pooling_matches_caffe_and_onnxruntime(case, seed, integer_valued):
     assume(all(o >= 1 for o in out))
     past = [(o - 1) * si - pi >= h for o, si, pi, h in zip(out, s, p, shape[2:])]
     attrs = PoolAttrs(kernel=k, stride=s, pad=p, method=method, round_mode=round_mode, mask=mask)
-    overhang = [(o - 1) * si - pi + ki > h + pi for o, si, pi, ki, h in
-                zip(out, s, p, k, shape[2:])]
-    event(f"{method} {len(k)}-D{' mask' if mask else ''}{' past-input' if any(past) else ''}"
-          f"{' overhang' if any(overhang) else ''}")
+    overhang = [
+        (o - 1) * si - pi + ki > h + pi for o, si, pi, ki, h in zip(out, s, p, k, shape[2:])
+    ]
+    event(
+        f"{method} {len(k)}-D{' mask' if mask else ''}{' past-input' if any(past) else ''}"
+        f"{' overhang' if any(overhang) else ''}"
+    )
     if method == "AVE" and any(past):
         with pytest.raises(gc.GraphError, match="count <= 0"):
             pool_graph(shape, attrs)
         return
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if integer_valued else rng.standard_normal(shape)).astype(
-        np.float32)
+        np.float32
+    )
     g = pool_graph(shape, attrs)
     top, ref_mask = caffe_pool(x, k, s, p, method, round_mode)
     check(g, x, top, ref_mask if mask else None, opsets=(opset,))
@@ -460,26 +422,47 @@ def equals_per_axis_by_blocks(kernel, x, plans, method, mask):
 def special_values(shape, rng, values):
     if values == "normal":
         return rng.standard_normal(shape).astype(np.float32)
-    pool = [-1.0, 0.0, 1.0] if values == "ties" else \
-        [np.nan, -np.inf, np.inf, -FLT_MAX, -0.0, 0.0, 1.0, -1.0]
+    pool = (
+        [-1.0, 0.0, 1.0]
+        if values == "ties"
+        else [np.nan, -np.inf, np.inf, -FLT_MAX, -0.0, 0.0, 1.0, -1.0]
+    )
     return rng.choice(np.array(pool, dtype=np.float32), shape)
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
-       st.integers(1, 2), st.integers(1, 2), st.integers(0, 3), st.integers(0, 3),
-       st.integers(1, 9), st.integers(1, 9), st.sampled_from(["ceil", "floor"]),
-       st.integers(0, 2**31 - 1), st.sampled_from(["normal", "ties", "special"]))
-def test_2d_mask_kernel_equals_the_per_axis_kernel(kh, kw, sh, sw, dh, dw, ph, pw, h, w,
-                                                   round_mode, seed, values):
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.sampled_from(["ceil", "floor"]),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(["normal", "ties", "special"]),
+)
+def test_2d_mask_kernel_equals_the_per_axis_kernel(
+    kh, kw, sh, sw, dh, dw, ph, pw, h, w, round_mode, seed, values
+):
     """Overlapping, strided, padded and dilated 2-D max pooling with a mask: the uint8-tap
     kernel gives the bits of the per-axis kernel's int64 index passes (and Caffe's loops)."""
     import graphconv.kernels.pool as P
     from graphconv.layers.pool import pool_plan
 
     assume(ph < dh * (kh - 1) + 1 and pw < dw * (kw - 1) + 1)
-    attrs = PoolAttrs(kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw), dilation=(dh, dw),
-                      round_mode=round_mode, mask=True)
+    attrs = PoolAttrs(
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        pad=(ph, pw),
+        dilation=(dh, dw),
+        round_mode=round_mode,
+        mask=True,
+    )
     try:
         plans = pool_plan(attrs, (h, w))
     except ValueError:
@@ -490,20 +473,26 @@ def test_2d_mask_kernel_equals_the_per_axis_kernel(kh, kw, sh, sw, dh, dw, ph, p
     np.testing.assert_array_equal(v, want[0])
     np.testing.assert_array_equal(m, want[1])
     if values != "special":
-        top, ref_mask = caffe_pool(x, (kh, kw), (sh, sw), (ph, pw), "MAX", round_mode.upper(),
-                                   dilation=(dh, dw))
+        top, ref_mask = caffe_pool(
+            x, (kh, kw), (sh, sw), (ph, pw), "MAX", round_mode.upper(), dilation=(dh, dw)
+        )
         np.testing.assert_array_equal(v, top)
         np.testing.assert_array_equal(m, ref_mask)
 
 
-# ---- the non-overlapping 2-D tile kernels against the general per-axis kernels ---------------------
+# ---- the non-overlapping 2-D tile kernels against the general per-axis kernels -------------------
+
 
 @st.composite
 def tile_case(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(kh, 11)),
-             draw(st.integers(kw, 11)))
+    shape = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, 5)),
+        draw(st.integers(kh, 11)),
+        draw(st.integers(kw, 11)),
+    )
     method = draw(st.sampled_from(["max", "ave"]))
     mask = method == "max" and draw(st.booleans())
     return shape, (kh, kw), (ph, pw), method, draw(st.sampled_from(["ceil", "floor"])), mask
@@ -519,23 +508,25 @@ def test_tile_kernels_equal_the_general_kernels_bit_for_bit(case, seed, values):
     from graphconv.layers.pool import pool_plan
 
     shape, k, p, method, round_mode, mask = case
-    attrs = PoolAttrs(kernel=k, stride=k, pad=p, method=method, round_mode=round_mode,
-                      mask=mask)
+    attrs = PoolAttrs(kernel=k, stride=k, pad=p, method=method, round_mode=round_mode, mask=mask)
     plans = pool_plan(attrs, shape[2:])
     assume(not (method == "ave" and any(q.past_input for q in plans)))
     assert P._tiled_2d(plans, method, mask)
     x = special_values(shape, np.random.default_rng(seed), values)
-    got = equals_per_axis_by_blocks(lambda: P._pool_tiles_2d(x, plans, method, mask),
-                                    x, plans, method, mask)
+    got = equals_per_axis_by_blocks(
+        lambda: P._pool_tiles_2d(x, plans, method, mask), x, plans, method, mask
+    )
     if values != "special":
         top, ref_mask = caffe_pool(x, k, k, p, method.upper(), round_mode.upper())
-        O.assert_close(got[0], top, AVE_TOL, "tiles") if method == "ave" else \
-            np.testing.assert_array_equal(got[0], top)
+        O.assert_close(
+            got[0], top, AVE_TOL, "tiles"
+        ) if method == "ave" else np.testing.assert_array_equal(got[0], top)
         if mask:
             np.testing.assert_array_equal(got[1], ref_mask)
 
 
-# ---- the flat 2-D kernel (stride 1, narrow planes) against the per-axis kernels -------------------
+# ---- the flat 2-D kernel (stride 1, narrow planes) against the per-axis kernels ------------------
+
 
 @st.composite
 def flat_case(draw):
@@ -544,11 +535,22 @@ def flat_case(draw):
     ph = draw(st.integers(0, dh * (kh - 1)))
     pw = draw(st.integers(0, dw * (kw - 1)))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 13)),
-             draw(st.integers(1, 13)))
+    shape = (
+        draw(st.integers(1, 2)),
+        draw(st.integers(1, 5)),
+        draw(st.integers(1, 13)),
+        draw(st.integers(1, 13)),
+    )
     method = draw(st.sampled_from(["max", "ave"]))
-    return shape, (kh, kw), (sh, sw), (ph, pw), (dh, dw), method, \
-        draw(st.sampled_from(["ceil", "floor"]))
+    return (
+        shape,
+        (kh, kw),
+        (sh, sw),
+        (ph, pw),
+        (dh, dw),
+        method,
+        draw(st.sampled_from(["ceil", "floor"])),
+    )
 
 
 @settings(max_examples=200, **SETTINGS)
@@ -562,29 +564,33 @@ def test_flat_kernel_equals_the_per_axis_kernels_bit_for_bit(case, seed, values)
     from graphconv.layers.pool import pool_plan
 
     shape, k, s, p, d, method, round_mode = case
-    attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method,
-                      round_mode=round_mode)
+    attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method, round_mode=round_mode)
     try:
         plans = pool_plan(attrs, shape[2:])
     except ValueError:
         assume(False)
     x = special_values(shape, np.random.default_rng(seed), values)
-    (got,) = equals_per_axis_by_blocks(lambda: [P._pool_flat_2d(x, plans, method)],
-                                       x, plans, method, False)
+    (got,) = equals_per_axis_by_blocks(
+        lambda: [P._pool_flat_2d(x, plans, method)], x, plans, method, False
+    )
     if values != "special":
         top, _ = caffe_pool(x, k, s, p, method.upper(), round_mode.upper(), dilation=d)
-        O.assert_close(got, top, AVE_TOL, "flat") if method == "ave" else \
-            np.testing.assert_array_equal(got, top)
+        O.assert_close(
+            got, top, AVE_TOL, "flat"
+        ) if method == "ave" else np.testing.assert_array_equal(got, top)
 
 
-@pytest.mark.parametrize("shape, kernel, stride, pad, mask, flat", [
-    ((1, 4, 28, 28), 3, 1, 1, False, True),    # GoogLeNet's inception pools: 3x3/1 pad 1
-    ((1, 4, 112, 112), 3, 1, 1, False, True),  # stride 1 at any size
-    ((1, 4, 14, 14), 3, 2, 0, False, True),    # ShuffleNet's last 3x3/2: a narrow plane
-    ((1, 4, 28, 28), 3, 2, 0, False, False),   # stride 2 on wider planes: per axis
-    ((1, 4, 13, 13), 13, 1, 0, False, False),  # near-global windows: per axis
-    ((1, 4, 28, 28), 3, 1, 1, True, False),    # with a mask: the mask kernels
-])
+@pytest.mark.parametrize(
+    "shape, kernel, stride, pad, mask, flat",
+    [
+        ((1, 4, 28, 28), 3, 1, 1, False, True),  # GoogLeNet's inception pools: 3x3/1 pad 1
+        ((1, 4, 112, 112), 3, 1, 1, False, True),  # stride 1 at any size
+        ((1, 4, 14, 14), 3, 2, 0, False, True),  # ShuffleNet's last 3x3/2: a narrow plane
+        ((1, 4, 28, 28), 3, 2, 0, False, False),  # stride 2 on wider planes: per axis
+        ((1, 4, 13, 13), 13, 1, 0, False, False),  # near-global windows: per axis
+        ((1, 4, 28, 28), 3, 1, 1, True, False),  # with a mask: the mask kernels
+    ],
+)
 def test_flat_kernel_dispatch(shape, kernel, stride, pad, mask, flat):
     """Which 2-D poolings run flat, and that those give Caffe's result through the layer."""
     import graphconv.kernels.pool as P
@@ -597,22 +603,27 @@ def test_flat_kernel_dispatch(shape, kernel, stride, pad, mask, flat):
         x = rand(shape, 5)
         got = gc.layers.pool.Pooling().run(attrs, [x], {})
         top, ref_mask = caffe_pool(x, (kernel,) * 2, (stride,) * 2, (pad,) * 2, method.upper())
-        O.assert_close(got[0], top, AVE_TOL, "pool") if method == "ave" else \
-            np.testing.assert_array_equal(got[0], top)
+        O.assert_close(
+            got[0], top, AVE_TOL, "pool"
+        ) if method == "ave" else np.testing.assert_array_equal(got[0], top)
         if mask:
             np.testing.assert_array_equal(got[1], ref_mask)
 
 
-# ---- windows that are the whole plane ---------------------------------------------------------------
+# ---- windows that are the whole plane ------------------------------------------------------------
 
-@pytest.mark.parametrize("spatial, attrs, whole", [
-    ((13, 13), dict(global_pooling=True), True),            # SqueezeNet's pool10
-    ((7, 7), dict(kernel=7, stride=1), True),               # GoogLeNet's pool5/7x7_s1
-    ((5, 6, 3), dict(global_pooling=True), True),           # 3-D
-    ((9,), dict(global_pooling=True), True),                # 1-D
-    ((7, 7), dict(kernel=7, stride=1, pad=1), False),       # padded: several windows
-    ((7, 7), dict(kernel=4, stride=4, round_mode="floor"), False),
-])
+
+@pytest.mark.parametrize(
+    "spatial, attrs, whole",
+    [
+        ((13, 13), dict(global_pooling=True), True),  # SqueezeNet's pool10
+        ((7, 7), dict(kernel=7, stride=1), True),  # GoogLeNet's pool5/7x7_s1
+        ((5, 6, 3), dict(global_pooling=True), True),  # 3-D
+        ((9,), dict(global_pooling=True), True),  # 1-D
+        ((7, 7), dict(kernel=7, stride=1, pad=1), False),  # padded: several windows
+        ((7, 7), dict(kernel=4, stride=4, round_mode="floor"), False),
+    ],
+)
 @pytest.mark.parametrize("values", ["normal", "special"])
 def test_whole_plane_windows(spatial, attrs, whole, values):
     """A window over the whole plane runs as one reduction per channel: Caffe's result (AVE
@@ -643,19 +654,27 @@ def test_whole_plane_windows(spatial, attrs, whole, values):
             assert not np.signbit(got[got == 0]).any()
         if values == "normal" and len(spatial) == 2:
             k = tuple(p.kernel for p in plans)
-            top, _ = caffe_pool(x, k, tuple(p.stride for p in plans),
-                                tuple(p.pad for p in plans), method.upper(),
-                                a.round_mode.upper())
-            O.assert_close(got, top, AVE_TOL, "whole plane") if method == "ave" else \
-                np.testing.assert_array_equal(got, top)
+            top, _ = caffe_pool(
+                x,
+                k,
+                tuple(p.stride for p in plans),
+                tuple(p.pad for p in plans),
+                method.upper(),
+                a.round_mode.upper(),
+            )
+            O.assert_close(
+                got, top, AVE_TOL, "whole plane"
+            ) if method == "ave" else np.testing.assert_array_equal(got, top)
         if values == "special" and whole:
-            assert got[0, 0].ravel()[0] == -FLT_MAX if method == "max" else \
-                np.isnan(got[0, 0]).all()
+            assert (
+                got[0, 0].ravel()[0] == -FLT_MAX if method == "max" else np.isnan(got[0, 0]).all()
+            )
             assert got[0, 1].ravel()[0] == 0.0  # -0.0 for MAX (Caffe takes -0.0 > -FLT_MAX)
             assert np.signbit(got[0, 1]).all() == (method == "max")
 
 
 # ---- dilation (ONNX's dilations) -----------------------------------------------------------------
+
 
 @st.composite
 def dilated_case(draw):
@@ -680,12 +699,15 @@ def dilated_case(draw):
 def test_dilated_pooling_matches_the_loop_oracle_and_onnxruntime(case, seed, integer_valued):
     shape, k, s, p, d, method, round_mode, mask, opset = case
     note(repr(case))
-    out = [caffe_pooled_len(h, ki, si, pi, round_mode, di)
-           for h, ki, si, pi, di in zip(shape[2:], k, s, p, d)]
+    out = [
+        caffe_pooled_len(h, ki, si, pi, round_mode, di)
+        for h, ki, si, pi, di in zip(shape[2:], k, s, p, d)
+    ]
     assume(all(o >= 1 for o in out))
     past = [(o - 1) * si - pi >= h for o, si, pi, h in zip(out, s, p, shape[2:])]
-    attrs = PoolAttrs(kernel=k, stride=s, pad=p, dilation=d, method=method,
-                      round_mode=round_mode, mask=mask)
+    attrs = PoolAttrs(
+        kernel=k, stride=s, pad=p, dilation=d, method=method, round_mode=round_mode, mask=mask
+    )
     event(f"{method} {len(k)}-D{' mask' if mask else ''} opset {opset}")
     if method == "AVE" and any(past):
         with pytest.raises(gc.GraphError, match="count <= 0"):
@@ -693,7 +715,8 @@ def test_dilated_pooling_matches_the_loop_oracle_and_onnxruntime(case, seed, int
         return
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, shape) if integer_valued else rng.standard_normal(shape)).astype(
-        np.float32)
+        np.float32
+    )
     g = pool_graph(shape, attrs)
     top, ref_mask = caffe_pool(x, k, s, p, method, round_mode, dilation=d)
     check(g, x, top, ref_mask if mask else None, opsets=(opset,))
@@ -704,17 +727,21 @@ def test_dilated_2d_by_hand(method):
     # 3 taps two apart on 7, stride 2, pad 1: windows start at -1, 1 and 3, taps {-1, 1, 3},
     # {1, 3, 5}, {3, 5, 7}; -1 and 7 are padding (AVE counts them: 7 < H + p = 8)
     x = np.arange(49, dtype=np.float32).reshape(1, 1, 7, 7)  # the value is the flat index
-    attrs = PoolAttrs(kernel=3, stride=2, pad=1, dilation=2, method=method.lower(),
-                      mask=method == "MAX")
+    attrs = PoolAttrs(
+        kernel=3, stride=2, pad=1, dilation=2, method=method.lower(), mask=method == "MAX"
+    )
     g = pool_graph(x.shape, attrs)
     inside = [[1, 3], [1, 3, 5], [3, 5]]
     if method == "MAX":
-        top = np.array([[7 * max(r) + max(c) for c in inside] for r in inside],
-                       dtype=np.float32).reshape(1, 1, 3, 3)
+        top = np.array(
+            [[7 * max(r) + max(c) for c in inside] for r in inside], dtype=np.float32
+        ).reshape(1, 1, 3, 3)
         check(g, x, top, top)
     else:
-        top = np.array([[sum(7 * i + j for i in r for j in c) / 9 for c in inside]
-                        for r in inside], dtype=np.float32).reshape(1, 1, 3, 3)
+        top = np.array(
+            [[sum(7 * i + j for i in r for j in c) / 9 for c in inside] for r in inside],
+            dtype=np.float32,
+        ).reshape(1, 1, 3, 3)
         check(g, x, top, opsets=(13, 17, 19, 21))
 
 
@@ -722,7 +749,7 @@ def test_dilation_attrs():
     a = PoolAttrs(kernel=(3, 2), stride=1, dilation=2)
     assert a.dilation == (2, 2)
     assert PoolAttrs(kernel=3).dilation == (1,)
-    assert PoolAttrs(kernel=3, pad=4, dilation=3).pad == (4,)   # pad < extent 7
+    assert PoolAttrs(kernel=3, pad=4, dilation=3).pad == (4,)  # pad < extent 7
     with pytest.raises(ValueError, match="dilated kernel's extent"):
         PoolAttrs(kernel=3, pad=5, dilation=2)
     with pytest.raises(ValueError, match="dilation must be >= 1"):
@@ -732,8 +759,13 @@ def test_dilation_attrs():
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 9), st.sampled_from(["MAX", "AVE"]),
-       st.sampled_from(["CEIL", "FLOOR"]))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 9),
+    st.sampled_from(["MAX", "AVE"]),
+    st.sampled_from(["CEIL", "FLOOR"]),
+)
 def test_caffe_rule_shapes_match_caffe_formula(k, s, h, method, round_mode):
     # the Caffe rule end to end, on a 2-D input with the same geometry on both axes
     import tempfile
@@ -741,8 +773,9 @@ def test_caffe_rule_shapes_match_caffe_formula(k, s, h, method, round_mode):
 
     for pad in range(k):
         want = caffe_pooled_len(h, k, s, pad, round_mode)
-        body = pool_layer(f"pool: {method} kernel_size: {k} stride: {s} pad: {pad} "
-                          f"round_mode: {round_mode}")
+        body = pool_layer(
+            f"pool: {method} kernel_size: {k} stride: {s} pad: {pad} round_mode: {round_mode}"
+        )
         with tempfile.TemporaryDirectory() as d:
             path = write(Path(d), body, (1, 1, h, h))
             past = want >= 1 and (want - 1) * s - pad >= h
@@ -755,16 +788,31 @@ def test_caffe_rule_shapes_match_caffe_formula(k, s, h, method, round_mode):
 
 # ---- why the export never uses ceil_mode ---------------------------------------------------------
 
+
 def _ceil_mode_average_pool(h, k, s, p, opset=17):
     from onnx import TensorProto, helper
 
-    node = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[k, k], strides=[s, s],
-                            pads=[p, p, p, p], ceil_mode=1, count_include_pad=1)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, [1, 1, h, h])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                             ir_version=gc.export.ir_version_for(opset))
+    node = helper.make_node(
+        "AveragePool",
+        ["x"],
+        ["y"],
+        kernel_shape=[k, k],
+        strides=[s, s],
+        pads=[p, p, p, p],
+        ceil_mode=1,
+        count_include_pad=1,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, h, h])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        ir_version=gc.export.ir_version_for(opset),
+    )
 
 
 def test_onnx_ceil_mode_shape_inference_disagrees_with_onnxruntime():

@@ -1,16 +1,16 @@
 """Upsample, ZeroInsert, Pad and ReLU against independent NumPy constructions, and the same
 graphs through onnxruntime."""
 
+import helpers as H
 import numpy as np
+import oracles as O
 import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
+from oracles import pad_reference
 
 import graphconv as gc
 from graphconv import GraphBuilder, PadAttrs, ReLUAttrs, UpsampleAttrs, ZeroInsertAttrs
-from graphconv.validate import run_onnxruntime
-
-import oracles as O
 
 SETTINGS = dict(deadline=None)
 opsets = st.one_of(st.just(17), st.integers(13, 21))
@@ -25,16 +25,10 @@ def one_layer(type_, shape, attrs, name="layer"):
 
 def check(g, x, ref, opset=17, exact=True):
     """Interpreter and onnxruntime both equal ``ref`` (bit-exact for pure data movement)."""
-    out = g.outputs[0]
-    assert g.specs[out].shape == ref.shape
-    ours = gc.run(g, {"data": x})[out]
-    theirs = run_onnxruntime(gc.to_onnx(g, opset=opset), {"data": x})[out]
     if exact:
-        np.testing.assert_array_equal(ours, ref.astype(np.float32), err_msg="interpreter")
-        np.testing.assert_array_equal(theirs, ref.astype(np.float32), err_msg="onnxruntime")
+        H.check(g, {"data": x}, ref.astype(np.float32), opsets=(opset,), exact=True)
     else:
-        O.assert_close(ours, ref, 1e-6, "interpreter")
-        O.assert_close(theirs, ref, 1e-6, "onnxruntime")
+        H.check(g, {"data": x}, ref, opsets=(opset,), tol=1e-6)
 
 
 def spatial(n, lo=1):
@@ -47,6 +41,7 @@ def rand(shape, seed):
 
 
 # ---- Upsample ------------------------------------------------------------------------------------
+
 
 @st.composite
 def upsample_case(draw):
@@ -68,9 +63,16 @@ def test_upsample_matches_np_repeat(case, seed):
     check(one_layer("Upsample", shape, UpsampleAttrs(scale=f)), x, ref, opset)
 
 
-@pytest.mark.parametrize("shape,f", [((1, 2, 5), (2,)), ((1, 1, 3, 4), (2, 3)),
-                                     ((2, 3, 2, 3, 4), (3, 1, 2)), ((1, 1, 1, 1), (4, 4)),
-                                     ((1, 2, 3, 3), (1, 1))])
+@pytest.mark.parametrize(
+    "shape,f",
+    [
+        ((1, 2, 5), (2,)),
+        ((1, 1, 3, 4), (2, 3)),
+        ((2, 3, 2, 3, 4), (3, 1, 2)),
+        ((1, 1, 1, 1), (4, 4)),
+        ((1, 2, 3, 3), (1, 1)),
+    ],
+)
 def test_upsample_index_definition(shape, f):
     # y[..., i, j] = x[..., i // fh, j // fw]
     x = rand(shape, 0)
@@ -95,6 +97,7 @@ def test_upsample_rejects_bad_scales():
 
 
 # ---- ZeroInsert ----------------------------------------------------------------------------------
+
 
 @st.composite
 def zero_insert_case(draw):
@@ -131,28 +134,24 @@ def test_zero_insert_hand():
 
 # ---- Pad -----------------------------------------------------------------------------------------
 
+
 @st.composite
 def pad_case(draw):
     n = draw(st.integers(1, 3))
     sp = draw(spatial(n))
     pb, pe = [], []
     for h in sp:
-        b = draw(st.integers(-h - 1, 3))         # crop (even past the data) or grow
-        e = draw(st.integers(max(-h - 3, 1 - h - b), 3))   # keep h + b + e >= 1
+        b = draw(st.integers(-h - 1, 3))  # crop (even past the data) or grow
+        e = draw(st.integers(max(-h - 3, 1 - h - b), 3))  # keep h + b + e >= 1
         pb.append(b), pe.append(e)
     value = draw(st.sampled_from([0.0, 1.5, -2.0, 7.25]))
-    return ((draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sp, tuple(pb), tuple(pe), value,
-            draw(opsets))
-
-
-def pad_reference(x, pb, pe, value):
-    """Crop the negative amounts by slicing, then grow the positive ones with np.pad. Only valid
-    when the crops leave at least one input sample on every axis."""
-    crop = tuple(slice(max(0, -b), h - max(0, -e)) for b, e, h in zip(pb, pe, x.shape[2:]))
-    assert all(c.stop - c.start >= 1 for c in crop)
-    y = x[(slice(None), slice(None)) + crop]
-    return np.pad(y, [(0, 0), (0, 0)] + [(max(0, b), max(0, e)) for b, e in zip(pb, pe)],
-                  constant_values=value)
+    return (
+        (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sp,
+        tuple(pb),
+        tuple(pe),
+        value,
+        draw(opsets),
+    )
 
 
 def crops_leave_data(shape, pb, pe):
@@ -167,10 +166,9 @@ def test_pad_and_crop(case, seed):
     x = rand(shape, seed)
     ref = O.pad_crop(x, pb, pe, value)
     assert ref.shape == shape[:2] + tuple(h + b + e for h, b, e in zip(shape[2:], pb, pe))
-    if crops_leave_data(shape, pb, pe):   # a second, slicing-based definition agrees
+    if crops_leave_data(shape, pb, pe):  # a second, slicing-based definition agrees
         np.testing.assert_array_equal(ref, pad_reference(x, pb, pe, value))
-    check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref,
-          opset)
+    check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref, opset)
 
 
 @settings(max_examples=80, **SETTINGS)
@@ -183,17 +181,19 @@ def test_pad_and_crop_leaving_data(case, seed):
     x = rand(shape, seed)
     ref = pad_reference(x, pb, pe, value)
     np.testing.assert_array_equal(ref, O.pad_crop(x, pb, pe, value))
-    check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref,
-          opset)
+    check(one_layer("Pad", shape, PadAttrs(pads_begin=pb, pads_end=pe, value=value)), x, ref, opset)
 
 
-@pytest.mark.parametrize("shape,pb,pe,value", [
-    ((1, 1, 3), (1,), (-1,), 9.0),
-    ((1, 2, 4, 5), (-1, 2), (2, -3), -1.0),
-    ((2, 1, 3, 3, 3), (-2, 0, 1), (1, -2, 0), 0.5),
-    ((1, 1, 5), (-4,), (0,), 3.0),
-    ((1, 1, 4, 4), (2, 2), (2, 2), 0.0),
-])
+@pytest.mark.parametrize(
+    "shape,pb,pe,value",
+    [
+        ((1, 1, 3), (1,), (-1,), 9.0),
+        ((1, 2, 4, 5), (-1, 2), (2, -3), -1.0),
+        ((2, 1, 3, 3, 3), (-2, 0, 1), (1, -2, 0), 0.5),
+        ((1, 1, 5), (-4,), (0,), 3.0),
+        ((1, 1, 4, 4), (2, 2), (2, 2), 0.0),
+    ],
+)
 def test_pad_fixed(shape, pb, pe, value):
     x = rand(shape, 1)
     ref = O.pad_crop(x, pb, pe, value)
@@ -212,24 +212,31 @@ def test_pad_crop_past_the_data(h, pb, pe):
     ref = O.pad_crop(x, (pb,), (pe,), value)
     assert ref.shape == (1, 1, h + pb + pe)
     assert np.all(ref == value)
-    g = one_layer("Pad", x.shape, PadAttrs(pads_begin=(pb,), pads_end=(pe,), value=value),
-                  name="pad")
+    g = one_layer(
+        "Pad", x.shape, PadAttrs(pads_begin=(pb,), pads_end=(pe,), value=value), name="pad"
+    )
     assert g.specs["pad"].shape == ref.shape
     check(g, x, ref)
 
 
 def test_pad_crop_to_nothing_rejected():
     with pytest.raises(gc.GraphError) as info:
-        one_layer("Pad", (1, 1, 3, 3), PadAttrs(pads_begin=(0, -2), pads_end=(0, -1)),
-                  name="cropper")
+        one_layer(
+            "Pad", (1, 1, 3, 3), PadAttrs(pads_begin=(0, -2), pads_end=(0, -1)), name="cropper"
+        )
     assert "'cropper'" in str(info.value)
 
 
 # ---- ReLU ----------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, **SETTINGS)
-@given(st.sampled_from([0.0, 0.01, 0.1, 0.5, -0.3, 1.0, 2.5]), st.integers(1, 3),
-       st.integers(0, 2**31 - 1), opsets)
+@given(
+    st.sampled_from([0.0, 0.01, 0.1, 0.5, -0.3, 1.0, 2.5]),
+    st.integers(1, 3),
+    st.integers(0, 2**31 - 1),
+    opsets,
+)
 def test_relu_negative_slope(slope, n, seed, opset):
     shape = (2, 3) + (4,) * n
     x = rand(shape, seed)
@@ -255,8 +262,12 @@ def test_relu_after_conv_chain():
     b = GraphBuilder("chain")
     t = b.input("data", x.shape)
     t = b.add("Pad", t, PadAttrs(pads_begin=(1, -1), pads_end=(0, 2), value=0.25))
-    t = b.add("Convolution", t, gc.ConvAttrs(num_output=3, kernel=(3, 3), stride=(1, 2)),
-              params={"weight": w, "bias": bias})
+    t = b.add(
+        "Convolution",
+        t,
+        gc.ConvAttrs(num_output=3, kernel=(3, 3), stride=(1, 2)),
+        params={"weight": w, "bias": bias},
+    )
     t = b.add("ReLU", t, ReLUAttrs(negative_slope=0.2))
     t = b.add("ZeroInsert", t, ZeroInsertAttrs(stride=(2, 1)))
     t = b.add("Upsample", t, UpsampleAttrs(scale=(1, 3)))

@@ -11,177 +11,46 @@ to the oracle, so only the plumbing layers are judged.
 
 from __future__ import annotations
 
-import itertools
 import math
 import tempfile
 from pathlib import Path
 
+import helpers as H
 import numpy as np
 import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
+from oracles import (
+    argmax_ref,
+    caffe_reshape_shape,
+    concat_ref,
+    crop_ref,
+    permute_ref,
+    row_major_refill,
+    shuffle_ref,
+    slice_ref,
+)
 
 import graphconv as gc
 from graphconv import GraphBuilder
 from graphconv.frontends.caffe.reader import parse_prototxt
 from graphconv.frontends.caffe.rules import RULES
 from graphconv.layers.argmax import ArgMaxAttrs
+from graphconv.layers.slicing import CropAttrs, SliceAttrs
 from graphconv.layers.tensor import (
     ConcatAttrs,
     ReshapeAttrs,
     ShuffleChannelAttrs,
     SplitAttrs,
 )
-from graphconv.layers.slicing import CropAttrs, SliceAttrs
 from graphconv.validate import run_onnxruntime
 
 OPSETS = (13, 17, 21)
 SETTINGS = {"deadline": None}
 
 
-# ---- oracles: Caffe's forward passes, one element at a time --------------------------------------
-
-def concat_ref(xs, axis):
-    axis %= xs[0].ndim
-    shape = list(xs[0].shape)
-    shape[axis] = sum(x.shape[axis] for x in xs)
-    out = np.empty(shape, dtype=np.float32)
-    for idx in np.ndindex(*shape):
-        pos, k = idx[axis], 0
-        while pos >= xs[k].shape[axis]:
-            pos -= xs[k].shape[axis]
-            k += 1
-        out[idx] = xs[k][idx[:axis] + (pos,) + idx[axis + 1:]]
-    return out
-
-
-def slice_ref(x, axis, points, n):
-    axis %= x.ndim
-    size = x.shape[axis]
-    cuts = [0, *points, size] if points else [size // n * i for i in range(n + 1)]
-    parts = []
-    for b, e in itertools.pairwise(cuts):
-        shape = x.shape[:axis] + (e - b,) + x.shape[axis + 1:]
-        part = np.empty(shape, dtype=np.float32)
-        for idx in np.ndindex(*shape):
-            part[idx] = x[idx[:axis] + (idx[axis] + b,) + idx[axis + 1:]]
-        parts.append(part)
-    return parts
-
-
-def crop_ref(x, ref_shape, axis, offsets):
-    """BVLC crop: axes from ``axis`` take the reference size, starting at their offset."""
-    rank = x.ndim
-    axis %= rank
-    offs = []
-    for i in range(rank):
-        if i < axis or not offsets:
-            offs.append(0)
-        elif len(offsets) == 1:
-            offs.append(offsets[0])
-        else:
-            offs.append(offsets[i - axis])
-    shape = tuple(x.shape[:axis]) + tuple(ref_shape[axis:])
-    out = np.empty(shape, dtype=np.float32)
-    for idx in np.ndindex(*shape):
-        out[idx] = x[tuple(i + o for i, o in zip(idx, offs))]
-    return out
-
-
-def row_major_refill(x, shape):
-    """A Caffe blob viewed with another shape: the same values in the same memory order."""
-    out = np.empty(shape, dtype=np.float32)
-    flat = list(x.ravel(order="C"))
-    for lin, idx in enumerate(np.ndindex(*shape)):
-        out[idx] = flat[lin]
-    assert lin == len(flat) - 1
-    return out
-
-
-def permute_ref(x, order):
-    full = list(order) + [i for i in range(x.ndim) if i not in order]
-    shape = tuple(x.shape[o] for o in full)
-    out = np.empty(shape, dtype=np.float32)
-    for idx in np.ndindex(*shape):
-        src = [0] * x.ndim
-        for k, o in enumerate(full):
-            src[o] = idx[k]
-        out[idx] = x[tuple(src)]
-    return out
-
-
-def shuffle_ref(x, group):
-    """ShuffleNet fork: input channel i * (C/g) + j is copied to output channel j * g + i."""
-    out = np.empty_like(x)
-    cols = x.shape[1] // group
-    for n in range(x.shape[0]):
-        for i in range(group):
-            for j in range(cols):
-                out[n, j * group + i] = x[n, i * cols + j]
-    return out
-
-
-def argmax_ref(x, out_max_val, top_k, axis):
-    """ArgMaxLayer::Reshape + Forward_cpu: (value, index) pairs sorted by std::greater."""
-    shape = x.shape
-    if axis is not None:
-        axis %= x.ndim
-        dim, axis_dist = shape[axis], math.prod(shape[axis + 1:])
-        out_shape = shape[:axis] + (top_k,) + shape[axis + 1:]
-    else:
-        dim, axis_dist = math.prod(shape[1:]), 1
-        out_shape = [1] * max(x.ndim, 3)
-        out_shape[0], out_shape[2] = shape[0], top_k
-        if out_max_val:
-            out_shape[1] = 2
-    flat = [float(v) for v in x.ravel()]
-    top = [None] * math.prod(out_shape)
-    for i in range(x.size // dim):
-        pairs = [(flat[(i // axis_dist * dim + j) * axis_dist + i % axis_dist], j)
-                 for j in range(dim)]
-        pairs.sort(reverse=True)
-        for j in range(top_k):
-            at = (i // axis_dist * top_k + j) * axis_dist + i % axis_dist
-            if out_max_val and axis is not None:
-                top[at] = pairs[j][0]
-            elif out_max_val:
-                top[2 * i * top_k + j] = pairs[j][1]
-                top[2 * i * top_k + top_k + j] = pairs[j][0]
-            else:
-                top[at] = pairs[j][1]
-    return np.array(top, dtype=np.float32).reshape(tuple(out_shape))
-
-
-def caffe_reshape_shape(shape, new, axis, num_axes):
-    """ReshapeLayer::Reshape's top shape, transcribed (None where Caffe would fail a CHECK)."""
-    rank = len(shape)
-    start = axis if axis >= 0 else rank + axis + 1
-    if start < 0 or start > rank:
-        return None
-    end = rank if num_axes == -1 else start + num_axes
-    if end > rank:
-        return None
-    top = list(shape[:start]) + list(new) + list(shape[end:])
-    inferred, constant = None, 1
-    for i, d in enumerate(new):
-        if d == 0:
-            if start + i >= rank:
-                return None
-            top[start + i] = shape[start + i]
-        elif d == -1:
-            inferred = i
-        else:
-            constant *= d
-    if inferred is not None:
-        explicit = constant * math.prod(shape[:start]) * math.prod(shape[end:])
-        explicit *= math.prod(top[start + i] for i, d in enumerate(new) if d == 0)
-        if math.prod(shape) % explicit:
-            return None
-        top[start + inferred] = math.prod(shape) // explicit
-    return tuple(top) if math.prod(top) == math.prod(shape) else None
-
-
 # ---- helpers -------------------------------------------------------------------------------------
+
 
 def load_text(text: str) -> gc.Graph:
     with tempfile.TemporaryDirectory() as d:
@@ -209,19 +78,7 @@ def feeds_for(g, seed=0, ties=False):
 
 def check_exact(g, feeds, refs, opsets=OPSETS):
     """Interpreter and onnxruntime outputs equal the oracle bit for bit (pure data movement)."""
-    before = {k: v.copy() for k, v in feeds.items()}
-    ours = gc.run(g, feeds, outputs=list(refs))
-    for k, v in before.items():
-        np.testing.assert_array_equal(feeds[k], v, err_msg=f"a kernel wrote into input {k}")
-    for name, ref in refs.items():
-        assert g.specs[name].shape == ref.shape, name
-        assert ours[name].dtype == np.float32
-        np.testing.assert_array_equal(ours[name], ref, err_msg=f"interpreter '{name}'")
-    for opset in opsets:
-        theirs = run_onnxruntime(gc.to_onnx(g, opset=opset, extra_outputs=list(refs)), feeds)
-        for name, ref in refs.items():
-            np.testing.assert_array_equal(theirs[name], ref,
-                                          err_msg=f"onnxruntime opset {opset} '{name}'")
+    H.check(g, feeds, refs, opsets=opsets, exact=True)
 
 
 def check_with_intermediates(g, feeds, oracle, opsets=OPSETS, rtol=0.0):
@@ -234,8 +91,9 @@ def check_with_intermediates(g, feeds, oracle, opsets=OPSETS, rtol=0.0):
     for who, tensors in runs.items():
         for name, ref in oracle(tensors).items():
             assert g.specs[name].shape == ref.shape, name
-            np.testing.assert_allclose(tensors[name], ref, rtol=rtol, atol=rtol,
-                                       err_msg=f"{who} '{name}'")
+            np.testing.assert_allclose(
+                tensors[name], ref, rtol=rtol, atol=rtol, err_msg=f"{who} '{name}'"
+            )
 
 
 # ---- zoo-style prototxts -------------------------------------------------------------------------
@@ -335,9 +193,11 @@ def test_fcn8s_crops_with_offsets():
     assert g.specs["score"].shape == (1, 3, 50, 45)
 
     def oracle(t):
-        return {"score_pool4c": crop_ref(t["score_pool4"], t["upscore2"].shape, 2, [5]),
-                "score_pool3c": crop_ref(t["score_pool3"], t["upscore_pool4"].shape, 2, [9]),
-                "score": crop_ref(t["upscore8"], t["data"].shape, 2, [31])}
+        return {
+            "score_pool4c": crop_ref(t["score_pool4"], t["upscore2"].shape, 2, [5]),
+            "score_pool3c": crop_ref(t["score_pool3"], t["upscore_pool4"].shape, 2, [9]),
+            "score": crop_ref(t["upscore8"], t["data"].shape, 2, [31]),
+        }
 
     check_with_intermediates(g, feeds_for(g, 2), oracle)
 
@@ -376,10 +236,17 @@ layer {
 def test_googlenet_inception_concat():
     g = load_text(GOOGLENET_LIKE)
     assert g.specs["inception_3a/output"].shape == (1, 12, 7, 7)
-    branches = ["inception_3a/1x1", "inception_3a/3x3", "inception_3a/5x5",
-                "inception_3a/pool_proj"]
-    check_with_intermediates(g, feeds_for(g, 3), lambda t: {
-        "inception_3a/output": concat_ref([t[b] for b in branches], 1)})
+    branches = [
+        "inception_3a/1x1",
+        "inception_3a/3x3",
+        "inception_3a/5x5",
+        "inception_3a/pool_proj",
+    ]
+    check_with_intermediates(
+        g,
+        feeds_for(g, 3),
+        lambda t: {"inception_3a/output": concat_ref([t[b] for b in branches], 1)},
+    )
 
 
 SHUFFLENET_LIKE = """name: "shufflenet_like"
@@ -411,15 +278,19 @@ def test_shufflenet_unit():
 
     def oracle(t):
         concat = concat_ref([t["resx1_match_conv"], t["resx1_conv3"]], 1)
-        return {"resx1_concat#1": concat,
-                "shuffle2": shuffle_ref(t["resx2_conv1"], 3),
-                "resx2_elewise": (t["resx1_concat"] + t["resx2_conv3"]).astype(np.float32)}
+        return {
+            "resx1_concat#1": concat,
+            "shuffle2": shuffle_ref(t["resx2_conv1"], 3),
+            "resx2_elewise": (t["resx1_concat"] + t["resx2_conv3"]).astype(np.float32),
+        }
 
     check_with_intermediates(g, feeds_for(g, 4), oracle, rtol=1e-6)
 
 
 def test_segnet_argmax_over_classes():
-    text = inputs(dense_softmax_inner_prod=(1, 11, 6, 8)) + """layer {
+    text = (
+        inputs(dense_softmax_inner_prod=(1, 11, 6, 8))
+        + """layer {
   name: "argmax"
   type: "ArgMax"
   bottom: "dense_softmax_inner_prod"
@@ -429,6 +300,7 @@ def test_segnet_argmax_over_classes():
   }
 }
 """
+    )
     g = load_text(text)
     assert g.layer("argmax").attrs == ArgMaxAttrs(axis=1)
     assert g.specs["argmax"].shape == (1, 1, 6, 8)
@@ -437,16 +309,19 @@ def test_segnet_argmax_over_classes():
         ref = argmax_ref(feeds["dense_softmax_inner_prod"], False, 1, 1)
         if not ties:  # plain numpy agrees where there are no ties
             np.testing.assert_array_equal(
-                ref[:, 0], np.argmax(feeds["dense_softmax_inner_prod"], axis=1))
+                ref[:, 0], np.argmax(feeds["dense_softmax_inner_prod"], axis=1)
+            )
         check_exact(g, feeds, {"argmax": ref})
 
 
 def test_yolov3_tiny_route_mismatch_names_inputs_and_axis():
-    text = (inputs(**{"layer19-conv": (1, 128, 13, 13), "layer9-conv": (1, 256, 27, 27)})
-            + 'layer { bottom: "layer19-conv" top: "layer20-upsample" name: "layer20-upsample"'
-              ' type: "Upsample" upsample_param { scale: 2 } }\n'
-              'layer { bottom: "layer20-upsample" bottom: "layer9-conv" top: "layer21-route"'
-              ' name: "layer21-route" type: "Concat" }\n')
+    text = (
+        inputs(**{"layer19-conv": (1, 128, 13, 13), "layer9-conv": (1, 256, 27, 27)})
+        + 'layer { bottom: "layer19-conv" top: "layer20-upsample" name: "layer20-upsample"'
+        ' type: "Upsample" upsample_param { scale: 2 } }\n'
+        'layer { bottom: "layer20-upsample" bottom: "layer9-conv" top: "layer21-route"'
+        ' name: "layer21-route" type: "Concat" }\n'
+    )
     with pytest.raises(gc.GraphError) as info:
         load_text(text)
     msg = str(info.value)
@@ -458,38 +333,53 @@ def test_yolov3_tiny_route_mismatch_names_inputs_and_axis():
 
 def test_single_bottom_concat_is_identity():
     # YOLOv3-tiny's layer18-route: a Concat with one bottom
-    text = (inputs(**{"layer14-conv": (1, 4, 3, 3)})
-            + 'layer { bottom: "layer14-conv" top: "layer18-route" name: "layer18-route"'
-              ' type: "Concat" }\n')
+    text = (
+        inputs(**{"layer14-conv": (1, 4, 3, 3)})
+        + 'layer { bottom: "layer14-conv" top: "layer18-route" name: "layer18-route"'
+        ' type: "Concat" }\n'
+    )
     g = load_text(text)
     feeds = feeds_for(g, 6)
     check_exact(g, feeds, {"layer18-route": feeds["layer14-conv"]})
 
 
 def test_v1_layers():
-    text = ('input: "data" input_dim: 2 input_dim: 6 input_dim: 3 input_dim: 4\n'
-            'layers { name: "split" type: SPLIT bottom: "data" top: "d1" top: "d2" }\n'
-            'layers { name: "slice" type: SLICE bottom: "d1" top: "s1" top: "s2" top: "s3"\n'
-            '  slice_param { slice_dim: 1 slice_point: 1 slice_point: 4 } }\n'
-            'layers { name: "cat" type: CONCAT bottom: "s3" bottom: "d2" top: "cat"\n'
-            '  concat_param { concat_dim: 1 } }\n'
-            'layers { name: "flat" type: FLATTEN bottom: "cat" top: "flat" }\n'
-            'layers { name: "am" type: ARGMAX bottom: "s2" top: "am"\n'
-            '  argmax_param { out_max_val: true top_k: 2 } }\n')
+    text = (
+        'input: "data" input_dim: 2 input_dim: 6 input_dim: 3 input_dim: 4\n'
+        'layers { name: "split" type: SPLIT bottom: "data" top: "d1" top: "d2" }\n'
+        'layers { name: "slice" type: SLICE bottom: "d1" top: "s1" top: "s2" top: "s3"\n'
+        "  slice_param { slice_dim: 1 slice_point: 1 slice_point: 4 } }\n"
+        'layers { name: "cat" type: CONCAT bottom: "s3" bottom: "d2" top: "cat"\n'
+        "  concat_param { concat_dim: 1 } }\n"
+        'layers { name: "flat" type: FLATTEN bottom: "cat" top: "flat" }\n'
+        'layers { name: "am" type: ARGMAX bottom: "s2" top: "am"\n'
+        "  argmax_param { out_max_val: true top_k: 2 } }\n"
+    )
     g = load_text(text)
     assert [lay.type for lay in g.layers[1:]] == ["Split", "Slice", "Concat", "Flatten", "ArgMax"]
     feeds = feeds_for(g, 7)
     x = feeds["data"]
     s1, s2, s3 = slice_ref(x, 1, [1, 4], 3)
     cat = concat_ref([s3, x], 1)
-    check_exact(g, feeds, {"d1": x, "d2": x, "s1": s1, "s2": s2, "s3": s3,
-                           "flat": row_major_refill(cat, (2, 8 * 12)),
-                           "am": argmax_ref(s2, True, 2, None)})
+    check_exact(
+        g,
+        feeds,
+        {
+            "d1": x,
+            "d2": x,
+            "s1": s1,
+            "s2": s2,
+            "s3": s3,
+            "flat": row_major_refill(cat, (2, 8 * 12)),
+            "am": argmax_ref(s2, True, 2, None),
+        },
+    )
     assert g.specs["am"].shape == (2, 2, 2, 1)  # Caffe keeps the input's rank (>= 3)
 
 
 def test_zoo_layers_translate_with_their_real_parameters(zoo):
     """The rules applied to the layer parameters as written in the real zoo files."""
+
     def layers_of(file, kind):
         net = parse_prototxt((zoo / file).read_text(), file)
         return [lp for lp in net.layer if lp.type == kind]
@@ -499,25 +389,31 @@ def test_zoo_layers_translate_with_their_real_parameters(zoo):
 
     fcn = layers_of("shelhamer__fcn.berkeleyvision.org__voc-fcn8s_deploy.prototxt", "Crop")
     assert [(lp.name, translate(lp, [(1, 21, 9, 9)] * 2).attrs) for lp in fcn] == [
-        ("score_pool4c", CropAttrs(2, (5,))), ("score_pool3c", CropAttrs(2, (9,))),
-        ("score", CropAttrs(2, (31,)))]
+        ("score_pool4c", CropAttrs(2, (5,))),
+        ("score_pool3c", CropAttrs(2, (9,))),
+        ("score", CropAttrs(2, (31,))),
+    ]
     hed = "s9xie__hed__examples_hed_deploy.prototxt"
     crops = layers_of(hed, "Crop")
-    assert len(crops) == 5 and all(translate(lp, [(1, 1, 9, 9)] * 2).attrs == CropAttrs()
-                                   for lp in crops)
+    assert len(crops) == 5 and all(
+        translate(lp, [(1, 1, 9, 9)] * 2).attrs == CropAttrs() for lp in crops
+    )
     (cat,) = layers_of(hed, "Concat")
     assert translate(cat, [(1, 1, 9, 9)] * 5).attrs == ConcatAttrs(1)
     goog = layers_of("BVLC__caffe__models_bvlc_googlenet_deploy.prototxt", "Concat")
     assert len(goog) == 9 and {translate(lp, []).attrs for lp in goog} == {ConcatAttrs(1)}
-    shuffles = layers_of("farmingyard__ShuffleNet__shufflenet_1x_g3_deploy.prototxt",
-                         "ShuffleChannel")
+    shuffles = layers_of(
+        "farmingyard__ShuffleNet__shufflenet_1x_g3_deploy.prototxt", "ShuffleChannel"
+    )
     assert shuffles and {translate(lp, []).attrs for lp in shuffles} == {ShuffleChannelAttrs(3)}
-    (am,) = layers_of("alexgkendall__SegNet-Tutorial__Example_Models_segnet_basic_camvid"
-                      ".prototxt", "ArgMax")
+    (am,) = layers_of(
+        "alexgkendall__SegNet-Tutorial__Example_Models_segnet_basic_camvid.prototxt", "ArgMax"
+    )
     assert translate(am, []).attrs == ArgMaxAttrs(False, 1, 1)
 
 
 # ---- hand-checked small cases --------------------------------------------------------------------
+
 
 def test_shuffle_channel_direction_by_hand():
     # C = 6, g = 3: channels [a0 a1 | b0 b1 | c0 c1] -> [a0 b0 c0 a1 b1 c1]
@@ -557,38 +453,114 @@ def test_split_outputs_are_copies():
 
 # ---- errors --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body,match", [
-    (('layer { name: "l" type: "Concat" bottom: "x" bottom: "x" top: "y" '
-      'concat_param { axis: 1 concat_dim: 1 } }'), "either axis or concat_dim"),
-    (('layer { name: "l" type: "Concat" bottom: "x" bottom: "x" top: "y" '
-      'concat_param { axis: 4 } }'), "Concat axis 4 is out of range for a rank-4 input"),
-    (('layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
-      'slice_param { axis: 2 } }'), "2 outputs do not evenly divide axis 2 of size 5"),
-    (('layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
-      'slice_param { slice_point: 2 slice_point: 3 } }'), "2 slice points make 3 parts"),
-    (('layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
-      'slice_param { slice_point: 6 } }'), "slice point 6 leaves nothing"),
-    (('layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
-      'slice_param { axis: 1 slice_dim: 1 } }'), "either axis or slice_dim"),
-    (('layer { name: "l" type: "Crop" bottom: "x" bottom: "x" top: "y" '
-      'crop_param { axis: 1 offset: 0 offset: 1 } }'), "needs 1 or 3 offsets, got 2"),
-    (('layer { name: "l" type: "ShuffleChannel" bottom: "x" top: "y" '
-      'shuffle_channel_param { group: 4 } }'), "group 4 does not divide 6 channels"),
-    (('layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
-      'reshape_param { shape { dim: 0 dim: 4 dim: -1 } } }'), "not divisible"),
-    (('layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
-      'reshape_param { shape { dim: 2 dim: 3 } } }'), "has 6 values, the input 210"),
-    (('layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
-      'reshape_param { shape { dim: -1 dim: -1 } } }'), "at most one reshape dim may be -1"),
-    (('layer { name: "l" type: "Permute" bottom: "x" top: "y" '
-      'permute_param { order: 0 order: 0 } }'), "duplicate"),
-    (('layer { name: "l" type: "Permute" bottom: "x" top: "y" '
-      'permute_param { order: 4 } }'), "beyond the rank-4"),
-    (('layer { name: "l" type: "Flatten" bottom: "x" top: "y" '
-      'flatten_param { axis: 3 end_axis: 1 } }'), "comes before axis"),
-    (('layer { name: "l" type: "ArgMax" bottom: "x" top: "y" '
-      'argmax_param { axis: 2 top_k: 6 } }'), "top_k 6 exceeds the 5 entries of axis 2"),
-])
+
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        (
+            (
+                'layer { name: "l" type: "Concat" bottom: "x" bottom: "x" top: "y" '
+                "concat_param { axis: 1 concat_dim: 1 } }"
+            ),
+            "either axis or concat_dim",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Concat" bottom: "x" bottom: "x" top: "y" '
+                "concat_param { axis: 4 } }"
+            ),
+            "Concat axis 4 is out of range for a rank-4 input",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
+                "slice_param { axis: 2 } }"
+            ),
+            "2 outputs do not evenly divide axis 2 of size 5",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
+                "slice_param { slice_point: 2 slice_point: 3 } }"
+            ),
+            "2 slice points make 3 parts",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
+                "slice_param { slice_point: 6 } }"
+            ),
+            "slice point 6 leaves nothing",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Slice" bottom: "x" top: "a" top: "b" '
+                "slice_param { axis: 1 slice_dim: 1 } }"
+            ),
+            "either axis or slice_dim",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Crop" bottom: "x" bottom: "x" top: "y" '
+                "crop_param { axis: 1 offset: 0 offset: 1 } }"
+            ),
+            "needs 1 or 3 offsets, got 2",
+        ),
+        (
+            (
+                'layer { name: "l" type: "ShuffleChannel" bottom: "x" top: "y" '
+                "shuffle_channel_param { group: 4 } }"
+            ),
+            "group 4 does not divide 6 channels",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
+                "reshape_param { shape { dim: 0 dim: 4 dim: -1 } } }"
+            ),
+            "not divisible",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
+                "reshape_param { shape { dim: 2 dim: 3 } } }"
+            ),
+            "has 6 values, the input 210",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Reshape" bottom: "x" top: "y" '
+                "reshape_param { shape { dim: -1 dim: -1 } } }"
+            ),
+            "at most one reshape dim may be -1",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Permute" bottom: "x" top: "y" '
+                "permute_param { order: 0 order: 0 } }"
+            ),
+            "duplicate",
+        ),
+        (
+            ('layer { name: "l" type: "Permute" bottom: "x" top: "y" permute_param { order: 4 } }'),
+            "beyond the rank-4",
+        ),
+        (
+            (
+                'layer { name: "l" type: "Flatten" bottom: "x" top: "y" '
+                "flatten_param { axis: 3 end_axis: 1 } }"
+            ),
+            "comes before axis",
+        ),
+        (
+            (
+                'layer { name: "l" type: "ArgMax" bottom: "x" top: "y" '
+                "argmax_param { axis: 2 top_k: 6 } }"
+            ),
+            "top_k 6 exceeds the 5 entries of axis 2",
+        ),
+    ],
+)
 def test_errors_name_the_layer_and_the_problem(body, match):
     text = inputs(x=(1, 6, 5, 7)) + body + "\n"
     with pytest.raises(gc.GraphError, match=match) as info:
@@ -640,9 +612,12 @@ def test_concat_property(case):
     note(repr(case))
     names = [f"x{i}" for i in range(len(shapes))]
     param = f"concat_dim: {axis}" if legacy else f"axis: {axis}"
-    g = load_text(inputs(**dict(zip(names, shapes)))
-                  + 'layer { name: "c" type: "Concat" ' + "".join(f'bottom: "{n}" ' for n in names)
-                  + f'top: "c" concat_param {{ {param} }} }}\n')
+    g = load_text(
+        inputs(**dict(zip(names, shapes)))
+        + 'layer { name: "c" type: "Concat" '
+        + "".join(f'bottom: "{n}" ' for n in names)
+        + f'top: "c" concat_param {{ {param} }} }}\n'
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"c": concat_ref([feeds[n] for n in names], axis)}, (opset,))
 
@@ -654,8 +629,9 @@ def slice_case(draw):
     axis = draw(st.integers(-rank, rank - 1))
     size = shape[axis]
     if draw(st.booleans()):
-        points = sorted(draw(st.sets(st.integers(1, size - 1), max_size=size - 1))) \
-            if size > 1 else []
+        points = (
+            sorted(draw(st.sets(st.integers(1, size - 1), max_size=size - 1))) if size > 1 else []
+        )
         n = len(points) + 1
     else:
         points = []
@@ -671,8 +647,12 @@ def test_slice_property(case):
     note(repr(case))
     tops = [f"t{i}" for i in range(n)]
     param = f"{style}: {axis} " + "".join(f"slice_point: {p} " for p in points)
-    g = load_text(inputs(x=shape) + 'layer { name: "s" type: "Slice" bottom: "x" '
-                  + "".join(f'top: "{t}" ' for t in tops) + f"slice_param {{ {param} }} }}\n")
+    g = load_text(
+        inputs(x=shape)
+        + 'layer { name: "s" type: "Slice" bottom: "x" '
+        + "".join(f'top: "{t}" ' for t in tops)
+        + f"slice_param {{ {param} }} }}\n"
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, dict(zip(tops, slice_ref(feeds["x"], axis, points, n))), (opset,))
 
@@ -710,9 +690,11 @@ def test_crop_property(case):
     x_shape, ref_shape, axis, offsets, opset, seed = case
     note(repr(case))
     param = f"axis: {axis} " + "".join(f"offset: {o} " for o in offsets)
-    g = load_text(inputs(x=x_shape, r=ref_shape)
-                  + f'layer {{ name: "c" type: "Crop" bottom: "x" bottom: "r" top: "c" '
-                    f"crop_param {{ {param} }} }}\n")
+    g = load_text(
+        inputs(x=x_shape, r=ref_shape)
+        + f'layer {{ name: "c" type: "Crop" bottom: "x" bottom: "r" top: "c" '
+        f"crop_param {{ {param} }} }}\n"
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"c": crop_ref(feeds["x"], ref_shape, axis, offsets)}, (opset,))
 
@@ -757,8 +739,10 @@ def test_reshape_property(case):
     expected = caffe_reshape_shape(shape, new, axis, num_axes)
     assert expected == target  # the transcription of Caffe agrees with the generator
     dims = " ".join(f"dim: {d}" for d in new)
-    g = load_text(inputs(x=shape) + 'layer { name: "r" type: "Reshape" bottom: "x" top: "r" '
-                  f"reshape_param {{ shape {{ {dims} }} axis: {axis} num_axes: {num_axes} }} }}\n")
+    g = load_text(
+        inputs(x=shape) + 'layer { name: "r" type: "Reshape" bottom: "x" top: "r" '
+        f"reshape_param {{ shape {{ {dims} }} axis: {axis} num_axes: {num_axes} }} }}\n"
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"r": row_major_refill(feeds["x"], target)}, (opset,))
 
@@ -769,10 +753,17 @@ def flatten_case(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
     start = draw(st.integers(0, rank - 1))
     end = draw(st.integers(start, rank - 1))
-    spell = (start - rank if draw(st.booleans()) else start,
-             end - rank if draw(st.booleans()) else end)
-    return shape, spell, shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:], \
-        draw(opsets), draw(seeds)
+    spell = (
+        start - rank if draw(st.booleans()) else start,
+        end - rank if draw(st.booleans()) else end,
+    )
+    return (
+        shape,
+        spell,
+        shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :],
+        draw(opsets),
+        draw(seeds),
+    )
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -780,8 +771,10 @@ def flatten_case(draw):
 def test_flatten_property(case):
     shape, (axis, end_axis), target, opset, seed = case
     note(repr(case))
-    g = load_text(inputs(x=shape) + 'layer { name: "f" type: "Flatten" bottom: "x" top: "f" '
-                  f"flatten_param {{ axis: {axis} end_axis: {end_axis} }} }}\n")
+    g = load_text(
+        inputs(x=shape) + 'layer { name: "f" type: "Flatten" bottom: "x" top: "f" '
+        f"flatten_param {{ axis: {axis} end_axis: {end_axis} }} }}\n"
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"f": row_major_refill(feeds["x"], target)}, (opset,))
 
@@ -790,7 +783,7 @@ def test_flatten_property(case):
 def permute_case(draw):
     rank = draw(ranks)
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
-    order = draw(st.permutations(range(rank)))[:draw(st.integers(0, rank))]
+    order = draw(st.permutations(range(rank)))[: draw(st.integers(0, rank))]
     return shape, tuple(order), draw(opsets), draw(seeds)
 
 
@@ -800,8 +793,10 @@ def test_permute_property(case):
     shape, order, opset, seed = case
     note(repr(case))
     param = "".join(f"order: {o} " for o in order)
-    g = load_text(inputs(x=shape) + 'layer { name: "p" type: "Permute" bottom: "x" top: "p" '
-                  f"permute_param {{ {param} }} }}\n")
+    g = load_text(
+        inputs(x=shape) + 'layer { name: "p" type: "Permute" bottom: "x" top: "p" '
+        f"permute_param {{ {param} }} }}\n"
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"p": permute_ref(feeds["x"], order)}, (opset,))
 
@@ -819,8 +814,10 @@ def shuffle_case(draw):
 def test_shuffle_channel_property(case):
     shape, group, opset, seed = case
     note(repr(case))
-    g = load_text(inputs(x=shape) + 'layer { name: "s" type: "ShuffleChannel" bottom: "x" '
-                  f'top: "s" shuffle_channel_param {{ group: {group} }} }}\n')
+    g = load_text(
+        inputs(x=shape) + 'layer { name: "s" type: "ShuffleChannel" bottom: "x" '
+        f'top: "s" shuffle_channel_param {{ group: {group} }} }}\n'
+    )
     feeds = feeds_for(g, seed)
     check_exact(g, feeds, {"s": shuffle_ref(feeds["x"], group)}, (opset,))
 
@@ -836,8 +833,7 @@ def argmax_case(draw):
     else:
         room = shape[axis]
     top_k = draw(st.integers(1, room))
-    return (shape, axis, top_k, draw(st.booleans()), draw(st.booleans()), draw(opsets),
-            draw(seeds))
+    return (shape, axis, top_k, draw(st.booleans()), draw(st.booleans()), draw(opsets), draw(seeds))
 
 
 @settings(max_examples=150, **SETTINGS)
@@ -846,8 +842,11 @@ def test_argmax_property(case):
     shape, axis, top_k, out_max_val, ties, opset, seed = case
     note(repr(case))
     param = f"out_max_val: {str(out_max_val).lower()} top_k: {top_k} " + (
-        f"axis: {axis}" if axis is not None else "")
-    g = load_text(inputs(x=shape) + 'layer { name: "a" type: "ArgMax" bottom: "x" top: "a" '
-                  f"argmax_param {{ {param} }} }}\n")
+        f"axis: {axis}" if axis is not None else ""
+    )
+    g = load_text(
+        inputs(x=shape) + 'layer { name: "a" type: "ArgMax" bottom: "x" top: "a" '
+        f"argmax_param {{ {param} }} }}\n"
+    )
     feeds = feeds_for(g, seed, ties=ties)
     check_exact(g, feeds, {"a": argmax_ref(feeds["x"], out_max_val, top_k, axis)}, (opset,))

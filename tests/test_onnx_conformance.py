@@ -28,29 +28,102 @@ from helpers import assert_saturated_close, onnxruntime_tensors, saturated_outpu
 import graphconv as gc
 from graphconv.frontends.onnx import load_onnx
 
-OPS = ("conv", "convtranspose", "maxpool", "averagepool", "globalaveragepool", "globalmaxpool",
-       "batchnorm", "relu", "leakyrelu", "prelu", "sigmoid", "tanh", "softmax", "concat",
-       "reshape", "transpose", "flatten", "squeeze", "unsqueeze", "dropout", "identity", "gemm",
-       "add", "sub", "mul", "div", "pow", "sum", "max", "min", "lrn", "upsample", "resize",
-       "depthtospace", "spacetodepth", "slice", "maxunpool", "abs", "neg", "exp", "elu", "selu",
-       "softplus", "softsign", "logsoftmax", "constant_pad", "edge_pad", "reflect_pad",
-       "wrap_pad")
+OPS = (
+    "conv",
+    "convtranspose",
+    "maxpool",
+    "averagepool",
+    "globalaveragepool",
+    "globalmaxpool",
+    "batchnorm",
+    "relu",
+    "leakyrelu",
+    "prelu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "concat",
+    "reshape",
+    "transpose",
+    "flatten",
+    "squeeze",
+    "unsqueeze",
+    "dropout",
+    "identity",
+    "gemm",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "sum",
+    "max",
+    "min",
+    "lrn",
+    "upsample",
+    "resize",
+    "depthtospace",
+    "spacetodepth",
+    "slice",
+    "maxunpool",
+    "abs",
+    "neg",
+    "exp",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "logsoftmax",
+    "constant_pad",
+    "edge_pad",
+    "reflect_pad",
+    "wrap_pad",
+)
 SELECT = re.compile(rf"^test_({'|'.join(OPS)})(_.*)?$")
-PARAMETER_OPS = {"Conv", "ConvTranspose", "BatchNormalization", "Resize", "Upsample", "PRelu",
-                 "Gemm", "Reshape", "Squeeze", "Unsqueeze", "Pad", "Dropout", "Slice"}
+PARAMETER_OPS = {
+    "Conv",
+    "ConvTranspose",
+    "BatchNormalization",
+    "Resize",
+    "Upsample",
+    "PRelu",
+    "Gemm",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Pad",
+    "Dropout",
+    "Slice",
+}
 
 _INT = "integer element type (graphconv is float32)"
 _IND = "int64 indices as a graph input (graphconv reads them from a MaxPool's Indices output)"
 UNSUPPORTED = {
     # integer and non-tensor inputs
-    **{f"test_{op}_{t}": _INT for op in ("add", "sub", "mul", "div")
-       for t in ("int8", "int16", "uint8", "uint16", "uint32", "uint64")},
+    **{
+        f"test_{op}_{t}": _INT
+        for op in ("add", "sub", "mul", "div")
+        for t in ("int8", "int16", "uint8", "uint16", "uint32", "uint64")
+    },
     "test_div_int32_trunc": _INT,
-    **{f"test_{op}_{t}": _INT for op in ("max", "min")
-       for t in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")},
-    **{f"test_pow_types_{t}": _INT for t in (
-        "float32_int32", "float32_int64", "float32_uint32", "float32_uint64", "int32_float32",
-        "int32_int32", "int64_float32", "int64_int64")},
+    **{
+        f"test_{op}_{t}": _INT
+        for op in ("max", "min")
+        for t in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+    },
+    **{
+        f"test_pow_types_{t}": _INT
+        for t in (
+            "float32_int32",
+            "float32_int64",
+            "float32_uint32",
+            "float32_uint64",
+            "int32_float32",
+            "int32_int32",
+            "int64_float32",
+            "int64_int64",
+        )
+    },
     "test_maxpool_2d_uint8": _INT,
     **{f"test_{m}_pad": _INT for m in ("edge", "reflect", "wrap")},
     "test_identity_sequence": "sequence input (tensors only)",
@@ -78,14 +151,15 @@ FOLLOWS_ONNXRUNTIME = {
 }
 # what the frontend's one-line error must contain for each reason above
 REFUSAL = {
-    _INT: "element type", "training mode": "training mode",
+    _INT: "element type",
+    "training mode": "training mode",
     "mask output": "optional output",
-"keep_aspect_ratio_policy":
-        "keep_aspect_ratio_policy", "sequence input (tensors only)": "is not a tensor",
+    "keep_aspect_ratio_policy": "keep_aspect_ratio_policy",
+    "sequence input (tensors only)": "is not a tensor",
     "optional input (tensors only)": "is not a tensor",
     "zero-sized input axis (shapes must be positive)": "no static shape",
     _IND: "element type",
-"rank-0 input (scalar)": "is a scalar",
+    "rank-0 input (scalar)": "is a scalar",
     "zero-sized output": "zero-sized outputs",
 }
 
@@ -97,8 +171,11 @@ def node_cases() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = load_model_tests(kind="node")
-    return {c.name: c for c in cases
-            if SELECT.match(c.name) and not c.name.endswith(("_expanded", "_expanded_ver18"))}
+    return {
+        c.name: c
+        for c in cases
+        if SELECT.match(c.name) and not c.name.endswith(("_expanded", "_expanded_ver18"))
+    }
 
 
 def _bound_constants(model, feeds):
@@ -159,10 +236,12 @@ def _assert_follows_onnxruntime(case):
     for inputs, _ in case.data_sets:
         feeds = dict(zip(names, inputs))
         bind = _bound_constants(model, feeds)
-        got = gc.run(load_onnx(model, constants=bind),
-                     {k: v for k, v in feeds.items() if k not in bind})
-        for out, want in zip([o.name for o in model.graph.output],
-                             _onnxruntime_outputs(case, inputs)):
+        got = gc.run(
+            load_onnx(model, constants=bind), {k: v for k, v in feeds.items() if k not in bind}
+        )
+        for out, want in zip(
+            [o.name for o in model.graph.output], _onnxruntime_outputs(case, inputs)
+        ):
             np.testing.assert_allclose(got[out], want, rtol=1e-5, atol=1e-6)
 
 
@@ -197,6 +276,7 @@ def test_unsupported_list_is_exactly_the_failing_set():
 
 # ---- the pytorch-converted cases and the light models shipped inside the onnx package -----------
 
+
 def _disk_data_sets(model_dir: str):
     import glob
     import os
@@ -209,10 +289,13 @@ def _disk_data_sets(model_dir: str):
 
     sets = []
     for d in sorted(glob.glob(os.path.join(model_dir, "test_data_set_*"))):
-        load = [sorted(glob.glob(os.path.join(d, f"{kind}_*.pb")), key=key)
-                for kind in ("input", "output")]
-        sets.append(tuple([numpy_helper.to_array(onnx.load_tensor(f)) for f in files]
-                          for files in load))
+        load = [
+            sorted(glob.glob(os.path.join(d, f"{kind}_*.pb")), key=key)
+            for kind in ("input", "output")
+        ]
+        sets.append(
+            tuple([numpy_helper.to_array(onnx.load_tensor(f)) for f in files] for files in load)
+        )
     return sets
 
 
@@ -258,8 +341,17 @@ def test_pytorch_converted_cases_pass_or_are_refused_with_the_listed_reason():
         assert PYTORCH_UNSUPPORTED[name] in message, (name, message)
 
 
-LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
-                "shufflenet", "squeezenet", "vgg19", "zfnet512")
+LIGHT_MODELS = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)
 
 
 @pytest.mark.parametrize("name", LIGHT_MODELS)
@@ -280,8 +372,9 @@ def test_light_model(name):
 
     folder = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
     model = onnx.load(os.path.join(folder, f"light_{name}.onnx"))
-    want = numpy_helper.to_array(onnx.load_tensor(os.path.join(folder,
-                                                               f"light_{name}_output_0.pb")))
+    want = numpy_helper.to_array(
+        onnx.load_tensor(os.path.join(folder, f"light_{name}_output_0.pb"))
+    )
     graph = load_onnx(model)
     feeds = {}
     for x, spec in graph.inputs.items():
@@ -296,5 +389,6 @@ def test_light_model(name):
         return
     ref = onnxruntime_tensors(model, feeds, [logits])[logits]
     np.testing.assert_allclose(got[logits], ref, rtol=1e-3, atol=1e-7)
-    assert_saturated_close(graph.producer[out], got[out], want, got[logits], ref,
-                           rtol=1e-3, atol=1e-7)
+    assert_saturated_close(
+        graph.producer[out], got[out], want, got[logits], ref, rtol=1e-3, atol=1e-7
+    )

@@ -12,8 +12,16 @@ from fractions import Fraction
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from onnx import TensorProto, helper, numpy_helper
+from oracles import (
+    align_corners_brute_force,
+    bicubic_sample,
+    bilinear_sample,
+    kernel_oracle,
+    onnx_max_unpool,
+    resize_oracle,
+)
 
 import graphconv as gc
 from graphconv.frontends.onnx import load_onnx, supported_ops
@@ -51,23 +59,30 @@ def assert_matches_ort(model, tol=1e-5, reexport=True, **load_kw):
     for name in [o.name for o in model.graph.output]:
         for result in (got, again):
             assert result[name].shape == ref[name].shape, name
-            assert rel_err(result[name], ref[name]) <= tol, (name, rel_err(result[name],
-                                                                           ref[name]))
+            assert rel_err(result[name], ref[name]) <= tol, (name, rel_err(result[name], ref[name]))
     return graph
 
 
 def make_model(nodes, inputs, outputs, inits=(), opset=17):
-    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
-                                       for n, s in inputs],
-                          [helper.make_tensor_value_info(*((o, None) if isinstance(o, str)
-                                                            else o)[:1], TensorProto.FLOAT,
-                                                          None if isinstance(o, str) else o[1])
-                           for o in outputs],
-                          initializer=[numpy_helper.from_array(np.asarray(v), n)
-                                       for n, v in inits])
+    g = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+        [
+            helper.make_tensor_value_info(
+                *((o, None) if isinstance(o, str) else o)[:1],
+                TensorProto.FLOAT,
+                None if isinstance(o, str) else o[1],
+            )
+            for o in outputs
+        ],
+        initializer=[numpy_helper.from_array(np.asarray(v), n) for n, v in inits],
+    )
     ir = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir)
-    m = onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)  # fills the output shapes
+    m = onnx.shape_inference.infer_shapes(
+        m, strict_mode=True, data_prop=True
+    )  # fills the output shapes
     onnx.checker.check_model(m)
     return m
 
@@ -78,18 +93,31 @@ def w(*shape, seed=1):
 
 # ---- round trips: graphconv -> ONNX -> graphconv ------------------------------------------------
 
+
 def _builder_graphs():
     B = gc.GraphBuilder
     graphs = {}
     b = B("convs")
     x = b.input("data", (1, 4, 11, 9))
-    y = b.add("Convolution", x, gc.ConvAttrs(num_output=6, kernel=(3, 2), stride=(2, 1),
-                                              dilation=(1, 2), pads_begin=(1, 0),
-                                              pads_end=(2, 1)))
+    y = b.add(
+        "Convolution",
+        x,
+        gc.ConvAttrs(
+            num_output=6,
+            kernel=(3, 2),
+            stride=(2, 1),
+            dilation=(1, 2),
+            pads_begin=(1, 0),
+            pads_end=(2, 1),
+        ),
+    )
     y = b.add("BatchNorm", y, gc.BatchNormAttrs(eps=1e-3, affine=True))
     y = b.add("ReLU", y, gc.ReLUAttrs(negative_slope=0.1))
-    y = b.add("Deconvolution", y, gc.DeconvAttrs(num_output=4, kernel=(3, 3), stride=2, pads=1,
-                                                  group=2, output_padding=1))
+    y = b.add(
+        "Deconvolution",
+        y,
+        gc.DeconvAttrs(num_output=4, kernel=(3, 3), stride=2, pads=1, group=2, output_padding=1),
+    )
     y = b.add("PReLU", y)
     p = b.add("Pooling", y, gc.PoolAttrs(kernel=(3, 3), stride=2, pad=1, method="max"))
     q = b.add("Pooling", y, gc.PoolAttrs(kernel=(3, 3), stride=2, pad=1, method="ave"))
@@ -153,9 +181,14 @@ def test_load_from_file_and_cli(tmp_path):
     assert gc.load(path).count_types()["Convolution"] == 1
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for cmd in (["validate", str(path)], ["convert", str(path), "-o", str(tmp_path / "o.onnx")]):
-        proc = subprocess.run([sys.executable, "-m", "graphconv.cli", *cmd], check=False,
-                              capture_output=True,
-                              text=True, env=env, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "graphconv.cli", *cmd],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o.onnx").exists()
 
@@ -175,8 +208,9 @@ CONV_CASES = [
 def test_conv(attrs):
     group = attrs.get("group", 1)
     node = helper.make_node("Conv", ["x", "W", "B"], ["y"], kernel_shape=[3, 3], **attrs)
-    m = make_model([node], [("x", [2, 4, 9, 10])], ["y"],
-                   [("W", w(6, 4 // group, 3, 3)), ("B", w(6, seed=2))])
+    m = make_model(
+        [node], [("x", [2, 4, 9, 10])], ["y"], [("W", w(6, 4 // group, 3, 3)), ("B", w(6, seed=2))]
+    )
     assert_matches_ort(m)
 
 
@@ -184,7 +218,7 @@ DECONV_CASES = [
     {"strides": [2, 2], "pads": [1, 0, 0, 1]},
     {"strides": [2, 3], "output_padding": [1, 2]},
     {"strides": [2, 2], "output_shape": [12, 11]},
-    {"strides": [3, 2], "output_shape": [10, 8]},        # negative end pad: extends the output
+    {"strides": [3, 2], "output_shape": [10, 8]},  # negative end pad: extends the output
     {"strides": [2, 2], "auto_pad": "SAME_UPPER"},
     {"strides": [2, 2], "auto_pad": "SAME_LOWER", "output_padding": [1, 1]},
     {"strides": [1, 1], "dilations": [2, 2], "group": 2, "pads": [1, 1, 1, 1]},
@@ -194,10 +228,10 @@ DECONV_CASES = [
 @pytest.mark.parametrize("attrs", DECONV_CASES, ids=str)
 def test_conv_transpose(attrs):
     group = attrs.get("group", 1)
-    node = helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], kernel_shape=[3, 3],
-                            **attrs)
-    m = make_model([node], [("x", [1, 4, 5, 5])], ["y"],
-                   [("W", w(4, 6 // group, 3, 3)), ("B", w(6, seed=2))])
+    node = helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], kernel_shape=[3, 3], **attrs)
+    m = make_model(
+        [node], [("x", [1, 4, 5, 5])], ["y"], [("W", w(4, 6 // group, 3, 3)), ("B", w(6, seed=2))]
+    )
     assert_matches_ort(m)
 
 
@@ -209,12 +243,22 @@ POOL_CASES = [
     ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}),
     ("MaxPool", {"kernel_shape": [2, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
     ("MaxPool", {"kernel_shape": [2, 3], "strides": [2, 2], "auto_pad": "SAME_LOWER"}),
-    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
-                         "count_include_pad": 1}),
+    (
+        "AveragePool",
+        {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": 1},
+    ),
     ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
     ("AveragePool", {"kernel_shape": [3, 2], "strides": [1, 2], "pads": [2, 0, 0, 1]}),
-    ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1,
-                         "count_include_pad": 1}),
+    (
+        "AveragePool",
+        {
+            "kernel_shape": [3, 3],
+            "strides": [2, 2],
+            "pads": [1, 1, 1, 1],
+            "ceil_mode": 1,
+            "count_include_pad": 1,
+        },
+    ),
     ("AveragePool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
     ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER"}),
 ]
@@ -227,8 +271,11 @@ def test_pool(op, attrs):
 
 
 def test_pool_dilation_matches_onnxruntime():
-    m = make_model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2],
-                                     dilations=[2, 2])], [("x", [1, 1, 6, 6])], ["y"])
+    m = make_model(
+        [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2])],
+        [("x", [1, 1, 6, 6])],
+        ["y"],
+    )
     assert load_onnx(m).layers[-1].attrs.dilation == (2, 2)
     assert_matches_ort(m)
 
@@ -237,8 +284,7 @@ def test_pool_dilation_matches_onnxruntime():
 def test_activations_norms_global_pools(opset):
     c = 4
     nodes = [
-        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"],
-                         epsilon=1e-3),
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], epsilon=1e-3),
         helper.make_node("LeakyRelu", ["bn"], ["lr"], alpha=0.2),
         helper.make_node("PRelu", ["lr", "slope"], ["pr"]),
         helper.make_node("LRN", ["pr"], ["lrn"], size=3, alpha=0.01, beta=0.6, bias=1.5),
@@ -251,41 +297,62 @@ def test_activations_norms_global_pools(opset):
         helper.make_node("Max", ["gap", "gmp"], ["max"]),
         helper.make_node("Identity", ["max"], ["id"]),
     ]
-    inits = [("s", np.abs(w(c)) + 0.5), ("b", w(c, seed=3)), ("m", w(c, seed=4)),
-             ("v", np.abs(w(c, seed=5)) + 0.5), ("slope", w(c, 1, 1, seed=6))]
+    inits = [
+        ("s", np.abs(w(c)) + 0.5),
+        ("b", w(c, seed=3)),
+        ("m", w(c, seed=4)),
+        ("v", np.abs(w(c, seed=5)) + 0.5),
+        ("slope", w(c, 1, 1, seed=6)),
+    ]
     m = make_model(nodes, [("x", [2, c, 5, 6])], ["sum", "id"], inits, opset=opset)
     assert_matches_ort(m)
 
 
-@pytest.mark.parametrize("opset,axis,shape", [(11, 1, [2, 3, 4]), (11, 2, [2, 3, 4, 5]),
-                                               (11, 2, [2, 3, 4]), (13, 1, [2, 3, 4]),
-                                               (13, -1, [2, 3, 4])])
+@pytest.mark.parametrize(
+    "opset,axis,shape",
+    [
+        (11, 1, [2, 3, 4]),
+        (11, 2, [2, 3, 4, 5]),
+        (11, 2, [2, 3, 4]),
+        (13, 1, [2, 3, 4]),
+        (13, -1, [2, 3, 4]),
+    ],
+)
 def test_softmax_axis_semantics(opset, axis, shape):
     """Before opset 13 Softmax normalises over the flattened axes from ``axis`` on."""
-    m = make_model([helper.make_node("Softmax", ["x"], ["y"], axis=axis)], [("x", shape)],
-                   ["y"], opset=opset)
+    m = make_model(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=axis)], [("x", shape)], ["y"], opset=opset
+    )
     assert_matches_ort(m)
 
 
-@pytest.mark.parametrize("trans_a,trans_b,alpha,beta,c_shape", [
-    (0, 1, 1.0, 1.0, (5,)), (0, 0, 0.5, 2.0, (1, 5)), (1, 1, 1.0, 0.5, (3, 5)),
-    (0, 1, 1.0, 1.0, None), (0, 0, 1.0, 1.0, (3, 1))])
+@pytest.mark.parametrize(
+    "trans_a,trans_b,alpha,beta,c_shape",
+    [
+        (0, 1, 1.0, 1.0, (5,)),
+        (0, 0, 0.5, 2.0, (1, 5)),
+        (1, 1, 1.0, 0.5, (3, 5)),
+        (0, 1, 1.0, 1.0, None),
+        (0, 0, 1.0, 1.0, (3, 1)),
+    ],
+)
 def test_gemm(trans_a, trans_b, alpha, beta, c_shape):
     a_shape = [4, 3] if trans_a else [3, 4]
     b = w(5, 4) if trans_b else w(4, 5)
     ins = ["a", "B"] + (["C"] if c_shape else [])
     inits = [("B", b)] + ([("C", w(*c_shape, seed=7))] if c_shape else [])
-    node = helper.make_node("Gemm", ins, ["y"], transA=trans_a, transB=trans_b, alpha=alpha,
-                            beta=beta)
+    node = helper.make_node(
+        "Gemm", ins, ["y"], transA=trans_a, transB=trans_b, alpha=alpha, beta=beta
+    )
     assert_matches_ort(make_model([node], [("a", a_shape)], ["y"], inits))
 
 
 def test_arithmetic_with_constants_and_tensors():
     nodes = [
-        helper.make_node("Mul", ["x", "k"], ["a"]),          # per-channel constant
-        helper.make_node("Add", ["half", "a"], ["b"]),       # scalar constant first
+        helper.make_node("Mul", ["x", "k"], ["a"]),  # per-channel constant
+        helper.make_node("Add", ["half", "a"], ["b"]),  # scalar constant first
         helper.make_node("Div", ["b", "k"], ["c"]),
-        helper.make_node("Sub", ["c", "x"], ["d"]),          # two computed tensors
+        helper.make_node("Sub", ["c", "x"], ["d"]),  # two computed tensors
         helper.make_node("Add", ["d", "c"], ["e"]),
         helper.make_node("Mul", ["e", "d"], ["f"]),
     ]
@@ -296,18 +363,32 @@ def test_arithmetic_with_constants_and_tensors():
 @pytest.mark.parametrize("opset", [11, 13, 18])
 def test_shape_ops_and_constant_folding(opset):
     """Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains fold to constants."""
+
     def ints(name, values):
-        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(
-            np.array(values, dtype=np.int64), name))
+        return helper.make_node(
+            "Constant",
+            [],
+            [name],
+            value=numpy_helper.from_array(np.array(values, dtype=np.int64), name),
+        )
 
     axes_in = opset >= 13
-    unsq = (helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]) if axes_in
-            else helper.make_node("Unsqueeze", ["n"], ["n1"], axes=[0]))
-    sq = (helper.make_node("Squeeze", ["t", "ax2"], ["s"]) if axes_in
-          else helper.make_node("Squeeze", ["t"], ["s"], axes=[2]))
+    unsq = (
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"])
+        if axes_in
+        else helper.make_node("Unsqueeze", ["n"], ["n1"], axes=[0])
+    )
+    sq = (
+        helper.make_node("Squeeze", ["t", "ax2"], ["s"])
+        if axes_in
+        else helper.make_node("Squeeze", ["t"], ["s"], axes=[2])
+    )
     nodes = [
         helper.make_node("Shape", ["x"], ["shp"]),
-        ints("zero", 0), ints("ax0", [0]), ints("ax2", [2]), ints("minus1", [-1]),
+        ints("zero", 0),
+        ints("ax0", [0]),
+        ints("ax2", [2]),
+        ints("minus1", [-1]),
         helper.make_node("Gather", ["shp", "zero"], ["n"], axis=0),
         unsq,
         helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
@@ -324,18 +405,37 @@ def test_shape_ops_and_constant_folding(opset):
     assert "Reshape" in g.count_types() and "Shape" not in g.count_types()
 
 
-@pytest.mark.parametrize("opset,attrs,scales", [
-    (13, {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}, [1, 1, 2, 3]),
-    (13, {}, [1, 1, 3, 2]),                        # half_pixel / round_prefer_floor
-    (13, {"coordinate_transformation_mode": "pytorch_half_pixel",
-              "nearest_mode": "round_prefer_ceil"}, [1, 1, 4, 4]),
-    (13, {"coordinate_transformation_mode": "asymmetric",
-              "nearest_mode": "round_prefer_floor"}, [1, 1, 2, 2]),
-    (13, {"coordinate_transformation_mode": "tf_half_pixel_for_nn", "nearest_mode": "floor"},
-     [1, 1, 3, 3]),
-    (19, {"coordinate_transformation_mode": "half_pixel_symmetric"}, [1, 1, 2, 3]),
-    (10, {}, [1, 1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    "opset,attrs,scales",
+    [
+        (
+            13,
+            {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
+            [1, 1, 2, 3],
+        ),
+        (13, {}, [1, 1, 3, 2]),  # half_pixel / round_prefer_floor
+        (
+            13,
+            {
+                "coordinate_transformation_mode": "pytorch_half_pixel",
+                "nearest_mode": "round_prefer_ceil",
+            },
+            [1, 1, 4, 4],
+        ),
+        (
+            13,
+            {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "round_prefer_floor"},
+            [1, 1, 2, 2],
+        ),
+        (
+            13,
+            {"coordinate_transformation_mode": "tf_half_pixel_for_nn", "nearest_mode": "floor"},
+            [1, 1, 3, 3],
+        ),
+        (19, {"coordinate_transformation_mode": "half_pixel_symmetric"}, [1, 1, 2, 3]),
+        (10, {}, [1, 1, 2, 3]),
+    ],
+)
 def test_resize_nearest_integer_factors(opset, attrs, scales):
     scales = np.array(scales, np.float32)
     if opset == 10:
@@ -348,96 +448,66 @@ def test_resize_nearest_integer_factors(opset, attrs, scales):
 
 
 def test_resize_with_sizes_and_upsample_9():
-    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
-                            coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    m = make_model([node], [("x", [1, 2, 3, 4])], ["y"],
-                   [("sizes", np.array([1, 2, 6, 12], np.int64))])
+    node = helper.make_node(
+        "Resize",
+        ["x", "", "", "sizes"],
+        ["y"],
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+    m = make_model(
+        [node], [("x", [1, 2, 3, 4])], ["y"], [("sizes", np.array([1, 2, 6, 12], np.int64))]
+    )
     assert_matches_ort(m)
     up = helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest")
-    m = make_model([up], [("x", [1, 2, 3, 4])], ["y"],
-                   [("scales", np.array([1, 1, 2, 2], np.float32))], opset=9)
+    m = make_model(
+        [up],
+        [("x", [1, 2, 3, 4])],
+        ["y"],
+        [("scales", np.array([1, 1, 2, 2], np.float32))],
+        opset=9,
+    )
     assert_matches_ort(m)
 
 
-@pytest.mark.parametrize("attrs,why", [
-    ({"mode": "area"}, "mode 'area'"),
-    ({"coordinate_transformation_mode": "tf_crop_and_resize"}, "needs a roi of 8 values"),
-])
+@pytest.mark.parametrize(
+    "attrs,why",
+    [
+        ({"mode": "area"}, "mode 'area'"),
+        ({"coordinate_transformation_mode": "tf_crop_and_resize"}, "needs a roi of 8 values"),
+    ],
+)
 def test_resize_refusals_name_the_reason(attrs, why):
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], **{"mode": "nearest", **attrs})
-    m = make_model([node], [("x", [1, 2, 4, 4])], ["y"],
-                   [("scales", np.array([1, 1, 0.5, 0.5], np.float32))], opset=19)
+    m = make_model(
+        [node],
+        [("x", [1, 2, 4, 4])],
+        ["y"],
+        [("scales", np.array([1, 1, 0.5, 0.5], np.float32))],
+        opset=19,
+    )
     with pytest.raises(gc.GraphError, match=why):
         load_onnx(m)
 
 
 # ---- Resize in full: an exact rational oracle of the specification, and onnxruntime -------------
 
-def _coordinate(ctm, y, scale, n_in, n_out):
-    """The ONNX specification's input coordinate of output sample y, in exact rationals; but
-    align_corners divides by the integer output length less one, as onnxruntime and PyTorch
-    do (the specification's fractional ``scale * n_in`` differs when that is not an integer)."""
-    from fractions import Fraction as F
-    width = scale * n_in
-    half = F(1, 2)
-    if ctm == "align_corners":
-        return F(0) if n_out == 1 else F(y * (n_in - 1), n_out - 1)
-    if ctm == "asymmetric":
-        return F(y) / scale
-    if ctm == "tf_half_pixel_for_nn":
-        return (y + half) / scale
-    if ctm == "pytorch_half_pixel" and width == 1:
-        return -half
-    x = (y + half) / scale - half
-    if ctm == "half_pixel_symmetric":
-        x += F(n_in, 2) * (1 - n_out / width)
-    return x
-
-
-def resize_oracle(x, out_shape, scales, mode, ctm, nearest_mode):
-    """Brute force over output samples (loops; small sizes). Returns the output and the
-    smallest distance of a coordinate to a rounding boundary (ties make float32 math differ)."""
-    import itertools
-    import math as m
-    from fractions import Fraction as F
-
-    taps, closest = [], float("inf")
-    for n, o, s in zip(x.shape, out_shape, scales):
-        s = s if isinstance(s, F) else F(float(np.float32(s)))  # ONNX scales are float32
-        per = []
-        for y in range(o):
-            if o == n and s == 1:
-                per.append([(y, 1.0)])
-                continue
-            c = _coordinate(ctm, y, s, n, o)
-            low = m.floor(c)
-            frac = c - low
-            clamp = lambda i, n=n: min(max(i, 0), n - 1)
-            if mode == "nearest":
-                closest = min(closest, float(abs(frac - F(1, 2))) if "round" in nearest_mode
-                              else float(min(frac, 1 - frac)))
-                up = {"round_prefer_floor": frac > F(1, 2), "round_prefer_ceil":
-                      frac >= F(1, 2), "floor": False, "ceil": frac > 0}[nearest_mode]
-                per.append([(clamp(low + up), 1.0)])
-            else:
-                per.append([(clamp(low), float(1 - frac)), (clamp(low + 1), float(frac))])
-        taps.append(per)
-    out = np.zeros(out_shape, np.float64)
-    for idx in itertools.product(*(range(o) for o in out_shape)):
-        total = 0.0
-        for combo in itertools.product(*(taps[a][i] for a, i in enumerate(idx))):
-            weight = np.prod([wt for _, wt in combo])
-            total += weight * float(x[tuple(i for i, _ in combo)])
-        out[idx] = total
-    return out.astype(np.float32), closest
-
-
-_CTMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-         "half_pixel_symmetric", "tf_half_pixel_for_nn")
+_CTMS = (
+    "half_pixel",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "half_pixel_symmetric",
+    "tf_half_pixel_for_nn",
+)
 _NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 # (input shape, scales or None, sizes or None): up/down, non-integer, sizes (keep aspect off)
-_GEOMETRIES = [((1, 2, 5, 7), [1, 1, 1.7, 0.6], None), ((2, 1, 3, 4), None, [2, 1, 7, 3]),
-               ((1, 1, 4, 6), [1, 1, 2.0, 3.0], None)]
+_GEOMETRIES = [
+    ((1, 2, 5, 7), [1, 1, 1.7, 0.6], None),
+    ((2, 1, 3, 4), None, [2, 1, 7, 3]),
+    ((1, 1, 4, 6), [1, 1, 2.0, 3.0], None),
+]
 
 
 def _resize_model(shape, scales, sizes, mode, ctm, nearest_mode, opset):
@@ -454,8 +524,9 @@ def _resize_model(shape, scales, sizes, mode, ctm, nearest_mode, opset):
 
 
 @pytest.mark.parametrize("geometry", range(len(_GEOMETRIES)))
-@pytest.mark.parametrize("mode,nearest_mode", [("nearest", n) for n in _NEAREST]
-                         + [("linear", "round_prefer_floor")])
+@pytest.mark.parametrize(
+    "mode,nearest_mode", [("nearest", n) for n in _NEAREST] + [("linear", "round_prefer_floor")]
+)
 @pytest.mark.parametrize("ctm", _CTMS)
 def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geometry):
     shape, scales, sizes = _GEOMETRIES[geometry]
@@ -464,8 +535,11 @@ def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geomet
     graph = load_onnx(m)
     x = np.random.default_rng(geometry).standard_normal(shape).astype(np.float32)
     got = gc.run(graph, {"x": x})["y"]
-    out_shape = tuple(sizes) if sizes is not None else tuple(
-        int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    out_shape = (
+        tuple(sizes)
+        if sizes is not None
+        else tuple(int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    )
     full_scales = scales if scales is not None else [Fraction(o, n) for o, n in zip(sizes, shape)]
     want, closest = resize_oracle(x, out_shape, full_scales, mode, ctm, nearest_mode)
     assert got.shape == want.shape
@@ -480,48 +554,22 @@ def test_resize_against_the_spec_and_onnxruntime(ctm, mode, nearest_mode, geomet
 
 # ---- Resize align_corners: the integer output length, as onnxruntime and PyTorch ---------------
 
-def align_corners_brute_force(x, out_shape, mode, nearest_mode):
-    """align_corners written out per output sample (float64 loops): along each axis, output
-    index i reads source coordinate c = i (in - 1) / (out - 1) (0 when out == 1), with the
-    INTEGER output length; linear blends x[floor c] and x[ceil c] by the fraction of c (one
-    factor per axis), nearest rounds c (exact rationals, so ties are exact)."""
-    import itertools
-    import math
-    from fractions import Fraction
-
-    def nearest(c):
-        low, frac = math.floor(c), c - math.floor(c)
-        up = {"round_prefer_floor": frac > Fraction(1, 2), "floor": False, "ceil": frac > 0,
-              "round_prefer_ceil": frac >= Fraction(1, 2)}[nearest_mode]
-        return low + up
-
-    out = np.zeros(out_shape, np.float64)
-    for index in itertools.product(*(range(o) for o in out_shape)):
-        coords = [Fraction(0) if o == 1 else Fraction(i * (n - 1), o - 1)
-                  for i, n, o in zip(index, x.shape, out_shape)]
-        if mode == "nearest":
-            out[index] = x[tuple(nearest(c) for c in coords)]
-            continue
-        for corner in itertools.product((0, 1), repeat=x.ndim):  # floor (0) or ceil (1) per axis
-            weight, source = 1.0, []
-            for c, up in zip(coords, corner):
-                frac = float(c - math.floor(c))
-                weight *= frac if up else 1 - frac
-                source.append(math.ceil(c) if up else math.floor(c))
-            out[index] += weight * float(x[tuple(source)])
-    return out
-
-
 # (input shape, scales or None, sizes or None): 1-D, 2-D and 3-D; scale * in fractional
 # (2.5 * 5 = 12.5, 2.5 * 7 = 17.5, 1.7 * 5 = 8.5, 1.7 * 7 = 11.9, 0.6 * 7 = 4.2), one output
 # sample (0.3 * 5 = 1.5), an unchanged length at scale 1.1, and sizes given instead of scales
 _ALIGN_GEOMETRIES = [
-    ((1, 2, 5), [1, 1, 2.5], None), ((1, 2, 7), [1, 1, 2.5], None),
-    ((1, 1, 5), [1, 1, 1.7], None), ((1, 1, 7), [1, 1, 0.6], None),
-    ((1, 1, 5), [1, 1, 0.3], None), ((1, 1, 7), None, [1, 1, 3]),
-    ((1, 2, 5, 7), [1, 1, 2.5, 1.7], None), ((2, 1, 7, 5), [1, 1, 1.7, 2.5], None),
-    ((1, 1, 5, 6), [1, 1, 1.1, 2.5], None), ((1, 2, 5, 7), None, [1, 2, 12, 17]),
-    ((1, 1, 5, 7, 3), [1, 1, 2.5, 1.7, 2.5], None), ((1, 1, 5, 7, 3), None, [1, 1, 8, 4, 7]),
+    ((1, 2, 5), [1, 1, 2.5], None),
+    ((1, 2, 7), [1, 1, 2.5], None),
+    ((1, 1, 5), [1, 1, 1.7], None),
+    ((1, 1, 7), [1, 1, 0.6], None),
+    ((1, 1, 5), [1, 1, 0.3], None),
+    ((1, 1, 7), None, [1, 1, 3]),
+    ((1, 2, 5, 7), [1, 1, 2.5, 1.7], None),
+    ((2, 1, 7, 5), [1, 1, 1.7, 2.5], None),
+    ((1, 1, 5, 6), [1, 1, 1.1, 2.5], None),
+    ((1, 2, 5, 7), None, [1, 2, 12, 17]),
+    ((1, 1, 5, 7, 3), [1, 1, 2.5, 1.7, 2.5], None),
+    ((1, 1, 5, 7, 3), None, [1, 1, 8, 4, 7]),
 ]
 # Inputs lie in [-1, 1] and every output is a convex combination of inputs (per axis, weights
 # >= 0 summing to 1), which graphconv and onnxruntime evaluate in float32 with a few roundings
@@ -532,16 +580,20 @@ _ALIGN_TOL = {"rtol": 1e-6, "atol": 2e-6}
 
 
 @pytest.mark.parametrize("geometry", range(len(_ALIGN_GEOMETRIES)))
-@pytest.mark.parametrize("mode,nearest_mode", [("linear", "round_prefer_floor")]
-                         + [("nearest", n) for n in _NEAREST])
+@pytest.mark.parametrize(
+    "mode,nearest_mode", [("linear", "round_prefer_floor")] + [("nearest", n) for n in _NEAREST]
+)
 def test_resize_align_corners_uses_the_integer_output_length(mode, nearest_mode, geometry):
     """Interpreter, onnxruntime on the source model and on graphconv's export (as a Resize
     node), all against the brute force; shapes equal onnx's strict shape inference."""
     shape, scales, sizes = _ALIGN_GEOMETRIES[geometry]
     m = _resize_model(shape, scales, sizes, mode, "align_corners", nearest_mode, 19)
     x = np.random.default_rng(geometry).uniform(-1, 1, shape).astype(np.float32)
-    out_shape = tuple(sizes) if sizes is not None else tuple(
-        int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    out_shape = (
+        tuple(sizes)
+        if sizes is not None
+        else tuple(int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, shape))
+    )
     want = align_corners_brute_force(x, out_shape, mode, nearest_mode).astype(np.float32)
 
     def check(got, err_msg=""):
@@ -564,10 +616,16 @@ def test_resize_align_corners_uses_the_integer_output_length(mode, nearest_mode,
 def test_resize_align_corners_is_not_the_fractional_specification_map():
     """ONNX's own example (onnx/onnx#2462): [1 2 3 4] at scale 0.6 has 2 outputs, read at 0
     and 3 (in - 1 over out - 1), so [1, 4]; the fractional 2.4 - 1 would read 2.14 (3.14)."""
-    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
-                            coordinate_transformation_mode="align_corners")
-    m = make_model([node], [("x", [1, 1, 4])], ["y"],
-                   [("scales", np.array([1, 1, 0.6], np.float32))], opset=19)
+    node = helper.make_node(
+        "Resize",
+        ["x", "", "scales"],
+        ["y"],
+        mode="linear",
+        coordinate_transformation_mode="align_corners",
+    )
+    m = make_model(
+        [node], [("x", [1, 1, 4])], ["y"], [("scales", np.array([1, 1, 0.6], np.float32))], opset=19
+    )
     x = np.array([[[1, 2, 3, 4]]], np.float32)
     np.testing.assert_array_equal(gc.run(load_onnx(m), {"x": x})["y"], [[[1, 4]]])
     np.testing.assert_array_equal(run_onnxruntime(m, {"x": x})["y"], [[[1, 4]]])
@@ -581,8 +639,11 @@ def test_resize_align_corners_length_where_float32_and_float64_products_differ()
     x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 10)).astype(np.float32)
     assert run_onnxruntime(m, {"x": x})["y"].shape == (1, 1, 7)  # measured with onnxruntime 1.32
     graph = load_onnx(m)
-    assert graph.specs["y"].shape == (1, 1, 6) == tuple(
-        d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim)
+    assert (
+        graph.specs["y"].shape
+        == (1, 1, 6)
+        == tuple(d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim)
+    )
     want = align_corners_brute_force(x, (1, 1, 6), "linear", "")
     np.testing.assert_allclose(gc.run(graph, {"x": x})["y"], want, **_ALIGN_TOL)
     for opset in OPSETS:
@@ -594,27 +655,37 @@ def test_resize_align_corners_length_where_float32_and_float64_products_differ()
 def test_resize_ties_follow_the_spec_not_float32():
     """asymmetric 5 -> 2 (scale 0.4): output 1 reads 1 / 0.4f = 2.4999999 in float64 (spec),
     a coordinate whose rounding decides between input 2 and 3."""
-    m = _resize_model((1, 1, 1, 5), [1, 1, 1, 0.4], None, "nearest", "asymmetric",
-                      "round_prefer_ceil", 19)
+    m = _resize_model(
+        (1, 1, 1, 5), [1, 1, 1, 0.4], None, "nearest", "asymmetric", "round_prefer_ceil", 19
+    )
     x = np.arange(5, dtype=np.float32).reshape(1, 1, 1, 5)
-    want, _ = resize_oracle(x, (1, 1, 1, 2), [1, 1, 1, 0.4], "nearest", "asymmetric",
-                            "round_prefer_ceil")
+    want, _ = resize_oracle(
+        x, (1, 1, 1, 2), [1, 1, 1, 0.4], "nearest", "asymmetric", "round_prefer_ceil"
+    )
     np.testing.assert_array_equal(gc.run(load_onnx(m), {"x": x})["y"], want)
 
 
 @pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
 def test_resize_keep_aspect_ratio_policy(policy):
-    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
-                            keep_aspect_ratio_policy=policy, axes=[2, 3])
-    m = make_model([node], [("x", [1, 2, 4, 5])], ["y"], [("sizes", np.array([7, 9], np.int64))],
-                   opset=19)
+    node = helper.make_node(
+        "Resize",
+        ["x", "", "", "sizes"],
+        ["y"],
+        mode="nearest",
+        keep_aspect_ratio_policy=policy,
+        axes=[2, 3],
+    )
+    m = make_model(
+        [node], [("x", [1, 2, 4, 5])], ["y"], [("sizes", np.array([7, 9], np.int64))], opset=19
+    )
     graph = load_onnx(m)
     ratio = min(7 / 4, 9 / 5) if policy == "not_larger" else max(7 / 4, 9 / 5)
     out = (1, 2, int(4 * ratio + 0.5), int(5 * ratio + 0.5))
     x = w(1, 2, 4, 5)
     ratio = Fraction(ratio)  # the float64 ratio the specification computes
-    want, _ = resize_oracle(x, out, [1, 1, ratio, ratio], "nearest", "half_pixel",
-                            "round_prefer_floor")
+    want, _ = resize_oracle(
+        x, out, [1, 1, ratio, ratio], "nearest", "half_pixel", "round_prefer_floor"
+    )
     np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], want)
 
 
@@ -635,20 +706,30 @@ def test_resize_layer_rejects_bad_attributes():
 
 # ---- broadcasting binary ops, unary functions, strided slices ------------------------------------
 
+
 @pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum"])
 def test_broadcasting_binary_ops(op, opset):
     shapes = [[2, 1, 4, 5], [3, 1, 5]] + ([[1, 4, 1]] if op in ("Max", "Min", "Sum") else [])
     names = [f"x{i}" for i in range(len(shapes))]
-    m = make_model([helper.make_node(op, names, ["y"])], list(zip(names, shapes)), ["y"],
-                   opset=opset)
+    m = make_model(
+        [helper.make_node(op, names, ["y"])], list(zip(names, shapes)), ["y"], opset=opset
+    )
     graph = load_onnx(m)
     assert "Binary" in graph.count_types()
     feeds = feeds_for(m)
     if op == "Pow":
         feeds["x0"] = np.abs(feeds["x0"]) + 0.1
-    want = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
-            "Pow": np.power, "Max": np.maximum, "Min": np.minimum, "Sum": np.add}[op]
+    want = {
+        "Add": np.add,
+        "Sub": np.subtract,
+        "Mul": np.multiply,
+        "Div": np.divide,
+        "Pow": np.power,
+        "Max": np.maximum,
+        "Min": np.minimum,
+        "Sum": np.add,
+    }[op]
     ref = feeds["x0"].astype(np.float64)
     for n in names[1:]:
         ref = want(ref, feeds[n].astype(np.float64))
@@ -656,8 +737,9 @@ def test_broadcasting_binary_ops(op, opset):
     assert got.shape == (2, 3, 4, 5)
     np.testing.assert_allclose(got, ref, rtol=1e-5)
     np.testing.assert_allclose(run_onnxruntime(m, feeds)["y"], got, rtol=1e-5)
-    np.testing.assert_allclose(run_onnxruntime(gc.to_onnx(graph, opset), feeds)["y"], got,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        run_onnxruntime(gc.to_onnx(graph, opset), feeds)["y"], got, rtol=1e-5
+    )
 
 
 def test_binary_layer_errors():
@@ -674,10 +756,12 @@ def test_binary_layer_errors():
 _UNARY_ORACLES = {
     "Abs": ({}, lambda x: np.where(x < 0, -x, x)),
     "Neg": ({}, lambda x: 0.0 - x),
-    "Exp": ({}, lambda x: np.e ** x),
+    "Exp": ({}, lambda x: np.e**x),
     "Elu": ({"alpha": 0.7}, lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1))),
-    "Selu": ({"alpha": 1.5, "gamma": 2.0},
-             lambda x: 2.0 * np.where(x > 0, x, 1.5 * (np.exp(x) - 1))),
+    "Selu": (
+        {"alpha": 1.5, "gamma": 2.0},
+        lambda x: 2.0 * np.where(x > 0, x, 1.5 * (np.exp(x) - 1)),
+    ),
     "Softplus": ({}, lambda x: np.log1p(np.exp(x))),
     "Softsign": ({}, lambda x: x / (1 + np.abs(x))),
     "LogSoftmax": ({"axis": 1}, lambda x: np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True))),
@@ -688,17 +772,20 @@ _UNARY_ORACLES = {
 @pytest.mark.parametrize("op", sorted(_UNARY_ORACLES))
 def test_unary_functions(op, opset):
     attrs, oracle = _UNARY_ORACLES[op]
-    m = make_model([helper.make_node(op, ["x"], ["y"], **attrs)], [("x", [2, 3, 4])], ["y"],
-                   opset=opset)
+    m = make_model(
+        [helper.make_node(op, ["x"], ["y"], **attrs)], [("x", [2, 3, 4])], ["y"], opset=opset
+    )
     graph = assert_matches_ort(m)
     x = feeds_for(m)["x"]
-    np.testing.assert_allclose(gc.run(graph, {"x": x})["y"], oracle(x.astype(np.float64)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        gc.run(graph, {"x": x})["y"], oracle(x.astype(np.float64)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_log_softmax_before_opset_13_coerces_to_2d():
-    m = make_model([helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], [("x", [2, 3, 4])],
-                   ["y"], opset=11)
+    m = make_model(
+        [helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], [("x", [2, 3, 4])], ["y"], opset=11
+    )
     graph = assert_matches_ort(m, reexport=True)
     x = feeds_for(m)["x"].reshape(2, 12).astype(np.float64)
     want = np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True)).reshape(2, 3, 4)
@@ -706,16 +793,22 @@ def test_log_softmax_before_opset_13_coerces_to_2d():
 
 
 @pytest.mark.parametrize("opset", OPSETS)
-@pytest.mark.parametrize("starts,ends,axes,steps", [
-    ([1, 0], [3, -1], [0, 2], None),
-    ([-1, 4], [-100, 0], [1, 2], [-1, -2]),
-    ([10, 2], [-1000, 1000], [2, 0], [-3, 1]),
-    ([0], [2**62], [-1], [2]),
-    ([2, 5, 1], [0, -8, 3], [0, 1, 2], [-1, -2, 1]),
-])
+@pytest.mark.parametrize(
+    "starts,ends,axes,steps",
+    [
+        ([1, 0], [3, -1], [0, 2], None),
+        ([-1, 4], [-100, 0], [1, 2], [-1, -2]),
+        ([10, 2], [-1000, 1000], [2, 0], [-3, 1]),
+        ([0], [2**62], [-1], [2]),
+        ([2, 5, 1], [0, -8, 3], [0, 1, 2], [-1, -2, 1]),
+    ],
+)
 def test_strided_slice(starts, ends, axes, steps, opset):
-    args = [("starts", np.array(starts, np.int64)), ("ends", np.array(ends, np.int64)),
-            ("axes", np.array(axes, np.int64))]
+    args = [
+        ("starts", np.array(starts, np.int64)),
+        ("ends", np.array(ends, np.int64)),
+        ("axes", np.array(axes, np.int64)),
+    ]
     if steps is not None:
         args.append(("steps", np.array(steps, np.int64)))
     node = helper.make_node("Slice", ["x"] + [n for n, _ in args], ["y"])
@@ -727,8 +820,7 @@ def test_strided_slice(starts, ends, axes, steps, opset):
     for s, e, a, st in zip(starts, ends, axes, steps or [1] * len(axes)):
         d = x.shape[a]
         s, e = (s + d if s < 0 else s), (e + d if e < 0 else e)  # then python clamps the rest
-        index[a] = slice(max(s, 0) if st > 0 else min(s, d - 1),
-                         e if e >= 0 else None, st)
+        index[a] = slice(max(s, 0) if st > 0 else min(s, d - 1), e if e >= 0 else None, st)
     np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], x[tuple(index)])
 
 
@@ -743,6 +835,7 @@ def test_strided_slice_errors():
 
 # ---- the layer types added for ONNX -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("opset", OPSETS)
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
 @pytest.mark.parametrize("first", [False, True])
@@ -750,13 +843,22 @@ def test_constant_binary_against_numpy_and_ort(op, first, opset):
     b = gc.GraphBuilder()
     x = b.input("x", (2, 3, 4))
     c = np.linspace(0.5, 2.0, 3, dtype=np.float32).reshape(3, 1)
-    b.add("ConstantBinary", x, gc.ConstantBinaryAttrs(op, (3, 1), constant_first=first),
-          params={"constant": c}, name="cb")
+    b.add(
+        "ConstantBinary",
+        x,
+        gc.ConstantBinaryAttrs(op, (3, 1), constant_first=first),
+        params={"constant": c},
+        name="cb",
+    )
     b.add("Identity", "cb", name="id")
     g = b.build()
     xv = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
-    fn = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-          "div": lambda a, b: a / b}[op]
+    fn = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+    }[op]
     want = fn(c, xv) if first else fn(xv, c)
     got = gc.run(g, {"x": xv})["id"]
     np.testing.assert_allclose(got, want, rtol=1e-6)
@@ -773,14 +875,16 @@ def test_constant_binary_rejects_growing_broadcasts():
         gc.ConstantBinaryAttrs("pow")
 
 
-# ---- errors ---------------------------------------------------------------------------------------
+# ---- errors --------------------------------------------------------------------------------------
+
 
 def _bad_model():
     nodes = [
         helper.make_node("Relu", ["x"], ["r"]),
         helper.make_node("Erf", ["r"], ["e"], name="erf1"),
-        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], storage_order=1,
-                         name="colmajor"),
+        helper.make_node(
+            "MaxPool", ["r"], ["p"], kernel_shape=[2, 2], storage_order=1, name="colmajor"
+        ),
         helper.make_node("Celu", ["p"], ["c"], name="celu_after"),  # downstream, still named
         helper.make_node("Add", ["e", "r"], ["y"]),
     ]
@@ -801,8 +905,14 @@ def test_cli_reports_unsupported_ops_with_exit_2(tmp_path):
     path = tmp_path / "x.onnx"
     onnx.save(_bad_model(), str(path))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "graphconv.cli", "validate", str(path)],
-                          check=False, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphconv.cli", "validate", str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
@@ -811,9 +921,12 @@ def test_cli_reports_unsupported_ops_with_exit_2(tmp_path):
 
 def test_dynamic_input_needs_a_shape_and_input_shapes_supplies_it(tmp_path):
     node = helper.make_node("Relu", ["x"], ["y"])
-    g = helper.make_graph([node], "t", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, ["N", 3, 4, 4])], [helper.make_tensor_value_info(
-            "y", TensorProto.FLOAT, None)])
+    g = helper.make_graph(
+        [node],
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     with pytest.raises(gc.GraphError, match=r"no static shape \(\['N', 3, 4, 4\]\)"):
         load_onnx(m)
@@ -840,13 +953,56 @@ def test_weight_fed_as_an_input_is_refused():
 
 
 def test_supported_ops_cover_the_first_cut():
-    want = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-            "GlobalMaxPool", "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Sigmoid",
-            "Tanh", "Softmax", "Concat", "Reshape", "Flatten", "Transpose", "Squeeze",
-            "Unsqueeze", "Dropout", "Identity", "Gemm", "Add", "Sub", "Mul", "Div", "Sum", "Max",
-            "Resize", "Upsample", "LRN", "Pad", "Pow", "Min", "Slice", "MaxUnpool", "Abs",
-            "Neg", "Exp", "Elu", "Selu", "Softplus", "Softsign", "LogSoftmax", "Split",
-            "DepthToSpace", "SpaceToDepth", "MatMul"}
+    want = {
+        "Conv",
+        "ConvTranspose",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "GlobalMaxPool",
+        "BatchNormalization",
+        "Relu",
+        "LeakyRelu",
+        "PRelu",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "Concat",
+        "Reshape",
+        "Flatten",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Dropout",
+        "Identity",
+        "Gemm",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Sum",
+        "Max",
+        "Resize",
+        "Upsample",
+        "LRN",
+        "Pad",
+        "Pow",
+        "Min",
+        "Slice",
+        "MaxUnpool",
+        "Abs",
+        "Neg",
+        "Exp",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "LogSoftmax",
+        "Split",
+        "DepthToSpace",
+        "SpaceToDepth",
+        "MatMul",
+    }
     assert want <= set(supported_ops())
 
 
@@ -858,8 +1014,11 @@ def test_split_and_matmul(opset):
     else:
         split = helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, split=[1, 3, 2])
         inits = []
-    nodes = [split, helper.make_node("MatMul", ["c", "M"], ["y"]),
-             helper.make_node("Split", ["b"], ["b0", "b1", "b2"], axis=1)]
+    nodes = [
+        split,
+        helper.make_node("MatMul", ["c", "M"], ["y"]),
+        helper.make_node("Split", ["b"], ["b0", "b1", "b2"], axis=1),
+    ]
     if opset >= 18:
         nodes[2] = helper.make_node("Split", ["y"], ["b0", "b1"], axis=3, num_outputs=2)
     inits.append(("M", w(5, 7)))
@@ -872,21 +1031,52 @@ def test_convert_lowers_conv_transpose_and_resize_of_an_onnx_model(tmp_path):
     nodes = [
         helper.make_node("Conv", ["x", "W1"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
-        helper.make_node("ConvTranspose", ["r", "W2", "B2"], ["d"], kernel_shape=[4, 4],
-                         strides=[2, 2], pads=[1, 1, 1, 1]),
-        helper.make_node("Resize", ["d", "", "scales"], ["y"], mode="nearest",
-                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node(
+            "ConvTranspose",
+            ["r", "W2", "B2"],
+            ["d"],
+            kernel_shape=[4, 4],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+        ),
+        helper.make_node(
+            "Resize",
+            ["d", "", "scales"],
+            ["y"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        ),
     ]
-    inits = [("W1", w(4, 3, 3, 3)), ("W2", w(4, 2, 4, 4, seed=2)), ("B2", w(2, seed=3)),
-             ("scales", np.array([1, 1, 2, 2], np.float32))]
+    inits = [
+        ("W1", w(4, 3, 3, 3)),
+        ("W2", w(4, 2, 4, 4, seed=2)),
+        ("B2", w(2, seed=3)),
+        ("scales", np.array([1, 1, 2, 2], np.float32)),
+    ]
     model = make_model(nodes, [("x", [1, 3, 6, 6])], ["y"], inits)
     src, out = tmp_path / "user.onnx", tmp_path / "lowered.onnx"
     onnx.save(model, str(src))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "graphconv.cli", "convert", str(src),
-                           "--passes", "upsample-to-deconv,deconv-to-conv", "--validate",
-                           "-o", str(out)], check=False, capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "graphconv.cli",
+            "convert",
+            str(src),
+            "--passes",
+            "upsample-to-deconv,deconv-to-conv",
+            "--validate",
+            "-o",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     lowered = onnx.load(str(out))
     ops = {n.op_type for n in lowered.graph.node}
@@ -897,8 +1087,9 @@ def test_convert_lowers_conv_transpose_and_resize_of_an_onnx_model(tmp_path):
     assert rel_err(got, ref) <= 1e-5
 
 
-@pytest.mark.parametrize("op,mode", [("DepthToSpace", "DCR"), ("DepthToSpace", "CRD"),
-                                     ("SpaceToDepth", None)])
+@pytest.mark.parametrize(
+    "op,mode", [("DepthToSpace", "DCR"), ("DepthToSpace", "CRD"), ("SpaceToDepth", None)]
+)
 def test_depth_to_space_and_back(op, mode):
     attrs = {"blocksize": 2} | ({"mode": mode} if mode else {})
     shape = [2, 8, 3, 5] if op == "DepthToSpace" else [2, 3, 4, 6]
@@ -909,32 +1100,37 @@ def test_depth_to_space_and_back(op, mode):
 
 # ---- MaxPool Indices -> MaxUnpool ----------------------------------------------------------------
 
-def _unpool_oracle(values, indices, out_shape):
-    """ONNX MaxUnpool by its definition: zeros, then y.flat[i] = x for each (x, i)."""
-    y = np.zeros(int(np.prod(out_shape)), np.float32)
-    for v, i in zip(values.reshape(-1), indices.reshape(-1)):
-        y[int(i)] = v
-    return y.reshape(out_shape)
-
 
 @pytest.mark.parametrize("with_output_shape", [False, True])
-@pytest.mark.parametrize("kernel,stride,pads,size", [
-    ([2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 6, 8]),
-    ([3, 3], [2, 2], [1, 1, 1, 1], [1, 2, 7, 5]),
-    ([3], [1], [1, 1], [2, 2, 9]),
-])
+@pytest.mark.parametrize(
+    "kernel,stride,pads,size",
+    [
+        ([2, 2], [2, 2], [0, 0, 0, 0], [2, 3, 6, 8]),
+        ([3, 3], [2, 2], [1, 1, 1, 1], [1, 2, 7, 5]),
+        ([3], [1], [1, 1], [2, 2, 9]),
+    ],
+)
 def test_max_pool_indices_into_max_unpool(kernel, stride, pads, size, with_output_shape):
     geometry = {"kernel_shape": kernel, "strides": stride, "pads": pads}
-    nodes = [helper.make_node("MaxPool", ["x"], ["p", "i"], **geometry),
-             helper.make_node("MaxUnpool", ["p", "i"] + (["shape"] if with_output_shape else []),
-                              ["y"], **geometry),
-             helper.make_node("Relu", ["y"], ["r"])]
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["p", "i"], **geometry),
+        helper.make_node(
+            "MaxUnpool", ["p", "i"] + (["shape"] if with_output_shape else []), ["y"], **geometry
+        ),
+        helper.make_node("Relu", ["y"], ["r"]),
+    ]
     inits = [("shape", np.array(size, np.int64))] if with_output_shape else []
-    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
-                          [helper.make_tensor_value_info("r", TensorProto.FLOAT, None),
-                           helper.make_tensor_value_info("p", TensorProto.FLOAT, None),
-                           helper.make_tensor_value_info("i", TensorProto.INT64, None)],
-                          initializer=[numpy_helper.from_array(v, n) for n, v in inits])
+    g = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, size)],
+        [
+            helper.make_tensor_value_info("r", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("p", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("i", TensorProto.INT64, None),
+        ],
+        initializer=[numpy_helper.from_array(v, n) for n, v in inits],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
     ref = run_onnxruntime(m, {"x": x})
@@ -944,7 +1140,8 @@ def test_max_pool_indices_into_max_unpool(kernel, stride, pads, size, with_outpu
     if ref["r"].shape == tuple(size):  # default output shape differs from size at k3 s2 p1
         np.testing.assert_array_equal(got["r"], ref["r"])
     np.testing.assert_array_equal(
-        got["r"], np.maximum(_unpool_oracle(ref["p"], ref["i"], got["r"].shape), 0))
+        got["r"], np.maximum(onnx_max_unpool(ref["p"], ref["i"], got["r"].shape), 0)
+    )
     for opset in OPSETS:
         again = run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})
         np.testing.assert_array_equal(again["r"], got["r"])
@@ -952,75 +1149,51 @@ def test_max_pool_indices_into_max_unpool(kernel, stride, pads, size, with_outpu
 
 def test_max_unpool_needs_max_pool_indices():
     node = helper.make_node("MaxUnpool", ["x", "i"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
-    g = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                      [1, 1, 2, 2])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                          initializer=[numpy_helper.from_array(
-                              np.array([[[[0, 3], [8, 10]]]], np.int64), "i")])
+    g = helper.make_graph(
+        [node],
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(np.array([[[[0, 3], [8, 10]]]], np.int64), "i")],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     with pytest.raises(gc.GraphError, match="must be a MaxPool's Indices output"):
         load_onnx(m)
 
 
-def kernel_oracle(x, out_shape, scales, ctm, mode, a=-0.75, antialias=False, exclude=False):
-    """Linear / cubic Resize by brute force in float64: every input index within the kernel's
-    reach of the coordinate, read with edge clamping (or dropped with exclude_outside)."""
-    import itertools
-    import math as m
-
-    def kernel(d):
-        d = abs(d)
-        if mode == "linear":
-            return max(0.0, 1 - d)
-        if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
-
-    reach = 1 if mode == "linear" else 2
-    taps = []
-    for n, o, s in zip(x.shape, out_shape, scales):
-        s = float(np.float32(s)) if not isinstance(s, Fraction) else float(s)
-        if o == n and s == 1:
-            taps.append([[(y, 1.0)] for y in range(o)])
-            continue
-        k = min(s, 1.0) if antialias else 1.0
-        per = []
-        for y in range(o):
-            c = float(_coordinate(ctm, y, Fraction(s), n, o))
-            pairs = [(i, kernel((i - c) * k)) for i in range(m.floor(c - reach / k) - 1,
-                                                             m.ceil(c + reach / k) + 2)]
-            if exclude:
-                pairs = [(i, wt) for i, wt in pairs if 0 <= i < n]
-            if antialias or exclude:
-                total = sum(wt for _, wt in pairs)
-                pairs = [(i, wt / total) for i, wt in pairs]
-            per.append([(min(max(i, 0), n - 1), wt) for i, wt in pairs if wt != 0])
-        taps.append(per)
-    out = np.zeros(out_shape, np.float64)
-    for idx in itertools.product(*(range(o) for o in out_shape)):
-        for combo in itertools.product(*(taps[ax][i] for ax, i in enumerate(idx))):
-            out[idx] += np.prod([wt for _, wt in combo]) * float(x[tuple(i for i, _ in combo)])
-    return out
-
-
-@pytest.mark.parametrize("mode,attrs", [
-    ("cubic", {}), ("cubic", {"cubic_coeff_a": -0.5, "exclude_outside": 1}),
-    ("linear", {"antialias": 1}), ("cubic", {"antialias": 1}),
-    ("linear", {"exclude_outside": 1, "antialias": 1}),
-])
+@pytest.mark.parametrize(
+    "mode,attrs",
+    [
+        ("cubic", {}),
+        ("cubic", {"cubic_coeff_a": -0.5, "exclude_outside": 1}),
+        ("linear", {"antialias": 1}),
+        ("cubic", {"antialias": 1}),
+        ("linear", {"exclude_outside": 1, "antialias": 1}),
+    ],
+)
 @pytest.mark.parametrize("ctm", ["half_pixel", "asymmetric", "pytorch_half_pixel"])
 @pytest.mark.parametrize("scales", [[1, 1, 0.6, 0.35], [1, 1, 1.5, 0.8]])
 def test_resize_cubic_and_antialias(mode, attrs, ctm, scales):
-    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
-                            coordinate_transformation_mode=ctm, **attrs)
-    m = make_model([node], [("x", [1, 2, 6, 9])], ["y"],
-                   [("scales", np.array(scales, np.float32))], opset=18)
+    node = helper.make_node(
+        "Resize", ["x", "", "scales"], ["y"], mode=mode, coordinate_transformation_mode=ctm, **attrs
+    )
+    m = make_model(
+        [node], [("x", [1, 2, 6, 9])], ["y"], [("scales", np.array(scales, np.float32))], opset=18
+    )
     graph = load_onnx(m)
     x = feeds_for(m)["x"]
     got = gc.run(graph, {"x": x})["y"]
     out = tuple(int(np.floor(float(np.float32(s)) * n)) for s, n in zip(scales, x.shape))
-    want = kernel_oracle(x, out, scales, ctm, mode, attrs.get("cubic_coeff_a", -0.75),
-                         bool(attrs.get("antialias")), bool(attrs.get("exclude_outside")))
+    want = kernel_oracle(
+        x,
+        out,
+        scales,
+        ctm,
+        mode,
+        attrs.get("cubic_coeff_a", -0.75),
+        bool(attrs.get("antialias")),
+        bool(attrs.get("exclude_outside")),
+    )
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(run_onnxruntime(m, {"x": x})["y"], got, rtol=1e-4, atol=1e-5)
     for opset in OPSETS:  # opset 13 and 17 lack antialias: emitted as Gather / Mul / Sum
@@ -1033,18 +1206,34 @@ def test_resize_cubic_and_antialias(mode, attrs, ctm, scales):
 def test_resize_tf_crop_and_resize(mode, extrapolation):
     """A crop box partly outside the input: sizes keep onnxruntime's integer output length."""
     roi = np.array([0.1, -0.3, 0.8, 1.15], np.float32)  # axes 2, 3: starts then ends (no ties)
-    node = helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"], mode=mode, axes=[2, 3],
-                            coordinate_transformation_mode="tf_crop_and_resize",
-                            extrapolation_value=extrapolation)
-    m = make_model([node], [("x", [1, 2, 5, 6])], ["y"],
-                   [("roi", roi), ("sizes", np.array([4, 7], np.int64))], opset=18)
+    node = helper.make_node(
+        "Resize",
+        ["x", "roi", "", "sizes"],
+        ["y"],
+        mode=mode,
+        axes=[2, 3],
+        coordinate_transformation_mode="tf_crop_and_resize",
+        extrapolation_value=extrapolation,
+    )
+    m = make_model(
+        [node],
+        [("x", [1, 2, 5, 6])],
+        ["y"],
+        [("roi", roi), ("sizes", np.array([4, 7], np.int64))],
+        opset=18,
+    )
     graph = load_onnx(m)
     x = feeds_for(m)["x"]
     got = gc.run(graph, {"x": x})["y"]
     # brute force: each output sample, by the specification's formula per axis
     from itertools import product
-    full_roi = [(0.0, 1.0), (0.0, 1.0), (float(roi[0]), float(roi[2])),
-                (float(roi[1]), float(roi[3]))]
+
+    full_roi = [
+        (0.0, 1.0),
+        (0.0, 1.0),
+        (float(roi[0]), float(roi[2])),
+        (float(roi[1]), float(roi[3])),
+    ]
     want = np.zeros((1, 2, 4, 7), np.float64)
     coords = []
     for (n, o), (r0, r1) in zip(zip(x.shape, want.shape), full_roi):
@@ -1060,9 +1249,9 @@ def test_resize_tf_crop_and_resize(mode, extrapolation):
         if mode == "nearest":  # round_prefer_floor
             want[b, c, i, j] = x[b, c, int(np.ceil(ci - 0.5)), int(np.ceil(cj - 0.5))]
         elif mode == "linear":
-            want[b, c, i, j] = _bilinear(x[b, c], ci, cj)
+            want[b, c, i, j] = bilinear_sample(x[b, c], ci, cj)
         else:
-            want[b, c, i, j] = _bicubic(x[b, c], ci, cj)
+            want[b, c, i, j] = bicubic_sample(x[b, c], ci, cj)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(run_onnxruntime(m, {"x": x})["y"], got, rtol=1e-4, atol=1e-5)
     for opset in OPSETS:
@@ -1070,57 +1259,49 @@ def test_resize_tf_crop_and_resize(mode, extrapolation):
         np.testing.assert_allclose(ort, got, rtol=1e-4, atol=1e-5, err_msg=str(opset))
 
 
-def _bilinear(plane, ci, cj):
-    i0, j0 = int(np.floor(ci)), int(np.floor(cj))
-    fi, fj = ci - i0, cj - j0
-    at = lambda i, j: float(plane[min(i, plane.shape[0] - 1), min(j, plane.shape[1] - 1)])
-    return ((1 - fi) * (1 - fj) * at(i0, j0) + (1 - fi) * fj * at(i0, j0 + 1)
-            + fi * (1 - fj) * at(i0 + 1, j0) + fi * fj * at(i0 + 1, j0 + 1))
-
-
-def _bicubic(plane, ci, cj, a=-0.75):
-    def k(d):
-        d = abs(d)
-        if d <= 1:
-            return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1
-        return a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a if d < 2 else 0.0
-    total = 0.0
-    for i in range(int(np.floor(ci)) - 2, int(np.floor(ci)) + 4):
-        for j in range(int(np.floor(cj)) - 2, int(np.floor(cj)) + 4):
-            v = plane[min(max(i, 0), plane.shape[0] - 1), min(max(j, 0), plane.shape[1] - 1)]
-            total += k(i - ci) * k(j - cj) * float(v)
-    return total
-
-
-@pytest.mark.parametrize("ctm,attrs,opset,resize_node", [
-    ("half_pixel", {"mode": "linear"}, 13, True),
-    ("align_corners", {"mode": "cubic"}, 17, True),
-    ("half_pixel_symmetric", {"mode": "linear"}, 17, False),   # from opset 19
-    ("half_pixel_symmetric", {"mode": "linear"}, 19, True),
-    ("tf_half_pixel_for_nn", {"mode": "nearest"}, 13, True),
-    ("tf_half_pixel_for_nn", {"mode": "nearest"}, 21, False),  # removed in opset 18
-    ("half_pixel", {"mode": "linear", "antialias": 1}, 13, False),
-])
-def test_resize_export_uses_onnx_resize_where_the_opset_has_the_setting(ctm, attrs, opset,
-                                                                         resize_node):
+@pytest.mark.parametrize(
+    "ctm,attrs,opset,resize_node",
+    [
+        ("half_pixel", {"mode": "linear"}, 13, True),
+        ("align_corners", {"mode": "cubic"}, 17, True),
+        ("half_pixel_symmetric", {"mode": "linear"}, 17, False),  # from opset 19
+        ("half_pixel_symmetric", {"mode": "linear"}, 19, True),
+        ("tf_half_pixel_for_nn", {"mode": "nearest"}, 13, True),
+        ("tf_half_pixel_for_nn", {"mode": "nearest"}, 21, False),  # removed in opset 18
+        ("half_pixel", {"mode": "linear", "antialias": 1}, 13, False),
+    ],
+)
+def test_resize_export_uses_onnx_resize_where_the_opset_has_the_setting(
+    ctm, attrs, opset, resize_node
+):
     b = gc.GraphBuilder()
     x = b.input("x", (1, 2, 4, 6))
-    b.add("Resize", x, gc.ResizeAttrs(sizes=(1, 2, 3, 9), coordinate_transformation_mode=ctm,
-                                      **attrs), name="r")
+    b.add(
+        "Resize",
+        x,
+        gc.ResizeAttrs(sizes=(1, 2, 3, 9), coordinate_transformation_mode=ctm, **attrs),
+        name="r",
+    )
     g = b.build()
     model = gc.to_onnx(g, opset)
     ops = {n.op_type for n in model.graph.node}
     assert ("Resize" in ops) == resize_node and ("Gather" in ops) != resize_node
     xv = w(1, 2, 4, 6)
-    np.testing.assert_allclose(run_onnxruntime(model, {"x": xv})["r"], gc.run(g, {"x": xv})["r"],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        run_onnxruntime(model, {"x": xv})["r"], gc.run(g, {"x": xv})["r"], rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("opset", [13, 17, 19, 21])
-@pytest.mark.parametrize("mode,pads", [
-    ("edge", [0, 1, 2, 0, 1, 0, 3, 2]), ("reflect", [0, 0, 2, 1, 0, 2, 1, 3]),
-    ("wrap", [1, 0, 3, 2, 0, 1, 0, 4]), ("constant", [1, 2, -1, 0, 0, 1, 2, -2]),
-])
+@pytest.mark.parametrize(
+    "mode,pads",
+    [
+        ("edge", [0, 1, 2, 0, 1, 0, 3, 2]),
+        ("reflect", [0, 0, 2, 1, 0, 2, 1, 3]),
+        ("wrap", [1, 0, 3, 2, 0, 1, 0, 4]),
+        ("constant", [1, 2, -1, 0, 0, 1, 2, -2]),
+    ],
+)
 def test_pad_modes_on_any_axis(mode, pads, opset):
     if mode == "wrap" and opset < 19:
         pytest.skip("ONNX Pad has mode wrap from opset 19 (the source model needs it)")
@@ -1132,13 +1313,12 @@ def test_pad_modes_on_any_axis(mode, pads, opset):
     x = feeds_for(m)["x"]
     widths = [(b, e) for b, e in zip(pads[:4], pads[4:])]
     if mode == "constant":  # crop the negative amounts, then pad
-        crop = tuple(slice(-b if b < 0 else 0, d + e if e < 0 else d)
-                     for d, (b, e) in zip(x.shape, widths))
-        want = np.pad(x[crop], [(max(b, 0), max(e, 0)) for b, e in widths],
-                      constant_values=1.5)
+        crop = tuple(
+            slice(-b if b < 0 else 0, d + e if e < 0 else d) for d, (b, e) in zip(x.shape, widths)
+        )
+        want = np.pad(x[crop], [(max(b, 0), max(e, 0)) for b, e in widths], constant_values=1.5)
     else:
-        want = np.pad(x, widths, mode={"edge": "edge", "reflect": "reflect",
-                                       "wrap": "wrap"}[mode])
+        want = np.pad(x, widths, mode={"edge": "edge", "reflect": "reflect", "wrap": "wrap"}[mode])
     np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], want)
 
 
@@ -1146,8 +1326,12 @@ def test_pad_modes_on_any_axis(mode, pads, opset):
 def test_border_pad_wrap_exports_at_every_opset(opset):
     b = gc.GraphBuilder()
     x = b.input("x", (1, 2, 3, 4))
-    b.add("BorderPad", x, gc.BorderPadAttrs(pads_begin=(0, 1, 2, 0), pads_end=(0, 0, 1, 5),
-                                            mode="wrap"), name="p")
+    b.add(
+        "BorderPad",
+        x,
+        gc.BorderPadAttrs(pads_begin=(0, 1, 2, 0), pads_end=(0, 0, 1, 5), mode="wrap"),
+        name="p",
+    )
     g = b.build()
     xv = w(1, 2, 3, 4)
     want = np.pad(xv, [(0, 0), (1, 0), (2, 1), (0, 5)], mode="wrap")
@@ -1164,8 +1348,9 @@ def test_prelu_with_a_broadcasting_slope():
     np.testing.assert_array_equal(gc.run(graph, {"x": x})["y"], np.where(x < 0, slope * x, x))
 
 
-@pytest.mark.parametrize("op,oracle", [("Log", np.log), ("Sqrt", np.sqrt),
-                                       ("Reciprocal", lambda v: 1 / v)])
+@pytest.mark.parametrize(
+    "op,oracle", [("Log", np.log), ("Sqrt", np.sqrt), ("Reciprocal", lambda v: 1 / v)]
+)
 def test_unary_functions_of_positive_inputs(op, oracle):
     m = make_model([helper.make_node(op, ["x"], ["y"])], [("x", [2, 3, 4])], ["y"])
     graph = load_onnx(m)
@@ -1173,5 +1358,6 @@ def test_unary_functions_of_positive_inputs(op, oracle):
     got = gc.run(graph, {"x": x})["y"]
     np.testing.assert_allclose(got, oracle(x.astype(np.float64)), rtol=1e-6)
     for opset in OPSETS:
-        np.testing.assert_allclose(run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"],
-                                   got, rtol=1e-6)
+        np.testing.assert_allclose(
+            run_onnxruntime(gc.to_onnx(graph, opset), {"x": x})["y"], got, rtol=1e-6
+        )

@@ -18,13 +18,32 @@ import graphconv as gc
 import passes
 from graphconv.frontends.onnx import load_onnx
 
-LOWER = ["deconv-to-conv", "upsample-to-deconv", "deconv-to-conv", "fold-batchnorm",
-         "dilated-to-dense"]
-OTHERS = ["upsample-to-deconv", "deconv-to-subpixel", "split-separable", "fold-batchnorm",
-          "eliminate-identity"]
+LOWER = [
+    "deconv-to-conv",
+    "upsample-to-deconv",
+    "deconv-to-conv",
+    "fold-batchnorm",
+    "dilated-to-dense",
+]
+OTHERS = [
+    "upsample-to-deconv",
+    "deconv-to-subpixel",
+    "split-separable",
+    "fold-batchnorm",
+    "eliminate-identity",
+]
 PIPELINES = {"lower": LOWER, "subpixel": OTHERS}
-LIGHT_MODELS = ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50",
-                "shufflenet", "squeezenet", "vgg19", "zfnet512")
+LIGHT_MODELS = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)
 PATTERN = {"Deconvolution", "Upsample"}  # what the lowering passes replace
 
 
@@ -50,8 +69,9 @@ def _light(name):
 
     folder = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
     model = onnx.load(os.path.join(folder, f"light_{name}.onnx"))
-    want = numpy_helper.to_array(onnx.load_tensor(os.path.join(folder,
-                                                               f"light_{name}_output_0.pb")))
+    want = numpy_helper.to_array(
+        onnx.load_tensor(os.path.join(folder, f"light_{name}_output_0.pb"))
+    )
     return model, want
 
 
@@ -59,8 +79,10 @@ def _light(name):
 def test_passes_on_light_models(name):
     model, want = _light(name)
     graph = load_onnx(model)
-    feeds = {x: (np.arange(int(np.prod(s.shape))).reshape(s.shape) / np.prod(s.shape)).astype(
-        np.float32) for x, s in graph.inputs.items()}
+    feeds = {
+        x: (np.arange(int(np.prod(s.shape))).reshape(s.shape) / np.prod(s.shape)).astype(np.float32)
+        for x, s in graph.inputs.items()
+    }
     out = model.graph.output[0].name
     # eight of the nine end in a Softmax over huge tied logits: compare the logits with
     # onnxruntime and the output with the slack their difference allows (tests/helpers.py)
@@ -79,8 +101,9 @@ def test_passes_on_light_models(name):
             continue
         got = gc.run(lowered, feeds, outputs=[out, logits])
         np.testing.assert_allclose(got[logits], ref, rtol=1e-3, atol=1e-6)
-        assert_saturated_close(lowered.producer[out], got[out], want, got[logits], ref,
-                               rtol=1e-3, atol=1e-6)
+        assert_saturated_close(
+            lowered.producer[out], got[out], want, got[logits], ref, rtol=1e-3, atol=1e-6
+        )
 
 
 @lru_cache(maxsize=1)
@@ -117,8 +140,13 @@ def _load_case(case, data_set):
 
 def test_the_pattern_cases_are_found():
     names = set(_pattern_cases())
-    assert {"test_convtranspose", "test_convtranspose_3d", "test_convtranspose_group_2",
-            "test_upsample_nearest", "test_resize_upsample_scales_nearest"} <= names
+    assert {
+        "test_convtranspose",
+        "test_convtranspose_3d",
+        "test_convtranspose_group_2",
+        "test_upsample_nearest",
+        "test_resize_upsample_scales_nearest",
+    } <= names
     assert len(names) >= 15
 
 

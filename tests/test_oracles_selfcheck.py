@@ -8,9 +8,8 @@ input with the flipped kernel, Caffe's output-size formula).
 import itertools
 
 import numpy as np
-import pytest
-
 import oracles as O
+import pytest
 
 
 def a1(*v):
@@ -19,6 +18,7 @@ def a1(*v):
 
 
 # ---- convolution: hand-computed ------------------------------------------------------------------
+
 
 def test_conv_1d_basic():
     y = O.conv_direct(a1(1, 2, 3), a1(1, 1), None, 1, 1, 0, 0, 1)
@@ -33,28 +33,35 @@ def test_conv_1d_is_correlation_not_convolution():
 
 def test_conv_1d_pads_stride_dilation_bias():
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3), a1(1, 1), None, 1, 1, 1, 1, 1), a1(1, 3, 5, 3))
+        O.conv_direct(a1(1, 2, 3), a1(1, 1), None, 1, 1, 1, 1, 1), a1(1, 3, 5, 3)
+    )
     # asymmetric pads: 2 zeros in front, none behind
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3), a1(1, 1), None, 1, 1, 2, 0, 1), a1(0, 1, 3, 5))
+        O.conv_direct(a1(1, 2, 3), a1(1, 1), None, 1, 1, 2, 0, 1), a1(0, 1, 3, 5)
+    )
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3, 4, 5), a1(1), None, 2, 1, 0, 0, 1), a1(1, 3, 5))
+        O.conv_direct(a1(1, 2, 3, 4, 5), a1(1), None, 2, 1, 0, 0, 1), a1(1, 3, 5)
+    )
     # stride 2 on 6 samples, kernel 2: floor((6-2)/2)+1 = 3 outputs
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3, 4, 5, 6), a1(1, 1), None, 2, 1, 0, 0, 1), a1(3, 7, 11))
+        O.conv_direct(a1(1, 2, 3, 4, 5, 6), a1(1, 1), None, 2, 1, 0, 0, 1), a1(3, 7, 11)
+    )
     # dilation 2: taps at p and p+2
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3, 4, 5), a1(1, 1), None, 1, 2, 0, 0, 1), a1(4, 6, 8))
+        O.conv_direct(a1(1, 2, 3, 4, 5), a1(1, 1), None, 1, 2, 0, 0, 1), a1(4, 6, 8)
+    )
     np.testing.assert_array_equal(
-        O.conv_direct(a1(1, 2, 3), a1(1, 1), np.array([0.5]), 1, 1, 0, 0, 1), a1(3.5, 5.5))
+        O.conv_direct(a1(1, 2, 3), a1(1, 1), np.array([0.5]), 1, 1, 0, 0, 1), a1(3.5, 5.5)
+    )
 
 
 def test_conv_2d_hand():
     x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
     w = np.array([[1, 0], [0, -1]], dtype=np.float64).reshape(1, 1, 2, 2)
     # y[i, j] = x[i, j] - x[i+1, j+1] = -4 everywhere
-    np.testing.assert_array_equal(O.conv_direct(x, w, None, 1, 1, 0, 0, 1),
-                                  np.full((1, 1, 2, 2), -4.0))
+    np.testing.assert_array_equal(
+        O.conv_direct(x, w, None, 1, 1, 0, 0, 1), np.full((1, 1, 2, 2), -4.0)
+    )
     # per-axis stride (2, 1)
     y = O.conv_direct(x, np.ones((1, 1, 1, 1)), None, (2, 1), 1, 0, 0, 1)
     np.testing.assert_array_equal(y, x[:, :, ::2, :])
@@ -71,8 +78,8 @@ def test_conv_groups_hand():
 def test_conv_output_size_formula():
     assert O.conv_out_len(5, 3, 1, 1, 0, 0) == 3
     assert O.conv_out_len(5, 3, 2, 1, 1, 1) == 3
-    assert O.conv_out_len(7, 3, 2, 2, 0, 1) == 2   # ext 5: floor((8-5)/2)+1
-    assert O.conv_out_len(2, 3, 1, 1, 0, 0) == 0   # kernel larger than input
+    assert O.conv_out_len(7, 3, 2, 2, 0, 1) == 2  # ext 5: floor((8-5)/2)+1
+    assert O.conv_out_len(2, 3, 1, 1, 0, 0) == 0  # kernel larger than input
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -99,6 +106,7 @@ def test_conv_direct_matches_per_element_loops(seed):
 
 # ---- deconvolution: hand-computed ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(12))
 def test_deconv_scatter_matches_scalar_loops(seed):
     rng = np.random.default_rng(400 + seed)
@@ -117,8 +125,9 @@ def test_deconv_scatter_matches_scalar_loops(seed):
     b = rng.standard_normal(Oc)
     y1 = O.deconv_scatter(x, w, b, s, d, pb, pe, op, g)
     y2 = O.deconv_scatter_loops(x, w, b, s, d, pb, pe, op, g)
-    assert y1.shape == (2, Oc) + tuple(O.deconv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i],
-                                                        op[i]) for i in range(n))
+    assert y1.shape == (2, Oc) + tuple(
+        O.deconv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i], op[i]) for i in range(n)
+    )
     np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
 
 
@@ -130,25 +139,32 @@ def test_deconv_1d_stride2_hand():
 def test_deconv_1d_overlap_pads_output_padding():
     # stride 1, kernel [1, 10]: full = [1, 10+2, 20] = [1, 12, 20]
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 1, 0, 0, 0, 1), a1(1, 12, 20))
+        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 1, 0, 0, 0, 1), a1(1, 12, 20)
+    )
     # pads crop: begin 1, end 0
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 1, 1, 0, 0, 1), a1(12, 20))
+        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 1, 1, 0, 0, 1), a1(12, 20)
+    )
     # output padding adds samples at the end (zeros before bias)
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2), a1(1, 1), None, 3, 1, 0, 0, 2, 1), a1(1, 1, 0, 2, 2, 0, 0))
+        O.deconv_scatter(a1(1, 2), a1(1, 1), None, 3, 1, 0, 0, 2, 1), a1(1, 1, 0, 2, 2, 0, 0)
+    )
     np.testing.assert_array_equal(
         O.deconv_scatter(a1(1, 2), a1(1, 1), np.array([1.0]), 3, 1, 0, 0, 2, 1),
-        a1(2, 2, 1, 3, 3, 1, 1))
+        a1(2, 2, 1, 3, 3, 1, 1),
+    )
     # pads larger than the kernel extent crop into the interpolated samples
     # full = [5, 0, 0, 10, 0, 0, 15]; a 1-tap kernel has extent 1, yet pads 1 and 2 crop
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2, 3), a1(5), None, 3, 1, 1, 2, 0, 1), a1(0, 0, 10, 0))
+        O.deconv_scatter(a1(1, 2, 3), a1(5), None, 3, 1, 1, 2, 0, 1), a1(0, 0, 10, 0)
+    )
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2, 3), a1(5), None, 3, 1, 2, 3, 0, 1), a1(0, 10))
+        O.deconv_scatter(a1(1, 2, 3), a1(5), None, 3, 1, 2, 3, 0, 1), a1(0, 10)
+    )
     # dilation 2: taps at i*s and i*s+2
     np.testing.assert_array_equal(
-        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 2, 0, 0, 0, 1), a1(1, 2, 10, 20))
+        O.deconv_scatter(a1(1, 2), a1(1, 10), None, 1, 2, 0, 0, 0, 1), a1(1, 2, 10, 20)
+    )
 
 
 def test_deconv_groups_hand():
@@ -159,9 +175,18 @@ def test_deconv_groups_hand():
     np.testing.assert_array_equal(y, [[[1, 2], [30, 60]]])
 
 
-@pytest.mark.parametrize("h,k,s,p,d", [(1, 1, 1, 0, 1), (4, 4, 2, 1, 1), (5, 3, 2, 1, 1),
-                                       (3, 2, 2, 0, 1), (6, 16, 8, 4, 1), (7, 3, 1, 1, 2),
-                                       (3, 5, 3, 2, 2)])
+@pytest.mark.parametrize(
+    "h,k,s,p,d",
+    [
+        (1, 1, 1, 0, 1),
+        (4, 4, 2, 1, 1),
+        (5, 3, 2, 1, 1),
+        (3, 2, 2, 0, 1),
+        (6, 16, 8, 4, 1),
+        (7, 3, 1, 1, 2),
+        (3, 5, 3, 2, 2),
+    ],
+)
 def test_deconv_output_size_matches_caffe(h, k, s, p, d):
     x = np.ones((1, 1, h))
     y = O.deconv_scatter(x, np.ones((1, 1, k)), None, s, d, p, p, 0, 1)
@@ -180,8 +205,7 @@ def test_stride1_deconv_is_full_correlation_with_flipped_kernel(seed):
     w = rng.standard_normal((C, Oc) + k)  # deconv layout
     y = O.deconv_scatter(x, w, None, 1, 1, 0, 0, 0, 1)
     flipped = np.flip(w, axis=tuple(range(2, 2 + n))).swapaxes(0, 1)  # conv layout [O, C, k]
-    ref = O.conv_direct(x, flipped, None, 1, 1, tuple(q - 1 for q in k),
-                        tuple(q - 1 for q in k), 1)
+    ref = O.conv_direct(x, flipped, None, 1, 1, tuple(q - 1 for q in k), tuple(q - 1 for q in k), 1)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -204,9 +228,16 @@ def test_deconv_is_conv_of_zero_inserted_input(seed):
     w = rng.standard_normal((C, Oc) + k)
     y = O.deconv_scatter(x, w, None, s, d, pb, pe, op, 1)
     flipped = np.flip(w, axis=tuple(range(2, 2 + n))).swapaxes(0, 1)
-    ref = O.conv_direct(O.zero_insert(x, s), flipped, None, 1, d,
-                        tuple(ext[i] - 1 - pb[i] for i in range(n)),
-                        tuple(ext[i] - 1 - pe[i] + op[i] for i in range(n)), 1)
+    ref = O.conv_direct(
+        O.zero_insert(x, s),
+        flipped,
+        None,
+        1,
+        d,
+        tuple(ext[i] - 1 - pb[i] for i in range(n)),
+        tuple(ext[i] - 1 - pe[i] + op[i] for i in range(n)),
+        1,
+    )
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -243,12 +274,16 @@ def test_deconv_dilation_equals_kernel_with_holes():
     d = (3, 2)
     holes = np.zeros((2, 3, 4, 5))
     holes[:, :, ::3, ::2] = w
-    np.testing.assert_allclose(O.deconv_scatter(x, w, None, 2, d, (1, 0), (0, 2), (1, 0), 1),
-                               O.deconv_scatter(x, holes, None, 2, 1, (1, 0), (0, 2), (1, 0), 1),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        O.deconv_scatter(x, w, None, 2, d, (1, 0), (0, 2), (1, 0), 1),
+        O.deconv_scatter(x, holes, None, 2, 1, (1, 0), (0, 2), (1, 0), 1),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 # ---- resampling, padding, activation -------------------------------------------------------------
+
 
 def test_zero_insert_hand():
     np.testing.assert_array_equal(O.zero_insert(a1(1, 2, 3), 2), a1(1, 0, 2, 0, 3))
@@ -274,8 +309,9 @@ def test_pad_crop_hand():
     # crop more than the data at the front, then pad behind: only padding survives
     np.testing.assert_array_equal(O.pad_crop(a1(1, 2), (-3,), (2,), 7.0), a1(7))
     x = np.arange(1, 7, dtype=np.float64).reshape(1, 1, 2, 3)
-    np.testing.assert_array_equal(O.pad_crop(x, (1, -1), (-1, 1), -1.0)[0, 0],
-                                  [[-1, -1, -1], [2, 3, -1]])
+    np.testing.assert_array_equal(
+        O.pad_crop(x, (1, -1), (-1, 1), -1.0)[0, 0], [[-1, -1, -1], [2, 3, -1]]
+    )
     with pytest.raises(ValueError):
         O.pad_crop(a1(1, 2), (-1,), (-1,))
 

@@ -7,31 +7,22 @@ convolution / deconvolution / matrix product of oracles.py, and onnxruntime on t
 from __future__ import annotations
 
 import numpy as np
+import oracles as O
 import pytest
+from helpers import SETTINGS
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from oracles import bn_reference
 
 import graphconv as gc
-import oracles as O
 import passes
 from graphconv.layers.activation import DropoutAttrs
 from graphconv.layers.linear import InnerProductAttrs
 from graphconv.layers.norm import BatchNormAttrs, ScaleAttrs
 from graphconv.layers.tensor import SplitAttrs
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import SETTINGS
 
 TOL = 1e-5
-
-
-def _bn_reference(z, mean, var, eps, scale=None, shift=None, gamma=None, beta=None):
-    shape = (1, -1) + (1,) * (z.ndim - 2)
-    y = (z - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
-    if scale is not None:
-        y = y * scale.reshape(shape) + shift.reshape(shape)
-    if gamma is not None:
-        y = y * gamma.reshape(shape) + (beta.reshape(shape) if beta is not None else 0)
-    return y
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -62,7 +53,10 @@ def test_fold_batchnorm_random(data):
     if affine:
         bn.update(scale=rng.uniform(0.5, 2, o), bias=rng.standard_normal(o))
     bn = {k: v.astype(np.float32) for k, v in bn.items()}
-    sc = {"scale": rng.uniform(-2, 2, o).astype(np.float32), "bias": rng.standard_normal(o).astype(np.float32)}
+    sc = {
+        "scale": rng.uniform(-2, 2, o).astype(np.float32),
+        "bias": rng.standard_normal(o).astype(np.float32),
+    }
     note((kind, g, bias, affine, with_scale))
     bld = gc.GraphBuilder("f")
     t = bld.input("data", x.shape)
@@ -73,9 +67,16 @@ def test_fold_batchnorm_random(data):
     before = bld.build()
     after = passes.apply(before, ["fold-batchnorm"])
     assert after.count_types() == {"Input": 1, kind: 1}
-    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3),
-                        bn.get("scale"), bn.get("bias"),
-                        sc["scale"] if with_scale else None, sc["bias"] if with_scale else None)
+    ref = bn_reference(
+        z,
+        bn["mean"],
+        bn["variance"],
+        np.float32(1e-3),
+        bn.get("scale"),
+        bn.get("bias"),
+        sc["scale"] if with_scale else None,
+        sc["bias"] if with_scale else None,
+    )
     out = before.outputs[0]
     assert after.outputs == (out,)
     O.assert_close(gc.run(before, {"data": x})[out], ref, 1e-4, "before")
@@ -122,12 +123,16 @@ def test_eliminate_identity_and_dead():
     O.assert_close(run_onnxruntime(gc.to_onnx(after), {"data": xs})[last], ref, TOL)
 
 
-@pytest.mark.parametrize("name", ["shicai__MobileNet-Caffe__mobilenet_deploy.prototxt",
-                                  "Yuelong-Yu__ERFNet-Caffe__prototxts_erfnet_deploy.prototxt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shicai__MobileNet-Caffe__mobilenet_deploy.prototxt",
+        "Yuelong-Yu__ERFNet-Caffe__prototxts_erfnet_deploy.prototxt",
+    ],
+)
 def test_fold_on_zoo_models(name, zoo):
     g = gc.load(zoo / name, input_shapes={"data": (1, 3, 128, 256)} if "ERF" in name else None)
-    after = passes.apply(g, ["fold-batchnorm", "eliminate-identity", "eliminate-dead"],
-                         verify=True)
+    after = passes.apply(g, ["fold-batchnorm", "eliminate-identity", "eliminate-dead"], verify=True)
     for layer in after.layers:  # only BatchNorms after a non-foldable layer remain
         if layer.type == "BatchNorm":
             assert after.producer[layer.inputs[0]].type not in ("Convolution", "Deconvolution")
@@ -160,12 +165,16 @@ def test_fold_leaves_inner_product_on_another_axis_alone():
     bn = {"mean": rng.standard_normal(4), "variance": rng.uniform(0.2, 2, 4)}
     bn = {k: v.astype(np.float32) for k, v in bn.items()}
     bld = gc.GraphBuilder("ip2")
-    t = bld.add("InnerProduct", bld.input("data", x.shape), InnerProductAttrs(4, bias=False,
-                                                                              axis=2),
-                params={"weight": w}, name="ip")
+    t = bld.add(
+        "InnerProduct",
+        bld.input("data", x.shape),
+        InnerProductAttrs(4, bias=False, axis=2),
+        params={"weight": w},
+        name="ip",
+    )
     bld.add("BatchNorm", t, BatchNormAttrs(eps=1e-3), params=bn, name="bn")
     g = bld.build()
     assert passes.apply(g, ["fold-batchnorm"]).count_types() == g.count_types()
     z = x.reshape(2, 4, 15).astype(np.float64) @ w.T.astype(np.float64)
-    ref = _bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
+    ref = bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-4)

@@ -13,26 +13,34 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import ROOT, ZOO, zoo_files
 
 import graphconv as gc
 import passes
-from conftest import ROOT, ZOO, zoo_files
-from passes.verify import check_site, summarize
+from passes.verify import summarize
 
 
 def _graph(kind: str) -> gc.Graph:
     b = gc.GraphBuilder(kind, seed=3)
     if kind == "deconv":
         x = b.input("x", (1, 4, 6, 5))
-        b.add("Deconvolution", x, gc.DeconvAttrs(num_output=6, kernel=(3, 4), stride=(2, 3),
-                                                 pads=1, group=2), name="up")
+        b.add(
+            "Deconvolution",
+            x,
+            gc.DeconvAttrs(num_output=6, kernel=(3, 4), stride=(2, 3), pads=1, group=2),
+            name="up",
+        )
     elif kind == "upsample":
         x = b.input("x", (1, 3, 5, 4))
         b.add("Upsample", x, gc.UpsampleAttrs(scale=(2, 3)), name="up")
     elif kind == "dilated":
         x = b.input("x", (1, 4, 11, 9))
-        b.add("Convolution", x, gc.ConvAttrs(num_output=5, kernel=(3, 3), dilation=2, pads=2),
-              name="atrous")
+        b.add(
+            "Convolution",
+            x,
+            gc.ConvAttrs(num_output=5, kernel=(3, 3), dilation=2, pads=2),
+            name="atrous",
+        )
     elif kind == "bn":
         x = b.input("x", (1, 3, 7, 7))
         y = b.add("Convolution", x, gc.ConvAttrs(num_output=4, kernel=(3, 3), pads=1), name="conv")
@@ -40,8 +48,12 @@ def _graph(kind: str) -> gc.Graph:
         b.add("Scale", y, gc.ScaleAttrs(bias=True), name="scale")
     elif kind == "separable":
         x = b.input("x", (1, 4, 9, 9))
-        b.add("SeparableConvolution", x, gc.SeparableAttrs(num_output=6, kernel=(3, 3), pads=1,
-                                                           multiplier=2), name="sep")
+        b.add(
+            "SeparableConvolution",
+            x,
+            gc.SeparableAttrs(num_output=6, kernel=(3, 3), pads=1, multiplier=2),
+            name="sep",
+        )
     return b.build()
 
 
@@ -52,22 +64,27 @@ def _edit(module, edit):
     def wrong(layer, ctx):
         out = rule(layer, ctx)
         return edit(out) if isinstance(out, list) else out
+
     return wrong
 
 
 def _params(layers, type_, fn, which=0):
     hits = [i for i, layer in enumerate(layers) if layer.type == type_]
-    i = (max(hits, key=lambda j: layers[j].params["weight"].size) if which == "largest"
-         else hits[which])
-    layers[i] = layers[i].replace(params={k: fn(v) if k == "weight" else v
-                                          for k, v in layers[i].params.items()})
+    i = (
+        max(hits, key=lambda j: layers[j].params["weight"].size)
+        if which == "largest"
+        else hits[which]
+    )
+    layers[i] = layers[i].replace(
+        params={k: fn(v) if k == "weight" else v for k, v in layers[i].params.items()}
+    )
     return layers
 
 
 def _attrs(layers, type_, fn):
     """``fn`` applied to the attributes of the first layer of ``type_``."""
     i = next(i for i, layer in enumerate(layers) if layer.type == type_)
-    return [*layers[:i], layers[i].replace(attrs=fn(layers[i].attrs)), *layers[i + 1:]]
+    return [*layers[:i], layers[i].replace(attrs=fn(layers[i].attrs)), *layers[i + 1 :]]
 
 
 def _shift_pad(a):
@@ -84,20 +101,54 @@ def _drop_tap(w):
 
 # (pass, graph, bug, edit of the replacement layers, whether 1e-4 on random floats catches it)
 BUGS = [
-    ("deconv-to-conv", "deconv", "weights not flipped", "deconv_to_conv",
-     lambda ls: _params(ls, "Convolution", lambda w: np.flip(w, (2, 3)).copy()), True),
-    ("deconv-to-conv", "deconv", "pad off by one", "deconv_to_conv",
-     lambda ls: _attrs(ls, "Pad", _shift_pad), True),
-    ("upsample-to-deconv", "upsample", "one kernel tap missing", "upsample_to_deconv",
-     lambda ls: _params(ls, "Deconvolution", _drop_tap), True),
-    ("dilated-to-dense", "dilated", "taps shifted by one", "dilated_to_dense",
-     lambda ls: _params(ls, "Convolution", lambda w: np.roll(w, 1, axis=3)), True),
-    ("deconv-to-subpixel", "deconv", "one phase flipped", "deconv_to_subpixel",
-     lambda ls: _params(ls, "Convolution", lambda w: np.flip(w, (2, 3)).copy(),
-                         which="largest"),
-     True),
-    ("dilated-to-space-to-batch", "dilated", "pad off by one", "dilated_to_space_to_batch",
-     lambda ls: _attrs(ls, "Pad", _shift_pad), True),
+    (
+        "deconv-to-conv",
+        "deconv",
+        "weights not flipped",
+        "deconv_to_conv",
+        lambda ls: _params(ls, "Convolution", lambda w: np.flip(w, (2, 3)).copy()),
+        True,
+    ),
+    (
+        "deconv-to-conv",
+        "deconv",
+        "pad off by one",
+        "deconv_to_conv",
+        lambda ls: _attrs(ls, "Pad", _shift_pad),
+        True,
+    ),
+    (
+        "upsample-to-deconv",
+        "upsample",
+        "one kernel tap missing",
+        "upsample_to_deconv",
+        lambda ls: _params(ls, "Deconvolution", _drop_tap),
+        True,
+    ),
+    (
+        "dilated-to-dense",
+        "dilated",
+        "taps shifted by one",
+        "dilated_to_dense",
+        lambda ls: _params(ls, "Convolution", lambda w: np.roll(w, 1, axis=3)),
+        True,
+    ),
+    (
+        "deconv-to-subpixel",
+        "deconv",
+        "one phase flipped",
+        "deconv_to_subpixel",
+        lambda ls: _params(ls, "Convolution", lambda w: np.flip(w, (2, 3)).copy(), which="largest"),
+        True,
+    ),
+    (
+        "dilated-to-space-to-batch",
+        "dilated",
+        "pad off by one",
+        "dilated_to_space_to_batch",
+        lambda ls: _attrs(ls, "Pad", _shift_pad),
+        True,
+    ),
     ("split-separable", "separable", "one depthwise tap missing", "split_separable", None, True),
 ]
 
@@ -111,19 +162,33 @@ def _random_float_check(before, after) -> bool:
     return any(not compare(b[t], a[t])[1] <= 1e-4 for t in before.outputs)
 
 
-@pytest.mark.parametrize("pass_name", ["deconv-to-conv", "upsample-to-deconv",
-                                       "dilated-to-dense", "deconv-to-subpixel",
-                                       "dilated-to-space-to-batch", "split-separable"])
+@pytest.mark.parametrize(
+    "pass_name",
+    [
+        "deconv-to-conv",
+        "upsample-to-deconv",
+        "dilated-to-dense",
+        "deconv-to-subpixel",
+        "dilated-to-space-to-batch",
+        "split-separable",
+    ],
+)
 def test_correct_rewrites_are_bit_equal_on_integers(pass_name):
-    kind = {"deconv-to-conv": "deconv", "upsample-to-deconv": "upsample",
-            "dilated-to-dense": "dilated", "deconv-to-subpixel": "deconv",
-            "dilated-to-space-to-batch": "dilated", "split-separable": "separable"}[pass_name]
+    kind = {
+        "deconv-to-conv": "deconv",
+        "upsample-to-deconv": "upsample",
+        "dilated-to-dense": "dilated",
+        "deconv-to-subpixel": "deconv",
+        "dilated-to-space-to-batch": "dilated",
+        "split-separable": "separable",
+    }[pass_name]
     after, checks = passes.apply_checked(_graph(kind), [pass_name])
     assert len(checks) == 1
     (c,) = checks
     assert c.mode == "exact" and c.ok and c.max_abs == 0, c.line()
-    assert passes.apply(_graph(kind), [pass_name], verify="exact").count_types() == \
-        after.count_types()
+    assert (
+        passes.apply(_graph(kind), [pass_name], verify="exact").count_types() == after.count_types()
+    )
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: f"{b[0]}:{b[2]}")
@@ -143,7 +208,9 @@ def test_exact_check_catches_an_injected_wrong_rewrite(bug, monkeypatch):
                 if isinstance(out, list):
                     out = _params(out, "Convolution", _drop_tap)
                 return out
+
             return wrong
+
         monkeypatch.setattr(module, "_rule_for", wrong_for)
     else:
         monkeypatch.setattr(module, "_rule", _edit(module, edit))
@@ -175,8 +242,10 @@ def test_lossy_split_fails_its_site_check():
         passes.apply(g, ["split-separable:rank=1"], verify="exact")
 
 
-EXACT_LOWERINGS = [["upsample-to-deconv", "deconv-to-conv"],
-                   ["deconv-to-subpixel", "dilated-to-space-to-batch"]]
+EXACT_LOWERINGS = [
+    ["upsample-to-deconv", "deconv-to-conv"],
+    ["deconv-to-subpixel", "dilated-to-space-to-batch"],
+]
 DENSE_BYTES = 200_000_000  # dilated-to-dense materialises zero-inserted kernels: dilation8's
 #                            fc6 (4096x512, 7x7 at dilation 4 -> 25x25) would take 5 GB
 
@@ -184,13 +253,21 @@ DENSE_BYTES = 200_000_000  # dilated-to-dense materialises zero-inserted kernels
 def _dense_bytes(graph) -> int:
     import math
 
-    return sum(4 * layer.params["weight"].size // math.prod(layer.attrs.kernel)
-               * math.prod(layer.attrs.extent) for layer in graph.layers
-               if layer.type == "Convolution" and any(d > 1 for d in layer.attrs.dilation))
+    return sum(
+        4
+        * layer.params["weight"].size
+        // math.prod(layer.attrs.kernel)
+        * math.prod(layer.attrs.extent)
+        for layer in graph.layers
+        if layer.type == "Convolution" and any(d > 1 for d in layer.attrs.dilation)
+    )
 
 
-@pytest.mark.parametrize("path", (zoo_files() if ZOO.is_dir() else [None]),
-                         ids=lambda p: p.stem.split("__", 1)[1][:40] if p else "none")
+@pytest.mark.parametrize(
+    "path",
+    (zoo_files() if ZOO.is_dir() else [None]),
+    ids=lambda p: p.stem.split("__", 1)[1][:40] if p else "none",
+)
 def test_every_zoo_rewrite_site_is_checked_exactly(path):
     if path is None:
         zoo_files()

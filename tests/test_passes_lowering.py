@@ -8,17 +8,16 @@ brute-force definitions in oracles.py (float64 scatter-add / direct sum, np.repe
 from __future__ import annotations
 
 import numpy as np
+import oracles as O
 import pytest
+from helpers import ROOT, SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
+from helpers import case_data as _case_data
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
-import oracles as O
 import passes
-from conftest import ROOT
 from graphconv.validate import run_onnxruntime
-from test_layers_conv import SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
-from test_layers_conv import _data as _case_data
 
 TOL = 1e-5
 
@@ -31,10 +30,17 @@ def _graph(layer_type, attrs, x, params):
 
 
 def _deconv_attrs(case) -> gc.DeconvAttrs:
-    return gc.DeconvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                          dilation=case["dilation"], pads_begin=case["pads_begin"],
-                          pads_end=case["pads_end"], output_padding=case["output_padding"],
-                          group=case["group"], bias=case["bias"])
+    return gc.DeconvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        output_padding=case["output_padding"],
+        group=case["group"],
+        bias=case["bias"],
+    )
 
 
 def _params(w, b) -> dict:
@@ -70,8 +76,17 @@ def test_deconv_to_conv_random(case):
     conv = [lay for lay in after.layers if lay.type == "Convolution"][0]
     assert conv.attrs.stride == (1,) * len(case["kernel"])
     assert conv.attrs.dilation == case["dilation"] and conv.attrs.group == case["group"]
-    ref = O.deconv_scatter(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                           case["pads_end"], case["output_padding"], case["group"])
+    ref = O.deconv_scatter(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["output_padding"],
+        case["group"],
+    )
     model = _three_way(before, after, x, ref, case["opset"])
     assert "ConvTranspose" not in _ops(model)
 
@@ -82,17 +97,33 @@ def test_dilated_to_dense_random(case):
     note(repr(case))
     assume(min(conv_out_sp(case)) >= 1 and max(case["dilation"]) > 1)
     x, w, b = _case_data(case, (case["O"], case["C"] // case["group"]) + case["kernel"])
-    attrs = gc.ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=case["stride"],
-                         dilation=case["dilation"], pads_begin=case["pads_begin"],
-                         pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
+    attrs = gc.ConvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        group=case["group"],
+        bias=case["bias"],
+    )
     before = _graph("Convolution", attrs, x, _params(w, b))
     after = passes.apply(before, ["dilated-to-dense"])
     convs = [lay for lay in after.layers if lay.type == "Convolution"]
     assert len(convs) == 1 and convs[0].attrs.dilation == (1,) * len(case["kernel"])
-    assert convs[0].attrs.kernel == tuple(d * (k - 1) + 1 for k, d in
-                                          zip(case["kernel"], case["dilation"]))
-    ref = O.conv_direct(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                        case["pads_end"], case["group"])
+    assert convs[0].attrs.kernel == tuple(
+        d * (k - 1) + 1 for k, d in zip(case["kernel"], case["dilation"])
+    )
+    ref = O.conv_direct(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["group"],
+    )
     _three_way(before, after, x, ref, case["opset"])
 
 
@@ -102,9 +133,13 @@ def test_upsample_to_deconv_is_bit_exact(data):
     n = data.draw(st.integers(1, 3))
     f = tuple(data.draw(st.integers(1, 4)) for _ in range(n))
     shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5))) + tuple(
-        data.draw(st.integers(1, 6 if n < 3 else 4)) for _ in range(n))
-    x = np.random.default_rng(data.draw(st.integers(0, 999))).standard_normal(shape).astype(
-        np.float32)
+        data.draw(st.integers(1, 6 if n < 3 else 4)) for _ in range(n)
+    )
+    x = (
+        np.random.default_rng(data.draw(st.integers(0, 999)))
+        .standard_normal(shape)
+        .astype(np.float32)
+    )
     before = _graph("Upsample", gc.UpsampleAttrs(f), x, None)
     after = passes.apply(before, ["upsample-to-deconv"])
     assert after.count_types() == {"Input": 1, "Deconvolution": 1}
@@ -119,12 +154,18 @@ def test_upsample_to_deconv_is_bit_exact(data):
     O.assert_close(run_onnxruntime(model, {"data": x})[out], ref, 1e-6)
 
 
-@pytest.mark.parametrize("model, names, gone", [
-    ("fcn_tiny.prototxt", ["deconv-to-conv"], {"Deconvolution"}),
-    ("upsample_vs_deconv.prototxt", ["upsample-to-deconv", "deconv-to-conv"],
-     {"Deconvolution", "Upsample"}),
-    ("wavenet_dilated_1d.prototxt", ["dilated-to-dense"], set()),
-])
+@pytest.mark.parametrize(
+    "model, names, gone",
+    [
+        ("fcn_tiny.prototxt", ["deconv-to-conv"], {"Deconvolution"}),
+        (
+            "upsample_vs_deconv.prototxt",
+            ["upsample-to-deconv", "deconv-to-conv"],
+            {"Deconvolution", "Upsample"},
+        ),
+        ("wavenet_dilated_1d.prototxt", ["dilated-to-dense"], set()),
+    ],
+)
 def test_passes_on_bundled_models_validate(model, names, gone):
     g = gc.load(ROOT / "models" / model)
     after = passes.apply(g, names, verify=True)
@@ -141,9 +182,11 @@ def test_pass_costs_are_reported(tmp_path):
 
     g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
     after = passes.apply(g, ["deconv-to-conv"])
-    deconv_macs = sum(lay.definition.macs(lay.attrs, [g.specs[lay.inputs[0]]],
-                                          [g.specs[lay.outputs[0]]])
-                      for lay in g.layers if lay.type == "Deconvolution")
+    deconv_macs = sum(
+        lay.definition.macs(lay.attrs, [g.specs[lay.inputs[0]]], [g.specs[lay.outputs[0]]])
+        for lay in g.layers
+        if lay.type == "Deconvolution"
+    )
     # zero-insertion multiplies the inserted zeros too: about stride^2 = 4x the direct MACs
     extra = total_macs(after) - (total_macs(g) - deconv_macs)
     assert 3.0 * deconv_macs < extra < 4.5 * deconv_macs
@@ -161,9 +204,13 @@ def test_deconv_to_subpixel_random(case):
     if "Deconvolution" in after.count_types():
         # only when some phase would read no tap: check that claim independently
         assert any("has no kernel taps" in n for n in after.notes)
-        assert any(not [t for t in range(k) if (r + pb - d * t) % s == 0]
-                   for k, s, d, pb in zip(case["kernel"], case["stride"], case["dilation"],
-                                          case["pads_begin"]) for r in range(s))
+        assert any(
+            not [t for t in range(k) if (r + pb - d * t) % s == 0]
+            for k, s, d, pb in zip(
+                case["kernel"], case["stride"], case["dilation"], case["pads_begin"]
+            )
+            for r in range(s)
+        )
         return
     n_phases = int(np.prod(case["stride"]))
     assert after.count_types()["Convolution"] == n_phases
@@ -171,8 +218,17 @@ def test_deconv_to_subpixel_random(case):
     assert all(lay.attrs.stride == (1,) * len(case["kernel"]) for lay in convs)
     # no zero weights: the phase kernels hold exactly the deconvolution's taps, once each
     assert sum(lay.params["weight"].size for lay in convs) == w.size
-    ref = O.deconv_scatter(x, w, b, case["stride"], case["dilation"], case["pads_begin"],
-                           case["pads_end"], case["output_padding"], case["group"])
+    ref = O.deconv_scatter(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["output_padding"],
+        case["group"],
+    )
     model = _three_way(before, after, x, ref, case["opset"])
     assert "ConvTranspose" not in _ops(model)
 
@@ -182,8 +238,11 @@ def test_subpixel_costs_a_stride_factor_less_than_zero_insertion():
 
     b = gc.GraphBuilder("fcn")
     x = b.input("data", (1, 8, 16, 16))
-    b.add("Deconvolution", x, gc.DeconvAttrs(num_output=8, kernel=(4, 4), stride=2, pads=1,
-                                             bias=False))
+    b.add(
+        "Deconvolution",
+        x,
+        gc.DeconvAttrs(num_output=8, kernel=(4, 4), stride=2, pads=1, bias=False),
+    )
     g = b.build()
     direct = 16 * 16 * 8 * 8 * 16  # every input sample times every tap into every output
     assert total_macs(g) == direct
@@ -200,15 +259,30 @@ def test_dilated_to_space_to_batch_random(case):
     case = dict(case, stride=(1,) * len(case["kernel"]))
     assume(min(conv_out_sp(case)) >= 1)
     x, w, b = _case_data(case, (case["O"], case["C"] // case["group"]) + case["kernel"])
-    attrs = gc.ConvAttrs(num_output=case["O"], kernel=case["kernel"], stride=1,
-                         dilation=case["dilation"], pads_begin=case["pads_begin"],
-                         pads_end=case["pads_end"], group=case["group"], bias=case["bias"])
+    attrs = gc.ConvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=1,
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        group=case["group"],
+        bias=case["bias"],
+    )
     before = _graph("Convolution", attrs, x, _params(w, b))
     after = passes.apply(before, ["dilated-to-space-to-batch"])
     convs = [lay for lay in after.layers if lay.type == "Convolution"]
     assert len(convs) == 1 and convs[0].attrs.dilation == (1,) * len(case["kernel"])
     assert convs[0].params["weight"].shape == w.shape  # the kernel is not inflated
     assert after.specs[convs[0].inputs[0]].shape[0] == case["N"] * int(np.prod(case["dilation"]))
-    ref = O.conv_direct(x, w, b, (1,) * len(case["kernel"]), case["dilation"],
-                        case["pads_begin"], case["pads_end"], case["group"])
+    ref = O.conv_direct(
+        x,
+        w,
+        b,
+        (1,) * len(case["kernel"]),
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["group"],
+    )
     _three_way(before, after, x, ref, case["opset"])

@@ -11,10 +11,10 @@ which test_caffe_zoo.py already validates at full size.
 from __future__ import annotations
 
 import pytest
+from helpers import ZOO, zoo_files
 
 import graphconv as gc
 import passes
-from conftest import ZOO, zoo_files
 
 LOWER = ["upsample-to-deconv", "deconv-to-conv"]
 SMALL = {  # reduced sizes for models whose lowered deconvolutions are expensive at full size
@@ -39,11 +39,15 @@ def _size(path):
 
 
 def _onnx_ops(model):
-    return {(n.op_type, next((a.s.decode() for a in n.attribute if a.name == "mode"), ""))
-            for n in model.graph.node}
+    return {
+        (n.op_type, next((a.s.decode() for a in n.attribute if a.name == "mode"), ""))
+        for n in model.graph.node
+    }
 
 
-@pytest.mark.parametrize("path", _params(), ids=lambda p: p.stem.split("__", 1)[1][:48] if p else "none")
+@pytest.mark.parametrize(
+    "path", _params(), ids=lambda p: p.stem.split("__", 1)[1][:48] if p else "none"
+)
 def test_lowering_removes_deconvolution_and_nearest_resize(path):
     if path is None:
         zoo_files()
@@ -65,28 +69,48 @@ def test_lowering_removes_deconvolution_and_nearest_resize(path):
     assert report.ok, "\n".join(report.lines())
 
 
-@pytest.mark.parametrize("name, names, gone", [
-    ("shelhamer__fcn.berkeleyvision.org__voc-fcn8s_deploy.prototxt", ["deconv-to-subpixel"],
-     "Deconvolution"),
-    ("s9xie__hed__examples_hed_deploy.prototxt", ["deconv-to-subpixel"], "Deconvolution"),
-    ("fyu__dilation__models_dilation8_pascal_voc_deploy.prototxt", ["dilated-to-space-to-batch"],
-     None),
-    ("Yuelong-Yu__ERFNet-Caffe__prototxts_erfnet_deploy.prototxt",
-     ["dilated-to-dense", "fold-batchnorm"], None),
-    ("TimoSaemann__ENet__prototxts_enet_deploy_final.prototxt",
-     ["dilated-to-space-to-batch", "deconv-to-subpixel"], "Deconvolution"),
-])
+@pytest.mark.parametrize(
+    "name, names, gone",
+    [
+        (
+            "shelhamer__fcn.berkeleyvision.org__voc-fcn8s_deploy.prototxt",
+            ["deconv-to-subpixel"],
+            "Deconvolution",
+        ),
+        ("s9xie__hed__examples_hed_deploy.prototxt", ["deconv-to-subpixel"], "Deconvolution"),
+        (
+            "fyu__dilation__models_dilation8_pascal_voc_deploy.prototxt",
+            ["dilated-to-space-to-batch"],
+            None,
+        ),
+        (
+            "Yuelong-Yu__ERFNet-Caffe__prototxts_erfnet_deploy.prototxt",
+            ["dilated-to-dense", "fold-batchnorm"],
+            None,
+        ),
+        (
+            "TimoSaemann__ENet__prototxts_enet_deploy_final.prototxt",
+            ["dilated-to-space-to-batch", "deconv-to-subpixel"],
+            "Deconvolution",
+        ),
+    ],
+)
 def test_other_passes_on_zoo_models(name, names, gone, zoo):
     small = {"fyu__dilation": {"data": (1, 3, 500, 500)}}
     path = zoo / name
-    graph = gc.load(path, input_shapes=_size(path) or next(
-        (s for k, s in small.items() if name.startswith(k)), None))
+    graph = gc.load(
+        path,
+        input_shapes=_size(path) or next((s for k, s in small.items() if name.startswith(k)), None),
+    )
     lowered = passes.apply(graph, names)
     if gone:
         assert gone not in lowered.count_types()
     if "dilated" in names[0]:
-        assert all(lay.attrs.dilation == (1,) * lay.attrs.rank for lay in lowered.layers
-                   if lay.type == "Convolution" and lay.attrs.stride == (1,) * lay.attrs.rank)
+        assert all(
+            lay.attrs.dilation == (1,) * lay.attrs.rank
+            for lay in lowered.layers
+            if lay.type == "Convolution" and lay.attrs.stride == (1,) * lay.attrs.rank
+        )
     report = gc.validate(lowered)
     assert report.ok, "\n".join(report.lines())
 
@@ -99,8 +123,9 @@ def test_upsample_to_deconv_on_yolov3_tiny_head(zoo, tmp_path):
     from graphconv.frontends.caffe import schema
 
     net = schema.NetParameter()
-    text_format.Parse((zoo / "ChenYingpeng__caffe-yolov3__prototxt_yolov3-tiny.prototxt")
-                      .read_text(), net)
+    text_format.Parse(
+        (zoo / "ChenYingpeng__caffe-yolov3__prototxt_yolov3-tiny.prototxt").read_text(), net
+    )
     names = [lp.name for lp in net.layer]
     keep = names.index("layer20-upsample") + 1
     del net.layer[keep:]

@@ -7,9 +7,9 @@ and on identical inputs.
 from __future__ import annotations
 
 import numpy as np
+from helpers import ROOT
 
 import graphconv as gc
-from conftest import ROOT
 from graphconv.registry import layer_type
 
 
@@ -30,8 +30,9 @@ def test_broken_kernel_is_named(monkeypatch):
     original = relu.run
 
     def wrong(a, xs, p):  # a leaky slope where none is asked for
-        return original(a, xs, p) if a.negative_slope else [np.where(xs[0] > 0, xs[0],
-                                                                     0.01 * xs[0])]
+        return (
+            original(a, xs, p) if a.negative_slope else [np.where(xs[0] > 0, xs[0], 0.01 * xs[0])]
+        )
 
     original_epilogue = relu.epilogue
 
@@ -48,8 +49,10 @@ def test_broken_kernel_is_named(monkeypatch):
     assert [f.layer for f in report.layer_failures][0] == "relu1"
     # relu5 has a real slope, so it is not among the failures
     assert "relu5" not in {f.layer for f in report.layer_failures}
-    assert any("first layer that differs on identical inputs: layer 'relu1'" in line
-               for line in report.lines())
+    assert any(
+        "first layer that differs on identical inputs: layer 'relu1'" in line
+        for line in report.lines()
+    )
 
 
 def test_isolated_export_feeds_each_layer():
@@ -61,15 +64,19 @@ def test_isolated_export_feeds_each_layer():
     names = {i.name for i in model.graph.input}
     assert isolated_input("down1") in names and "image" in names
     # feed zeros into up1's input: ORT's up1 output is then its bias everywhere
-    feeds = {i.name: np.zeros([d.dim_value for d in i.type.tensor_type.shape.dim], np.float32)
-             for i in model.graph.input}
+    feeds = {
+        i.name: np.zeros([d.dim_value for d in i.type.tensor_type.shape.dim], np.float32)
+        for i in model.graph.input
+    }
     out = run_onnxruntime(model, feeds)["up1#1"]
     bias = g.layer("up1").params["bias"]
-    np.testing.assert_allclose(out, np.broadcast_to(bias[None, :, None, None], out.shape),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out, np.broadcast_to(bias[None, :, None, None], out.shape), rtol=1e-6
+    )
 
 
 # ---- three comparisons, one verdict (issue 17) ------------------------------------------------
+
 
 def test_rewritten_graph_is_compared_with_the_original():
     import passes
@@ -105,8 +112,13 @@ def _nan_graph():
     y = b.add("Convolution", x, gc.ConvAttrs(num_output=4, kernel=(3, 3)), name="conv1")
     z = b.add("ReLU", y, name="relu1")
     w = np.full((4, 4, 3, 3), np.nan, np.float32)
-    b.add("Convolution", z, gc.ConvAttrs(num_output=4, kernel=(3, 3), bias=False),
-          params={"weight": w}, name="conv2")
+    b.add(
+        "Convolution",
+        z,
+        gc.ConvAttrs(num_output=4, kernel=(3, 3), bias=False),
+        params={"weight": w},
+        name="conv2",
+    )
     return b.build()
 
 
@@ -129,8 +141,7 @@ def test_nonfinite_from_overflow_names_the_layer():
     b.add("Power", y, gc.PowerAttrs(power=2.0, scale=1.0, shift=0.0), name="square")
     report = gc.validate(b.build())
     assert report.failed[0] == "non-finite"
-    assert all(nf.inf > 0 and nf.first_layer == "layer 'square' (Power)"
-               for nf in report.nonfinite)
+    assert all(nf.inf > 0 and nf.first_layer == "layer 'square' (Power)" for nf in report.nonfinite)
 
 
 def test_repro_folder_reproduces_the_difference_in_onnxruntime(tmp_path, monkeypatch):
@@ -143,7 +154,11 @@ def test_repro_folder_reproduces_the_difference_in_onnxruntime(tmp_path, monkeyp
     assert report.failed == ["export"] and report.repro == str(tmp_path / "repro")
     folder = tmp_path / "repro"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "README.txt", "expected.npz", "inputs.npz", "layer.onnx"]
+        "README.txt",
+        "expected.npz",
+        "inputs.npz",
+        "layer.onnx",
+    ]
     import onnx
 
     model = onnx.load(str(folder / "layer.onnx"))

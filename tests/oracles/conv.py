@@ -1,4 +1,4 @@
-"""Brute-force NumPy reference definitions, written independently of graphconv.
+"""Convolution and Deconvolution: shape formulas, direct sums, scatter-adds.
 
 Everything here works in float64 and follows the textbook definition as literally as possible
 (direct sums over kernel taps, scatter-adds, index maps), trading speed for obviousness. Nothing
@@ -22,6 +22,7 @@ def _tup(v, n):
 
 # ---- shape formulas ------------------------------------------------------------------------------
 
+
 def conv_out_len(h, k, s, d, pb, pe):
     """floor((H + pb + pe - (d(k-1)+1)) / s) + 1 (may be < 1 for invalid configs)."""
     ext = d * (k - 1) + 1
@@ -41,6 +42,7 @@ def caffe_deconv_out_len(h, k, s, p, d=1):
 
 # ---- convolution ---------------------------------------------------------------------------------
 
+
 def conv_direct(x, w, b, stride, dilation, pads_begin, pads_end, group):
     """Grouped, dilated, strided, asymmetrically zero-padded N-D cross-correlation (float64).
 
@@ -53,32 +55,36 @@ def conv_direct(x, w, b, stride, dilation, pads_begin, pads_end, group):
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    O, cg = w.shape[:2]
+    n_out, cg = w.shape[:2]
     k = w.shape[2:]
     assert len(k) == n
     s, d = _tup(stride, n), _tup(dilation, n)
     pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    assert C % group == 0 and O % group == 0 and cg == C // group
-    og = O // group
+    assert C % group == 0 and n_out % group == 0 and cg == C // group
+    og = n_out // group
     out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
     if any(o < 1 for o in out):
         raise ValueError(f"empty conv output {out}")
     xp = np.zeros((N, C) + tuple(sp[i] + pb[i] + pe[i] for i in range(n)))
     xp[(slice(None), slice(None)) + tuple(slice(pb[i], pb[i] + sp[i]) for i in range(n))] = x
-    y = np.zeros((N, O) + out)
-    for o in range(O):
+    y = np.zeros((N, n_out) + out)
+    for o in range(n_out):
         gi = o // og
         for cl in range(cg):
             c = gi * cg + cl
             for t in itertools.product(*(range(kk) for kk in k)):
                 # output position p reads xp at p*s + t*d
-                view = xp[(slice(None), c) + tuple(
-                    slice(t[i] * d[i], t[i] * d[i] + s[i] * (out[i] - 1) + 1, s[i])
-                    for i in range(n))]
+                view = xp[
+                    (slice(None), c)
+                    + tuple(
+                        slice(t[i] * d[i], t[i] * d[i] + s[i] * (out[i] - 1) + 1, s[i])
+                        for i in range(n)
+                    )
+                ]
                 assert view.shape == (N,) + out
                 y[:, o] += w[(o, cl) + t] * view
     if b is not None:
-        y += np.asarray(b, dtype=np.float64).reshape((1, O) + (1,) * n)
+        y += np.asarray(b, dtype=np.float64).reshape((1, n_out) + (1,) * n)
     return y
 
 
@@ -89,15 +95,15 @@ def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group)
     N, C = x.shape[:2]
     sp = x.shape[2:]
     n = len(sp)
-    O, cg = w.shape[:2]
+    n_out, cg = w.shape[:2]
     k = w.shape[2:]
     s, d = _tup(stride, n), _tup(dilation, n)
     pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    og = O // group
+    og = n_out // group
     out = tuple(conv_out_len(sp[i], k[i], s[i], d[i], pb[i], pe[i]) for i in range(n))
-    y = np.zeros((N, O) + out)
+    y = np.zeros((N, n_out) + out)
     for nn in range(N):
-        for o in range(O):
+        for o in range(n_out):
             gi = o // og
             for p in itertools.product(*(range(q) for q in out)):
                 acc = 0.0 if b is None else float(b[o])
@@ -113,14 +119,23 @@ def conv_pointwise_loops(x, w, b, stride, dilation, pads_begin, pads_end, group)
 
 # ---- transposed convolution ----------------------------------------------------------------------
 
+
 def _deconv_setup(x, w, stride, dilation, pads_begin, pads_end, output_padding, group):
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     C = x.shape[1]
     n = x.ndim - 2
     assert w.shape[0] == C and C % group == 0 and w.ndim == n + 2
-    return (x, w, n, _tup(stride, n), _tup(dilation, n), _tup(pads_begin, n),
-            _tup(pads_end, n), _tup(output_padding, n))
+    return (
+        x,
+        w,
+        n,
+        _tup(stride, n),
+        _tup(dilation, n),
+        _tup(pads_begin, n),
+        _tup(pads_end, n),
+        _tup(output_padding, n),
+    )
 
 
 def _deconv_crop(buf, b, pb, pe, n):
@@ -146,8 +161,9 @@ def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_paddi
     Loops over input positions and groups; each step adds one input sample's (dilated) kernel
     footprint, summed over the group's input channels.
     """
-    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
-                                              output_padding, group)
+    x, w, n, s, d, pb, pe, op = _deconv_setup(
+        x, w, stride, dilation, pads_begin, pads_end, output_padding, group
+    )
     N, C = x.shape[:2]
     sp = x.shape[2:]
     og, k = w.shape[1], w.shape[2:]
@@ -155,20 +171,22 @@ def deconv_scatter(x, w, b, stride, dilation, pads_begin, pads_end, output_paddi
     full = tuple(s[a] * (sp[a] - 1) + d[a] * (k[a] - 1) + 1 + op[a] for a in range(n))
     buf = np.zeros((N, og * group) + full)
     for i in itertools.product(*(range(h) for h in sp)):
-        foot = tuple(slice(i[a] * s[a], i[a] * s[a] + d[a] * (k[a] - 1) + 1, d[a])
-                     for a in range(n))
+        foot = tuple(
+            slice(i[a] * s[a], i[a] * s[a] + d[a] * (k[a] - 1) + 1, d[a]) for a in range(n)
+        )
         for gi in range(group):
             cs, os_ = slice(gi * cg, (gi + 1) * cg), slice(gi * og, (gi + 1) * og)
-            xi = x[(slice(None), cs) + i]                          # (N, cg)
-            contrib = np.tensordot(xi, w[cs], axes=([1], [0]))     # (N, og, *k)
+            xi = x[(slice(None), cs) + i]  # (N, cg)
+            contrib = np.tensordot(xi, w[cs], axes=([1], [0]))  # (N, og, *k)
             buf[(slice(None), os_) + foot] += contrib
     return _deconv_crop(buf, b, pb, pe, n)
 
 
 def deconv_scatter_loops(x, w, b, stride, dilation, pads_begin, pads_end, output_padding, group):
     """Same as :func:`deconv_scatter`, one scalar multiply-add at a time (for self-checks)."""
-    x, w, n, s, d, pb, pe, op = _deconv_setup(x, w, stride, dilation, pads_begin, pads_end,
-                                              output_padding, group)
+    x, w, n, s, d, pb, pe, op = _deconv_setup(
+        x, w, stride, dilation, pads_begin, pads_end, output_padding, group
+    )
     N, C = x.shape[:2]
     sp = x.shape[2:]
     og, k = w.shape[1], w.shape[2:]
@@ -184,72 +202,3 @@ def deconv_scatter_loops(x, w, b, stride, dilation, pads_begin, pads_end, output
                         pos = tuple(i[a] * s[a] + t[a] * d[a] for a in range(n))
                         buf[(nn, o) + pos] += x[(nn, c) + i] * w[(c, ol) + t]
     return _deconv_crop(buf, b, pb, pe, n)
-
-
-# ---- resampling and padding ----------------------------------------------------------------------
-
-def upsample_nearest(x, factors):
-    """Nearest upsampling by integer factors per spatial axis via np.repeat."""
-    y = np.asarray(x)
-    for a, f in enumerate(factors):
-        y = np.repeat(y, int(f), axis=2 + a)
-    return y
-
-
-def zero_insert(x, stride):
-    """``s-1`` zeros between neighbouring samples on each spatial axis: out = s(H-1)+1."""
-    x = np.asarray(x)
-    sp = x.shape[2:]
-    n = len(sp)
-    s = _tup(stride, n)
-    y = np.zeros(x.shape[:2] + tuple(s[a] * (sp[a] - 1) + 1 for a in range(n)), dtype=x.dtype)
-    for i in itertools.product(*(range(h) for h in sp)):
-        y[(slice(None), slice(None)) + tuple(i[a] * s[a] for a in range(n))] = \
-            x[(slice(None), slice(None)) + i]
-    return y
-
-
-def pad_crop(x, pads_begin, pads_end, value=0.0):
-    """Constant padding over spatial axes by the index map ``y[i] = x[i - pb]`` where that index
-    exists and ``value`` elsewhere; output length ``H + pb + pe`` (negative amounts crop)."""
-    x = np.asarray(x)
-    sp = x.shape[2:]
-    n = len(sp)
-    pb, pe = _tup(pads_begin, n), _tup(pads_end, n)
-    out = tuple(sp[a] + pb[a] + pe[a] for a in range(n))
-    if any(q < 1 for q in out):
-        raise ValueError(f"empty pad output {out}")
-    y = np.full(x.shape[:2] + out, value, dtype=x.dtype)
-    for p in itertools.product(*(range(q) for q in out)):
-        src = tuple(p[a] - pb[a] for a in range(n))
-        if all(0 <= src[a] < sp[a] for a in range(n)):
-            y[(slice(None), slice(None)) + p] = x[(slice(None), slice(None)) + src]
-    return y
-
-
-def leaky_relu(x, negative_slope):
-    x = np.asarray(x, dtype=np.float64)
-    return np.maximum(x, 0.0) + negative_slope * np.minimum(x, 0.0)
-
-
-# ---- comparison ----------------------------------------------------------------------------------
-
-def rel_err(got, ref):
-    """max |got - ref| / max |ref| (the absolute error when ref is all zeros)."""
-    got = np.asarray(got, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    if got.size == 0:
-        return 0.0
-    err = float(np.max(np.abs(got - ref)))
-    scale = float(np.max(np.abs(ref)))
-    return err / scale if scale > 0 else err
-
-
-def assert_close(got, ref, tol=1e-4, what=""):
-    got = np.asarray(got)
-    ref = np.asarray(ref)
-    assert got.shape == ref.shape, f"{what}: shape {got.shape} != expected {ref.shape}"
-    assert np.all(np.isfinite(got)), f"{what}: non-finite values"
-    e = rel_err(got, ref)
-    assert e <= tol, f"{what}: relative error {e:.3g} > {tol}"
