@@ -132,3 +132,23 @@ class GraphBuilder:
         if outputs is None:
             outputs = self.unconsumed()
         return Graph(tuple(self.layers), tuple(outputs), self.name, tuple(notes), reuse=self.specs)
+
+
+def cut_out(
+    layers: Iterable[Layer],
+    input_specs: Mapping[str, TensorSpec],
+    outputs: Iterable[str],
+    name: str,
+) -> Graph:
+    """``layers`` as a graph of their own: an ``Input`` (named after the tensor, or
+    ``<tensor>/input`` where a layer already has that name) for each tensor in ``input_specs``,
+    which must be every tensor the layers read and do not make themselves."""
+    layers = list(layers)
+    taken = {layer.name for layer in layers}
+    sources = []
+    for t, spec in input_specs.items():
+        source = t if t not in taken else f"{t}/input"
+        taken.add(source)
+        attrs = layer_type("Input").Attrs(shape=spec.shape)
+        sources.append(Layer(source, "Input", (), (t,), attrs))
+    return Graph((*sources, *layers), tuple(outputs), name)

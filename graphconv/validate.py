@@ -246,12 +246,18 @@ class ValidationReport:
 
 def compare(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     """Max abs error of ``a`` against ``ref`` and that error over max |ref| (NaNs count as inf)."""
+    return measure(a, ref)[:2]
+
+
+def measure(a: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    """:func:`compare`'s (error, relative error) and the scale between them: the largest finite
+    |ref|."""
     a = np.asarray(a, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if a.shape != ref.shape:
-        return float("inf"), float("inf")
+        return float("inf"), float("inf"), _scale(ref)
     if a.size == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     same_nonfinite = (~np.isfinite(a) | ~np.isfinite(ref)) & (
         (a == ref) | (np.isnan(a) & np.isnan(ref))
     )
@@ -259,8 +265,8 @@ def compare(a: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
         diff = np.where(same_nonfinite, 0.0, np.abs(a - ref))
     diff = np.nan_to_num(diff, nan=np.inf)
     err = float(diff.max())
-    scale = float(np.max(np.abs(np.where(np.isfinite(ref), ref, 0.0))))
-    return err, (err / scale if scale > 0 else (0.0 if err == 0 else float("inf")))
+    scale = _scale(ref)
+    return err, (err / scale if scale > 0 else (0.0 if err == 0 else float("inf"))), scale
 
 
 def ort_session(model, threads: int | None = None, optimize: str = "basic"):
@@ -312,8 +318,7 @@ def run_onnxruntime(
 def _checks(names, shapes, ours, ref, tol) -> tuple[OutputCheck, ...]:
     out = []
     for name in names:
-        err, rel = compare(ours[name], ref[name])
-        scale = _scale(ref[name])
+        err, rel, scale = measure(ours[name], ref[name])
         finite = bool(np.all(np.isfinite(ours[name])) and np.all(np.isfinite(ref[name])))
         out.append(
             OutputCheck(name, shapes[name], err, rel, finite and rel <= tol, scale, tol, finite)
@@ -322,6 +327,7 @@ def _checks(names, shapes, ours, ref, tol) -> tuple[OutputCheck, ...]:
 
 
 def _scale(ref) -> float:
+    """The largest finite |value| of ``ref`` (0 when it has none)."""
     ref = np.asarray(ref, dtype=np.float64)
     finite = ref[np.isfinite(ref)]
     return float(np.max(np.abs(finite))) if finite.size else 0.0
@@ -447,7 +453,7 @@ def _traced(graph: Graph, feeds, found: list[NonFinite], opset: int) -> list[Non
 def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = False) -> str | None:
     """The first layer (topological order) with a NaN or Inf in an output, in the interpreter
     or in onnxruntime; the layer is named with its type and the offending parameter, if any."""
-    tensors = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
+    tensors = computed_tensors(graph)
     if onnxruntime:
         values = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False), feeds)
     else:
@@ -463,11 +469,16 @@ def first_nonfinite(graph: Graph, feeds, opset: int = 17, onnxruntime: bool = Fa
     return None
 
 
+def computed_tensors(graph: Graph) -> list[str]:
+    """Every tensor a layer computes (graph inputs left out), in topological order."""
+    return [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
+
+
 def first_divergence(
     graph: Graph, feeds: dict[str, np.ndarray], rtol: float, opset: int = 17
 ) -> str | None:
     """Name the first layer (in topological order) whose output differs from onnxruntime's."""
-    tensors = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
+    tensors = computed_tensors(graph)
     ours = run(graph, feeds, outputs=tensors)
     theirs = run_onnxruntime(to_onnx(graph, opset, extra_outputs=tensors, check=False), feeds)
     for layer in graph.layers:
@@ -519,20 +530,13 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
     take: ``layer.onnx`` (that layer alone), ``inputs.npz`` (the interpreter's inputs to it),
     ``expected.npz`` (the interpreter's outputs) and ``README.txt`` (what differs, and a command
     that shows it in onnxruntime). Returns the folder."""
+    from .builder import cut_out
     from .export import save
-    from .ir import Layer
-    from .layers.tensor import InputAttrs
 
     layer = graph.layer(failure.layer)
     ins = list(dict.fromkeys(layer.inputs))
     values = run(graph, feeds, outputs=[*ins, *layer.outputs])
-    taken = {layer.name}
-    sources = []
-    for t in ins:
-        name = t if t not in taken else f"{t}/input"
-        taken.add(name)
-        sources.append(Layer(name, "Input", (), (t,), InputAttrs(shape=graph.specs[t].shape)))
-    alone = Graph((*sources, layer), layer.outputs, f"repro_{layer.name}")
+    alone = cut_out([layer], {t: graph.specs[t] for t in ins}, layer.outputs, f"repro_{layer.name}")
     os.makedirs(folder, exist_ok=True)
     save(to_onnx(alone, opset), os.path.join(folder, "layer.onnx"))
     np.savez(os.path.join(folder, "inputs.npz"), **{t: values[t] for t in ins})

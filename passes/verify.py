@@ -29,9 +29,10 @@ from typing import Mapping
 
 import numpy as np
 
+from graphconv.builder import cut_out
 from graphconv.errors import GraphconvError
-from graphconv.ir import Graph, Layer, TensorSpec, seeded_rng
-from graphconv.layers.tensor import InputAttrs
+from graphconv.ir import Graph, TensorSpec, seeded_rng
+from graphconv.validate import compare, computed_tensors
 
 from ._rewrite import Site, recording
 
@@ -78,16 +79,11 @@ def site_graph(
 ) -> Graph:
     """The site's original layers as a graph of their own: an ``Input`` for each tensor they
     read (with ``shapes``), ``params`` replacing layers' weights where given."""
-    taken = {layer.name for layer in site.originals}
-    layers: list[Layer] = []
-    for t, spec in shapes.items():
-        name = t if t not in taken else f"{t}/input"
-        taken.add(name)
-        layers.append(Layer(name, "Input", (), (t,), InputAttrs(shape=spec.shape)))
-    for layer in site.originals:
-        p = (params or {}).get(layer.name)
-        layers.append(layer if p is None else layer.replace(params=p))
-    return Graph(tuple(layers), site.outputs, f"site:{site.originals[0].name}")
+    layers = [
+        layer if layer.name not in (params or {}) else layer.replace(params=params[layer.name])
+        for layer in site.originals
+    ]
+    return cut_out(layers, shapes, site.outputs, f"site:{site.originals[0].name}")
 
 
 def _shrunk(specs: Mapping[str, TensorSpec], extent: int | None) -> dict[str, TensorSpec]:
@@ -178,8 +174,7 @@ def _integer_feeds(graph: Graph, seed: int) -> dict[str, np.ndarray]:
 def _every_tensor(graph: Graph, feeds) -> dict[str, np.ndarray]:
     from graphconv.interpreter import run
 
-    names = [t for layer in graph.layers if not layer.definition.is_source for t in layer.outputs]
-    return run(graph, feeds, outputs=names, fuse=False)
+    return run(graph, feeds, outputs=computed_tensors(graph), fuse=False)
 
 
 def _absolute(graph: Graph) -> Graph:
@@ -244,8 +239,7 @@ def _exact_on(site: Site, pass_fn, options, seed: int, params) -> SiteCheck | st
         first = site.originals[0]
         for t in site.outputs:
             if not np.array_equal(ours[t], theirs[t]):
-                err = float(np.max(np.abs(ours[t].astype(np.float64) - theirs[t])))
-                scale = float(np.max(np.abs(ours[t]))) or 1.0
+                err, rel = compare(theirs[t], ours[t])
                 return SiteCheck(
                     site.pass_name,
                     first.name,
@@ -253,7 +247,7 @@ def _exact_on(site: Site, pass_fn, options, seed: int, params) -> SiteCheck | st
                     "exact",
                     False,
                     err,
-                    err / scale,
+                    rel,
                     _first_difference(ours[t], theirs[t], t),
                     _size(before),
                 )
@@ -265,7 +259,6 @@ def _exact_on(site: Site, pass_fn, options, seed: int, params) -> SiteCheck | st
 
 def _tolerance(site: Site, pass_fn, options, seed: int, rtol: float, why: str) -> SiteCheck:
     from graphconv.interpreter import random_feeds, run
-    from graphconv.validate import compare
 
     first = site.originals[0]
     for before, after in _candidates(site, pass_fn, options):
