@@ -392,6 +392,21 @@ def check_conv(case):
     _check_three_ways(bld.build(), x, ref, case["opset"])
 
 
+def deconv_attrs(case) -> DeconvAttrs:
+    """The DeconvAttrs a ``deconv_case`` describes."""
+    return DeconvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        output_padding=case["output_padding"],
+        group=case["group"],
+        bias=case["bias"],
+    )
+
+
 def check_deconv(case):
     wshape = (case["C"], case["O"] // case["group"]) + case["kernel"]
     x, w, b = case_data(case, wshape)
@@ -410,17 +425,7 @@ def check_deconv(case):
     assert ref.shape == (case["N"], case["O"]) + out_sp
     bld = GraphBuilder("deconv", seed=0)
     xin = bld.input("data", x.shape)
-    attrs = DeconvAttrs(
-        num_output=case["O"],
-        kernel=case["kernel"],
-        stride=case["stride"],
-        dilation=case["dilation"],
-        pads_begin=case["pads_begin"],
-        pads_end=case["pads_end"],
-        output_padding=case["output_padding"],
-        group=case["group"],
-        bias=case["bias"],
-    )
+    attrs = deconv_attrs(case)
     params = {"weight": w} if b is None else {"weight": w, "bias": b}
     bld.add("Deconvolution", xin, attrs, params=params, name="deconv")
     _check_three_ways(bld.build(), x, ref, case["opset"])
@@ -452,3 +457,17 @@ def tiny_chunks():
             conv.MIN_COLUMNS,
             base.EPILOGUE_BLOCK,
         ) = saved
+
+
+# ONNX's light models (onnx/backend/test/data/light), used by the conformance and pass tests
+LIGHT_MODELS = (
+    "bvlc_alexnet",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "resnet50",
+    "shufflenet",
+    "squeezenet",
+    "vgg19",
+    "zfnet512",
+)

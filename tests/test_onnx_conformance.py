@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from helpers import assert_saturated_close, onnxruntime_tensors, saturated_outputs
+from helpers import LIGHT_MODELS, assert_saturated_close, onnxruntime_tensors, saturated_outputs
 
 import graphconv as gc
 from graphconv.frontends.onnx import load_onnx
@@ -339,19 +339,6 @@ def test_pytorch_converted_cases_pass_or_are_refused_with_the_listed_reason():
     assert set(failing) == set(PYTORCH_UNSUPPORTED)
     for name, message in failing.items():
         assert PYTORCH_UNSUPPORTED[name] in message, (name, message)
-
-
-LIGHT_MODELS = (
-    "bvlc_alexnet",
-    "densenet121",
-    "inception_v1",
-    "inception_v2",
-    "resnet50",
-    "shufflenet",
-    "squeezenet",
-    "vgg19",
-    "zfnet512",
-)
 
 
 @pytest.mark.parametrize("name", LIGHT_MODELS)

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from helpers import assert_saturated_close, onnxruntime_tensors, saturated_outputs
+from helpers import LIGHT_MODELS, assert_saturated_close, onnxruntime_tensors, saturated_outputs
 
 import graphconv as gc
 import passes
@@ -33,17 +33,6 @@ OTHERS = [
     "eliminate-identity",
 ]
 PIPELINES = {"lower": LOWER, "subpixel": OTHERS}
-LIGHT_MODELS = (
-    "bvlc_alexnet",
-    "densenet121",
-    "inception_v1",
-    "inception_v2",
-    "resnet50",
-    "shufflenet",
-    "squeezenet",
-    "vgg19",
-    "zfnet512",
-)
 PATTERN = {"Deconvolution", "Upsample"}  # what the lowering passes replace
 
 

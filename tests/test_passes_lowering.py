@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import oracles as O
 import pytest
-from helpers import ROOT, SETTINGS, conv_case, conv_out_sp, deconv_case, deconv_out_sp
+from helpers import ROOT, SETTINGS, conv_case, conv_out_sp, deconv_attrs, deconv_case, deconv_out_sp
 from helpers import case_data as _case_data
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
@@ -27,20 +27,6 @@ def _graph(layer_type, attrs, x, params):
     xin = b.input("data", x.shape)
     b.add(layer_type, xin, attrs, params=params, name="layer")
     return b.build()
-
-
-def _deconv_attrs(case) -> gc.DeconvAttrs:
-    return gc.DeconvAttrs(
-        num_output=case["O"],
-        kernel=case["kernel"],
-        stride=case["stride"],
-        dilation=case["dilation"],
-        pads_begin=case["pads_begin"],
-        pads_end=case["pads_end"],
-        output_padding=case["output_padding"],
-        group=case["group"],
-        bias=case["bias"],
-    )
 
 
 def _params(w, b) -> dict:
@@ -70,7 +56,7 @@ def test_deconv_to_conv_random(case):
     note(repr(case))
     assume(min(deconv_out_sp(case)) >= 1)
     x, w, b = _case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
-    before = _graph("Deconvolution", _deconv_attrs(case), x, _params(w, b))
+    before = _graph("Deconvolution", deconv_attrs(case), x, _params(w, b))
     after = passes.apply(before, ["deconv-to-conv"])
     assert set(after.count_types()) <= {"Input", "ZeroInsert", "Pad", "Convolution"}
     conv = [lay for lay in after.layers if lay.type == "Convolution"][0]
@@ -199,7 +185,7 @@ def test_deconv_to_subpixel_random(case):
     note(repr(case))
     assume(min(deconv_out_sp(case)) >= 1 and max(case["stride"]) > 1)
     x, w, b = _case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
-    before = _graph("Deconvolution", _deconv_attrs(case), x, _params(w, b))
+    before = _graph("Deconvolution", deconv_attrs(case), x, _params(w, b))
     after = passes.apply(before, ["deconv-to-subpixel"])
     if "Deconvolution" in after.count_types():
         # only when some phase would read no tap: check that claim independently
