@@ -214,7 +214,7 @@ def _check_output(path: str) -> None:
 
 def _loaded(args):
     """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
-    from passes import apply_recorded
+    from graphconv.passes import apply_recorded
 
     from . import load
 
@@ -273,7 +273,7 @@ def _validate(args, original, graph, sites) -> int:
 
     site_checks = None
     if sites:
-        from passes.verify import check_site, summarize
+        from graphconv.passes.verify import check_site, summarize
 
         def site_checks():
             return [
@@ -517,7 +517,7 @@ def cmd_bench_compile(args) -> int:
 
 
 def cmd_passes(args) -> int:
-    from passes import options_of, registry
+    from graphconv.passes import options_of, registry
 
     names = registry()
     if not names:

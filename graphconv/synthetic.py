@@ -49,7 +49,7 @@ def compile_bench(sizes=(5000, 10000), pass_names=LOWERING, repeat: int = 3) -> 
     import tempfile
     from time import perf_counter
 
-    from passes import apply
+    from graphconv.passes import apply
 
     from .export import to_onnx
     from .frontends import load

@@ -21,6 +21,8 @@ PACKAGES = ("graphconv", "passes")
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] == "passes":  # installed as graphconv.passes (pyproject's package-dir)
+        parts.insert(0, "graphconv")
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)

@@ -15,7 +15,7 @@ import pytest
 from helpers import LIGHT_MODELS, assert_saturated_close, onnxruntime_tensors, saturated_outputs
 
 import graphconv as gc
-import passes
+from graphconv import passes
 from graphconv.frontends.onnx import load_onnx
 
 LOWER = [

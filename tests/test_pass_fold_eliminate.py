@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from oracles import bn_reference
 
 import graphconv as gc
-import passes
+from graphconv import passes
 from graphconv.layers.activation import DropoutAttrs
 from graphconv.layers.linear import InnerProductAttrs
 from graphconv.layers.norm import BatchNormAttrs, ScaleAttrs

@@ -14,7 +14,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
-import passes
+from graphconv import passes
 from graphconv.validate import run_onnxruntime
 
 TOL = 1e-5

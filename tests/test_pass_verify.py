@@ -16,8 +16,8 @@ import pytest
 from helpers import ROOT, ZOO, zoo_files
 
 import graphconv as gc
-import passes
-from passes.verify import summarize
+from graphconv import passes
+from graphconv.passes.verify import summarize
 
 
 def _graph(kind: str) -> gc.Graph:

@@ -14,7 +14,7 @@ import pytest
 from helpers import ZOO, zoo_files
 
 import graphconv as gc
-import passes
+from graphconv import passes
 
 LOWER = ["upsample-to-deconv", "deconv-to-conv"]
 SMALL = {  # reduced sizes for models whose lowered deconvolutions are expensive at full size

@@ -79,7 +79,7 @@ def test_isolated_export_feeds_each_layer():
 
 
 def test_rewritten_graph_is_compared_with_the_original():
-    import passes
+    from graphconv import passes
 
     g = _model()
     lowered = passes.apply(g, ["deconv-to-conv"])
@@ -93,7 +93,7 @@ def test_rewritten_graph_is_compared_with_the_original():
 
 
 def test_lossy_rewrite_is_not_ok_without_a_tolerance():
-    import passes
+    from graphconv import passes
 
     g = _model()
     lossy = passes.apply(g, ["split-separable:rank=1"])
