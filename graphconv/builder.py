@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .ir import Graph, Layer, TensorSpec, infer_layer, seeded_rng, unique_name
+from .memory import check_layer
 from .registry import layer_type
 
 
@@ -33,6 +34,7 @@ class GraphBuilder:
         self.specs: dict[str, TensorSpec] = {}
         self._taken: set[str] = set()  # layer and tensor names in use
         self._producer: dict[str, str] = {}  # tensor -> the name of the layer defining it
+        self.param_bytes = 0  # parameters of the layers so far, sized before they are drawn
 
     # ---- names and shapes ----------------------------------------------------------------
     def claim(self, names: Iterable[str]) -> None:
@@ -89,6 +91,7 @@ class GraphBuilder:
         layer = Layer(name, type, tuple(inputs), tuple(outputs), attrs, params or {})
         if params is None and ins is not None:
             try:
+                self.charge(layer.error, lt.param_shapes(attrs, ins))
                 params = lt.init_params(attrs, ins, seeded_rng(self.seed, name))
             except (ValueError, ZeroDivisionError) as e:
                 raise layer.error(f"{e} (inputs {', '.join(map(str, ins))})") from None
@@ -98,6 +101,11 @@ class GraphBuilder:
             raise layer.error(f"input tensor '{missing[0]}' is not produced by any layer")
         self._record(layer, infer_layer(layer, ins))
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def charge(self, error, param_shapes, outputs=()) -> None:
+        """Size a layer's parameters (and outputs) against the memory bound before anything is
+        allocated (graphconv/memory.py); ``error(message)`` makes the exception."""
+        self.param_bytes = check_layer(error, param_shapes, outputs, self.param_bytes)
 
     def append(self, layer: Layer) -> tuple[str, ...]:
         """Append a ready-made layer as it is (its name and output names are not changed);

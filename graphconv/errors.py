@@ -5,6 +5,26 @@ Every message is a single line a user can act on; the CLI prints ``str(error)`` 
 
 from __future__ import annotations
 
+MESSAGE_LIMIT = 400  # characters of one error line; a terminal line or two
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one printable line: control and other non-printable characters escaped (a
+    layer named with ESC or NUL bytes cannot drive the terminal), newlines shown as ``\\n``, and
+    cut to ``limit`` characters with a count of what was cut."""
+    out = "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+    if len(out) > limit:
+        cut = len(out) - limit
+        out = f"{out[:limit]}... ({cut:,} more characters)"
+    return out
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """A name or source excerpt from a file, shortened and escaped for an error message."""
+    return one_line(text, limit)
+
 
 class GraphconvError(Exception):
     """Base of every error graphconv raises on purpose (bad input, unsupported feature)."""

@@ -39,6 +39,19 @@ def conv_output_size(h: int, k: int, s: int, d: int, pb: int, pe: int) -> int:
     return (h + pb + pe - extent(k, d)) // s + 1
 
 
+def live_taps(h: int, out: int, k: int, s: int, d: int, pb: int) -> tuple[int, int] | None:
+    """The first and last kernel taps that read at least one real (unpadded) input sample for
+    some output, on one axis (None: every tap reads only padding). Tap ``j`` of output ``o``
+    reads padded position ``o*s + j*d``, input sample ``o*s + j*d - pb``. The live taps are
+    consecutive: the positions a tap reads move right as ``j`` grows."""
+    live = [
+        j
+        for j in range(k)
+        if max(0, ceil_div(pb - j * d, s)) <= min(out - 1, (pb - j * d + h - 1) // s)
+    ]
+    return (live[0], live[-1]) if live else None
+
+
 def end_pad(count: int, h: int, k: int, s: int, d: int, pb: int) -> int:
     """The end pad that makes ``conv_output_size`` exactly ``count`` with the least padded
     length (negative: a crop; ``max(0, ...)`` of it gives at least ``count`` windows)."""

@@ -195,6 +195,6 @@ def random_feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     from .ir import seeded_rng
 
     return {
-        name: seeded_rng(seed, "input", name).standard_normal(spec.shape).astype(np.float32)
+        name: seeded_rng(seed, "input", name).standard_normal(spec.shape, dtype=np.float32)
         for name, spec in graph.inputs.items()
     }

@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GraphError
+from .memory import check_layer
 from .registry import layer_type
 
 
@@ -258,6 +259,7 @@ def infer_layer(
         got = layer.params[key].shape
         if tuple(got) != tuple(shape):
             raise layer.error(f"parameter '{key}' has shape {tuple(got)}, expected {tuple(shape)}")
+    check_layer(layer.error, (), outs)
     return outs
 
 

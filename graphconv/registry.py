@@ -114,10 +114,17 @@ class LayerType:
         """Multiply-accumulates of one run (0 for data movement)."""
         return 0
 
+    def scratch_bytes(self, a: Any, ins: Sequence[TensorSpec], outs: Sequence[TensorSpec]) -> int:
+        """Bytes a run allocates beyond its outputs at once (a padded copy of the input, an
+        uncropped result), for the memory estimate (graphconv/memory.py); 0 when small."""
+        return 0
+
 
 def he_init(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
     """He (MSRA) normal initialisation: std sqrt(2 / fan_in)."""
-    return (rng.standard_normal(shape) * math.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(
+        math.sqrt(2.0 / max(fan_in, 1))
+    )
 
 
 def register(cls: type[LayerType]) -> type[LayerType]:

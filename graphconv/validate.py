@@ -531,16 +531,13 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
     ``expected.npz`` (the interpreter's outputs) and ``README.txt`` (what differs, and a command
     that shows it in onnxruntime). Returns the folder."""
     from .builder import cut_out
-    from .export import save
+    from .files import write_folder_atomic
 
     layer = graph.layer(failure.layer)
     ins = list(dict.fromkeys(layer.inputs))
     values = run(graph, feeds, outputs=[*ins, *layer.outputs])
     alone = cut_out([layer], {t: graph.specs[t] for t in ins}, layer.outputs, f"repro_{layer.name}")
-    os.makedirs(folder, exist_ok=True)
-    save(to_onnx(alone, opset), os.path.join(folder, "layer.onnx"))
-    np.savez(os.path.join(folder, "inputs.npz"), **{t: values[t] for t in ins})
-    np.savez(os.path.join(folder, "expected.npz"), **{t: values[t] for t in layer.outputs})
+    model = to_onnx(alone, opset)
     command = (
         'python -c "import numpy as np, onnxruntime as ort; '
         "s = ort.InferenceSession('layer.onnx', providers=['CPUExecutionProvider']); "
@@ -558,6 +555,14 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
         f"expected.npz   graphconv's outputs (by ONNX output name)\n\n"
         f"To see the difference, in this folder run:\n  {command}\n"
     )
-    with open(os.path.join(folder, "README.txt"), "w") as f:
-        f.write(text)
+
+    def write(tmp: str) -> None:
+        with open(os.path.join(tmp, "layer.onnx"), "wb") as f:
+            f.write(model.SerializeToString())
+        np.savez(os.path.join(tmp, "inputs.npz"), **{t: values[t] for t in ins})
+        np.savez(os.path.join(tmp, "expected.npz"), **{t: values[t] for t in layer.outputs})
+        with open(os.path.join(tmp, "README.txt"), "w") as f:
+            f.write(text)
+
+    write_folder_atomic(folder, write, "--repro")
     return folder

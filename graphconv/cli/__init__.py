@@ -10,9 +10,11 @@ that of the first in the order 5, 4, 1. Every error is one line on stderr.
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Sequence
 
-from ..errors import GraphconvError
+from ..errors import GraphconvError, one_line
+from ..memory import bound
 from . import bench, convert, passes, run, validate
 from ._args import Parser
 from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL
@@ -42,24 +44,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        with bound(getattr(args, "max_memory", None)):
+            return args.func(args)
     except SystemExit as e:  # --help
         return int(e.code or 0)
     except GraphconvError as e:
         if debug:
-            raise
-        print(f"graphconv: error: {e}", file=sys.stderr)
+            traceback.print_exc()
+        print(f"graphconv: error: {one_line(str(e))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        if debug:
+            traceback.print_exc()
+        print(
+            "graphconv: error: out of memory (the estimate passed --max-memory; lower it to "
+            "refuse earlier, or give smaller input shapes)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("graphconv: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - a bug: one line unless --debug
         if debug:
-            raise
+            traceback.print_exc()
         first = str(e).splitlines()[0] if str(e) else ""
         print(
-            f"graphconv: internal error: {type(e).__name__}: {first} (rerun with --debug for "
-            "a traceback)",
+            f"graphconv: internal error: {type(e).__name__}: {one_line(first)} (rerun with "
+            "--debug for a traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
+from ..errors import GraphconvError, UsageError
 
 MAX_DIM = 2**31 - 1  # ONNX and NumPy index with 64 bits, but no real tensor axis is this long
 
@@ -34,6 +34,15 @@ def input_arg(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=FILE.npy, got '{text}'")
     return name, path
+
+
+def _size_arg(text: str) -> int:
+    from ..memory import parse_size
+
+    try:
+        return parse_size(text)
+    except GraphconvError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--max-memory: ")) from None
 
 
 def passes_arg(text: str) -> list[str]:
@@ -68,6 +77,14 @@ def model_args(sp, rtol: bool = False) -> None:
         type=int,
         default=0,
         help="seed for filler weights and random inputs (default 0)",
+    )
+    sp.add_argument(
+        "--max-memory",
+        type=_size_arg,
+        default=None,
+        metavar="SIZE",
+        help="refuse, before allocating, a command estimated to need more memory "
+        "(8G, 512M, 50%%; default 75%% of this machine's memory)",
     )
     sp.add_argument(
         "--passes",

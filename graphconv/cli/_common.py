@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UsageError, one_line
+from ..files import check_writable
 
 # The exit codes (the package docstring says what each means).
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -15,20 +16,8 @@ EXIT_PASSES, EXIT_NONFINITE = 4, 5
 
 
 def print_note(note: str) -> None:
+    note = one_line(note, 1000)
     print(note if note.startswith("warning:") else f"note: {note}", file=sys.stderr)
-
-
-def check_output(path: str) -> None:
-    """Refuse an output path that cannot be written, before any work (exit 2, the user's path)."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise UsageError(f"-o {path}: is a folder, not a file")
-    if not os.path.exists(folder):
-        raise UsageError(f"-o {path}: folder {folder} does not exist")
-    if not os.path.isdir(folder):
-        raise UsageError(f"-o {path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"-o {path}: folder {folder} is not writable")
 
 
 def load_with_passes(args):
@@ -38,7 +27,7 @@ def load_with_passes(args):
     from .. import load
 
     if getattr(args, "output", None):
-        check_output(args.output)
+        check_writable(args.output)
     if args.weights and str(args.model).lower().endswith(".onnx"):
         raise UsageError(
             f"--weights {args.weights}: an ONNX model carries its own weights "
@@ -51,6 +40,7 @@ def load_with_passes(args):
     for note in graph.notes:
         print_note(note)
     if not args.passes:
+        check_memory(args, graph, graph)
         return graph, graph, []
     from ..analysis import summary
     from ..export import census_line, to_onnx
@@ -64,12 +54,35 @@ def load_with_passes(args):
         a is b for a, b in zip(lowered.layers, graph.layers)
     ):
         print(f"{names}: changed nothing: {summary(graph)}")
+        check_memory(args, graph, lowered)
         return graph, lowered, sites
     print(f"before {names}: {summary(graph)}")
     print(f"after  {names}: {summary(lowered)}")
     print(f"before {names}: {census_line(to_onnx(graph, opset, check=False))}")
     print(f"after  {names}: {census_line(to_onnx(lowered, opset, check=False))}")
+    check_memory(args, graph, lowered)
     return graph, lowered, sites
+
+
+def check_memory(args, original, graph) -> None:
+    """Refuse (exit 2, with the estimate) a command whose arrays would exceed --max-memory:
+    ``run`` holds one copy of the graph's arrays (the interpreter), ``validate`` and ``bench``
+    two (the interpreter and onnxruntime; three with --passes: the original too), ``convert``
+    the parameters twice (the graph and the ONNX protobuf) unless it validates."""
+    from .. import memory
+
+    command = args.command
+    if command == "convert" and not args.validate:
+        need = 2 * memory.estimate(graph).params
+        if need > memory.limit():
+            raise memory.MemoryBoundError(
+                f"{graph.name}: convert needs about {memory.size_text(need)} (the parameters "
+                f"twice), above the memory bound {memory.size_text(memory.limit())}; "
+                "raise --max-memory"
+            )
+        return
+    engines = 1 if command == "run" else 2 + (original is not graph)
+    memory.check(graph, command, engines)
 
 
 def load_graph(args):
@@ -145,15 +158,6 @@ def read_npy(name: str, path: str) -> np.ndarray:
 
 
 def save_npz(path: str, arrays: dict) -> None:
-    import tempfile
+    from ..files import write_atomic
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".graphconv-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))

@@ -7,11 +7,12 @@ stride, dilation, pads_begin, pads_end, group: per-axis tuples).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
-from ..geometry import conv_output_size
+from ..geometry import conv_output_size, live_taps
 from . import winograd
 from .epilogue import Epilogue, finish, view_as
 from .threads import blas_threads_for, chunks, parallel_map, scratch, serial_map, threads
@@ -77,6 +78,46 @@ def _row_chunks(rows: int, row_len: int, row_elements: int, macs: int) -> list[t
     return chunks(rows, per)
 
 
+def without_dead_taps(x: np.ndarray, w: np.ndarray, a, out_sp: tuple[int, ...]):
+    """The same convolution without the kernel taps that read only padding (they add zeros):
+    ``(x, w, a)`` with the kernel cut to its live taps and the pads to what those taps read
+    (negative pads become a crop of ``x``), so a dilation of 10^6 on an 8x8 map pads nothing
+    it does not read. None when some axis has no live tap (the output is the bias)."""
+    spans = []
+    for i in range(a.rank):
+        span = live_taps(
+            x.shape[2 + i], out_sp[i], a.kernel[i], a.stride[i], a.dilation[i], a.pads_begin[i]
+        )
+        if span is None:
+            return None
+        spans.append(span)
+    # on each axis the live taps read input samples start .. stop-1 (outside 0..h-1: padding)
+    start = [k0 * d - pb for (k0, _), d, pb in zip(spans, a.dilation, a.pads_begin)]
+    stop = [
+        b + (o - 1) * s + (k1 - k0) * d + 1
+        for b, o, s, d, (k0, k1) in zip(start, out_sp, a.stride, a.dilation, spans)
+    ]
+    begin = [-b for b in start]
+    end = [e - x.shape[2 + i] for i, e in enumerate(stop)]
+    if all(k0 == 0 and k1 == k - 1 for (k0, k1), k in zip(spans, a.kernel)) and all(
+        e <= pe for e, pe in zip(end, a.pads_end)
+    ):
+        return x, w, a
+    crop = tuple(
+        slice(max(0, -b), x.shape[2 + i] + min(0, e)) for i, (b, e) in enumerate(zip(begin, end))
+    )
+    x = x[(slice(None), slice(None)) + crop]
+    w = w[(slice(None), slice(None)) + tuple(slice(k0, k1 + 1) for k0, k1 in spans)]
+    a = dataclasses.replace(
+        a,
+        kernel=tuple(k1 - k0 + 1 for k0, k1 in spans),
+        pads_begin=tuple(max(0, b) for b in begin),
+        pads_end=tuple(max(0, e) for e in end),
+        pads=None,
+    )
+    return x, w, a
+
+
 def conv_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None, a, epilogue: Epilogue | None = None
 ) -> np.ndarray:
@@ -100,6 +141,17 @@ def conv_forward(
         )
         for i in range(n)
     )
+    if any(a.pads_begin) or any(a.pads_end):
+        trimmed = without_dead_taps(x, w, a, out_sp)
+        if trimmed is None:  # every tap of every output reads padding: the bias alone
+            y = np.zeros((N, O) + out_sp, dtype=np.float32)
+            if b is not None:
+                y += b.reshape((O,) + (1,) * n)
+            if epilogue is not None:
+                for yi in y:
+                    epilogue(view_as(yi, (O, -1)), slice(None))
+            return y
+        x, w, a = trimmed
     P, K = math.prod(out_sp), math.prod(a.kernel)
     bias = None if b is None else b.reshape(O, 1)
     if winograd.applies(a.kernel, a.stride, cg, og, out_sp):

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..affine import fold_into_weights
-from ..geometry import conv_output_size, deconv_output_size, extent
+from ..geometry import conv_output_size, deconv_full_size, deconv_output_size, extent, live_taps
 from ..ir import TensorSpec
 from ..kernels.conv import conv_forward
 from ..kernels.transposed import deconv_forward
@@ -169,6 +169,16 @@ class Convolution(LayerType):
     def macs(self, a, ins, outs):
         return outs[0].size * (ins[0].shape[1] // a.group) * math.prod(a.kernel)
 
+    def scratch_bytes(self, a, ins, outs):
+        # the padded input, cut to what the live taps read (kernels/conv.py without_dead_taps)
+        x, lengths = ins[0], []
+        for i in range(a.rank):
+            h, o = x.shape[2 + i], outs[0].shape[2 + i]
+            span = live_taps(h, o, a.kernel[i], a.stride[i], a.dilation[i], a.pads_begin[i])
+            k0, k1 = span or (0, 0)
+            lengths.append((o - 1) * a.stride[i] + (k1 - k0) * a.dilation[i] + 1)
+        return 4 * math.prod(x.shape[:2]) * math.prod(lengths)
+
 
 @register
 class Deconvolution(LayerType):
@@ -252,6 +262,15 @@ class Deconvolution(LayerType):
 
     def macs(self, a, ins, outs):
         return ins[0].size * (a.num_output // a.group) * math.prod(a.kernel)
+
+    def scratch_bytes(self, a, ins, outs):
+        # the uncropped result the phases are scattered into (kernels/transposed.py)
+        x = ins[0]
+        full = [
+            deconv_full_size(x.shape[2 + i], a.kernel[i], a.stride[i], a.dilation[i])
+            for i in range(a.rank)
+        ]
+        return 4 * x.shape[0] * a.num_output * math.prod(full)
 
 
 @dataclass(frozen=True)

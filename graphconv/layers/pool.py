@@ -186,6 +186,10 @@ class Pooling(LayerType):
     def run(self, a, xs, p):
         return kernels.pool(xs[0], pool_plan(a, xs[0].shape[2:]), a.method, a.mask)
 
+    def scratch_bytes(self, a, ins, outs):
+        # with a mask, the argmax indices are int64 at the input's size (kernels/pool.py)
+        return 8 * ins[0].size if a.mask else 0
+
     def to_onnx(self, layer, em, ins, outs):
         """Caffe's windows as ONNX pools (see the module docstring). (Long: one recipe whose
         corner cases, past-input windows, explicit pads, old-opset dilation and the mask, share
