@@ -21,6 +21,13 @@ def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return out
 
 
+def listing(items, shown: int = 5, sep: str = ", ") -> str:
+    """The first ``shown`` items joined, then how many more there are."""
+    items = list(items)
+    head = sep.join(str(i) for i in items[:shown])
+    return head + (f"{sep}... and {len(items) - shown:,} more" if len(items) > shown else "")
+
+
 def quote(text: str, limit: int = 60) -> str:
     """A name or source excerpt from a file, shortened and escaped for an error message."""
     return one_line(text, limit)

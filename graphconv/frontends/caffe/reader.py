@@ -19,7 +19,7 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from ...builder import GraphBuilder
-from ...errors import GraphError, ParseError
+from ...errors import GraphError, ParseError, listing
 from ...ir import Graph, Layer, seeded_rng
 from ...layers.tensor import InputAttrs
 from ...registry import layer_type
@@ -28,6 +28,59 @@ from .fillers import fill
 from .rules import DROPPED, RULES, V1_TYPES
 
 TEST = 1  # caffe.Phase
+
+
+def _comment_start(line: bytes) -> int | None:
+    """Where a ``#`` comment starts in one line of prototxt bytes (outside quotes), or None."""
+    quote = None
+    escaped = False
+    for i, c in enumerate(line):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == quote:
+                quote = None
+        elif c in (0x22, 0x27):
+            quote = c
+        elif c == 0x23:
+            return i
+    return None
+
+
+def decode_prototxt(data: bytes, name: str) -> tuple[str, list[str]]:
+    """Prototxt bytes as text, the way Caffe reads them: a UTF-8 BOM is skipped, comments are
+    ignored whatever their encoding, and a line that is not UTF-8 outside its comment (a layer
+    name written in GBK, say) is read as GBK, else as Latin-1, with a note. Caffe itself treats
+    the text as bytes; both readings are one-to-one, so distinct names stay distinct."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    lines, notes = [], []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        cut = _comment_start(line)
+        code = line if cut is None else line[:cut]
+        try:
+            lines.append(code.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        for encoding in ("gbk", "latin-1"):
+            try:
+                lines.append(code.decode(encoding))
+                notes.append(f"{name}:{number}: not UTF-8; read as {encoding.upper()}")
+                break
+            except UnicodeDecodeError:
+                continue
+    return "\n".join(lines), notes
 
 
 def parse_prototxt(text: str, path: str):
@@ -185,10 +238,11 @@ def load_caffe(
 ) -> Graph:
     """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParseError(f"cannot read: {e}", file=path) from None
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ParseError(f"cannot read: {e.strerror or e}", file=path) from None
+    text, decoding_notes = decode_prototxt(data, os.path.basename(path))
     net = parse_prototxt(text, path)
     base = os.path.basename(path)
     overrides = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()}
@@ -197,6 +251,7 @@ def load_caffe(
     renamed = _layer_names(entries)
     declared = _net_inputs(net, path)
     plan, notes = _plan(entries, declared, overrides)
+    notes = decoding_notes + notes
     tensors = _TensorNames(declared, plan)
     builder = GraphBuilder(net.name or os.path.splitext(base)[0], seed)
     for name, shape in declared:
@@ -207,7 +262,7 @@ def load_caffe(
         if action[0] == "layer" and kind != "Input" and kind not in RULES
     ]
     if unsupported:
-        listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
+        listed = listing(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
         raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
     used_blobs: set[str] = set()
     for lp, kind, src, action in plan:
@@ -389,6 +444,16 @@ def _add_layer(
             type=kind,
             source=src,
         )
+    for i, top in enumerate(lp.top):  # Caffe's rule (net.cpp AppendTop): one producer per blob
+        in_place = i < len(lp.bottom) and lp.bottom[i] == top
+        if not in_place and (top in tensors.current or top in lp.top[:i]):
+            raise GraphError(
+                f"top blob '{top}' produced by multiple sources (only an in-place layer, whose "
+                "bottom at the same position has the same name, may write an existing blob)",
+                layer=lname,
+                type=kind,
+                source=src,
+            )
     ins = [tensors.current[b] for b in lp.bottom]
     in_specs = [builder.spec(t) for t in ins]
     stored = blobs.get(lname) if blobs is not None else None

@@ -28,8 +28,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...builder import GraphBuilder
-from ...errors import GraphError, ParseError, Unsupported
+from ...errors import GraphError, ParseError, Unsupported, listing
 from ...ir import Graph, TensorSpec
+from .structure import check_structure
 
 # ops never folded even when their inputs are constant: their value is not a function of them
 NONDETERMINISTIC = {
@@ -185,7 +186,7 @@ class Translator:
             n = len(self.errors)
             raise GraphError(
                 f"{n} ONNX node{'s' if n > 1 else ''} cannot be translated: "
-                + "; ".join(self.errors),
+                + listing(self.errors, 3, "; "),
                 source=self.source,
             )
         return self.builder.build(outputs, notes=self.notes)
@@ -326,6 +327,7 @@ def load_onnx(
                 f"{str(e).splitlines()[0] if str(e) else ''}",
                 file=source,
             ) from None
+    check_structure(model, source)
     known = {vi.name for vi in model.graph.input}
     for name in input_shapes or {}:
         if name not in known:
