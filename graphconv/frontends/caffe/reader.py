@@ -83,6 +83,28 @@ def decode_prototxt(data: bytes, name: str) -> tuple[str, list[str]]:
     return "\n".join(lines), notes
 
 
+_NO_FIELD = re.compile(r'Message type "graphconv_caffe\.(\w+)" has no field named "(.*)"\.?$')
+
+
+def _in_prototxt_words(detail: str) -> str:
+    """protobuf's 'Message type "graphconv_caffe.ConvolutionParameter" has no field named "foo"'
+    as the prototxt says it: "convolution_param has no field 'foo'"."""
+    m = _NO_FIELD.match(detail)
+    if not m:
+        return detail
+    kind, field = m.groups()
+    where = {"NetParameter": "the net", "LayerParameter": "a layer"}.get(kind)
+    if where is None:
+        names = [
+            f.name
+            for message in (schema.LayerParameter, schema.NetParameter)
+            for f in message.DESCRIPTOR.fields
+            if f.message_type is not None and f.message_type.name == kind
+        ]
+        where = names[0] if names else kind
+    return f"{where} has no field '{field}'"
+
+
 def parse_prototxt(text: str, path: str):
     net = schema.NetParameter()
     try:
@@ -96,7 +118,9 @@ def parse_prototxt(text: str, path: str):
         msg = str(e)
         # protobuf prefixes "line:col : "; keep the message only
         detail = msg.split(" : ", 1)[1] if " : " in msg else msg
-        raise ParseError(detail, file=path, line=e.GetLine(), col=e.GetColumn()) from None
+        raise ParseError(
+            _in_prototxt_words(detail), file=path, line=e.GetLine(), col=e.GetColumn()
+        ) from None
     return net
 
 
