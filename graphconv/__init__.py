@@ -19,34 +19,69 @@ import sys as _sys
 OPENBLAS_TIMEOUT_SET = "numpy" not in _sys.modules
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from . import layers  # noqa: F401  (first: fills the layer table before any Layer is made)
-from .builder import GraphBuilder
-from .errors import ExportError, GraphconvError, GraphError, ParseError, UsageError
-from .export import to_onnx
-from .frontends import load
-from .interpreter import random_feeds, run
-from .ir import Graph, Layer, TensorSpec
-from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
-from .layers import ATTRS
-from .validate import ValidationReport, validate
+# The public names, imported on first use (PEP 562): ``import graphconv`` and the CLI's start-up
+# stay light (``graphconv --help`` needs neither onnx nor NumPy); ``graphconv.run`` etc. load
+# what they need when first touched.
+_LAZY = {
+    "GraphBuilder": "builder",
+    "ExportError": "errors",
+    "GraphconvError": "errors",
+    "GraphError": "errors",
+    "ParseError": "errors",
+    "UsageError": "errors",
+    "to_onnx": "export",
+    "load": "frontends",
+    "random_feeds": "interpreter",
+    "run": "interpreter",
+    "Graph": "ir",
+    "Layer": "ir",
+    "TensorSpec": "ir",
+    "ValidationReport": "validate",
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "load",
-    "run",
-    "to_onnx",
-    "validate",
-    "random_feeds",
-    "Graph",
-    "GraphBuilder",
-    "Layer",
-    "TensorSpec",
-    "ValidationReport",
-    *ATTRS,
-    "GraphconvError",
-    "GraphError",
-    "ParseError",
-    "ExportError",
-    "UsageError",
-]
+
+def _attrs_names() -> list[str]:
+    from .layers import ATTRS
+
+    return ATTRS
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name == "__all__":
+        return [*_LAZY, "validate", *_attrs_names()]
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        layers = importlib.import_module(".layers", __name__)
+        if name not in layers.ATTRS:
+            raise AttributeError(f"module 'graphconv' has no attribute '{name}'")
+        value = getattr(layers, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_attrs_names()})
+
+
+class _Package(_sys.modules[__name__].__class__):
+    """``graphconv.validate`` is both a function and a module's name: importing the module
+    ``graphconv.validate`` sets the package attribute to the module. This keeps it the function
+    (the module stays in ``sys.modules``, where ``from graphconv.validate import ...`` finds it)."""
+
+    @property
+    def validate(self):
+        from .validate import validate
+
+        return validate
+
+    @validate.setter
+    def validate(self, value) -> None:
+        pass
+
+
+_sys.modules[__name__].__class__ = _Package

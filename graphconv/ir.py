@@ -14,14 +14,16 @@ import zlib
 from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import networkx as nx
 import numpy as np
 
 from .errors import GraphError
 from .memory import check_layer
 from .registry import layer_type
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,8 @@ def infer_layer(
 
 
 def _layer_digraph(layers: Iterable[Layer]) -> nx.DiGraph:
+    import networkx as nx  # here: importing networkx costs start-up time
+
     g = nx.DiGraph()
     producer = {}
     for layer in layers:
@@ -309,6 +313,8 @@ def _check_structure(layers: tuple[Layer, ...], outputs: tuple[str, ...]) -> tup
         defined.update(layer.outputs)
     else:
         return layers
+    import networkx as nx
+
     g = _layer_digraph(layers)
     try:
         cycle = nx.find_cycle(g)

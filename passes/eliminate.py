@@ -10,8 +10,6 @@ reachability); graph inputs are kept even when unused. Exact.
 
 from __future__ import annotations
 
-import networkx as nx
-
 from graphconv.ir import Graph
 
 from ._registry import register
@@ -41,6 +39,8 @@ def eliminate_identity(graph: Graph) -> Graph:
 @register("eliminate-dead")
 def eliminate_dead(graph: Graph) -> Graph:
     """Layers whose outputs reach no graph output -> removed."""
+    import networkx as nx  # here: importing networkx costs start-up time
+
     g = graph.to_networkx()
     needed = set()
     for t in graph.outputs:

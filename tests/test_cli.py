@@ -12,6 +12,8 @@ import onnxruntime as ort
 import pytest
 from helpers import IN_CI, ROOT, cli, one_line_error
 
+import graphconv as gc
+
 MODELS = ROOT / "models"
 
 
@@ -398,3 +400,34 @@ def test_pass_summary_shows_the_onnx_op_census_and_no_change():
     assert "ConvTranspose" not in after and "Conv 12" in after
     proc = cli("validate", MODELS / "fcn_tiny.prototxt", "--passes", "fold-batchnorm")
     assert "fold-batchnorm: changed nothing: 12 layers" in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["passes"]])
+def test_quick_commands_import_neither_onnx_nor_numpy(argv):
+    """Start-up: these commands must not pay for onnx (about 0.85 s) or NumPy; timed as whole
+    processes, --help, --version and passes take about 0.1 s of CPU (README)."""
+    code = (
+        "import sys; from graphconv.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = [m for m in ('onnx', 'onnxruntime', 'numpy', 'networkx') if m in sys.modules]; "
+        "print('HEAVY', heavy, rc)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "HEAVY [] 0", proc.stdout + proc.stderr
+
+
+def test_the_pass_list_read_from_source_equals_the_registry():
+    from graphconv.cli.passes import catalog
+    from graphconv.passes import options_of, registry
+
+    real = {
+        name: (options_of(fn), ((fn.__doc__ or "").strip().splitlines() or [""])[0])
+        for name, fn in registry().items()
+    }
+    assert catalog() == real
+
+
+def test_version():
+    proc = cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"graphconv {gc.__version__}"

@@ -13,6 +13,7 @@ import sys
 import traceback
 from typing import Sequence
 
+from .. import __version__
 from ..errors import GraphconvError, one_line
 from ..memory import bound
 from . import bench, convert, passes, run, validate
@@ -32,6 +33,7 @@ def build_parser() -> Parser:
         "run in NumPy, export ONNX, cross-check in onnxruntime.",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"graphconv {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for module in COMMAND_MODULES:

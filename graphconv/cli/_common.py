@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import numpy as np
-
 from ..errors import UsageError, one_line
 from ..files import check_writable
 
@@ -116,7 +114,7 @@ def input_feeds(args, graph, random: bool) -> dict | None:
             raise UsageError(
                 f"--input {name}: {path} has shape {tuple(arr.shape)}, the graph expects {want}"
             )
-        feeds[name] = arr.astype(np.float32)
+        feeds[name] = arr.astype("float32")
     missing = [n for n in graph.inputs if n not in feeds]
     if missing and not random:
         raise UsageError(
@@ -129,8 +127,10 @@ def input_feeds(args, graph, random: bool) -> dict | None:
     return {n: feeds.get(n, seeded[n]) for n in graph.inputs}
 
 
-def read_npy(name: str, path: str) -> np.ndarray:
+def read_npy(name: str, path: str):
     """One real-valued array from a .npy file, or a one-line usage error."""
+    import numpy as np
+
     try:
         with open(path, "rb") as f:
             if f.read(6) != b"\x93NUMPY":
@@ -158,6 +158,8 @@ def read_npy(name: str, path: str) -> np.ndarray:
 
 
 def save_npz(path: str, arrays: dict) -> None:
+    import numpy as np
+
     from ..files import write_atomic
 
     write_atomic(path, lambda f: np.savez(f, **arrays))

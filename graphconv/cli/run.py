@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._args import input_arg, model_args
 from ._common import EXIT_OK, input_feeds, load_graph, save_npz
 
@@ -29,6 +27,8 @@ def add(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    import numpy as np
+
     from ..interpreter import random_feeds, run
 
     graph = load_graph(args)

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import numpy_helper
 
 from ..ir import TensorSpec
 from ..kernels.epilogue import per_channel
@@ -234,6 +233,8 @@ class Power(LayerType):
     def to_onnx(self, layer, em, ins, outs):
         a, name = layer.attrs, layer.name
         if a.constant is not None:
+            from onnx import numpy_helper  # here: importing onnx costs start-up time
+
             shape = em.const(f"{name}.shape", list(em.spec(ins[0]).shape), np.int64)
             em.node(
                 "ConstantOfShape",

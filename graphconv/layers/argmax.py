@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import TensorProto
 
 from ..ir import TensorSpec
 from .base import LayerType, register
@@ -173,4 +172,6 @@ def _emit_top_k(
             name=f"{name}/unreverse",
         )
     if indices is not None:
+        from onnx import TensorProto  # here: importing onnx costs start-up time
+
         em.node("Cast", [position], [indices], name=f"{name}/cast", to=TensorProto.FLOAT)
