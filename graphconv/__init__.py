@@ -28,6 +28,8 @@ from .interpreter import random_feeds, run
 from .ir import Graph, Layer, TensorSpec
 from .layers import *  # noqa: F401,F403  (every layer type's attrs class)
 from .layers import ATTRS
+from .plugins import load_plugins, register_layer
+from .registry import LayerType
 from .validate import ValidationReport, validate
 
 __version__ = "0.1.0"
@@ -43,6 +45,9 @@ __all__ = [
     "Layer",
     "TensorSpec",
     "ValidationReport",
+    "LayerType",
+    "register_layer",
+    "load_plugins",
     *ATTRS,
     "GraphconvError",
     "GraphError",

@@ -25,7 +25,9 @@ from ...layers.tensor import InputAttrs
 from ...registry import layer_type
 from . import schema, textparse
 from .fillers import fill
+from .forks import fork_named, pooling_hint, reset_fork, use_fork
 from .rules import DROPPED, RULES, V1_TYPES
+from .rules.python import python_note
 
 TEST = 1  # caffe.Phase
 
@@ -182,8 +184,19 @@ def load_caffe(
     weights: str | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
+    caffe_fork: str | None = None,
 ) -> Graph:
-    """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
+    """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring.
+    ``caffe_fork`` names the Caffe fork whose layer semantics apply (see :mod:`.forks`)."""
+    fork = fork_named(caffe_fork)
+    token = use_fork(fork)
+    try:
+        return _load_caffe(path, weights, input_shapes, seed, fork.name)
+    finally:
+        reset_fork(token)
+
+
+def _load_caffe(path, weights, input_shapes, seed, fork: str) -> Graph:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -209,6 +222,29 @@ def load_caffe(
     if unsupported:
         listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
         raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
+    try:
+        used_blobs = _translate(builder, tensors, plan, renamed, overrides, blobs, seed)
+    except GraphError as e:
+        hint = pooling_hint(builder.layers, builder.specs) if fork == "bvlc" else ""
+        if not hint:
+            raise
+        raise GraphError(e.detail + hint, layer=e.layer, type=e.type, source=e.source) from None
+    if blobs is not None:
+        extra = sorted(set(blobs) - used_blobs)
+        if extra:
+            raise ParseError(
+                f"weights for layer(s) not in the prototxt (or without parameters "
+                f"there): {', '.join(extra)}",
+                file=weights,
+            )
+    outputs = builder.unconsumed(sources=False)
+    if not outputs:
+        raise ParseError("the net has no layers that produce an output", file=path)
+    return builder.build(outputs, notes)
+
+
+def _translate(builder, tensors, plan, renamed, overrides, blobs, seed) -> set[str]:
+    """Append every planned layer; the names of the layers that took weights blobs."""
     used_blobs: set[str] = set()
     for lp, kind, src, action in plan:
         lname = renamed[id(lp)]
@@ -236,18 +272,7 @@ def load_caffe(
                 )
         elif _add_layer(builder, tensors, lp, kind, src, lname, blobs, seed):
             used_blobs.add(lname)
-    if blobs is not None:
-        extra = sorted(set(blobs) - used_blobs)
-        if extra:
-            raise ParseError(
-                f"weights for layer(s) not in the prototxt (or without parameters "
-                f"there): {', '.join(extra)}",
-                file=weights,
-            )
-    outputs = builder.unconsumed(sources=False)
-    if not outputs:
-        raise ParseError("the net has no layers that produce an output", file=path)
-    return builder.build(outputs, notes)
+    return used_blobs
 
 
 def _entries(net, lines: dict[str, list[int]], base: str, path: str) -> list[tuple]:
@@ -330,6 +355,9 @@ def _plan(entries: list[tuple], declared, overrides) -> tuple[list[tuple], list[
             )
         plan.append((lp, kind, src, ("layer",)))
         known.update(lp.top)
+        note = python_note(lp) if kind == "Python" else None
+        if note:
+            notes.append(note)
     return plan, notes
 
 

@@ -204,6 +204,9 @@ _msg(
         ("interp_param", 163, "InterpParameter"),  # PSPNet 143 = BVLC input_param
         ("shuffle_channel_param", 164, "ShuffleChannelParameter"),  # farmingyard/ShuffleNet
         ("permute_param", 202, "PermuteParameter"),  # weiliu89/caffe (SSD)
+        ("prior_box_param", 203, "PriorBoxParameter"),  # weiliu89/caffe (SSD)
+        ("detection_output_param", 204, "DetectionOutputParameter"),  # weiliu89/caffe (SSD)
+        ("norm_param", 206, "NormalizeParameter"),  # weiliu89/caffe (SSD)
         # graphconv's own: the SeparableConvolution layer type (geometry in convolution_param).
         ("separable_param", 9001, "SeparableParameter"),
     ],
