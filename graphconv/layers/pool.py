@@ -176,8 +176,9 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
         if a.method == "ave" and plan.past_input:
             raise ValueError(
                 f"AVE pooling's last window on axis {2 + i} starts at {plan.start(out - 1)}, past "
-                f"the input of {h} (kernel {k} < stride {s}, pad 0, CEIL): Caffe divides that "
-                "window by a count <= 0; use round_mode FLOOR or a kernel >= stride"
+                f"the input of {h} (kernel {k}, stride {s}, pad 0, "
+                f"{a.round_mode.upper()} rounding): Caffe divides that window by a count <= 0; "
+                "use round_mode FLOOR or a kernel >= stride"
             )
         plans.append(plan)
     return plans
