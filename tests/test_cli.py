@@ -102,10 +102,7 @@ def test_unsupported_layers_are_listed_together(tmp_path):
     )
     line = one_line_error(cli("convert", bad, "-o", tmp_path / "o.onnx"))
     assert "2 unsupported layer(s)" in line
-    assert (
-        "'p1' (ROIPooling, uns.prototxt:2)" in line
-        and "'d1' (Proposal, uns.prototxt:5)" in line
-    )
+    assert "'p1' (ROIPooling, uns.prototxt:2)" in line and "'d1' (Proposal, uns.prototxt:5)" in line
 
 
 @pytest.mark.parametrize(

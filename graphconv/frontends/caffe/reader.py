@@ -27,7 +27,7 @@ from . import schema, textparse
 from .fillers import fill
 from .forks import fork_named, pooling_hint, reset_fork, use_fork
 from .rules import DROPPED, RULES, V1_TYPES
-from .rules.python import python_note
+from .rules.python import python_known, python_note
 
 TEST = 1  # caffe.Phase
 
@@ -215,13 +215,19 @@ def _load_caffe(path, weights, input_shapes, seed, fork: str) -> Graph:
     for name, shape in declared:
         _input_layer(builder, tensors, name, overrides.get(name, shape), base, name)
     unsupported = [
-        (renamed[id(lp)], kind, src)
+        (renamed[id(lp)], _kind_label(lp, kind), src)
         for lp, kind, src, action in plan
-        if action[0] == "layer" and kind != "Input" and kind not in RULES
+        if action[0] == "layer"
+        and kind != "Input"
+        and (kind not in RULES or (kind == "Python" and not python_known(lp)))
     ]
     if unsupported:
         listed = ", ".join(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
-        raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
+        raise GraphError(
+            f"{len(unsupported)} unsupported layer(s): {listed}; a plugin can define them "
+            "(graphconv --plugin FILE.py, see graphconv.plugins)",
+            source=base,
+        )
     try:
         used_blobs = _translate(builder, tensors, plan, renamed, overrides, blobs, seed)
     except GraphError as e:
@@ -273,6 +279,13 @@ def _translate(builder, tensors, plan, renamed, overrides, blobs, seed) -> set[s
         elif _add_layer(builder, tensors, lp, kind, src, lname, blobs, seed):
             used_blobs.add(lname)
     return used_blobs
+
+
+def _kind_label(lp, kind: str) -> str:
+    """A layer's type for messages; a Python layer by its module and class."""
+    if kind != "Python":
+        return kind
+    return f"Python {lp.python_param.module}.{lp.python_param.layer}"
 
 
 def _entries(net, lines: dict[str, list[int]], base: str, path: str) -> list[tuple]:

@@ -29,7 +29,14 @@ PLUGIN_CAFFE_TYPES: dict[str, str] = {}  # Caffe type string -> plugin layer typ
 def _plugin_spec(type_name: str, lp, ins) -> Spec:
     lt = layer_type(type_name)
     from_caffe = getattr(lt, "from_caffe", None)
-    attrs = from_caffe(lp, ins) if from_caffe is not None else lt.Attrs()
+    try:
+        attrs = from_caffe(lp, ins) if from_caffe is not None else lt.Attrs()
+    except Exception as e:  # noqa: BLE001 - the plugin's code: report it as this layer's error
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(
+            f"plugin {type_name}: {type(e).__name__} reading the attributes: {first}"
+        ) from None
+
     keys = list(lt.param_shapes(attrs, ins))
     return Spec(type_name, attrs, blobs=[(k, None) for k in keys])
 
@@ -46,6 +53,12 @@ def add_caffe_type(caffe_type: str, type_name: str) -> None:
         raise ValueError(f"Caffe type '{caffe_type}' is built in; a plugin cannot replace it")
     PLUGIN_CAFFE_TYPES[caffe_type] = type_name
     RULES[caffe_type] = lambda lp, ins: _plugin_spec(PLUGIN_CAFFE_TYPES[lp.type], lp, ins)
+
+
+def python_known(lp) -> bool:
+    """Whether a Python layer's ``(module, layer)`` is a plugin's or in the built-in table."""
+    key = (lp.python_param.module, lp.python_param.layer)
+    return key in PYTHON_LAYERS or key in IDENTITY_AT_TEST
 
 
 def python_note(lp) -> str | None:
