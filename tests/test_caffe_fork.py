@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import oracles as O
 import pytest
-from helpers import ZOO, check, cli, one_line_error, write, zoo_files
+from helpers import ZOO, check, cli, write, zoo_files
 
 import graphconv as gc
 from graphconv import GraphBuilder, PoolAttrs
@@ -59,19 +59,14 @@ def test_the_flag_selects_the_fork_and_an_unknown_fork_is_a_usage_error(tmp_path
     path = write(tmp_path, POOL_NET, inputs={"data": (1, 2, 13, 13)})
     assert gc.load(path).specs["pool"].shape == (1, 2, 12, 12)
     assert gc.load(path, caffe_fork="caffe-yolov3").specs["pool"].shape == (1, 2, 13, 13)
-    proc = cli("validate", path, "--caffe-fork", "darknet")
-    assert "unknown Caffe fork 'darknet' (known: bvlc, caffe-yolov3)" in one_line_error(proc)
+    with pytest.raises(gc.UsageError, match=r"unknown Caffe fork 'darknet' \(known: bvlc, "):
+        gc.load(path, caffe_fork="darknet")
 
 
 def test_the_fork_refuses_kernels_whose_axes_it_would_size_inconsistently(tmp_path):
     text = POOL_NET.replace("kernel_size: 2 stride: 1", "kernel_h: 2 kernel_w: 3 stride: 1")
-    proc = cli(
-        "validate",
-        write(tmp_path, text, inputs={"data": (1, 2, 13, 13)}),
-        "--caffe-fork",
-        "caffe-yolov3",
-    )
-    assert "kernel_h - stride_h is odd" in one_line_error(proc)
+    with pytest.raises(gc.GraphError, match="kernel_h - stride_h is odd"):
+        gc.load(write(tmp_path, text, inputs={"data": (1, 2, 13, 13)}), caffe_fork="caffe-yolov3")
 
 
 def _yolo():
@@ -83,7 +78,9 @@ def _yolo():
 
 
 def test_yolov3_tiny_without_the_flag_names_the_pooling_and_the_flag():
-    msg = one_line_error(cli("validate", _yolo()))
+    with pytest.raises(gc.GraphError) as err:
+        gc.load(_yolo())
+    msg = str(err.value)
     assert "layer 'layer21-route' (Concat)" in msg
     assert "layer 'layer12-maxpool', a stride-1 2x2 pooling" in msg
     assert "(13 -> 12)" in msg and "--caffe-fork caffe-yolov3" in msg

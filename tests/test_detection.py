@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import oracles as O
 import pytest
-from helpers import OPSETS, ZOO, check, cli, one_line_error, write, zoo_files
+from helpers import OPSETS, ZOO, check, cli, write, zoo_files
 
 import graphconv as gc
 from graphconv import DetectionOutputAttrs, GraphBuilder, NormalizeAttrs, PriorBoxAttrs
@@ -335,10 +335,12 @@ def test_caffe_ssd_head_reads_every_parameter_and_validates(tmp_path):
     assert proc.returncode == 0, proc.stderr + proc.stdout
 
 
-def test_caffe_prior_box_with_step_and_step_h_is_one_line_error(tmp_path):
+def test_caffe_prior_box_with_step_and_step_h_is_an_error_naming_the_layer(tmp_path):
     text = SSD_HEAD.replace("step: 4 offset", "step: 4 step_h: 4 step_w: 4 offset")
-    proc = cli("validate", write(tmp_path, text, inputs={"data": (1, 3, 32, 40)}))
-    assert "step or step_h/step_w" in one_line_error(proc)
+    with pytest.raises(
+        gc.GraphError, match=r"layer 'priors' \(PriorBox\): .*step or step_h/step_w"
+    ):
+        gc.load(write(tmp_path, text, inputs={"data": (1, 3, 32, 40)}))
 
 
 # ---- MobileNet-SSD (chuanqi305) ------------------------------------------------------------------
