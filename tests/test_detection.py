@@ -335,6 +335,35 @@ def test_caffe_ssd_head_reads_every_parameter_and_validates(tmp_path):
     assert proc.returncode == 0, proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize(
+    "fields, want",
+    [
+        ("img_size: 64", dict(img_h=64, img_w=64, step_h=4.0, step_w=4.0)),
+        ("img_h: 48 img_w: 80", dict(img_h=48, img_w=80, step_h=4.0, step_w=4.0)),
+    ],
+)
+def test_caffe_prior_box_image_size_fields(tmp_path, fields, want):
+    text = SSD_HEAD.replace("step: 4 offset", f"step: 4 {fields} offset")
+    g = gc.load(write(tmp_path, text, inputs={"data": (1, 3, 32, 40)}))
+    pb = next(layer for layer in g.layers if layer.type == "PriorBox")
+    assert {k: getattr(pb.attrs, k) for k in want} == want
+    ref = O.prior_box_ref(
+        8,
+        10,
+        want["img_h"],
+        want["img_w"],
+        (12.0,),
+        (24.0,),
+        (2.0,),
+        clip=True,
+        variance=(0.1, 0.1, 0.2, 0.2),
+        step_h=4.0,
+        step_w=4.0,
+    )
+    got = gc.run(g, gc.random_feeds(g, 0), outputs=["priors"])["priors"]
+    np.testing.assert_allclose(got, ref, atol=1e-6)  # float32 rounding of O(1) coordinates
+
+
 def test_caffe_prior_box_with_step_and_step_h_is_an_error_naming_the_layer(tmp_path):
     text = SSD_HEAD.replace("step: 4 offset", "step: 4 step_h: 4 step_w: 4 offset")
     with pytest.raises(
