@@ -300,7 +300,9 @@ layer { name: "detection_out" type: "DetectionOutput"
   include { phase: TEST }
   detection_output_param { num_classes: 3 share_location: true background_label_id: 0
     nms_param { nms_threshold: 0.45 top_k: 30 } code_type: CENTER_SIZE keep_top_k: 20
-    confidence_threshold: 0.2 save_output_param { output_directory: "/tmp/x" } } }
+    confidence_threshold: 0.2
+    save_output_param { output_directory: "/tmp/x" output_format: "VOC"
+      resize_param { prob: 1 resize_mode: WARP height: 300 width: 300 interp_mode: LINEAR } } } }
 """
 
 

@@ -56,8 +56,8 @@ Fork extensions (not in BVLC) are marked ``# fork:`` in the table:
   ``detection_output_param = 204`` (DetectionOutputParameter, with
   NonMaximumSuppressionParameter and SaveOutputParameter; ``code_type`` is
   ``PriorBoxParameter.CodeType`` there, repeated here as the message's own enum
-  with the same names and numbers; SaveOutputParameter's ``resize_param`` is
-  left out), ``norm_param = 206`` (NormalizeParameter).
+  with the same names and numbers; SaveOutputParameter with its ResizeParameter),
+  ``norm_param = 206`` (NormalizeParameter).
 """
 
 from __future__ import annotations

@@ -513,69 +513,8 @@ _msg(
 # fork: farmingyard/ShuffleNet
 _msg("ShuffleChannelParameter", [("group", 1, "uint32", 1)])
 
-# fork: weiliu89/caffe (SSD), branch ssd: src/caffe/proto/caffe.proto
+# fork: weiliu89/caffe (SSD); its other layer parameters are at the end of schema_table
 _msg("PermuteParameter", [("order", 1, "repeated uint32")])
-_msg(
-    "NormalizeParameter",
-    [
-        ("across_spatial", 1, "bool", True),
-        ("scale_filler", 2, "FillerParameter"),
-        ("channel_shared", 3, "bool", True),
-        ("eps", 4, "float", 1e-10),
-    ],
-)
-_msg(
-    "PriorBoxParameter",
-    [
-        ("min_size", 1, "repeated float"),
-        ("max_size", 2, "repeated float"),
-        ("aspect_ratio", 3, "repeated float"),
-        ("flip", 4, "bool", True),
-        ("clip", 5, "bool", False),
-        ("variance", 6, "repeated float"),
-        ("img_size", 7, "uint32"),
-        ("img_h", 8, "uint32"),
-        ("img_w", 9, "uint32"),
-        ("step", 10, "float"),
-        ("step_h", 11, "float"),
-        ("step_w", 12, "float"),
-        ("offset", 13, "float", 0.5),
-    ],
-    CodeType={"CORNER": 1, "CENTER_SIZE": 2, "CORNER_SIZE": 3},
-)
-_msg(
-    "NonMaximumSuppressionParameter",
-    [("nms_threshold", 1, "float", 0.3), ("top_k", 2, "int32"), ("eta", 3, "float", 1.0)],
-)
-_msg(  # where a DetectionOutput would write files: read and ignored (no inference meaning)
-    "SaveOutputParameter",
-    [
-        ("output_directory", 1, "string"),
-        ("output_name_prefix", 2, "string"),
-        ("output_format", 3, "string"),
-        ("label_map_file", 4, "string"),
-        ("name_size_file", 5, "string"),
-        ("num_test_image", 6, "uint32"),
-    ],
-)
-_msg(
-    "DetectionOutputParameter",
-    [
-        ("num_classes", 1, "uint32"),
-        ("share_location", 2, "bool", True),
-        ("background_label_id", 3, "int32", 0),
-        ("nms_param", 4, "NonMaximumSuppressionParameter"),
-        ("save_output_param", 5, "SaveOutputParameter"),
-        ("code_type", 6, "CodeType", "CORNER"),
-        ("variance_encoded_in_target", 8, "bool", False),
-        ("keep_top_k", 7, "int32", -1),
-        ("confidence_threshold", 9, "float"),
-        ("visualize", 10, "bool", False),
-        ("visualize_threshold", 11, "float"),
-        ("save_file", 12, "string"),
-    ],
-    CodeType={"CORNER": 1, "CENTER_SIZE": 2, "CORNER_SIZE": 3},
-)
 
 # graphconv's own extension: depthwise k x k with channel multiplier, then pointwise 1x1.
 _msg(
