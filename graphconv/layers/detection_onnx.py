@@ -113,148 +113,142 @@ def _decode(em, a, name: str, loc: str, priors: str) -> str:
 
 
 def emit_detection_output(layer, em, ins, outs, sizes) -> None:
-    """(Long: the five steps of the module docstring, each a few ONNX nodes.)"""
+    """DetectionOutput as the five steps of the module docstring."""
     a, name = layer.attrs, layer.name
-    n, p, cand, rows = sizes
-    fg = a.foreground
-    f = len(fg)
     if a.eta < 1:
         raise ExportError(
             f"layer '{name}' (DetectionOutput): adaptive NMS (eta {a.eta} < 1) has no ONNX "
             "equivalent (NonMaxSuppression's threshold is fixed)"
         )
+    n, p, _, _ = sizes
     locs = 1 if a.share_location else a.num_classes
-    c = lambda tag, v, dt=_INT: em.const(f"{name}.{tag}", v, dt)  # noqa: E731
-    # 1. decode
     loc = em.reshape(ins[0], (n, p, locs, 4), f"{name}/loc")
     priors = em.reshape(ins[2], (2, p, 4), f"{name}/priors")
     boxes = _decode(em, a, name, loc, priors)
-    # 2. candidates per (image, foreground class)
-    conf = em.reshape(ins[1], (n, p, a.num_classes), f"{name}/conf")
-    conf = _op(em, "Transpose", [conf], f"{name}/conf_by_class", perm=[0, 2, 1])
-    conf = _op(em, "Gather", [conf, c("foreground", fg)], f"{name}/conf_fg", axis=1)
-    conf = em.reshape(conf, (n * f, p), f"{name}/conf_rows")
-    top_scores, top_index = em.tmp(f"{name}/cand_scores"), em.tmp(f"{name}/cand_index")
-    em.node(
-        "TopK",
-        [conf, c("k", [cand])],
-        [top_scores, top_index],
-        name=f"{name}/candidates",
-        axis=1,
-        largest=1,
-        sorted=1,
-    )
-    if a.share_location:
-        table = em.reshape(boxes, (n * p, 4), f"{name}/box_table")
-        base = np.repeat(np.arange(n) * p, f).reshape(n * f, 1)
-    else:
-        by_class = _op(em, "Transpose", [boxes], f"{name}/boxes_by_class", perm=[0, 2, 1, 3])
-        by_class = _op(em, "Gather", [by_class, c("foreground", fg)], f"{name}/boxes_fg", axis=1)
-        table = em.reshape(by_class, (n * f * p, 4), f"{name}/box_table")
-        base = (np.arange(n * f) * p).reshape(n * f, 1)
-    rows_index = _op(em, "Add", [top_index, c("row_base", base)], f"{name}/cand_rows")
-    cand_boxes = _op(em, "Gather", [table, rows_index], f"{name}/cand_boxes", axis=0)
-    lo = _slice(em, cand_boxes, 0, 2, 2, f"{name}/cand_lo")
-    hi = _op(
-        em, "Max", [_slice(em, cand_boxes, 2, 4, 2, f"{name}/cand_hi"), lo], f"{name}/cand_hi_fix"
-    )
-    nms_boxes = _op(em, "Concat", [lo, hi], f"{name}/nms_boxes", axis=2)
-    # 3. NMS, one class per batch entry
-    nms_in = [
-        nms_boxes,
-        em.reshape(top_scores, (n * f, 1, cand), f"{name}/nms_scores"),
-        c("max_out", cand),
-        em.const(f"{name}.iou", np.float32(a.nms_threshold)),
-    ]
-    if a.confidence_threshold is not None:
-        nms_in.append(em.const(f"{name}.score_threshold", np.float32(a.confidence_threshold)))
-    selected = _op(em, "NonMaxSuppression", nms_in, f"{name}/nms", center_point_box=0)
-    batch = _op(em, "Gather", [selected, c("zero", 0)], f"{name}/sel_batch", axis=1)
-    which = _op(em, "Gather", [selected, c("two", 2)], f"{name}/sel_box", axis=1)
-    flat = _op(
-        em,
-        "Add",
-        [_op(em, "Mul", [batch, c("cand", cand)], f"{name}/sel_base"), which],
-        f"{name}/sel_flat",
-    )
-    # 4. dense table of kept scores, keep_top_k, survivors in the fork's order
-    scores_flat = em.reshape(top_scores, (n * f * cand,), f"{name}/scores_flat")
-    kept = _op(em, "Gather", [scores_flat, flat], f"{name}/sel_scores")
-    empty = em.const(f"{name}.empty", np.full(n * f * cand, -np.inf, np.float32))
-    dense = _op(em, "ScatterElements", [empty, flat, kept], f"{name}/dense", axis=0)
-    dense = em.reshape(dense, (n, f * cand), f"{name}/dense_by_image")
-    alive = _op(
-        em, "Greater", [dense, em.const(f"{name}.minus_inf", np.float32(-np.inf))], f"{name}/alive"
-    )
-    if rows < f * cand:
-        best_v, best_i = em.tmp(f"{name}/best_scores"), em.tmp(f"{name}/best_index")
-        em.node(
+    steps = _Steps(em, a, name, sizes)
+    scores, cand_boxes = steps.candidates(ins[1], boxes)
+    dense = steps.kept_scores(scores, cand_boxes)
+    image, pos = steps.survivors(dense)
+    steps.rows(image, pos, dense, cand_boxes, outs)
+
+
+class _Steps:
+    """Steps 2 to 5 of the module docstring; ``F`` foreground classes, ``K_c`` candidates per
+    class, ``K`` rows per image."""
+
+    def __init__(self, em, a, name: str, sizes):
+        self.em, self.a, self.name = em, a, name
+        self.n, self.p, self.cand, self.rows_per_image = sizes
+        self.fg = a.foreground
+        self.f = len(self.fg)
+
+    def c(self, tag: str, value, dtype=_INT) -> str:
+        return self.em.const(f"{self.name}.{tag}", value, dtype)
+
+    def op(self, kind: str, inputs, tag: str, **attrs) -> str:
+        return _op(self.em, kind, inputs, f"{self.name}/{tag}", **attrs)
+
+    def top_k(self, x: str, k: int, tag: str) -> tuple[str, str]:
+        values, index = self.em.tmp(f"{self.name}/{tag}_values"), self.em.tmp(f"{self.name}/{tag}")
+        self.em.node(
             "TopK",
-            [dense, c("keep", [rows])],
-            [best_v, best_i],
-            name=f"{name}/keep_top_k",
+            [x, self.c(f"{tag}_k", [k])],
+            [values, index],
+            name=f"{self.name}/{tag}",
             axis=1,
             largest=1,
             sorted=1,
         )
-        zeros = em.const(f"{name}.zeros", np.zeros((n, f * cand), np.float32))
-        ones = em.const(f"{name}.ones", np.ones((n, rows), np.float32))
-        marked = _op(em, "ScatterElements", [zeros, best_i, ones], f"{name}/marked", axis=1)
-        top = _op(em, "Greater", [marked, em.const(f"{name}.half", np.float32(0.5))], f"{name}/top")
-        alive = _op(em, "And", [alive, top], f"{name}/kept")
-    where = _op(em, "NonZero", [alive], f"{name}/survivors")
-    image, pos = (
-        _op(em, "Gather", [where, c(tag, i)], f"{name}/{tag}", axis=0)
-        for i, tag in ((0, "image"), (1, "position"))
-    )
-    index = _op(
-        em,
-        "Add",
-        [_op(em, "Mul", [image, c("per_image", f * cand)], f"{name}/image_base"), pos],
-        f"{name}/index",
-    )
-    # 5. rows, padded to N K
-    label = _op(
-        em,
-        "Gather",
-        [
-            c("labels", np.asarray(fg, np.float32), np.float32),
-            _op(em, "Div", [pos, c("cand", cand)], f"{name}/class_slot"),
-        ],
-        f"{name}/label",
-    )
-    score = _op(
-        em,
-        "Gather",
-        [em.reshape(dense, (n * f * cand,), f"{name}/dense_flat"), index],
-        f"{name}/score",
-    )
-    box = _op(
-        em,
-        "Gather",
-        [em.reshape(cand_boxes, (n * f * cand, 4), f"{name}/cand_flat"), index],
-        f"{name}/box",
-        axis=0,
-    )
-    column = lambda t, tag: _op(em, "Unsqueeze", [t, c("axis1", [1])], f"{name}/{tag}_col")  # noqa: E731
-    image_f = _op(em, "Cast", [image], f"{name}/image_f", to=1)  # FLOAT
-    table7 = _op(
-        em,
-        "Concat",
-        [column(image_f, "image"), column(label, "label"), column(score, "score"), box],
-        f"{name}/rows",
-        axis=1,
-    )
-    count = _slice(em, _op(em, "Shape", [table7], f"{name}/shape7"), 0, 1, 0, f"{name}/count")
-    missing = _op(em, "Sub", [c("rows", [n * rows]), count], f"{name}/missing")
-    pads = _op(
-        em, "Concat", [c("pad_begin", [0, 0]), missing, c("pad_end", [0])], f"{name}/pads", axis=0
-    )
-    padded = _op(
-        em,
-        "Pad",
-        [table7, pads, em.const(f"{name}.fill", np.float32(-1.0))],
-        f"{name}/padded",
-        mode="constant",
-    )
-    em.node("Reshape", [padded, c("shape", [1, 1, n * rows, 7])], outs, name=f"{name}/shape")
+        return values, index
+
+    def candidates(self, conf: str, boxes: str) -> tuple[str, str]:
+        """2: the best ``K_c`` scores ``(N F, K_c)`` per (image, class), their boxes."""
+        em, n, p, f = self.em, self.n, self.p, self.f
+        conf = em.reshape(conf, (n, p, self.a.num_classes), f"{self.name}/conf")
+        conf = self.op("Transpose", [conf], "conf_by_class", perm=[0, 2, 1])
+        conf = self.op("Gather", [conf, self.c("foreground", self.fg)], "conf_fg", axis=1)
+        conf = em.reshape(conf, (n * f, p), f"{self.name}/conf_rows")
+        scores, index = self.top_k(conf, self.cand, "candidates")
+        if self.a.share_location:
+            table = em.reshape(boxes, (n * p, 4), f"{self.name}/box_table")
+            base = np.repeat(np.arange(n) * p, f).reshape(n * f, 1)
+        else:
+            by_class = self.op("Transpose", [boxes], "boxes_by_class", perm=[0, 2, 1, 3])
+            by_class = self.op(
+                "Gather", [by_class, self.c("foreground", self.fg)], "boxes_fg", axis=1
+            )
+            table = em.reshape(by_class, (n * f * p, 4), f"{self.name}/box_table")
+            base = (np.arange(n * f) * p).reshape(n * f, 1)
+        rows = self.op("Add", [index, self.c("row_base", base)], "cand_rows")
+        return scores, self.op("Gather", [table, rows], "cand_boxes", axis=0)
+
+    def kept_scores(self, scores: str, cand_boxes: str) -> str:
+        """3: NMS; the kept candidates' scores in a dense ``(N, F K_c)`` table, -inf elsewhere."""
+        em, n, f, cand, name = self.em, self.n, self.f, self.cand, self.name
+        lo = _slice(em, cand_boxes, 0, 2, 2, f"{name}/cand_lo")
+        hi = self.op("Max", [_slice(em, cand_boxes, 2, 4, 2, f"{name}/cand_hi"), lo], "cand_hi_fix")
+        nms_in = [
+            self.op("Concat", [lo, hi], "nms_boxes", axis=2),
+            em.reshape(scores, (n * f, 1, cand), f"{name}/nms_scores"),
+            self.c("max_out", cand),
+            em.const(f"{name}.iou", np.float32(self.a.nms_threshold)),
+        ]
+        if self.a.confidence_threshold is not None:
+            nms_in.append(
+                em.const(f"{name}.score_threshold", np.float32(self.a.confidence_threshold))
+            )
+        selected = self.op("NonMaxSuppression", nms_in, "nms", center_point_box=0)
+        batch = self.op("Gather", [selected, self.c("zero", 0)], "sel_batch", axis=1)
+        which = self.op("Gather", [selected, self.c("two", 2)], "sel_box", axis=1)
+        base = self.op("Mul", [batch, self.c("cand", cand)], "sel_base")
+        flat = self.op("Add", [base, which], "sel_flat")
+        scores_flat = em.reshape(scores, (n * f * cand,), f"{name}/scores_flat")
+        kept = self.op("Gather", [scores_flat, flat], "sel_scores")
+        empty = em.const(f"{name}.empty", np.full(n * f * cand, -np.inf, np.float32))
+        dense = self.op("ScatterElements", [empty, flat, kept], "dense", axis=0)
+        return em.reshape(dense, (n, f * cand), f"{name}/dense_by_image")
+
+    def survivors(self, dense: str) -> tuple[str, str]:
+        """4: keep_top_k per image; (image, position) of each survivor in the fork's order."""
+        em, name, width, rows = self.em, self.name, self.f * self.cand, self.rows_per_image
+        alive = self.op(
+            "Greater", [dense, em.const(f"{name}.minus_inf", np.float32(-np.inf))], "alive"
+        )
+        if rows < width:
+            _, best = self.top_k(dense, rows, "keep_top_k")
+            zeros = em.const(f"{name}.zeros", np.zeros((self.n, width), np.float32))
+            ones = em.const(f"{name}.ones", np.ones((self.n, rows), np.float32))
+            marked = self.op("ScatterElements", [zeros, best, ones], "marked", axis=1)
+            top = self.op("Greater", [marked, em.const(f"{name}.half", np.float32(0.5))], "top")
+            alive = self.op("And", [alive, top], "kept")
+        where = self.op("NonZero", [alive], "survivors")
+        image = self.op("Gather", [where, self.c("image", 0)], "image", axis=0)
+        return image, self.op("Gather", [where, self.c("position", 1)], "position", axis=0)
+
+    def rows(self, image: str, pos: str, dense: str, cand_boxes: str, outs) -> None:
+        """5: rows ``[image, label, score, box]``, padded with -1 rows to ``N K``."""
+        em, name, total = self.em, self.name, self.n * self.f * self.cand
+        base = self.op("Mul", [image, self.c("per_image", self.f * self.cand)], "image_base")
+        index = self.op("Add", [base, pos], "index")
+        slot = self.op("Div", [pos, self.c("cand", self.cand)], "class_slot")
+        labels = self.c("labels", np.asarray(self.fg, np.float32), np.float32)
+        label = self.op("Gather", [labels, slot], "label")
+        dense_flat = em.reshape(dense, (total,), f"{name}/dense_flat")
+        score = self.op("Gather", [dense_flat, index], "score")
+        boxes_flat = em.reshape(cand_boxes, (total, 4), f"{name}/cand_flat")
+        box = self.op("Gather", [boxes_flat, index], "box", axis=0)
+        image_f = self.op("Cast", [image], "image_f", to=1)  # FLOAT
+        columns = [
+            self.op("Unsqueeze", [t, self.c("axis1", [1])], f"{tag}_col")
+            for t, tag in ((image_f, "image"), (label, "label"), (score, "score"))
+        ]
+        table7 = self.op("Concat", [*columns, box], "rows", axis=1)
+        count = _slice(em, self.op("Shape", [table7], "shape7"), 0, 1, 0, f"{name}/count")
+        missing = self.op("Sub", [self.c("rows", [self.n * self.rows_per_image]), count], "missing")
+        pads = self.op(
+            "Concat", [self.c("pad_begin", [0, 0]), missing, self.c("pad_end", [0])], "pads", axis=0
+        )
+        fill = em.const(f"{name}.fill", np.float32(-1.0))
+        padded = self.op("Pad", [table7, pads, fill], "padded", mode="constant")
+        shape = self.c("shape", [1, 1, self.n * self.rows_per_image, 7])
+        em.node("Reshape", [padded, shape], outs, name=f"{name}/shape")
