@@ -37,6 +37,9 @@ _LAZY = {
     "Layer": "ir",
     "TensorSpec": "ir",
     "ValidationReport": "validate",
+    "LayerType": "registry",
+    "register_layer": "plugins",
+    "load_plugins": "plugins",
 }
 
 __version__ = "0.1.0"

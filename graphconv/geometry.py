@@ -9,6 +9,10 @@ Per spatial axis, with input length ``h``, kernel ``k``, stride ``s``, dilation 
   pooling (Caffe)   ceil or floor((h + 2p - e) / s) + 1, less one when p > 0 and the last
                     window would start at or past h (``(out - 1) s >= h + p``: in the end
                     padding, no input sample in it)
+  pooling (forks)   "ceil_odd_extra" (ChenYingpeng/caffe-yolov3's PoolingLayer::Reshape):
+                    the CEIL length plus one when ``k - s`` is positive and odd (C++'s
+                    ``(k - s) % 2 == 1``: a 2x2 stride-1 window keeps the length), before
+                    the clip rule
   zero insertion    s (h - 1) + 1
   pad / crop        h + pb + pe                              (negative amounts crop)
   Interp            (h - 1) // shrink + 1, then h + (h - 1)(zoom - 1)
@@ -68,11 +72,17 @@ def deconv_full_size(h: int, k: int, s: int, d: int = 1) -> int:
     return deconv_output_size(h, k, s, d, 0, 0)
 
 
+POOL_ROUND_MODES = ("ceil", "floor", "ceil_odd_extra")
+
+
 def pooled_length(h: int, k: int, s: int, p: int, round_mode: str, d: int = 1) -> int:
     """Caffe's pooling output length (may be < 1 when the kernel does not fit); a kernel with
-    dilation ``d`` counts as its extent ``d (k - 1) + 1``. ``round_mode``: "ceil" or "floor"."""
+    dilation ``d`` counts as its extent ``d (k - 1) + 1``. ``round_mode``: "ceil", "floor" or
+    a fork's rule, "ceil_odd_extra" (see the module docstring)."""
     span = h + 2 * p - extent(k, d)
-    out = (ceil_div(span, s) if round_mode == "ceil" else span // s) + 1
+    out = (span // s if round_mode == "floor" else ceil_div(span, s)) + 1
+    if round_mode == "ceil_odd_extra" and (extent(k, d) - s) > 0 and (extent(k, d) - s) % 2:
+        out += 1
     if p > 0 and (out - 1) * s >= h + p:
         out -= 1
     return out

@@ -156,3 +156,12 @@ def layer_types() -> dict[str, LayerType]:
 def attrs_classes() -> dict[str, type]:
     """Every registered type's attribute class, by class name."""
     return {lt.Attrs.__name__: lt.Attrs for lt in _REGISTRY.values()}
+
+
+def register_plugin(cls: type[LayerType], owned: set[str]) -> None:
+    """Register a user's layer type (:mod:`graphconv.plugins`). A name in ``owned`` (one a
+    plugin registered before) is replaced, so loading a plugin twice is harmless; any other
+    name already in the table is a RuntimeError."""
+    if cls.type in _REGISTRY and cls.type not in owned:
+        raise RuntimeError(f"layer type {cls.type} is built in")
+    _REGISTRY[cls.type] = cls()

@@ -97,17 +97,14 @@ def test_unsupported_layers_are_listed_together(tmp_path):
     bad = tmp_path / "uns.prototxt"
     bad.write_text(
         'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
-        'layer { name: "p1" type: "PriorBox" bottom: "data" top: "p1" }\n'
+        'layer { name: "p1" type: "ROIPooling" bottom: "data" top: "p1" }\n'
         'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
         "        convolution_param { num_output: 2 kernel_size: 1 } }\n"
-        'layer { name: "d1" type: "DetectionOutput" bottom: "c" top: "d1" }\n'
+        'layer { name: "d1" type: "Proposal" bottom: "c" top: "d1" }\n'
     )
     line = one_line_error(cli("convert", bad, "-o", tmp_path / "o.onnx"))
     assert "2 unsupported layer(s)" in line
-    assert (
-        "'p1' (PriorBox, uns.prototxt:2)" in line
-        and "'d1' (DetectionOutput, uns.prototxt:5)" in line
-    )
+    assert "'p1' (ROIPooling, uns.prototxt:2)" in line and "'d1' (Proposal, uns.prototxt:5)" in line
 
 
 @pytest.mark.parametrize(

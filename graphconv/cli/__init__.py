@@ -34,6 +34,14 @@ def build_parser() -> Parser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"graphconv {__version__}")
+    p.add_argument(
+        "--plugin",
+        dest="plugins_before",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file defining custom layers (also accepted after the command)",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for module in COMMAND_MODULES:

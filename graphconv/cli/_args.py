@@ -87,6 +87,20 @@ def model_args(sp, rtol: bool = False) -> None:
         "(8G, 512M, 50%%; default 75%% of this machine's memory)",
     )
     sp.add_argument(
+        "--caffe-fork",
+        metavar="NAME",
+        help="the Caffe fork a prototxt was written for, where forks compute differently "
+        "(bvlc, the default, or caffe-yolov3)",
+    )
+    sp.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file defining custom layers (graphconv.register_layer); repeatable, "
+        "before or after the command",
+    )
+    sp.add_argument(
         "--passes",
         type=passes_arg,
         default=[],

@@ -32,8 +32,15 @@ def load_with_passes(args):
             "(--weights is for Caffe .caffemodel files)"
         )
 
+    from ..plugins import load_plugins
+
+    load_plugins([*getattr(args, "plugins_before", []), *args.plugin])
     graph = load(
-        args.model, weights=args.weights, input_shapes=dict(args.input_shape), seed=args.seed
+        args.model,
+        weights=args.weights,
+        input_shapes=dict(args.input_shape),
+        seed=args.seed,
+        caffe_fork=args.caffe_fork,
     )
     for note in graph.notes:
         print_note(note)

@@ -28,14 +28,16 @@ def load(
     weights: str | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
+    caffe_fork: str | None = None,
 ) -> Graph:
     """Read a model file into a Graph.
 
     ``.prototxt`` is read as a Caffe net (``weights``: a ``.caffemodel``; without one, parameters
     come from the prototxt's fillers, seeded by ``seed``). ``input_shapes`` supplies or overrides
-    input shapes by input name.
+    input shapes by input name. ``caffe_fork`` names the Caffe fork a prototxt was written for,
+    where forks compute differently (see :mod:`graphconv.frontends.caffe.forks`).
     """
-    graph = _load(os.fspath(path), weights, input_shapes, seed)
+    graph = _load(os.fspath(path), weights, input_shapes, seed, caffe_fork)
     unknown = [n for n in (input_shapes or {}) if n not in graph.inputs]
     if unknown:
         raise ParseError(
@@ -66,14 +68,16 @@ def nonfinite_parameters(graph: Graph) -> list[str]:
     return found
 
 
-def _load(path: str, weights, input_shapes, seed) -> Graph:
+def _load(path: str, weights, input_shapes, seed, caffe_fork=None) -> Graph:
     if not os.path.isfile(path):
         raise ParseError("no such file", file=path)
     lower = path.lower()
     if lower.endswith(CAFFE_SUFFIXES):
         from .caffe import load_caffe
 
-        return load_caffe(path, weights=weights, input_shapes=input_shapes, seed=seed)
+        return load_caffe(
+            path, weights=weights, input_shapes=input_shapes, seed=seed, caffe_fork=caffe_fork
+        )
     if lower.endswith(".onnx"):
         from .onnx import load_onnx
 

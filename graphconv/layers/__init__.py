@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (importing a family registers its types)
     activation,
     argmax,
     conv,
+    detection,
     elementwise,
     linear,
     norm,

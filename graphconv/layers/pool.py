@@ -45,14 +45,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry import AxisPlan, caffe_divisors, conv_output_size, end_pad, extent, pooled_length
+from ..geometry import (
+    POOL_ROUND_MODES,
+    AxisPlan,
+    caffe_divisors,
+    conv_output_size,
+    end_pad,
+    extent,
+    pooled_length,
+)
 from ..ir import TensorSpec
 from ..kernels import pool as kernels
 from ..kernels.pool import FLT_MAX
 from .base import LayerType, as_tuple, register
 
 _METHODS = ("max", "ave")
-_ROUND_MODES = ("ceil", "floor")
+_ROUND_MODES = POOL_ROUND_MODES
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,11 @@ class PoolAttrs:
     1-tuple) of kernel, stride or pad applies to every spatial axis of the input.
 
     ``method``: "max" or "ave". ``pad``: symmetric padding per axis (``pad < kernel``).
-    ``round_mode``: "ceil" (Caffe's default) or "floor". ``mask``: a MAX pooling also outputs
-    the argmax mask (Caffe's second top). ``dilation``: the spacing of a window's taps per axis
-    (ONNX's ``dilations``; Caffe has none): a window of ``kernel`` taps spans
+    ``round_mode``: "ceil" (Caffe's default), "floor", or "ceil_odd_extra" (the caffe-yolov3
+    fork: one window more when ``kernel - stride`` is odd, see graphconv.geometry). ``mask``: a
+    MAX pooling also outputs the argmax mask (Caffe's second top). ``dilation``: the spacing
+    of a window's taps per axis (ONNX's ``dilations``; Caffe has none): a window of ``kernel``
+    taps spans
     ``dilation (kernel - 1) + 1`` samples, and that extent takes the kernel's place in the
     output size formulas; ``pad`` must be smaller than the extent.
     """
@@ -87,7 +97,10 @@ class PoolAttrs:
                 f"(choose {' or '.join(m.upper() for m in _METHODS)})"
             )
         if round_mode not in _ROUND_MODES:
-            raise ValueError(f"round_mode '{self.round_mode}' is not supported (CEIL or FLOOR)")
+            raise ValueError(
+                f"round_mode '{self.round_mode}' is not supported (CEIL, FLOOR or "
+                "CEIL_ODD_EXTRA, the caffe-yolov3 fork's rule)"
+            )
         fix(self, "method", method)
         fix(self, "round_mode", round_mode)
         fix(self, "global_pooling", bool(self.global_pooling))
@@ -163,8 +176,9 @@ def pool_plan(a: PoolAttrs, spatial: tuple[int, ...]) -> list[AxisPlan]:
         if a.method == "ave" and plan.past_input:
             raise ValueError(
                 f"AVE pooling's last window on axis {2 + i} starts at {plan.start(out - 1)}, past "
-                f"the input of {h} (kernel {k} < stride {s}, pad 0, CEIL): Caffe divides that "
-                "window by a count <= 0; use round_mode FLOOR or a kernel >= stride"
+                f"the input of {h} (kernel {k}, stride {s}, pad 0, "
+                f"{a.round_mode.upper()} rounding): Caffe divides that window by a count <= 0; "
+                "use round_mode FLOOR or a kernel >= stride"
             )
         plans.append(plan)
     return plans

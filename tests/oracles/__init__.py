@@ -19,6 +19,13 @@ from .conv import (
     deconv_scatter,
     deconv_scatter_loops,
 )
+from .detection import (
+    assert_same_detections,
+    detection_output_ref,
+    detections,
+    normalize_ref,
+    prior_box_ref,
+)
 from .elementwise import eltwise_reference
 from .geometry import caffe_pool_windows, conv_windows, onnx_pool_windows, scatter_deconv
 from .linear import inner_product
@@ -100,6 +107,11 @@ __all__ = [
     "deconv_scatter",
     "deconv_scatter_loops",
     "eltwise_reference",
+    "assert_same_detections",
+    "detection_output_ref",
+    "detections",
+    "normalize_ref",
+    "prior_box_ref",
     "inner_product",
     "leaky_relu",
     "lrn_across",

@@ -13,7 +13,9 @@ FLT_MAX = np.float32(3.4028234663852886e38)
 def caffe_pooled_len(h, k, s, p, round_mode="CEIL", d=1):
     k = d * (k - 1) + 1  # a dilated kernel's extent
     q = np.float32(h + 2 * p - k) / np.float32(s)  # Caffe: static_cast<float>(...) / stride
-    out = int(math.ceil(q) if round_mode == "CEIL" else math.floor(q)) + 1
+    out = int(math.floor(q) if round_mode == "FLOOR" else math.ceil(q)) + 1
+    if round_mode == "CAFFE_YOLOV3" and math.fmod(k - s, 2) == 1:  # C++'s (k - s) % 2 == 1
+        out += 1  # ChenYingpeng/caffe-yolov3's PoolingLayer::Reshape
     if p > 0 and (out - 1) * s >= h + p:
         out -= 1
     return out

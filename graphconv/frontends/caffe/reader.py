@@ -25,7 +25,9 @@ from ...layers.tensor import InputAttrs
 from ...registry import layer_type
 from . import schema, textparse
 from .fillers import fill
+from .forks import fork_named, pooling_hint, reset_fork, use_fork
 from .rules import DROPPED, RULES, V1_TYPES
+from .rules.python import python_known, python_note
 
 TEST = 1  # caffe.Phase
 
@@ -259,8 +261,19 @@ def load_caffe(
     weights: str | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
+    caffe_fork: str | None = None,
 ) -> Graph:
-    """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring."""
+    """Read a Caffe prototxt (and optional caffemodel) into a Graph. See module docstring.
+    ``caffe_fork`` names the Caffe fork whose layer semantics apply (see :mod:`.forks`)."""
+    fork = fork_named(caffe_fork)
+    token = use_fork(fork)
+    try:
+        return _load_caffe(path, weights, input_shapes, seed, fork.name)
+    finally:
+        reset_fork(token)
+
+
+def _load_caffe(path, weights, input_shapes, seed, fork: str) -> Graph:
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -281,13 +294,42 @@ def load_caffe(
     for name, shape in declared:
         _input_layer(builder, tensors, name, overrides.get(name, shape), base, name)
     unsupported = [
-        (renamed[id(lp)], kind, src)
+        (renamed[id(lp)], _kind_label(lp, kind), src)
         for lp, kind, src, action in plan
-        if action[0] == "layer" and kind != "Input" and kind not in RULES
+        if action[0] == "layer"
+        and kind != "Input"
+        and (kind not in RULES or (kind == "Python" and not python_known(lp)))
     ]
     if unsupported:
         listed = listing(f"'{n}' ({k}, {s})" for n, k, s in unsupported)
-        raise GraphError(f"{len(unsupported)} unsupported layer(s): {listed}", source=base)
+        raise GraphError(
+            f"{len(unsupported)} unsupported layer(s): {listed}; a plugin can define them "
+            "(graphconv --plugin FILE.py, see graphconv.plugins)",
+            source=base,
+        )
+    try:
+        used_blobs = _translate(builder, tensors, plan, renamed, overrides, blobs, seed)
+    except GraphError as e:
+        hint = pooling_hint(builder.layers, builder.specs) if fork == "bvlc" else ""
+        if not hint:
+            raise
+        raise GraphError(e.detail + hint, layer=e.layer, type=e.type, source=e.source) from None
+    if blobs is not None:
+        extra = sorted(set(blobs) - used_blobs)
+        if extra:
+            raise ParseError(
+                f"weights for layer(s) not in the prototxt (or without parameters "
+                f"there): {listing(extra)}",
+                file=weights,
+            )
+    outputs = builder.unconsumed(sources=False)
+    if not outputs:
+        raise ParseError("the net has no layers that produce an output", file=path)
+    return builder.build(outputs, notes)
+
+
+def _translate(builder, tensors, plan, renamed, overrides, blobs, seed) -> set[str]:
+    """Append every planned layer; the names of the layers that took weights blobs."""
     used_blobs: set[str] = set()
     for lp, kind, src, action in plan:
         lname = renamed[id(lp)]
@@ -315,18 +357,14 @@ def load_caffe(
                 )
         elif _add_layer(builder, tensors, lp, kind, src, lname, blobs, seed):
             used_blobs.add(lname)
-    if blobs is not None:
-        extra = sorted(set(blobs) - used_blobs)
-        if extra:
-            raise ParseError(
-                f"weights for layer(s) not in the prototxt (or without parameters "
-                f"there): {', '.join(extra)}",
-                file=weights,
-            )
-    outputs = builder.unconsumed(sources=False)
-    if not outputs:
-        raise ParseError("the net has no layers that produce an output", file=path)
-    return builder.build(outputs, notes)
+    return used_blobs
+
+
+def _kind_label(lp, kind: str) -> str:
+    """A layer's type for messages; a Python layer by its module and class."""
+    if kind != "Python":
+        return kind
+    return f"Python {lp.python_param.module}.{lp.python_param.layer}"
 
 
 def _entries(net, lines: dict[str, list[int]], base: str, path: str) -> list[tuple]:
@@ -409,6 +447,9 @@ def _plan(entries: list[tuple], declared, overrides) -> tuple[list[tuple], list[
             )
         plan.append((lp, kind, src, ("layer",)))
         known.update(lp.top)
+        note = python_note(lp) if kind == "Python" else None
+        if note:
+            notes.append(note)
     return plan, notes
 
 

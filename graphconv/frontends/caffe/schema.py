@@ -51,6 +51,13 @@ Fork extensions (not in BVLC) are marked ``# fork:`` in the table:
   from farmingyard/ShuffleNet.
 * ``permute_param = 202`` -> PermuteParameter (``repeated uint32 order``),
   from weiliu89/caffe (SSD).
+* The SSD layers' parameters, from weiliu89/caffe's ``ssd`` branch caffe.proto:
+  ``prior_box_param = 203`` (PriorBoxParameter with its CodeType enum),
+  ``detection_output_param = 204`` (DetectionOutputParameter, with
+  NonMaximumSuppressionParameter and SaveOutputParameter; ``code_type`` is
+  ``PriorBoxParameter.CodeType`` there, repeated here as the message's own enum
+  with the same names and numbers; SaveOutputParameter with its ResizeParameter),
+  ``norm_param = 206`` (NormalizeParameter).
 """
 
 from __future__ import annotations

@@ -513,7 +513,7 @@ _msg(
 # fork: farmingyard/ShuffleNet
 _msg("ShuffleChannelParameter", [("group", 1, "uint32", 1)])
 
-# fork: weiliu89/caffe (SSD)
+# fork: weiliu89/caffe (SSD); its other layer parameters are at the end of schema_table
 _msg("PermuteParameter", [("order", 1, "repeated uint32")])
 
 # graphconv's own extension: depthwise k x k with channel multiplier, then pointwise 1x1.

@@ -1,6 +1,7 @@
 """Caffe's ``caffe.proto`` as plain Python data, part 1: the notation, the net, layer, blob and
-filler messages and the layer parameters from A to D (part 2: :mod:`.schema_params`). Where
-the facts come from: see :mod:`.schema`. :mod:`.schema` turns the table into descriptors.
+filler messages, the layer parameters from A to D, and SSD's (weiliu89/caffe) at the end
+(part 2: :mod:`.schema_params`). Where the facts come from: see :mod:`.schema`. :mod:`.schema`
+turns the table into descriptors.
 """
 
 from __future__ import annotations
@@ -204,6 +205,9 @@ _msg(
         ("interp_param", 163, "InterpParameter"),  # PSPNet 143 = BVLC input_param
         ("shuffle_channel_param", 164, "ShuffleChannelParameter"),  # farmingyard/ShuffleNet
         ("permute_param", 202, "PermuteParameter"),  # weiliu89/caffe (SSD)
+        ("prior_box_param", 203, "PriorBoxParameter"),  # weiliu89/caffe (SSD)
+        ("detection_output_param", 204, "DetectionOutputParameter"),  # weiliu89/caffe (SSD)
+        ("norm_param", 206, "NormalizeParameter"),  # weiliu89/caffe (SSD)
         # graphconv's own: the SeparableConvolution layer type (geometry in convolution_param).
         ("separable_param", 9001, "SeparableParameter"),
     ],
@@ -342,4 +346,87 @@ _msg(
         ("prefetch", 10, "uint32", 4),
     ],
     DB=_seq("LEVELDB LMDB"),
+)
+
+
+# ---- fork: weiliu89/caffe (SSD), branch ssd: src/caffe/proto/caffe.proto ------------------------
+
+_msg(
+    "NormalizeParameter",
+    [
+        ("across_spatial", 1, "bool", True),
+        ("scale_filler", 2, "FillerParameter"),
+        ("channel_shared", 3, "bool", True),
+        ("eps", 4, "float", 1e-10),
+    ],
+)
+_msg(
+    "PriorBoxParameter",
+    [
+        ("min_size", 1, "repeated float"),
+        ("max_size", 2, "repeated float"),
+        ("aspect_ratio", 3, "repeated float"),
+        ("flip", 4, "bool", True),
+        ("clip", 5, "bool", False),
+        ("variance", 6, "repeated float"),
+        ("img_size", 7, "uint32"),
+        ("img_h", 8, "uint32"),
+        ("img_w", 9, "uint32"),
+        ("step", 10, "float"),
+        ("step_h", 11, "float"),
+        ("step_w", 12, "float"),
+        ("offset", 13, "float", 0.5),
+    ],
+    CodeType={"CORNER": 1, "CENTER_SIZE": 2, "CORNER_SIZE": 3},
+)
+_msg(
+    "NonMaximumSuppressionParameter",
+    [("nms_threshold", 1, "float", 0.3), ("top_k", 2, "int32"), ("eta", 3, "float", 1.0)],
+)
+_msg(  # where a DetectionOutput would write files: read and ignored (no inference meaning)
+    "SaveOutputParameter",
+    [
+        ("output_directory", 1, "string"),
+        ("output_name_prefix", 2, "string"),
+        ("output_format", 3, "string"),
+        ("label_map_file", 4, "string"),
+        ("name_size_file", 5, "string"),
+        ("num_test_image", 6, "uint32"),
+        ("resize_param", 7, "ResizeParameter"),
+    ],
+)
+_msg(
+    "ResizeParameter",
+    [
+        ("prob", 1, "float", 1.0),
+        ("resize_mode", 2, "Resize_mode", "WARP"),
+        ("height", 3, "uint32", 0),
+        ("width", 4, "uint32", 0),
+        ("height_scale", 8, "uint32", 0),
+        ("width_scale", 9, "uint32", 0),
+        ("pad_mode", 5, "Pad_mode", "CONSTANT"),
+        ("pad_value", 6, "repeated float"),
+        ("interp_mode", 7, "repeated Interp_mode"),
+    ],
+    Resize_mode={"WARP": 1, "FIT_SMALL_SIZE": 2, "FIT_LARGE_SIZE_AND_PAD": 3},
+    Pad_mode={"CONSTANT": 1, "MIRRORED": 2, "REPEAT_NEAREST": 3},
+    Interp_mode={"LINEAR": 1, "AREA": 2, "NEAREST": 3, "CUBIC": 4, "LANCZOS4": 5},
+)
+_msg(
+    "DetectionOutputParameter",
+    [
+        ("num_classes", 1, "uint32"),
+        ("share_location", 2, "bool", True),
+        ("background_label_id", 3, "int32", 0),
+        ("nms_param", 4, "NonMaximumSuppressionParameter"),
+        ("save_output_param", 5, "SaveOutputParameter"),
+        ("code_type", 6, "CodeType", "CORNER"),
+        ("variance_encoded_in_target", 8, "bool", False),
+        ("keep_top_k", 7, "int32", -1),
+        ("confidence_threshold", 9, "float"),
+        ("visualize", 10, "bool", False),
+        ("visualize_threshold", 11, "float"),
+        ("save_file", 12, "string"),
+    ],
+    CodeType={"CORNER": 1, "CENTER_SIZE": 2, "CORNER_SIZE": 3},
 )

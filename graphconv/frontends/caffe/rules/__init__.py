@@ -37,4 +37,4 @@ drop(
     },
 )
 
-from . import activation, conv, elementwise, linear, norm, pool, resample, tensor  # noqa: E402,F401  (importing a family registers its rules)
+from . import activation, conv, detection, elementwise, linear, norm, pool, python, resample, tensor  # noqa: E402,F401  (importing a family registers its rules)  # noqa: E402,F401  (SSD layers; Python and plugin layers)

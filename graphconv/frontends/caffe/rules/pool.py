@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ....layers.pool import PoolAttrs
+from ..forks import current_fork
 from ._table import Spec, rule
 
 
@@ -33,6 +34,18 @@ def pooling(lp, ins):
     pad = _pair(p, "pad", "pad_h", "pad_w", 0, "pad")
     stride = _pair(p, "stride", "stride_h", "stride_w", 1, "stride")
     round_mode = type(p).RoundMode.Name(p.round_mode)
+    fork = current_fork()
+    if fork.pool_round_mode is not None and not p.global_pooling:
+        # caffe-yolov3 decides from the first axis and adds to both (see ..forks)
+        k, s = _pair(p, "kernel_size", "kernel_h", "kernel_w", 0, "kernel"), stride
+        odd = [k_ - s_ > 0 and (k_ - s_) % 2 == 1 for k_, s_ in zip(k, s)]
+        if odd[0] != odd[1]:
+            raise ValueError(
+                f"the {fork.name} fork adds a window to both axes when kernel_h - stride_h is "
+                f"odd; kernel {k} with stride {s} makes the axes differ, which graphconv "
+                "does not model"
+            )
+        round_mode = fork.pool_round_mode
     if p.global_pooling:
         if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
             raise ValueError(
