@@ -238,7 +238,10 @@ def op_census(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def census_line(model: onnx.ModelProto) -> str:
-    counts = op_census(model)
+    return census_text(op_census(model))
+
+
+def census_text(counts: dict[str, int]) -> str:
     return (
         f"{sum(counts.values())} ONNX nodes ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())

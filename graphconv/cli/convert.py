@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from ._args import model_args
-from ._common import EXIT_OK, graph_line, load_with_passes
+from ._common import EXIT_OK, graph_info, graph_line, load_with_passes
+from ._session import note, record, say
 from .validate import run_validation
 
 
@@ -21,16 +20,19 @@ def add(sub) -> None:
 
 
 def cmd_convert(args) -> int:
-    from ..export import census_line, save, to_onnx
+    from ..export import census_line, op_census, save, to_onnx
 
     original, graph, sites = load_with_passes(args)
     model = to_onnx(graph, args.opset)
-    print(graph_line(graph))
+    say(graph_line(graph))
+    record("graph", graph_info(graph))
     if args.validate:
         code = run_validation(args, original, graph, sites)
         if code != EXIT_OK:
-            print(f"graphconv: validation failed; {args.output} not written", file=sys.stderr)
+            note(f"validation failed; {args.output} not written")
+            record("written", None)
             return code
     save(model, args.output)
-    print(f"wrote {args.output} (opset {args.opset}): {census_line(model)}")
+    say(f"wrote {args.output} (opset {args.opset}): {census_line(model)}")
+    record("written", {"path": args.output, "opset": args.opset, "onnx_ops": op_census(model)})
     return EXIT_OK
