@@ -260,12 +260,18 @@ def _crop(layer, fields, ins, outs):
 
 
 def _pad(layer, fields, ins, outs):
-    """Constant, edge and reflect pads alike: the interior shifts by the begin pad (an edge or
-    reflect border repeats samples already inside the field of the nearest interior output)."""
-    pb = layer.attrs.pads_begin
-    if any(pb[:2]) or any(layer.attrs.pads_end[:2]):
-        return NoField("pads the batch or channel axis")
-    return _each_axis(fields[0], lambda i, f: shift(f, -pb[2 + i]))
+    """Pad (spatial pads) and BorderPad (every axis): the interior shifts by the begin pad.
+    An edge or reflect border repeats samples near the input's border (the field of a border
+    output is then the mirror of an interior one, not covered here); wrap reads the far end."""
+    a = layer.attrs
+    pb, pe = a.pads_begin, a.pads_end
+    if len(pb) == ins[0].rank:
+        if any(pb[:2]) or any(pe[:2]):
+            return NoField("pads the batch or channel axis")
+        pb = pb[2:]
+    if getattr(a, "mode", "constant") == "wrap":
+        return NoField("wrap padding reads the far end of the axis")
+    return _each_axis(fields[0], lambda i, f: shift(f, -pb[i]))
 
 
 def _strided_slice(layer, fields, ins, outs):
