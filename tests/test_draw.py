@@ -1,0 +1,134 @@
+"""graphconv draw (graphconv.draw and the CLI): the drawings parse as XML and show the graph.
+
+Oracles: xml.etree (the SVG and the HTML's drawing parse), the graph's own layer and tensor
+lists counted independently of the drawing, and geometry read back from the SVG (every arrow
+runs downwards, no two boxes overlap).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from helpers import ROOT, ZOO, cli, load_unweighted, zoo_files
+
+import graphconv as gc
+from graphconv.draw import BOX_H, BOX_W, MAX_CHARS, compare_svg, graph_svg, html_page
+from graphconv.passes import apply_recorded
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+MODELS = sorted((ROOT / "models").glob("*.prototxt"))
+
+
+def boxes(svg: str) -> dict[str, tuple[float, float, str, str]]:
+    """Layer name -> (x, y, fill, stroke) read back from the drawing."""
+    root = ET.fromstring(svg)
+    out = {}
+    for g in root.iterfind(".//s:g[@class='layer']", NS):
+        name = g.get("data-info").split(" (", 1)[0]
+        r = g.find("s:rect", NS)
+        out[name] = (float(r.get("x")), float(r.get("y")), r.get("fill"), r.get("stroke"))
+    return out
+
+
+def assert_readable(graph, svg: str) -> None:
+    found = boxes(svg)
+    assert list(found) == [la.name for la in graph.layers]
+    edges = ET.fromstring(svg).findall(".//s:path[@class='edge']", NS)
+    assert len(edges) == sum(len(set(la.inputs)) for la in graph.layers)
+    producer = {t: la.name for la in graph.layers for t in la.outputs}
+    for la in graph.layers:  # top to bottom: every input's box is on a higher row
+        for t in la.inputs:
+            assert found[producer[t]][1] + BOX_H < found[la.name][1], (la.name, t)
+    rows: dict[float, list[float]] = {}
+    for x, y, _, _ in found.values():
+        rows.setdefault(y, []).append(x)
+    for xs in rows.values():  # no overlap within a row
+        xs.sort()
+        assert all(b - a >= BOX_W for a, b in zip(xs, xs[1:]))
+    for text in ET.fromstring(svg).iterfind(".//s:text", NS):
+        assert len(text.text) <= MAX_CHARS or text.get("class") == "title"
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_every_bundled_model(path):
+    g = gc.load(path)
+    svg = graph_svg(g, title=g.name)
+    assert_readable(g, svg)
+    assert svg == graph_svg(gc.load(path), title=g.name)  # deterministic
+
+
+def test_highlight_and_tooltips():
+    g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
+    svg = graph_svg(g, highlight=["up1"])
+    found = boxes(svg)
+    assert found["up1"][2] == "#ff4d4d" and found["up2"][2] != "#ff4d4d"
+    root = ET.fromstring(svg)
+    titles = [t.text for t in root.iterfind(".//s:g/s:title", NS)]
+    up1 = next(t for t in titles if t.startswith("up1 "))
+    assert "kernel (4, 4)" in up1 and "stride (2, 2)" in up1 and "1x32x32x48" in up1
+
+
+def test_compare_outlines_what_the_passes_made():
+    g = gc.load(ROOT / "models" / "upsample_vs_deconv.prototxt")
+    after, sites = apply_recorded(g, ["upsample-to-deconv", "deconv-to-conv"])
+    svg = compare_svg(g, after, sites, "upsample-to-deconv,deconv-to-conv")
+    root = ET.fromstring(svg)
+    groups = root.findall(".//s:g[@class='layer']", NS)
+    assert len(groups) == len(g.layers) + len(after.layers)
+    outlined = {
+        grp.get("data-info").split(" (", 1)[0]
+        for grp in groups
+        if grp.find("s:rect", NS).get("stroke") == "#cc0000"
+    }
+    new = {la.name for la in after.layers} - {la.name for la in g.layers}
+    assert outlined == new and len(new) == 6
+
+
+def test_html_is_self_contained():
+    g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
+    page = html_page(graph_svg(g), "fcn_tiny")
+    assert "<script>" in page and "wheel" in page
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page)
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
+    assert len(boxes(svg)) == len(g.layers)
+
+
+def test_cli(tmp_path):
+    out = tmp_path / "g.html"
+    r = cli("draw", ROOT / "models" / "fcn_tiny.prototxt", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "<svg" in out.read_text()
+    out = tmp_path / "c.svg"
+    r = cli(
+        "draw",
+        ROOT / "models" / "fcn_tiny.prototxt",
+        "-o",
+        out,
+        "--passes",
+        "deconv-to-conv",
+        "--compare",
+    )
+    assert r.returncode == 0, r.stderr
+    ET.parse(out)
+    r = cli("draw", ROOT / "models" / "fcn_tiny.prototxt", "-o", tmp_path / "g.png")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "g.png").exists()
+
+
+def _zoo():
+    return zoo_files() if ZOO.is_dir() else [None]
+
+
+@pytest.mark.parametrize(
+    "path", _zoo(), ids=lambda p: p.stem.split("__", 1)[1][:40] if p else "none"
+)
+def test_zoo_models_draw(path):
+    """Every caffe-zoo model draws readably (ERFNet has 294 layers, GoogLeNet 143)."""
+    if path is None:
+        zoo_files()
+    if path.name.startswith("ChenYingpeng__caffe-yolov3"):
+        pytest.skip("yolov3-tiny is inconsistent under Caffe's rounding (see test_caffe_zoo.py)")
+    g = load_unweighted(path)  # a drawing does not depend on weight values
+    assert_readable(g, graph_svg(g, title=g.name))
