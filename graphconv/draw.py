@@ -26,6 +26,7 @@ from .ir import Graph, Layer
 
 BOX_W, BOX_H = 190, 50  # a layer's box
 GAP_X, GAP_Y = 24, 34  # between boxes, between rows
+EDGE_W = 8  # the slot an edge takes in a row it passes
 MARGIN = 20
 MAX_CHARS = 30  # longer names are shortened in the box (the tooltip has them in full)
 
@@ -63,42 +64,65 @@ class Box:
     info: str  # the tooltip: every attribute
 
 
-def layout(graph: Graph) -> tuple[list[Box], float, float]:
-    """Boxes with positions (top-left corners) and the drawing's width and height."""
+def layout(graph: Graph) -> tuple[list[Box], dict, float, float]:
+    """Boxes with positions (top-left corners), the route of every edge (``(producer, layer)``
+    -> the x of the edge in each row it passes, top to bottom), and the drawing's size.
+
+    Rows: a layer's depth is its longest path from an input. An edge spanning rows holds a
+    narrow slot in each row it passes, so it runs between boxes, not under them. Each row is
+    ordered by the mean x of what feeds it (one sweep down) and packed around the centre."""
     from .summary import key_attrs
 
     dg = graph.to_networkx()
     depth: dict[str, int] = {}
     for name in (la.name for la in graph.layers):  # layers are in topological order
-        preds = list(dg.predecessors(name))
-        depth[name] = 1 + max((depth[p] for p in preds), default=-1)
-    rows: dict[int, list[str]] = {}
+        depth[name] = 1 + max((depth[p] for p in dg.predecessors(name)), default=-1)
+    rows: dict[int, list] = {d: [] for d in range(max(depth.values()) + 1)}
+    feeds: dict = {}  # a slot -> the slots above it that connect to it
     for la in graph.layers:
-        rows.setdefault(depth[la.name], []).append(la.name)
-    slot: dict[str, float] = {}
-    for d in sorted(rows):  # order each row by the mean slot of its inputs (barycentres)
-        names = rows[d]
-        order = {n: i for i, n in enumerate(names)}
+        rows[depth[la.name]].append(la.name)
+        feeds[la.name] = []
+    chains = {}
+    for u, v in dg.edges():  # in insertion order: deterministic
+        above = u
+        chain = []
+        for d in range(depth[u] + 1, depth[v]):
+            slot = ("edge", u, v, d)
+            rows[d].append(slot)
+            feeds[slot] = [above]
+            chain.append(slot)
+            above = slot
+        feeds[v].append(above)
+        chains[(u, v)] = chain
+    x: dict = {}
+    for d in sorted(rows):
+        order = {n: i for i, n in enumerate(rows[d])}
 
         def key(n, order=order):
-            preds = [slot[p] for p in dg.predecessors(n)]
-            return (sum(preds) / len(preds) if preds else order[n], order[n])
+            xs = [x[p] for p in feeds[n]]
+            return (sum(xs) / len(xs) if xs else 0.0, order[n])
 
-        names.sort(key=key)
-        for i, n in enumerate(names):
-            slot[n] = i - (len(names) - 1) / 2
-    widest = max(len(r) for r in rows.values())
-    width = 2 * MARGIN + widest * BOX_W + (widest - 1) * GAP_X
+        row = sorted(rows[d], key=key)
+        widths = [BOX_W if isinstance(n, str) else EDGE_W for n in row]
+        total = sum(widths) + GAP_X * (len(row) - 1)
+        left = -total / 2
+        for n, w in zip(row, widths):
+            x[n] = left + w / 2
+            left += w + GAP_X
+    lo = min(x[n] - (BOX_W if isinstance(n, str) else EDGE_W) / 2 for n in x)
+    hi = max(x[n] + (BOX_W if isinstance(n, str) else EDGE_W) / 2 for n in x)
+    width = hi - lo + 2 * MARGIN
     height = 2 * MARGIN + len(rows) * BOX_H + (len(rows) - 1) * GAP_Y
+    shift = MARGIN - lo
     boxes = []
     for la in graph.layers:
-        cx = width / 2 + slot[la.name] * (BOX_W + GAP_X)
         y = MARGIN + depth[la.name] * (BOX_H + GAP_Y)
         shapes = ", ".join(str(graph.specs[t]) for t in la.outputs)
         attrs = key_attrs(la)
         lines = (_short(la.name), _short(f"{la.type} {attrs}".strip()), _short(shapes))
-        boxes.append(Box(la, cx - BOX_W / 2, y, lines, _info(la, shapes)))
-    return boxes, width, height
+        boxes.append(Box(la, x[la.name] + shift - BOX_W / 2, y, lines, _info(la, shapes)))
+    routes = {e: [x[slot] + shift for slot in chain] for e, chain in chains.items()}
+    return boxes, routes, width, height
 
 
 def _short(text: str) -> str:
@@ -126,6 +150,23 @@ def _num(v: float) -> str:
     return f"{v:.1f}".rstrip("0").rstrip(".")
 
 
+def _edge(src: Box, dst: Box, xs: list[float]) -> str:
+    """A path from the bottom of ``src`` to the top of ``dst``: an S-curve into each row it
+    passes (at that row's slot ``xs[i]``), then straight down through the row."""
+    x, y = src.x + BOX_W / 2, src.y + BOX_H
+    d = [f"M{_num(x)},{_num(y)}"]
+    targets = xs + [dst.x + BOX_W / 2]
+    for i, tx in enumerate(targets):
+        last = i == len(targets) - 1
+        y2 = y + GAP_Y - (2 if last else 0)  # stop short of the box for the arrowhead
+        mid = (y2 - y) / 2
+        d.append(f"C{_num(x)},{_num(y + mid)} {_num(tx)},{_num(y2 - mid)} {_num(tx)},{_num(y2)}")
+        if not last:
+            d.append(f"L{_num(tx)},{_num(y2 + BOX_H)}")
+        x, y = tx, y2 + BOX_H
+    return f'<path class="edge" d="{" ".join(d)}" marker-end="url(#arrow)"/>'
+
+
 def svg_group(
     graph: Graph,
     dx: float = 0,
@@ -134,20 +175,13 @@ def svg_group(
     made: Iterable[str] = (),
 ) -> tuple[list[str], float, float]:
     """The SVG elements of one graph shifted by (dx, dy), and its width and height."""
-    boxes, width, height = layout(graph)
+    boxes, routes, width, height = layout(graph)
     marked, new = set(highlight), set(made)
     where = {t: b for b in boxes for t in b.layer.outputs}
     out = [f'<g transform="translate({_num(dx)},{_num(dy)})">']
     for b in boxes:  # edges first, under the boxes
-        for t in dict.fromkeys(b.layer.inputs):
-            src = where[t]
-            x1, y1 = src.x + BOX_W / 2, src.y + BOX_H
-            x2, y2 = b.x + BOX_W / 2, b.y - 2
-            mid = (y2 - y1) / 2
-            out.append(
-                f'<path class="edge" d="M{_num(x1)},{_num(y1)} C{_num(x1)},{_num(y1 + mid)} '
-                f'{_num(x2)},{_num(y2 - mid)} {_num(x2)},{_num(y2)}" marker-end="url(#arrow)"/>'
-            )
+        for src in dict.fromkeys(where[t] for t in b.layer.inputs):
+            out.append(_edge(src, b, routes[(src.layer.name, b.layer.name)]))
     for b in boxes:
         la = b.layer
         fill = _MARK if la.name in marked else _FAMILY.get(la.type, _OTHER)
