@@ -7,6 +7,7 @@ runs downwards, no two boxes overlap).
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 
@@ -15,7 +16,14 @@ from helpers import ROOT, ZOO, cli, load_unweighted, zoo_files
 
 import graphconv as gc
 from graphconv.draw import BOX_H, BOX_W, MAX_CHARS, compare_svg, graph_svg, html_page
+from graphconv.errors import UsageError
+from graphconv.explain import from_layer
+from graphconv.explain import svg as explain_svg
+from graphconv.explain import text as explain_text
 from graphconv.passes import apply_recorded
+from graphconv.summary import csv_text, summarize
+
+WINDOWED = ("Convolution", "Deconvolution", "Pooling", "SeparableConvolution")
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 MODELS = sorted((ROOT / "models").glob("*.prototxt"))
@@ -124,11 +132,32 @@ def _zoo():
 @pytest.mark.parametrize(
     "path", _zoo(), ids=lambda p: p.stem.split("__", 1)[1][:40] if p else "none"
 )
-def test_zoo_models_draw(path):
-    """Every caffe-zoo model draws readably (ERFNet has 294 layers, GoogLeNet 143)."""
+def test_zoo_models_draw_summarize_explain(path):
+    """Every caffe-zoo model draws readably (ERFNet has 294 layers, GoogLeNet 143), and (loaded
+    once here for all three) summarizes and explains every windowed layer it has."""
     if path is None:
         zoo_files()
     if path.name.startswith("ChenYingpeng__caffe-yolov3"):
         pytest.skip("yolov3-tiny is inconsistent under Caffe's rounding (see test_caffe_zoo.py)")
     g = load_unweighted(path)  # a drawing does not depend on weight values
     assert_readable(g, graph_svg(g, title=g.name))
+    s = summarize(g)
+    assert [r["name"] for r in s["layers"]] == [la.name for la in g.layers]
+    assert s["totals"]["params"] == sum(p.size for la in g.layers for p in la.params.values())
+    json.dumps(s)
+    assert len(csv_text(s).splitlines()) == len(g.layers) + 1
+    drawn, seen = 0, set()
+    for la in g.layers:
+        key = (la.type, la.attrs, g.specs[la.inputs[0]].shape[2:] if la.inputs else ())
+        if la.type not in WINDOWED or key in seen:
+            continue
+        seen.add(key)
+        try:
+            spec = from_layer(g, la.name)
+        except UsageError as e:  # PSPNet's 60x60 pyramid pooling: said, not drawn
+            assert "too large to draw" in str(e) and "\n" not in str(e)
+            continue
+        ET.fromstring(explain_svg(spec))
+        assert explain_text(spec).startswith(spec.kind)
+        drawn += 1
+    assert drawn > 0

@@ -154,3 +154,15 @@ def test_cli(tmp_path):
     r = cli("explain", ROOT / "models" / "fcn_tiny.prototxt", "nope", "-o", tmp_path / "x.svg")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.svg").exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.prototxt")), ids=lambda p: p.stem)
+def test_every_windowed_layer_of_the_bundled_models(path):
+    g = gc.load(path)
+    names = [la.name for la in g.layers if la.type in ("Convolution", "Deconvolution", "Pooling")]
+    assert names
+    for name in names:
+        spec = from_layer(g, name)
+        assert spec.out() == expected_out(spec)
+        ET.fromstring(svg(spec))
+        assert text(spec).startswith(spec.kind)
