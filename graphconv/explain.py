@@ -118,11 +118,11 @@ def parse_spec(text: str) -> Spec:
 
 
 def default_size(kind: str, k: int, s: int, d: int, p: int) -> int:
-    """An input length that shows a few output positions: 3 (transposed), else enough for 3
-    windows."""
+    """An input length that shows a few output positions: 3 or 4 (transposed), else the
+    kernel's extent and two strides more (three windows without the padding)."""
     if kind == "deconv":
         return 3 if G.extent(k, d) > 5 else 4
-    return max(3, 2 * s + G.extent(k, d) - 2 * p)
+    return max(3, 2 * s + G.extent(k, d))
 
 
 def check(spec: Spec, what: str) -> None:
@@ -462,10 +462,11 @@ def _panel_subpixel(cv: _Canvas, spec: Spec, x0: float, y0: float) -> float:
             fills[(r, c)] = PHASES[idx % len(PHASES)]
     w, h = cv.grid(x0, y0, cells, fills)
     y = y0 + h + 20
-    for i, a in enumerate(spec.axes):
+    same = len(set(spec.axes)) == 1
+    for i, a in enumerate(spec.axes[:1] if same else spec.axes):
         for r in range(a.s):
             t, off = G.phase_taps(a.k, a.s, a.d, a.pb, r)
-            axis = f"axis {i} " if len(spec.axes) > 1 else ""
+            axis = "" if same else f"axis {i} "
             cv.label(x0, y, f"{axis}phase {r}: {len(t)} tap(s) {t}, input offset {off}", 11)
             y += 15
     cv.parts.append("</g>")
