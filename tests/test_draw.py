@@ -161,3 +161,59 @@ def test_zoo_models_draw_summarize_explain(path):
         assert explain_text(spec).startswith(spec.kind)
         drawn += 1
     assert drawn > 0
+
+
+_DOM_STUB = """
+function el() {
+  return {handlers: {}, attrs: {}, textContent: '',
+          addEventListener(t, f) { this.handlers[t] = f; },
+          getAttribute(a) { return this.attrs[a]; }};
+}
+const svg = el(), layer = el(), info = el(), win = el();
+const buttons = {in: el(), out: el(), fit: el()};
+svg.viewBox = {baseVal: {x: 0, y: 0, width: 100, height: 200}};
+svg.getBoundingClientRect = () => ({left: 0, top: 0, width: 100, height: 200});
+layer.attrs['data-info'] = 'conv1 (Convolution)';
+global.document = {querySelector: () => svg, querySelectorAll: () => [layer],
+                   getElementById: (id) => id === 'info' ? info : buttons[id]};
+global.window = win;
+"""
+_DRIVE = """
+const b = svg.viewBox.baseVal, seen = {};
+svg.handlers.wheel({deltaY: -1, clientX: 50, clientY: 100, preventDefault() {}});
+seen.zoomed = [b.x, b.y, b.width, b.height];
+svg.handlers.mousedown({clientX: 10, clientY: 10});
+win.handlers.mousemove({clientX: 30, clientY: 10});
+win.handlers.mouseup({});
+seen.panned = [b.x, b.y];
+layer.handlers.mouseenter();
+seen.info = info.textContent;
+buttons.fit.onclick();
+seen.fit = [b.x, b.y, b.width, b.height];
+buttons.in.onclick();
+seen.in = b.width;
+console.log(JSON.stringify(seen));
+"""
+
+
+def test_html_script_pans_zooms_and_shows_attributes(tmp_path):
+    """The page's script, run in node against a minimal DOM stand-in: the wheel zooms about the
+    pointer, a drag pans, hovering shows the layer's attributes, the buttons zoom and fit."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the HTML page's script is not run")
+    g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
+    page = html_page(graph_svg(g), "fcn_tiny")
+    script = page[page.index("<script>") + 8 : page.index("</script>")]
+    js = tmp_path / "page.js"
+    js.write_text(_DOM_STUB + script + _DRIVE)
+    seen = json.loads(subprocess.run([node, js], capture_output=True, text=True, check=True).stdout)
+    x, y, w, h = seen["zoomed"]
+    assert w < 100 and h < 200 and x > 0 and y > 0  # zoomed in about the centre (50, 100)
+    assert abs((x + w / 2) - 50) < 1e-9 and abs((y + h / 2) - 100) < 1e-9
+    assert seen["panned"][0] < x and seen["panned"][1] == y  # dragged right: the view moves left
+    assert seen["info"] == "conv1 (Convolution)"
+    assert seen["fit"] == [0, 0, 100, 200] and seen["in"] < 100

@@ -139,3 +139,15 @@ def test_csv_of_a_comparison_has_the_graph_column():
     text = csv_text(compare(g, g, []))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["graph"] for r in rows} == {"before", "after"}
+
+
+def test_any_rewriting_function_can_be_recorded():
+    """The hook a target's legalization uses: any Graph -> Graph function, sites recorded."""
+    from graphconv.cli.summary import recorded
+    from graphconv.passes import apply
+
+    g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
+    after, sites = recorded(lambda x: apply(x, ["deconv-to-conv"]), g)
+    rows = {r["name"]: r for r in compare(g, after, sites)["after"]["layers"]}
+    assert rows["up1/conv"]["pass"] == "deconv-to-conv" and rows["up1/conv"]["replaces"] == ["up1"]
+    assert "pass" not in rows["conv1"]

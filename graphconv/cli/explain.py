@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from ._args import shape_arg
 from ._common import EXIT_OK, check_output
 
 
@@ -25,7 +26,7 @@ def add(sub) -> None:
         "--input-shape",
         action="append",
         default=[],
-        type=__import__("graphconv.cli._args", fromlist=["shape_arg"]).shape_arg,
+        type=shape_arg,
         metavar="NAME=N,C,H,W",
         help="supply or override a model input shape",
     )

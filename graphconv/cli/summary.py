@@ -19,9 +19,20 @@ def add(sub) -> None:
     s.set_defaults(func=cmd_summary)
 
 
+def recorded(fn, graph):
+    """Run any ``Graph -> Graph`` function (a target's legalization, say) recording the rewrite
+    sites its passes make: ``(new graph, sites)`` as summary, draw and compare take them."""
+    from graphconv.passes._rewrite import recording
+
+    with recording() as sites:
+        out = fn(graph)
+    return out, list(sites)
+
+
 def load_and_lower(args):
     """(original graph, rewritten graph, rewrite sites) without ONNX export or printing on
-    stdout (notes go to stderr). A target's legalization would return the same triple."""
+    stdout (notes go to stderr). ``summary`` and ``draw`` share it; a ``--target`` flag fits
+    here as ``lowered, sites = recorded(lambda g: legalize(g, profile), graph)``."""
     from .. import load
 
     graph = load(
