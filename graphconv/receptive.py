@@ -331,15 +331,15 @@ def _concat(layer, fields, ins, outs):
 
 def union(layer, fields, ins, outs, axis=None) -> Result:
     """The fields of every input with the output's spatial shape, united (after mapping each
-    through ``axis(i, f)`` when given); inputs that only give a shape (Crop's reference, a
-    second Interp input) are not read here."""
+    through ``axis(i, f)`` when given). Crop's reference and a second Interp input only give a
+    shape: their rules read input 0 alone."""
     out_spatial = outs[0].shape[2:]
     mapped = []
     for f, spec in zip(fields, ins):
-        if isinstance(f, NoField):
-            return f
         if axis is None and spec.shape[2:] != out_spatial:
             return NoField(f"broadcasts an input of spatial shape {spec.shape[2:]}")
+        if isinstance(f, NoField):
+            return f
         mapped.append(f if axis is None else _each_axis(f, axis))
     if len({f.source for f in mapped}) > 1:
         return NoField(f"mixes graph inputs {', '.join(sorted({f.source for f in mapped}))}")
@@ -394,6 +394,7 @@ RULES: dict[str, Rule] = {
     "Concat": _concat,
     "Eltwise": union,
     "Binary": union,
+    "Scale": union,  # a second input (per-position factors) is read like Eltwise's
     # pointwise in space: the output position sees what the input position saw
     **{
         t: _first
@@ -405,7 +406,6 @@ RULES: dict[str, Rule] = {
             "Power",
             "Dropout",
             "Identity",
-            "Scale",
             "ConstantBinary",
             "ShuffleChannel",
             "Split",
@@ -435,11 +435,7 @@ def receptive_fields(graph: Graph) -> dict[str, Result]:
         elif any(o.rank < 3 for o in outs):
             result = NoField("no spatial axes")
         else:
-            fields = [out[t] for t in layer.inputs]
-            if layer.type in ("Crop", "Interp", "MaxUnpool") and len(fields) == 2:
-                if layer.type != "MaxUnpool":  # input 1 gives only the shape
-                    fields, ins = fields[:1], ins[:1]
-            result = rule(layer, fields, ins, outs)
+            result = rule(layer, [out[t] for t in layer.inputs], ins, outs)
         results = result if isinstance(result, list) else [result] * len(outs)
         for t, r, spec in zip(layer.outputs, results, outs):
             if isinstance(r, Field) and len(r.axes) != spec.rank - 2:

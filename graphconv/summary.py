@@ -155,7 +155,7 @@ def made_by(sites: Iterable) -> dict[str, tuple[str, list[str]]]:
 
 def compare(before: Graph, after: Graph, sites: Sequence = ()) -> dict:
     """Both summaries: ``{"before": ..., "after": ..., "passes": [...]}``."""
-    names = list(dict.fromkeys(made_by(sites)[n][0] for n in made_by(sites)))
+    names = list(dict.fromkeys(name for name, _ in made_by(sites).values()))
     return {"before": summarize(before), "after": summarize(after, sites), "passes": names}
 
 

@@ -314,3 +314,31 @@ def test_no_field_reasons():
     assert isinstance(f[list(f)[-1]], NoField)
     assert "n/a" in describe(f[list(f)[-1]])
     assert isinstance(layer_fields(g)["score"], Field)
+
+
+def test_layers_that_mix_positions_have_no_field():
+    b = GraphBuilder("mix")
+    x = b.input("x", (1, 2, 8, 8))
+    bn = b.add("BatchNorm", x, gc.BatchNormAttrs(statistics="batch"))
+    sm = b.add("Softmax", x, gc.SoftmaxAttrs(axis=2))
+    cat = b.add("Concat", [x, x], gc.ConcatAttrs(axis=3))
+    ok = b.add("Softmax", x, gc.SoftmaxAttrs(axis=1))
+    fields = receptive_fields(b.build([bn, sm, cat, ok]))
+    assert "batch statistics" in fields[bn].reason
+    assert "spatial axis 2" in fields[sm].reason
+    assert "spatial axis" in fields[cat].reason
+    assert fields[ok].sizes() == (1, 1)
+
+
+def test_slices_and_crops_shift_the_start():
+    b = GraphBuilder("shift")
+    x = b.input("x", (1, 2, 12, 12))
+    y = b.add("Convolution", x, ConvAttrs(num_output=2, kernel=(3, 3), stride=2))
+    top, bottom = b.add(
+        "Slice", y, gc.SliceAttrs(num_outputs=2, axis=2, slice_points=(2,)), n_outputs=2
+    )
+    g = b.build([top, bottom])
+    fields = receptive_fields(g)
+    assert fields[bottom].axes[0].start == 4 and fields[bottom].axes[1].start == 0  # 2 rows x 2
+    assert fields[top].axes[0].start == 0
+    assert assert_agrees(g, [bottom], fields, 0) > 0

@@ -41,7 +41,8 @@ def cmd_explain(args) -> int:
         if not args.output.lower().endswith(".svg"):
             raise UsageError(f"-o {args.output}: explain writes an .svg file")
         check_output(args.output)
-    if os.path.exists(args.what) or args.layer is not None:
+    model_suffixes = (".prototxt", ".pbtxt", ".pt", ".onnx")
+    if os.path.exists(args.what) or args.layer is not None or args.what.endswith(model_suffixes):
         if args.layer is None:
             raise UsageError(f"explain {args.what}: name the layer to explain")
         from .. import load
