@@ -104,25 +104,19 @@ def test_html_is_self_contained():
 
 
 def test_cli(tmp_path):
+    from graphconv.cli import main  # in process below: the same code without the start-up
+
     out = tmp_path / "g.html"
     r = cli("draw", ROOT / "models" / "fcn_tiny.prototxt", "-o", out)
     assert r.returncode == 0, r.stderr
     assert "<svg" in out.read_text()
+    model = str(ROOT / "models" / "fcn_tiny.prototxt")
     out = tmp_path / "c.svg"
-    r = cli(
-        "draw",
-        ROOT / "models" / "fcn_tiny.prototxt",
-        "-o",
-        out,
-        "--passes",
-        "deconv-to-conv",
-        "--compare",
-    )
-    assert r.returncode == 0, r.stderr
+    assert main(["draw", model, "-o", str(out), "--passes", "deconv-to-conv", "--compare"]) == 0
     ET.parse(out)
-    r = cli("draw", ROOT / "models" / "fcn_tiny.prototxt", "-o", tmp_path / "g.png")
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert not (tmp_path / "g.png").exists()
+    for bad in (["-o", str(tmp_path / "g.png")], ["-o", str(tmp_path / "x.svg"), "--compare"]):
+        assert main(["draw", model, *bad]) == 2
+    assert not (tmp_path / "g.png").exists() and not (tmp_path / "x.svg").exists()
 
 
 def _zoo():

@@ -143,16 +143,20 @@ def test_pooling_counts_caffe_windows():
     assert spec.out() == (caffe_pool_windows(7, 3, 2, 1, "ceil"),) * 2
 
 
-def test_cli(tmp_path):
+def test_cli(tmp_path, capsys):
     out = tmp_path / "e.svg"
     r = cli("explain", "deconv k=3 s=2 p=1 d=1", "-o", out, "--animate")
     assert r.returncode == 0, r.stderr
     root = ET.parse(out).getroot()
     assert root.find(".//s:animateTransform", NS) is not None
-    r = cli("explain", ROOT / "models" / "fcn_tiny.prototxt", "down1")
-    assert r.returncode == 0 and "k=3 s=2" in r.stdout, r.stderr
-    r = cli("explain", ROOT / "models" / "fcn_tiny.prototxt", "nope", "-o", tmp_path / "x.svg")
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+    from graphconv.cli import main  # in process: the same code without the start-up
+
+    model = str(ROOT / "models" / "fcn_tiny.prototxt")
+    assert main(["explain", model, "down1"]) == 0
+    assert "k=3 s=2" in capsys.readouterr().out
+    assert main(["explain", model, "nope", "-o", str(tmp_path / "x.svg")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (tmp_path / "x.svg").exists()
 
 

@@ -82,11 +82,14 @@ def test_passes_name_the_layers_they_made():
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
-def test_cli_json_and_csv_on_every_bundled_model(path):
+def test_cli_json_on_every_bundled_model(path, capsys):
+    """In process (graphconv.cli.main): the same code as the console script, without the
+    interpreter start-up; test_cli_wavenet_text_and_passes runs it as a subprocess."""
+    from graphconv.cli import main
+
     graph = gc.load(path)
-    r = cli("summary", path, "--json")
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
+    assert main(["summary", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert [row["name"] for row in data["layers"]] == [la.name for la in graph.layers]
     assert set(data["layers"][0]) == {
         "name",
@@ -104,13 +107,10 @@ def test_cli_json_and_csv_on_every_bundled_model(path):
     assert table(summarize(graph)).splitlines()[-1].startswith("total")
 
 
-def test_cli_wavenet_text_csv_and_passes():
+def test_cli_wavenet_text_and_passes():
     r = cli("summary", ROOT / "models" / "wavenet_dilated_1d.prototxt")
     logits = next(line for line in r.stdout.splitlines() if line.startswith("logits"))
     assert logits.split()[-3:] == ["31", "1", "-15"]  # size, jump, start
-    r = cli("summary", ROOT / "models" / "wavenet_dilated_1d.prototxt", "--csv")
-    rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert rows[-1]["name"] == "logits" and rows[-1]["rf_size"] == "31"
     r = cli(
         "summary",
         ROOT / "models" / "wavenet_dilated_1d.prototxt",
@@ -129,15 +129,22 @@ def test_cli_wavenet_text_csv_and_passes():
     assert "note: dilated-to-dense" in r.stderr
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    r = cli("summary", tmp_path / "missing.prototxt", "--json")
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and not r.stdout
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from graphconv.cli import main
+
+    assert main(["summary", str(tmp_path / "missing.prototxt"), "--json"]) == 2
+    err = capsys.readouterr()
+    assert len(err.err.strip().splitlines()) == 1 and not err.out
 
 
-def test_csv_of_a_comparison_has_the_graph_column():
+def test_csv(capsys):
+    from graphconv.cli import main
+
+    assert main(["summary", str(ROOT / "models" / "wavenet_dilated_1d.prototxt"), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[-1]["name"] == "logits" and rows[-1]["rf_size"] == "31"
     g = gc.load(ROOT / "models" / "fcn_tiny.prototxt")
-    text = csv_text(compare(g, g, []))
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = list(csv.DictReader(io.StringIO(csv_text(compare(g, g, [])))))
     assert {r["graph"] for r in rows} == {"before", "after"}
 
 
