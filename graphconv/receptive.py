@@ -124,8 +124,8 @@ def shift(f: AxisField, offset: int, step: int = 1) -> AxisField:
 
 def from_taps(f: AxisField, lo: np.ndarray, hi: np.ndarray, ratio: Fraction) -> AxisField:
     """The envelope of per-output tap ranges: output ``o`` reads input positions ``lo[o]`` to
-    ``hi[o]`` (integer arrays; an output reading nothing has ``lo > hi`` and is left out), and
-    neighbouring outputs are ``ratio`` input samples apart."""
+    ``hi[o]`` (integer arrays; an output reading nothing has ``lo > hi`` and is left out, its
+    run adding to the slack), and neighbouring outputs are ``ratio`` input samples apart."""
     o = np.arange(len(lo), dtype=np.int64)
     keep = lo <= hi
     num, den = ratio.numerator, ratio.denominator
@@ -135,11 +135,14 @@ def from_taps(f: AxisField, lo: np.ndarray, hi: np.ndarray, ratio: Fraction) -> 
         return replace(f, jump=f.jump * ratio)
     first, last = int(lo_rel.min()), int(hi_rel.max())
     gap = max(int((lo_rel - first).max()), int((last - hi_rel).max()))
+    # outputs that read nothing (zero insertion): a later window ending on a run of them
+    # sees its last real sample up to that run further in
+    empty = np.diff(np.flatnonzero(np.concatenate(([True], keep, [True])))).max() - 1
     return AxisField(
         size=f.size + Fraction(last - first, den) * f.jump,
         jump=f.jump * ratio,
         start=f.start + Fraction(first, den) * f.jump,
-        slack=f.slack + Fraction(gap, den) * f.jump,
+        slack=f.slack + Fraction(gap, den) * f.jump + int(empty) * f.jump * ratio,
     )
 
 

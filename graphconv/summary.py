@@ -198,22 +198,64 @@ def flat_rows(summary: dict, extra: bool = False) -> tuple[list[str], list[list[
 
 
 def table(summary: dict) -> str:
-    """Aligned text: a comparison renders the before table, then the after table with the pass
-    that made each new layer and what it replaced, then both totals."""
-    if "before" in summary:
-        before, after = summary["before"], summary["after"]
-        tb, ta = before["totals"], after["totals"]
-        lines = ["before:", _aligned(*flat_rows(before)), "", "after:"]
-        lines += [_aligned(*flat_rows(after, extra=True)), ""]
-        for key in ("layers", "params", "macs", "activation_bytes"):
-            lines.append(f"{key:<17} before {tb[key]:>16,}   after {ta[key]:>16,}")
-        return "\n".join(lines)
-    return _aligned(*flat_rows(summary))
+    """Aligned text. A comparison is side by side: each original layer beside what became of
+    it (itself, the layers a pass made from it, or nothing), with the pass; then the totals."""
+    if "before" not in summary:
+        return _aligned(*flat_rows(summary))
+    before, after = summary["before"], summary["after"]
+    tb, ta = before["totals"], after["totals"]
+    lines = [_aligned(*side_by_side(before, after)), ""]
+    for key in ("layers", "params", "macs", "activation_bytes"):
+        lines.append(f"{key:<17} before {tb[key]:>16,}   after {ta[key]:>16,}")
+    return "\n".join(lines)
+
+
+def side_by_side(before: dict, after: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: original layers on the left in their order; on the right the same
+    layer when a pass left it, the layers made in its place, or nothing (removed)."""
+    side = ["name", "type", "attrs", "output", "MACs", "rf size"]
+    head = side + ["|"] + [f"{h}'" for h in side] + ["pass"]
+
+    def cells(r):
+        if r is None:
+            return [""] * len(side)
+        rf = _rf_text(r["receptive_field"], "size")
+        return [r["name"], r["type"], r["attrs"], r["output"], f"{r['macs']:,}", rf]
+
+    new_rows = {r["name"]: r for r in after["layers"]}
+    groups: dict[tuple, list] = {}
+    for r in after["layers"]:
+        if "replaces" in r:
+            groups.setdefault(tuple(r["replaces"]), []).append(r)
+    placed, rows = set(), []
+    for r in before["layers"]:
+        group = next((g for g in groups if r["name"] in g), None)
+        if group is None:
+            same = new_rows.get(r["name"])
+            right = same if same is not None and "pass" not in same else None
+            rows.append(cells(r) + ["|"] + cells(right) + ["" if right else "(removed)"])
+            placed.add(r["name"])
+            continue
+        made = groups[group] if group not in placed else []
+        placed.add(group)
+        lefts = [r] + [None] * (len(made) - 1) if made else [r]
+        rights = made or [None]
+        for i, (left, right) in enumerate(zip(lefts, rights)):
+            pass_name = right["pass"] if right is not None and i == 0 else ""
+            rows.append(cells(left) + ["|"] + cells(right) + [pass_name])
+    for r in after["layers"]:  # anything new that replaced nothing recorded
+        if (
+            r["name"] not in placed
+            and "replaces" not in r
+            and r["name"] not in {b["name"] for b in before["layers"]}
+        ):
+            rows.append(cells(None) + ["|"] + cells(r) + [r.get("pass", "")])
+    return head, rows
 
 
 def _aligned(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    numeric = {"params", "MACs", "act. bytes"}
+    numeric = {"params", "MACs", "act. bytes", "MACs'"}
 
     def line(cells):
         return "  ".join(

@@ -342,3 +342,24 @@ def test_slices_and_crops_shift_the_start():
     assert fields[bottom].axes[0].start == 4 and fields[bottom].axes[1].start == 0  # 2 rows x 2
     assert fields[top].axes[0].start == 0
     assert assert_agrees(g, [bottom], fields, 0) > 0
+
+
+@pytest.mark.parametrize("names", [["upsample-to-deconv", "deconv-to-conv"], ["dilated-to-dense"]])
+def test_lowered_graphs_against_the_interpreter(names):
+    """After a lowering the fields hold as well (zero insertion leaves positions that read
+    nothing: later windows may end on them)."""
+    from graphconv.passes import apply
+
+    for model in ("upsample_vs_deconv", "fcn_tiny", "wavenet_dilated_1d"):
+        g = apply(gc.load(ROOT / "models" / f"{model}.prototxt"), names)
+        fields = receptive_fields(g)
+        assert all(isinstance(fields[t], Field) for t in g.outputs)
+        assert assert_agrees(g, list(g.outputs), fields, 0) > 0
+
+
+def test_subpixel_interleave_has_no_field():
+    """deconv-to-subpixel interleaves its phases with Reshape/Permute: not followed (n/a)."""
+    from graphconv.passes import apply
+
+    g = apply(gc.load(ROOT / "models" / "fcn_tiny.prototxt"), ["deconv-to-subpixel"])
+    assert "Reshape" in receptive_fields(g)["score"].reason

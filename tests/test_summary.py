@@ -77,8 +77,16 @@ def test_passes_name_the_layers_they_made():
     # the nearest Upsample became a Deconvolution, which deconv-to-conv lowered in turn
     assert made["nearest/deconv/conv"] == ("upsample-to-deconv+deconv-to-conv", ["nearest"])
     assert c["before"]["totals"]["layers"] == 7 and c["after"]["totals"]["layers"] == 11
-    text = table(c)
-    assert "before:" in text and "after:" in text and "upsample-to-deconv+deconv-to-conv" in text
+    lines = table(c).splitlines()
+    learned = next(line for line in lines if line.startswith("learned "))
+    left, right = learned.split(" | ")
+    assert "Deconvolution" in left and "learned/zero_insert" in right
+    assert right.rstrip().endswith("deconv-to-conv")
+    pad = lines[lines.index(learned) + 1]  # the next layer it became, nothing on the left
+    assert pad.split(" | ")[0].strip() == "" and "learned/pad" in pad
+    assert any(
+        line.startswith("head_nearest") and line.count("head_nearest") == 2 for line in lines
+    )
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
