@@ -42,6 +42,7 @@ COLOURS = {
 }
 PHASES = ("#76d7c4", "#f6b26b", "#b4a7d6", "#ffd966", "#e06666", "#93c47d", "#8e7cc3", "#c27ba0")
 KINDS = ("conv", "dilated", "pool", "deconv")
+_EXPLAINABLE = ("Convolution", "SeparableConvolution", "Deconvolution", "Pooling")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,13 @@ def from_layer(graph, name: str) -> Spec:
     """The spec of layer ``name`` of ``graph`` (a Convolution, Deconvolution, Pooling or
     SeparableConvolution's depthwise part), drawn at the model's input size when that is at
     most 12, else at a small size that shows the same arithmetic."""
+    if name not in graph.by_name:
+        windowed = [la.name for la in graph.layers if la.type in _EXPLAINABLE]
+        more = ", ..." if len(windowed) > 8 else ""
+        raise UsageError(
+            f"explain: no layer named '{name}' in {graph.name} (windowed layers: "
+            f"{', '.join(windowed[:8]) or 'none'}{more})"
+        )
     layer = graph.layer(name)
     a = layer.attrs
     x = graph.specs[layer.inputs[0]]
