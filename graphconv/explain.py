@@ -400,7 +400,15 @@ def _panel_direct(cv: _Canvas, spec: Spec, x0: float, y0: float, animate: bool) 
         centre = [a.n // 2 for a in spec.axes]
         cv.label(x0, y0 - 8, "transposed: each input sample scatters the kernel")
         w, h = cv.grid(x0, y0, _grid_of(spec, [["in"] * a.n for a in spec.axes]))
-        cv.taps(x0, y0, _positions(spec, [[c] for c in centre]), cls="now", fill="#073763")
+        moves = [[i - c for i in range(a.n)] for a, c in zip(spec.axes, centre)]
+        cv.taps(
+            x0,
+            y0,
+            _positions(spec, [[c] for c in centre]),
+            cls="now",
+            fill="#073763",
+            motion=_motion(spec, moves) if animate else None,
+        )
         # the full (uncropped) output: pb cropped at the start, pe - op at the end
         kinds = [
             ["crop"] * a.pb + ["out"] * n + ["crop"] * (a.pe - a.op)

@@ -32,7 +32,8 @@ def test_fcn_tiny_by_hand():
     assert conv1["activation_bytes"] == 16 * 64 * 96 * 4  # float32
     assert conv1["output"] == "1x16x64x96" and conv1["attrs"] == "k3 p1 out16"
     down2 = _row(s, "down2")
-    # 3x3 -> stride 2 -> 3x3 -> stride 2 -> 3x3: 1 + 2 + 2*2 + 2*4 = 9 wide... -1, -2, -4
+    # conv1 3x3: 3 wide from -1; down1 3x3 s2: 3 + 2*1 = 5 from -1 - 1 = -2, jump 2;
+    # down2 3x3 s2: 5 + 2*2 = 9 from -2 - 2 = -4, jump 4
     assert down2["receptive_field"] == {
         "size": [9, 9],
         "jump": [4, 4],
