@@ -236,13 +236,14 @@ def side_by_side(before: dict, after: dict) -> tuple[list[str], list[list[str]]]
             rows.append(cells(r) + ["|"] + cells(right) + ["" if right else "(removed)"])
             placed.add(r["name"])
             continue
-        made = groups[group] if group not in placed else []
+        if group in placed:  # a later layer of the same rewrite (a folded BatchNorm)
+            rows.append(cells(r) + ["|"] + cells(None) + ["(absorbed above)"])
+            continue
         placed.add(group)
-        lefts = [r] + [None] * (len(made) - 1) if made else [r]
-        rights = made or [None]
-        for i, (left, right) in enumerate(zip(lefts, rights)):
-            pass_name = right["pass"] if right is not None and i == 0 else ""
-            rows.append(cells(left) + ["|"] + cells(right) + [pass_name])
+        made = groups[group]
+        for i, right in enumerate(made):
+            rows.append(cells(r if i == 0 else None) + ["|"] + cells(right))
+            rows[-1].append(right["pass"] if i == 0 else "")
     for r in after["layers"]:  # anything new that replaced nothing recorded
         if (
             r["name"] not in placed

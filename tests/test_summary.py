@@ -167,3 +167,19 @@ def test_any_rewriting_function_can_be_recorded():
     rows = {r["name"]: r for r in compare(g, after, sites)["after"]["layers"]}
     assert rows["up1/conv"]["pass"] == "deconv-to-conv" and rows["up1/conv"]["replaces"] == ["up1"]
     assert "pass" not in rows["conv1"]
+
+
+def test_folded_layers_show_as_absorbed():
+    b = GraphBuilder("fold")
+    x = b.input("x", (1, 2, 6, 6))
+    y = b.add("Convolution", x, ConvAttrs(num_output=3, kernel=(3, 3)))
+    y = b.add("BatchNorm", y, gc.BatchNormAttrs())
+    g = b.build()
+    from graphconv.passes import apply_recorded
+
+    after, sites = apply_recorded(g, ["fold-batchnorm"])
+    lines = table(compare(g, after, sites)).splitlines()
+    conv = next(line for line in lines if line.startswith("convolution "))
+    assert conv.rstrip().endswith("fold-batchnorm")
+    bn = next(line for line in lines if line.startswith("batchnorm "))
+    assert bn.rstrip().endswith("(absorbed above)") and bn.split(" | ")[1].strip().startswith("(")
