@@ -471,3 +471,38 @@ LIGHT_MODELS = (
     "vgg19",
     "zfnet512",
 )
+
+
+# ---- loading a real model quickly when its weight values do not matter -------------------------
+
+
+class _MidRng:
+    """Stands in for the seeded generators of a Caffe load: zeros for normal draws, the middle
+    of the interval for uniform ones (no random numbers drawn)."""
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return np.zeros(size, dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return np.full(size, (low + high) / 2)
+
+    def random(self, size=None, dtype=np.float64):
+        return np.full(size, 0.5, dtype)
+
+
+def load_unweighted(path, input_shapes=None):
+    """``gc.load`` of a prototxt without drawing its filler weights (fcn8s's fc6 alone is 100M
+    normal draws, 10 s): shapes, MACs, drawings and receptive fields do not depend on them."""
+    from unittest import mock
+
+    def zeros(shape, fan_in, rng):
+        z = np.zeros(shape, np.float32)  # untouched pages: no memory until read
+        z.flags.writeable = False  # so the Layer keeps it instead of copying
+        return z
+
+    with (
+        mock.patch("graphconv.frontends.caffe.reader.seeded_rng", lambda *a: _MidRng()),
+        mock.patch("graphconv.registry.he_init", zeros),
+        mock.patch("graphconv.frontends.caffe.fillers.he_init", zeros),
+    ):
+        return gc.load(path, input_shapes=input_shapes)
