@@ -159,12 +159,15 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
 
 
 from . import (  # noqa: E402,F401
+    batchnorm_to_affine,
     deconv_to_conv,
     deconv_to_subpixel,
     dilated_to_dense,
     dilated_to_space_to_batch,
     eliminate,
     fold_batchnorm,
+    grouped_deconv,
+    remove_output_padding,
     split_separable,
     upsample_to_deconv,
 )

@@ -513,3 +513,27 @@ def lowering_three_ways(before, after, x, ref, tol=1e-5, opset=17, exact=False):
         else:
             O.assert_close(y, ref, tol, f"{what} vs oracle")
     return model
+
+
+def integer_deconv_case(case):
+    """(graph, x, oracle output, weight) of a ``deconv_case`` with small-integer input, weights
+    and bias: every sum is an integer below 2**24, exact in float32 in any order."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.integers(-2, 3, (case["N"], case["C"]) + case["sp"]).astype(np.float32)
+    w = rng.integers(-2, 3, (case["C"], case["O"] // case["group"]) + case["kernel"])
+    w = w.astype(np.float32)
+    b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
+    params = {"weight": w, **({"bias": b} if b is not None else {})}
+    g = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
+    ref = O.deconv_scatter(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["output_padding"],
+        case["group"],
+    )
+    return g, x, ref, w
