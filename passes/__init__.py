@@ -165,9 +165,12 @@ from . import (  # noqa: E402,F401
     dilated_to_dense,
     dilated_to_space_to_batch,
     eliminate,
+    explicit_pad,
     fold_batchnorm,
     grouped_deconv,
+    limit_stride,
     remove_output_padding,
+    split_large_kernel,
     split_separable,
     upsample_to_deconv,
 )

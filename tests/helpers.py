@@ -537,3 +537,35 @@ def integer_deconv_case(case):
         case["group"],
     )
     return g, x, ref, w
+
+
+def integer_conv_case(case):
+    """(graph, x, oracle output) of a ``conv_case`` with small-integer data (exact sums)."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.integers(-2, 3, (case["N"], case["C"]) + case["sp"]).astype(np.float32)
+    w = rng.integers(-2, 3, (case["O"], case["C"] // case["group"]) + case["kernel"])
+    w = w.astype(np.float32)
+    b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
+    attrs = ConvAttrs(
+        num_output=case["O"],
+        kernel=case["kernel"],
+        stride=case["stride"],
+        dilation=case["dilation"],
+        pads_begin=case["pads_begin"],
+        pads_end=case["pads_end"],
+        group=case["group"],
+        bias=case["bias"],
+    )
+    params = {"weight": w, **({"bias": b} if b is not None else {})}
+    g = one_layer_graph("Convolution", attrs, x.shape, params)
+    ref = O.conv_direct(
+        x,
+        w,
+        b,
+        case["stride"],
+        case["dilation"],
+        case["pads_begin"],
+        case["pads_end"],
+        case["group"],
+    )
+    return g, x, ref
