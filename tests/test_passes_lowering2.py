@@ -5,12 +5,19 @@ Oracles: the brute-force direct convolution and scatter-add transposed convoluti
 onnxruntime on the export. Convolution data are small integers, so every engine must equal the
 oracle bit for bit; each rewrite site is also checked on its own (``verify="exact"``). After a
 pass, no layer may exceed the limit it enforces (or it is left with a note saying why).
+
+Injected bugs: every new lowering pass (here and in the test_pass_* files) gets one wrong edit
+of its replacement (a weight off by one, a pad shifted, Concat inputs swapped, a term added
+twice); the exact site check must flag each, naming the first differing element.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import oracles as O
+import pytest
 from helpers import (
     SETTINGS,
     conv_case,
@@ -126,3 +133,110 @@ def test_limit_stride_on_caffe_pooling(data):
     np.testing.assert_array_equal(
         gc.run(after, {"data": x})[g.outputs[0]], gc.run(g, {"data": x})[g.outputs[0]]
     )
+
+
+# ---- injected bugs: the exact site check catches a wrong replacement ---------------------------
+
+
+def _bump_first(type_, fix):
+    """An edit of a replacement: ``fix`` applied to the attrs or params of its first ``type_``."""
+
+    def edit(layers):
+        i = next(i for i, lay in enumerate(layers) if lay.type == type_)
+        return [*layers[:i], fix(layers[i]), *layers[i + 1 :]]
+
+    return edit
+
+
+def _weight_plus_one(layer):
+    p = dict(layer.params)
+    key = "weight" if "weight" in p else "constant"
+    p[key] = p[key].copy()
+    p[key].flat[-1] += 1
+    return layer.replace(params=p)
+
+
+def _pad_shift(layer):
+    import dataclasses
+
+    a = layer.attrs
+    return layer.replace(
+        attrs=dataclasses.replace(
+            a,
+            pads_begin=tuple(v + 1 for v in a.pads_begin),
+            pads_end=tuple(v - 1 for v in a.pads_end),
+        )
+    )
+
+
+def _bug_graph(kind):
+    b = gc.GraphBuilder(kind, seed=5)
+    x = b.input("data", (1, 4, 7, 6))
+    if kind == "conv":
+        attrs = gc.ConvAttrs(num_output=4, kernel=(5, 4), stride=(3, 2), pads=3, group=2)
+        b.add("Convolution", x, attrs, name="layer")
+    elif kind == "deconv":
+        attrs = gc.DeconvAttrs(
+            num_output=4,
+            kernel=(3, 1),
+            stride=(2, 3),
+            dilation=(2, 1),
+            pads_begin=(0, 1),
+            pads_end=(3, 0),
+            output_padding=(1, 2),
+            group=2,
+        )
+        b.add("Deconvolution", x, attrs, name="layer")
+    else:
+        b.add("Scale", x, gc.ScaleAttrs(bias=True), name="layer")
+    return b.build()
+
+
+BUGS = [
+    ("deconv-to-subpixel", "deconv", "Convolution", _weight_plus_one),
+    (
+        "deconv-to-subpixel:interleave=rank4",
+        "deconv",
+        "Concat",
+        lambda lay: lay.replace(inputs=lay.inputs[::-1]),
+    ),
+    ("deconv-to-subpixel", "deconv", "ConstantBinary", _weight_plus_one),
+    ("split-grouped-deconv", "deconv", "Deconvolution", _weight_plus_one),
+    ("remove-output-padding", "deconv", "Pad", _pad_shift),
+    ("limit-stride:max=1", "conv", "Convolution", _weight_plus_one),
+    (
+        "split-large-kernel:max=2",
+        "conv",
+        "Binary",
+        lambda lay: lay.replace(inputs=lay.inputs[:1] * 2),
+    ),
+    ("explicit-pad:max=1", "conv", "Pad", _pad_shift),
+    ("explicit-pad:max=0", "deconv", "Pad", _pad_shift),
+    ("batchnorm-to-affine", "scale", "ConstantBinary", _weight_plus_one),
+]
+
+
+@pytest.mark.parametrize(
+    "spec, kind, type_, fix", BUGS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_exact_check_catches_an_injected_bug(spec, kind, type_, fix, monkeypatch):
+    from graphconv.passes import _rewrite
+
+    real = _rewrite.rewrite
+    edit = _bump_first(type_, fix)
+
+    def wrong(graph, rule, pass_name):
+        def bad(layer, ctx):
+            out = rule(layer, ctx)
+            return edit(out) if isinstance(out, list) else out
+
+        return real(graph, bad, pass_name)
+
+    g = _bug_graph(kind)
+    good, checks = passes.apply_checked(g, [spec])
+    assert checks and all(c.ok and c.mode == "exact" for c in checks), [c.line() for c in checks]
+    module = passes.registry()[spec.split(":")[0]].__module__
+    monkeypatch.setattr(importlib.import_module(module), "rewrite", wrong)
+    _, checks = passes.apply_checked(g, [spec])
+    (c,) = checks
+    assert c.mode == "exact" and not c.ok and "first differs at (" in c.detail, c.line()
