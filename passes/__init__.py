@@ -171,6 +171,7 @@ from . import (  # noqa: E402,F401
     grouped_deconv,
     limit_stride,
     remove_output_padding,
+    resize_to_conv,
     split_large_kernel,
     split_separable,
     upsample_to_deconv,

@@ -187,6 +187,11 @@ def _bug_graph(kind):
             group=2,
         )
         b.add("Deconvolution", x, attrs, name="layer")
+    elif kind == "resize":
+        from graphconv.layers.resize import ResizeAttrs
+
+        attrs = ResizeAttrs(sizes=(1, 4, 10, 13), mode="nearest", nearest_mode="floor")
+        b.add("Resize", x, attrs, name="layer")
     else:
         b.add("Scale", x, gc.ScaleAttrs(bias=True), name="layer")
     return b.build()
@@ -213,6 +218,7 @@ BUGS = [
     ("explicit-pad:max=1", "conv", "Pad", _pad_shift),
     ("explicit-pad:max=0", "deconv", "Pad", _pad_shift),
     ("batchnorm-to-affine", "scale", "ConstantBinary", _weight_plus_one),
+    ("resize-to-conv", "resize", "Convolution", _weight_plus_one),
 ]
 
 
