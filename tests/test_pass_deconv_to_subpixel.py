@@ -165,3 +165,23 @@ def test_unknown_interleave_is_a_usage_error():
     )
     with pytest.raises(gc.UsageError, match="interleave=zigzag is not one of"):
         passes.apply(g, ["deconv-to-subpixel:interleave=zigzag"])
+
+
+@pytest.mark.parametrize(
+    "model, interleave",
+    [
+        ("s9xie__hed__examples_hed_deploy", "rank4"),
+        ("TimoSaemann__ENet__prototxts_enet_deploy_final", "rank4"),
+        ("TimoSaemann__ENet__prototxts_enet_deploy_final", "depth-to-space"),
+    ],
+)
+def test_real_models_lose_every_conv_transpose_within_rank_4(model, interleave):
+    from helpers import ZOO, zoo_files
+
+    zoo_files()  # skips (fails under CI) without the caffe-zoo folder
+    g = gc.load(ZOO / f"{model}.prototxt", seed=0)
+    after, checks = passes.apply_checked(g, [f"deconv-to-subpixel:interleave={interleave}"])
+    assert checks and all(c.ok and c.mode == "exact" for c in checks), [c.line() for c in checks]
+    assert "Deconvolution" not in after.count_types()
+    ops, rank = ops_and_rank(gc.to_onnx(after))
+    assert "ConvTranspose" not in ops and "Transpose" not in ops and rank == 4
