@@ -246,3 +246,21 @@ def test_exact_check_catches_an_injected_bug(spec, kind, type_, fix, monkeypatch
     _, checks = passes.apply_checked(g, [spec])
     (c,) = checks
     assert c.mode == "exact" and not c.ok and "first differs at (" in c.detail, c.line()
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("limit-stride:max=two", "option max=two is not an integer"),
+        ("limit-stride:max=0", "max=0 must be >= 1"),
+        ("split-large-kernel:size=3", r"has no option 'size' \(options: max=INT\)"),
+        ("explicit-pad:max=-1", "max=-1 must be >= 0"),
+        ("bilinear-to-deconv:exact=2", "exact=2 must be 0 or 1"),
+        ("deconv-to-subpixel:interleave=1", "interleave=1 is not one of"),
+        ("batchnorm-to-affine:max=1", "takes no options"),
+    ],
+)
+def test_options_are_checked(spec, message):
+    g = one_layer_graph("Convolution", gc.ConvAttrs(num_output=1, kernel=(1,)), (1, 1, 3))
+    with pytest.raises(gc.UsageError, match=message):
+        passes.apply(g, [spec])
