@@ -52,6 +52,27 @@ def test_limit_stride_on_convolutions(case, limit):
     three_ways(g, after, x, ref, opset=case["opset"], exact=True)
 
 
+@settings(max_examples=30, **SETTINGS)
+@given(st.integers(1, 3).flatmap(deconv_case), st.integers(1, 3))
+def test_limit_stride_on_deconvolutions_inserts_zeros_first(case, limit):
+    note(repr(case))
+    assume(min(deconv_out_sp(case)) >= 1 and max(case["stride"]) > limit)
+    g, x, ref, _ = integer_deconv_case(case)
+    after = passes.apply(g, [f"limit-stride:max={limit}"], verify="exact")
+    if after.count_types()["Deconvolution"] == 1:  # left in place: say why, and be right
+        (why,) = [n for n in after.notes if "left Deconvolution" in n]
+        primes = [
+            p
+            for s in case["stride"]
+            for p in range(2, s + 1)
+            if s % p == 0 and all(p % q for q in range(2, p))
+        ]
+        assert ("prime factor" in why and max(primes) > limit) or "output_padding" in why
+        return
+    assert all(s <= limit for lay in _windowed(after) for s in lay.attrs.stride)
+    three_ways(g, after, x, ref, opset=case["opset"], exact=True)
+
+
 @settings(max_examples=40, **SETTINGS)
 @given(st.integers(1, 3).flatmap(conv_case), st.integers(1, 3))
 def test_split_large_kernel(case, limit):
