@@ -169,6 +169,7 @@ from . import (  # noqa: E402,F401
     explicit_pad,
     fold_batchnorm,
     grouped_deconv,
+    inner_product_to_conv,
     limit_stride,
     remove_output_padding,
     resize_to_conv,

@@ -1,4 +1,5 @@
-"""The profile-limit lowerings: limit-stride, split-large-kernel, explicit-pad.
+"""The profile-limit lowerings: limit-stride, split-large-kernel, explicit-pad (and
+inner-product-to-conv).
 
 Oracles: the brute-force direct convolution and scatter-add transposed convolution
 (oracles.conv_direct, deconv_scatter), Caffe's pooling written out (oracles.caffe_pool), and
@@ -285,3 +286,21 @@ def test_options_are_checked(spec, message):
     g = one_layer_graph("Convolution", gc.ConvAttrs(num_output=1, kernel=(1,)), (1, 1, 3))
     with pytest.raises(gc.UsageError, match=message):
         passes.apply(g, [spec])
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(st.integers(0, 3), st.integers(1, 3), st.integers(1, 4), st.booleans(), st.integers(0, 999))
+def test_inner_product_to_conv(n, c, m, bias, seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 3)), c) + tuple(int(v) for v in rng.integers(1, 4, n))
+    k = int(np.prod(shape[1:]))
+    w = rng.integers(-2, 3, (m, k)).astype(np.float32)
+    b = rng.integers(-2, 3, m).astype(np.float32) if bias else None
+    params = {"weight": w, **({"bias": b} if bias else {})}
+    g = one_layer_graph("InnerProduct", gc.InnerProductAttrs(m, bias=bias), shape, params)
+    after = passes.apply(g, ["inner-product-to-conv"], verify="exact")
+    assert "InnerProduct" not in after.count_types() and after.count_types()["Convolution"] == 1
+    x = rng.integers(-2, 3, shape).astype(np.float32)
+    ref = O.inner_product(x, w, b, 1)
+    model = three_ways(g, after, x, ref, exact=True)
+    assert {node.op_type for node in model.graph.node} <= {"Conv", "Reshape"}
