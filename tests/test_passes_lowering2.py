@@ -304,3 +304,48 @@ def test_inner_product_to_conv(n, c, m, bias, seed):
     ref = O.inner_product(x, w, b, 1)
     model = three_ways(g, after, x, ref, exact=True)
     assert {node.op_type for node in model.graph.node} <= {"Conv", "Reshape"}
+
+
+ZOO_CASES = {
+    "BVLC__caffe__models_bvlc_googlenet_deploy": [
+        "limit-stride:max=1",
+        "split-large-kernel:max=3",
+        "explicit-pad:max=0",
+        "inner-product-to-conv",
+    ],
+    "TimoSaemann__ENet__prototxts_enet_deploy_final": [
+        "batchnorm-to-affine",
+        "split-large-kernel:max=3",
+    ],
+    "shicai__MobileNet-Caffe__mobilenet_deploy": ["batchnorm-to-affine", "limit-stride:max=1"],
+}
+
+
+@pytest.mark.parametrize("model", sorted(ZOO_CASES))
+def test_real_models_every_site_checked(model):
+    """Each pass on a real model: every rewrite site agrees with its original (bit-equal where
+    it stays on integers), and the limit the pass enforces holds or is named in a note."""
+    from helpers import ZOO, zoo_files
+
+    zoo_files()  # skips (fails under CI) without the caffe-zoo folder
+    g = gc.load(ZOO / f"{model}.prototxt", seed=0)
+    for spec in ZOO_CASES[model]:
+        after, checks = passes.apply_checked(g, [spec])
+        assert checks and all(c.ok for c in checks), [c.line() for c in checks if not c.ok]
+        name, _, limit = spec.partition(":max=")
+        left = {n.split("'")[1] for n in after.notes if n.startswith(f"{name}: left")}
+        kept = [lay for lay in _windowed(after) if lay.name not in left]
+        if name == "limit-stride":
+            assert all(s <= int(limit) for lay in kept for s in lay.attrs.stride)
+        elif name == "split-large-kernel":
+            convs = [lay for lay in kept if lay.type == "Convolution"]
+            assert all(k <= int(limit) for lay in convs for k in lay.attrs.kernel)
+        elif name == "explicit-pad":
+            convs = [lay for lay in kept if lay.type != "Pooling"]
+            assert all(
+                p <= int(limit) for c in convs for p in c.attrs.pads_begin + c.attrs.pads_end
+            )
+        elif name == "inner-product-to-conv":
+            assert "InnerProduct" not in after.count_types()
+        else:
+            assert not {"BatchNorm", "Scale"} & set(after.count_types())
