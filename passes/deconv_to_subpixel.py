@@ -214,6 +214,7 @@ def _lower(layer, ctx, interleave: str):
 @register("deconv-to-subpixel")
 def deconv_to_subpixel(graph, interleave: str = "transpose"):
     """Deconvolution -> prod(s) phase Convolutions, interleaved and cropped.
+
     ``interleave``: transpose (default), depth-to-space or rank4."""
     if interleave not in INTERLEAVES:
         raise UsageError(

@@ -125,8 +125,10 @@ def _rule_for(limit: int):
 
 @register("limit-stride")
 def limit_stride(graph, max: int = 1):
-    """Convolution / Pooling with a stride above ``max`` -> an allowed stride + StridedSlice;
-    Deconvolution -> zero insertion (kernel-1 Deconvolutions) + an allowed stride."""
+    """Stride above ``max`` -> an allowed stride + subsampling (or zero insertion first).
+
+    Convolution / Pooling: the layer at an allowed stride, then StridedSlice; Deconvolution:
+    zero insertion (kernel-1 Deconvolutions), then the layer at an allowed stride."""
     if max < 1:
         raise UsageError(f"limit-stride: max={max} must be >= 1")
     return rewrite(graph, _rule_for(max), "limit-stride")

@@ -105,6 +105,5 @@ def _rule(layer, ctx):
 
 @register("resize-to-conv")
 def resize_to_conv(graph):
-    """Interp / Resize -> per resized axis: Transpose, 1x1 Convolution with the resize's
-    matrix, Transpose back."""
+    """Interp / Resize -> per resized axis: Permute, 1x1 Convolution (its matrix), Permute."""
     return rewrite(graph, _rule, "resize-to-conv")
