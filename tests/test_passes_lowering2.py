@@ -279,7 +279,9 @@ def test_exact_check_catches_an_injected_bug(spec, kind, type_, fix, monkeypatch
         ("explicit-pad:max=-1", "max=-1 must be >= 0"),
         ("bilinear-to-deconv:exact=2", "exact=2 must be 0 or 1"),
         ("deconv-to-subpixel:interleave=1", "interleave=1 is not one of"),
-        ("batchnorm-to-affine:max=1", "takes no options"),
+        ("batchnorm-to-affine:form=dense", "form=dense is not one of mul-add, conv"),
+        ("deconv-to-subpixel:bias-only=zero", "bias-only=zero is not one of pad, conv"),
+        ("resize-to-conv:max=1", "takes no options"),
     ],
 )
 def test_options_are_checked(spec, message):
