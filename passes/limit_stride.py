@@ -26,6 +26,11 @@ weight 1 is exact zero insertion, length ``r(H-1) + 1``). A stride whose prime f
 or an output_padding not below ``max(s', d)``, is left with a note (``remove-output-padding``
 first).
 
+``subsample=conv`` subsamples with depthwise 1x1 Convolutions of weight 1 (strides whose
+product is ``r``, each at most S) in place of the StridedSlice, for targets without Slice: exact
+(``1 * x`` is ``x``); for a convolution the lengths agree by ``floor(floor(a/s')/r) =
+floor(a/s)``, a pooling whose lengths do not is left with a note.
+
 Cost: the new layer computes ``r`` times as many outputs per axis (``prod(r)`` times the MACs),
 all but one in ``r`` of them discarded. A deconvolution's MACs do not change (plus one
 multiply per sample of each zero insertion).
@@ -38,7 +43,7 @@ import dataclasses
 import numpy as np
 
 from graphconv.errors import UsageError
-from graphconv.layers import DeconvAttrs
+from graphconv.layers import ConvAttrs, DeconvAttrs
 from graphconv.layers.slicing import StridedSliceAttrs
 
 from ._registry import register
@@ -83,7 +88,28 @@ def _deconv(layer, ctx, limit: int):
     return ctx.chain(layer, steps)
 
 
-def _rule_for(limit: int):
+def _subsampling_convs(steps, dense, out, limit: int, c: int) -> list[Step] | Skip:
+    """Depthwise 1x1 Convolutions (weight 1, no bias) with strides <= ``limit`` whose product is
+    ``steps`` per axis, or why there are none. Each keeps samples ``0, f, 2f, ...``: the
+    subsampling, exactly (1 * x is x, Inf and NaN included)."""
+    rest = [_factors(r, limit) for r in steps]
+    if None in rest:
+        return Skip(f"subsampling by {steps} with strides <= {limit}: a prime factor is larger")
+    lengths = list(dense)
+    n, stages = len(steps), max(len(f) for f in rest)
+    convs = []
+    for j in range(stages):
+        stride = tuple(f[j] if j < len(f) else 1 for f in rest)
+        lengths = [(h - 1) // f + 1 for h, f in zip(lengths, stride)]
+        attrs = ConvAttrs(num_output=c, kernel=(1,) * n, stride=stride, group=c, bias=False)
+        weight = np.ones((c, 1) + (1,) * n, np.float32)
+        convs.append(Step("Convolution", attrs, {"weight": weight}, f"subsample{j}"))
+    if tuple(lengths) != tuple(out):
+        return Skip(f"subsampling {tuple(dense)} by {steps} gives {tuple(lengths)}, not {out}")
+    return convs
+
+
+def _rule_for(limit: int, subsample: str):
     def rule(layer, ctx):
         if layer.type == "Deconvolution" and any(s > limit for s in layer.attrs.stride):
             return _deconv(layer, ctx, limit)
@@ -105,6 +131,12 @@ def _rule_for(limit: int):
                 f"the last window at stride {stride} lies past the last one at stride "
                 f"{new_stride} (Caffe's CEIL rounding)"
             )
+        dense_step = Step(layer.type, attrs, dict(layer.params), suffix="dense")
+        if subsample == "conv":
+            sub = _subsampling_convs(steps, dense, out, limit, ctx.spec(layer.outputs[0]).shape[1])
+            if isinstance(sub, Skip):
+                return sub
+            return ctx.chain(layer, [dense_step, *sub])
         n = len(out)
         cut = StridedSliceAttrs(
             starts=(0,) * n,
@@ -112,23 +144,21 @@ def _rule_for(limit: int):
             axes=tuple(range(2, 2 + n)),
             steps=steps,
         )
-        return ctx.chain(
-            layer,
-            [
-                Step(layer.type, attrs, dict(layer.params), suffix="dense"),
-                Step("StridedSlice", cut, suffix="subsample"),
-            ],
-        )
+        return ctx.chain(layer, [dense_step, Step("StridedSlice", cut, suffix="subsample")])
 
     return rule
 
 
 @register("limit-stride")
-def limit_stride(graph, max: int = 1):
+def limit_stride(graph, max: int = 1, subsample: str = "slice"):
     """Stride above ``max`` -> an allowed stride + subsampling (or zero insertion first).
 
     Convolution / Pooling: the layer at an allowed stride, then StridedSlice; Deconvolution:
-    zero insertion (kernel-1 Deconvolutions), then the layer at an allowed stride."""
+    zero insertion (kernel-1 Deconvolutions), then the layer at an allowed stride.
+    ``subsample=conv``: subsample with depthwise 1x1 Convolutions (weight 1, strides <= max)
+    instead of a StridedSlice."""
     if max < 1:
         raise UsageError(f"limit-stride: max={max} must be >= 1")
-    return rewrite(graph, _rule_for(max), "limit-stride")
+    if subsample not in ("slice", "conv"):
+        raise UsageError(f"limit-stride: subsample={subsample} is not one of slice, conv")
+    return rewrite(graph, _rule_for(max, subsample), "limit-stride")
