@@ -171,6 +171,7 @@ from . import (  # noqa: E402,F401
     grouped_deconv,
     inner_product_to_conv,
     limit_stride,
+    pad_to_conv,
     remove_output_padding,
     resize_to_conv,
     split_large_kernel,

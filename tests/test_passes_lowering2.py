@@ -214,6 +214,8 @@ def _bug_graph(kind):
             group=2,
         )
         b.add("Deconvolution", x, attrs, name="layer")
+    elif kind == "pad":
+        b.add("Pad", x, gc.PadAttrs((2, -1), (-2, 1)), name="layer")
     elif kind == "resize":
         from graphconv.layers.resize import ResizeAttrs
 
@@ -246,6 +248,7 @@ BUGS = [
     ("explicit-pad:max=0", "deconv", "Pad", _pad_shift),
     ("batchnorm-to-affine", "scale", "ConstantBinary", _weight_plus_one),
     ("resize-to-conv", "resize", "Convolution", _weight_plus_one),
+    ("pad-to-conv", "pad", "Convolution", _pad_shift),
 ]
 
 
@@ -356,3 +359,22 @@ def test_real_models_every_site_checked(model):
             assert "InnerProduct" not in after.count_types()
         else:
             assert not {"BatchNorm", "Scale"} & set(after.count_types())
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(st.data())
+def test_pad_to_conv(data):
+    n = data.draw(st.integers(1, 3))
+    sp = tuple(data.draw(st.integers(1, 6 if n < 3 else 4)) for _ in range(n))
+    pb = tuple(data.draw(st.integers(-h + 1, 3)) for h in sp)
+    pe = tuple(data.draw(st.integers(-(h + b) + 1 if b < 0 else -h + 1, 3)) for h, b in zip(sp, pb))
+    assume(all(h + b + e >= 1 for h, b, e in zip(sp, pb, pe)))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))) + sp
+    g = one_layer_graph("Pad", gc.PadAttrs(pb, pe), shape)
+    after = passes.apply(g, ["pad-to-conv"], verify="exact")
+    assert after.count_types() == {"Input": 1, "Convolution": 1}
+    x = np.random.default_rng(data.draw(st.integers(0, 999))).standard_normal(shape)
+    x = x.astype(np.float32)
+    ref = O.pad_reference(x, pb, pe, 0.0)
+    model = three_ways(g, after, x, ref, exact=True)
+    assert {node.op_type for node in model.graph.node} == {"Conv"}
