@@ -248,7 +248,7 @@ BUGS = [
     ("explicit-pad:max=0", "deconv", "Pad", _pad_shift),
     ("batchnorm-to-affine", "scale", "ConstantBinary", _weight_plus_one),
     ("resize-to-conv", "resize", "Convolution", _weight_plus_one),
-    ("pad-to-conv", "pad", "Convolution", _pad_shift),
+    ("pad-to-conv", "pad", "Convolution", _weight_plus_one),
 ]
 
 
