@@ -24,12 +24,16 @@ from . import (  # noqa: F401  (importing a family registers its types)
     argmax,
     conv,
     elementwise,
+    gather,
     linear,
     norm,
+    pointwise,
     pool,
+    reduce,
     resample,
     resize,
     slicing,
+    statnorm,
     tensor,
 )
 
