@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....layers.activation import UnaryAttrs
+from ....layers.elementwise import BinaryAttrs, ConstantBinaryAttrs, EltwiseAttrs
+from ....layers.reduce import ReduceAttrs
 from ....layers.statnorm import GroupNormAttrs, InstanceNormAttrs, LayerNormAttrs
 from ._common import Translator, Unsupported, _axis, _f32, onnx_rule
 
@@ -52,7 +55,8 @@ def group_norm(t: Translator, node) -> None:
 
 @onnx_rule("LayerNormalization")
 def layer_norm(t: Translator, node) -> None:
-    t.single_output()
+    """The optional Mean and InvStdDev outputs (statistics with the normalised axes kept as 1s)
+    are computed by their own Reduce, Binary and Unary layers."""
     x = t.data(0)
     shape = t.shape(x)
     axis = _axis(t.attr("axis", -1), len(shape))
@@ -71,3 +75,24 @@ def layer_norm(t: Translator, node) -> None:
             ) from None
     attrs = LayerNormAttrs(axis=axis, eps=t.attr("epsilon", 1e-5))
     t.add("LayerNorm", [x], attrs, p, output=t.out())
+    outs = list(node.output) + ["", ""]
+    mean_out, inv_out = (o if o in t.used else None for o in outs[1:3])
+    if mean_out is None and inv_out is None:
+        return
+    axes = tuple(range(axis, len(shape)))
+    mean = t.add("Reduce", [x], ReduceAttrs("mean", axes), output=mean_out, suffix="/mean")
+    if inv_out is None:
+        return
+    centred = t.add("Binary", [x, mean], BinaryAttrs("sub"), suffix="/centred")
+    square = t.add("Eltwise", [centred, centred], EltwiseAttrs("PROD"), suffix="/square")
+    var = t.add("Reduce", [square], ReduceAttrs("mean", axes), suffix="/var")
+    eps = np.full((1,), attrs.eps, np.float32)
+    shifted = t.add(
+        "ConstantBinary",
+        [var],
+        ConstantBinaryAttrs("add", constant_shape=(1,)),
+        {"constant": eps},
+        suffix="/var_eps",
+    )
+    std = t.add("Unary", [shifted], UnaryAttrs("sqrt"), suffix="/std")
+    t.add("Unary", [std], UnaryAttrs("reciprocal"), output=inv_out, suffix="/inv_std")
