@@ -160,21 +160,11 @@ class GroupNorm(LayerType):
         a, name = layer.attrs, layer.name
         x = em.spec(ins[0])
         c = x.shape[1]
-        if em.opset >= 21:  # scale and bias per channel (opsets 18-20 had them per group)
-            args = [ins[0]] + [
-                em.initializer(f"{name}.{k}", layer.params[k]) for k in ("scale", "bias")
-            ]
-            em.node(
-                "GroupNormalization",
-                args,
-                list(outs),
-                name=name,
-                num_groups=a.groups,
-                epsilon=a.eps,
-            )
-            return
+        # always the decomposition: onnx's shape inference has no rule for GroupNormalization-21
+        # (a function op), which the export's strict check needs, and 18-20 hold the affine
+        # per group, not per channel
         # (N, G, C/G * spatial) normalised by InstanceNormalization, then the per-channel affine
-        grouped = em.reshape(ins[0], (0, a.groups, -1), f"{name}/grouped")
+        grouped = em.reshape(ins[0], (x.shape[0], a.groups, -1), f"{name}/grouped")
         normed = em.tmp(f"{name}/normed")
         ones = em.const(f"{name}.ones", np.ones(a.groups, np.float32))
         zeros = em.const(f"{name}.zeros", np.zeros(a.groups, np.float32))
@@ -185,7 +175,7 @@ class GroupNorm(LayerType):
             name=f"{name}/norm",
             epsilon=a.eps,
         )
-        back = em.reshape(normed, (0,) + x.shape[1:], f"{name}/ungrouped")
+        back = em.reshape(normed, x.shape, f"{name}/ungrouped")
         _scale_shift(em, back, outs[0], layer, (c,) + (1,) * (x.rank - 2))
 
     def macs(self, a, ins, outs):
