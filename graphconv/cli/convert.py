@@ -17,6 +17,11 @@ def add(sub) -> None:
     c.add_argument(
         "--validate", action="store_true", help="cross-check against onnxruntime before writing"
     )
+    c.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="a symbolic batch (first) dimension N on inputs and outputs: any batch size runs",
+    )
     c.set_defaults(func=cmd_convert)
 
 
@@ -24,7 +29,7 @@ def cmd_convert(args) -> int:
     from ..export import census_line, save, to_onnx
 
     original, graph, sites = load_with_passes(args)
-    model = to_onnx(graph, args.opset)
+    model = to_onnx(graph, args.opset, dynamic_batch=args.dynamic_batch)
     print(graph_line(graph))
     if args.validate:
         code = run_validation(args, original, graph, sites)

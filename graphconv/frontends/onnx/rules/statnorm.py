@@ -76,7 +76,7 @@ def layer_norm(t: Translator, node) -> None:
     attrs = LayerNormAttrs(axis=axis, eps=t.attr("epsilon", 1e-5))
     t.add("LayerNorm", [x], attrs, p, output=t.out())
     outs = list(node.output) + ["", ""]
-    mean_out, inv_out = (o if o in t.used else None for o in outs[1:3])
+    mean_out, inv_out = (o if o and o in t.used else None for o in outs[1:3])
     if mean_out is None and inv_out is None:
         return
     axes = tuple(range(axis, len(shape)))
