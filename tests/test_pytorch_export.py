@@ -199,6 +199,9 @@ MODELS = {
 }
 
 
+CASES = [(n, e, o) for n in MODELS for e, o in EXPORTS if o != 21 or n in AT_21]
+
+
 def build(name):
     """The model in eval mode with non-trivial BatchNorm statistics and norm affines, its input
     and PyTorch's output."""
@@ -232,24 +235,31 @@ def export(model, x, path, exporter, opset):
             )
 
 
+class Exports:
+    """Each (model, exporter, opset) exported on first use, once per session:
+    ``exports[name, exporter, opset]`` -> (path, input, PyTorch's output)."""
+
+    def __init__(self, folder):
+        self.folder, self.done, self.built = folder, {}, {}
+
+    def __getitem__(self, key):
+        if key not in self.done:
+            name, exporter, opset = key
+            if name not in self.built:
+                self.built[name] = build(name)
+            model, x, y = self.built[name]
+            path = self.folder / f"{name}_{exporter}_{opset}.onnx"
+            export(model, x, path, exporter, opset)
+            self.done[key] = (path, x.numpy(), y)
+        return self.done[key]
+
+    def values(self):
+        return [self[key] for key in CASES]
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Every model exported by every exporter once per session: (model, exporter, opset) ->
-    (path, input, PyTorch's output)."""
-    folder = tmp_path_factory.mktemp("pytorch")
-    out = {}
-    for name in MODELS:
-        model, x, y = build(name)
-        for exporter, opset in EXPORTS:
-            if opset == 21 and name not in AT_21:
-                continue
-            path = folder / f"{name}_{exporter}_{opset}.onnx"
-            export(model, x, path, exporter, opset)
-            out[name, exporter, opset] = (path, x.numpy(), y)
-    return out
-
-
-CASES = [(n, e, o) for n in MODELS for e, o in EXPORTS if o != 21 or n in AT_21]
+    return Exports(tmp_path_factory.mktemp("pytorch"))
 
 
 @pytest.mark.parametrize("name,exporter,opset", CASES)
@@ -296,3 +306,24 @@ def test_graphconv_validate_compares_the_file_with_onnxruntime(exported):
     proc = cli("validate", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "file" in proc.stdout and "ok" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("name", ["resnet", "mobilenet_v3"])
+def test_dynamic_batch_export_matches_pytorch_at_another_batch(exported, name, tmp_path):
+    """``convert --dynamic-batch`` of a file exported at batch 1 runs at batch 3 in onnxruntime
+    and matches PyTorch's model run at batch 3."""
+    from graphconv.validate import run_onnxruntime
+
+    path, _, _ = exported[name, "torchscript", 17]
+    out = tmp_path / "dynamic.onnx"
+    proc = cli("convert", path, "-o", out, "--dynamic-batch")
+    assert proc.returncode == 0, proc.stderr
+    model, _, _ = build(name)
+    x = torch.randn((3, *MODELS[name][1][1:]))
+    with torch.no_grad():
+        want = model(x).numpy()
+    import onnx
+
+    got = run_onnxruntime(onnx.load(str(out)), {"x": x.numpy()})
+    (value,) = got.values()
+    O.assert_close(value, want, TOL, f"{name} at batch 3")
