@@ -80,8 +80,12 @@ def test_any_batch_runs_in_onnxruntime(opset):
 
 def test_a_bundled_caffe_model_converts_with_a_dynamic_batch(tmp_path):
     out = tmp_path / "fcn.onnx"
-    proc = cli("convert", ROOT / "models" / "fcn_tiny.prototxt", "-o", out, "--dynamic-batch")
+    proc = cli(
+        "convert", ROOT / "models" / "fcn_tiny.prototxt", "-o", out, "--dynamic-batch", "--validate"
+    )
     assert proc.returncode == 0, proc.stderr
+    # --validate runs the export at the graph's batch and one more, against the interpreter
+    assert "score@1 1x5x64x96" in proc.stdout and "score@2 2x5x64x96" in proc.stdout, proc.stdout
     model = onnx.load(str(out))
     assert dims(model.graph.input[0])[0] == "N"
     g = gc.load(str(ROOT / "models" / "fcn_tiny.prototxt"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ._args import model_args
-from ._common import EXIT_OK, graph_line, load_with_passes
+from ._common import EXIT_MISMATCH, EXIT_OK, graph_line, load_with_passes
 from .validate import run_validation
 
 
@@ -36,6 +36,16 @@ def cmd_convert(args) -> int:
         if code != EXIT_OK:
             print(f"graphconv: validation failed; {args.output} not written", file=sys.stderr)
             return code
+        if args.dynamic_batch:
+            from ..validate import validate_batches
+
+            checks = validate_batches(graph, model, seed=args.seed, rtol=args.rtol)
+            print("dynamic batch: the export in onnxruntime vs the interpreter, output@batch")
+            for check in checks:
+                print(f"  {check.line()}")
+            if not all(check.ok for check in checks):
+                print(f"graphconv: validation failed; {args.output} not written", file=sys.stderr)
+                return EXIT_MISMATCH
     save(model, args.output)
     print(f"wrote {args.output} (opset {args.opset}): {census_line(model)}")
     return EXIT_OK
