@@ -594,3 +594,27 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
 
     write_folder_atomic(folder, write, "--repro")
     return folder
+
+
+def validate_batches(graph: Graph, model, seed: int = 0, rtol: float = 1e-4) -> list[OutputCheck]:
+    """A dynamic-batch export (``model``) in onnxruntime against the interpreter at the graph's
+    batch ``n`` and at ``n + 1`` (the graph with its inputs' first axis changed,
+    :func:`graphconv.export.with_batch`), on seeded inputs; one check per output and batch,
+    named ``output@batch``."""
+    from .export import batch_size, with_batch
+
+    n = batch_size(graph)
+    checks = []
+    for batch in (n, n + 1):
+        g = graph if batch == n else with_batch(graph, batch)
+        feeds = random_feeds(g, seed)
+        ours, theirs = run(g, feeds), run_onnxruntime(model, feeds)
+        names = [f"{t}@{batch}" for t in g.outputs]
+        checks += _checks(
+            names,
+            {f"{t}@{batch}": g.specs[t].shape for t in g.outputs},
+            {f"{t}@{batch}": ours[t] for t in g.outputs},
+            {f"{t}@{batch}": theirs[t] for t in g.outputs},
+            rtol,
+        )
+    return checks

@@ -15,6 +15,7 @@ Axes follow Caffe: an ``axis`` may be negative (counted from the end, ``Canonica
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -285,6 +286,12 @@ class Reshape(LayerType):
 
     def run(self, a, xs, p):
         return [xs[0].reshape(reshape_shape(a, xs[0].shape))]
+
+    def rebatch_attrs(self, a, old, new):
+        """For a dynamic batch: a target dim 0 that restates the input's first dim follows it."""
+        if a.axis == 0 and a.shape and a.shape[0] == old[0].shape[0] != new[0].shape[0]:
+            return dataclasses.replace(a, shape=(0, *a.shape[1:]))
+        return a
 
     def to_onnx(self, layer, em, ins, outs):
         _reshape_to(em, ins[0], outs[0], em.spec(outs[0]).shape, layer.name)
