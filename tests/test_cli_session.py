@@ -101,3 +101,18 @@ def test_progress_shows_only_on_a_terminal(tty, monkeypatch, capsys):
         assert shown.endswith("\r")  # the line is cleared at the end
     else:
         assert "\r" not in shown
+
+
+def test_validate_draw_marks_the_first_diverging_layer(tmp_path, capsys):
+    import xml.etree.ElementTree as ET
+
+    path = tmp_path / "v.svg"
+    assert main(["validate", MODEL, "--rtol", "0", "--draw", str(path)]) == 1
+    out = capsys.readouterr().out
+    marked = out.strip().splitlines()[-1]
+    assert marked.startswith(f"drew {path} (marked: ")
+    first = marked.split("(marked: ")[1].split(",")[0].rstrip(")")
+    root = ET.parse(path).getroot()
+    assert first in ET.tostring(root, encoding="unicode")
+    assert main(["validate", MODEL, "--draw", str(tmp_path / "ok.html")]) == 0
+    assert (tmp_path / "ok.html").read_text().lstrip().lower().startswith("<!doctype html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..files import check_writable
 from ._args import model_args
 from ._common import (
     EXIT_MISMATCH,
@@ -26,6 +27,11 @@ def add(sub) -> None:
     )
     model_args(v, rtol=True)
     v.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
+    v.add_argument(
+        "--draw",
+        metavar="FILE",
+        help="draw the validated graph (.svg or .html), the first diverging layer filled red",
+    )
     v.set_defaults(func=cmd_validate)
 
 
@@ -78,6 +84,8 @@ def run_validation(args, original, graph, sites) -> int:
     print_report(report, sys.stdout)
     say(report.verdict())
     record("validation", report.to_dict())
+    if getattr(args, "draw", None):
+        _draw(args.draw, graph, report)
     failed = report.failed
     if "non-finite" in failed:
         return EXIT_NONFINITE
@@ -86,7 +94,26 @@ def run_validation(args, original, graph, sites) -> int:
     return EXIT_MISMATCH if failed else EXIT_OK
 
 
+def _draw(path: str, graph, report) -> None:
+    from ..draw import draw_graph
+
+    import re
+
+    first = re.match(r"layer '(.*?)' \(", report.first_divergence or "")
+    marked = [first.group(1)] if first else []
+    marked += [f.layer for f in report.layer_failures if f.layer not in marked]
+    title = (
+        f"{graph.name}: first divergence at '{marked[0]}'"
+        if marked
+        else f"{graph.name}: {report.verdict()}"
+    )
+    draw_graph(graph, path, highlight=marked, title=title)
+    say(f"drew {path}" + (f" (marked: {', '.join(marked)})" if marked else ""))
+
+
 def cmd_validate(args) -> int:
+    if args.draw:
+        check_writable(args.draw, "--draw")
     original, graph, sites = load_with_passes(args)
     say(graph_line(graph))
     record("graph", graph_info(graph))
