@@ -95,9 +95,9 @@ def run_validation(args, original, graph, sites) -> int:
 
 
 def _draw(path: str, graph, report) -> None:
-    from ..draw import draw_graph
-
     import re
+
+    from ..draw import draw_graph
 
     first = re.match(r"layer '(.*?)' \(", report.first_divergence or "")
     marked = [first.group(1)] if first else []
