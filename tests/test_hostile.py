@@ -183,7 +183,7 @@ CASES = [
     ("max_memory_bad", ["validate", M, "--max-memory", "lots"], "size"),
     ("weights_for_onnx", ["validate", "{onnx_ok}", "--weights", M], "ONNX model carries"),
     ("shape_unknown_name", ["validate", M, "--input-shape", "nosuch=1,3,8,8"], "not a graph input"),
-    ("unknown_suffix", ["validate", str(ROOT / "README.md")], ".prototxt or .onnx"),
+    ("unknown_suffix", ["validate", str(ROOT / "README.md")], "an ONNX model: .onnx"),
     # run --input files
     ("npy_unicode", ["run", M, "--input", "image={npy_unicode}", "-o", OUT], "real numbers"),
     ("npy_complex", ["run", M, "--input", "image={npy_complex}", "-o", OUT], "real numbers"),

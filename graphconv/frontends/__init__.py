@@ -82,4 +82,8 @@ def _load(path: str, weights, input_shapes, seed, caffe_fork=None) -> Graph:
         from .onnx import load_onnx
 
         return load_onnx(path, input_shapes=input_shapes)
-    raise ParseError("unknown model file type (expected .prototxt or .onnx)", file=path)
+    kinds = ", ".join(CAFFE_SUFFIXES)
+    raise ParseError(
+        f"unknown model file type (expected a Caffe net: {kinds}; or an ONNX model: .onnx)",
+        file=path,
+    )

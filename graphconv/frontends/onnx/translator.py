@@ -183,10 +183,13 @@ class Translator:
                 continue
             outputs.append(vi.name)
         if self.errors:
-            n = len(self.errors)
+            nodes = sum(e.startswith("node ") for e in self.errors)
+            others = len(self.errors) - nodes
+            parts = [f"{nodes} ONNX node{'s' if nodes > 1 else ''}"] if nodes else []
+            if others:
+                parts.append(f"{others} graph input/output{'s' if others > 1 else ''}")
             raise GraphError(
-                f"{n} ONNX node{'s' if n > 1 else ''} cannot be translated: "
-                + listing(self.errors, 3, "; "),
+                f"{' and '.join(parts)} cannot be translated: " + listing(self.errors, 3, "; "),
                 source=self.source,
             )
         return self.builder.build(outputs, notes=self.notes)
