@@ -4,6 +4,7 @@ text_format accepts it too with the same message; and wherever it declines, the 
 are text_format's, word for word, as before the fast path existed."""
 
 import math
+import re
 
 import pytest
 from google.protobuf import text_format
@@ -44,8 +45,22 @@ def old_error(text: str, path: str) -> str:
     except text_format.ParseError as e:
         msg = str(e)
         detail = msg.split(" : ", 1)[1] if " : " in msg else msg
-        return f"{path}:{e.GetLine()}:{e.GetColumn()}: {detail}"
+        return f"{path}:{e.GetLine()}:{e.GetColumn()}: {_prototxt_words(detail)}"
     raise AssertionError("text_format accepted the text")
+
+
+def _prototxt_words(detail: str) -> str:
+    """The reader says protobuf's 'no field' errors in the prototxt's words: the message type's
+    field name (ConvolutionParameter -> convolution_param), 'a layer' or 'the net'."""
+    m = re.match(r'Message type "graphconv_caffe\.(\w+)" has no field named "(.*)"\.$', detail)
+    if not m:
+        return detail
+    kind, field = m.groups()
+    named = {"NetParameter": "the net", "LayerParameter": "a layer"}
+    where = named.get(kind) or re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower().replace(
+        "_parameter", "_param"
+    )
+    return f"{where} has no field '{field}'"
 
 
 def test_real_files_parse_identically():
