@@ -168,3 +168,4 @@ from . import (  # noqa: E402,F401
     split_separable,
     upsample_to_deconv,
 )
+from .legalize import Plan, legalize  # noqa: E402,F401  (the planner: not a registered pass)
