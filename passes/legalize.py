@@ -126,7 +126,7 @@ class Plan:
                     r.layer,
                     r.type,
                     r.violation,
-                    r.rewrite if r.legal else f"NONE ({r.rewrite})" if r.rewrite else "NONE",
+                    r.rewrite if r.legal else "NONE (below)",
                     f"{r.macs_before:,}",
                     f"{r.macs_after:,}",
                 )
@@ -144,10 +144,8 @@ class Plan:
         out.append(
             f"total: {lb} -> {la} layers, {pb:,} -> {pa:,} params, {mb:,} -> {ma:,} MACs{ratio}"
         )
-        if self.unresolved:
-            out.append(
-                f"left in place (allow_partial): {', '.join(r.layer for r in self.unresolved)}"
-            )
+        for r in self.unresolved:
+            out.append(f"left in place: '{r.layer}': nearest rewrite: {r.rewrite}")
         return out
 
 

@@ -13,13 +13,13 @@ import sys
 from typing import Sequence
 
 from ..errors import GraphconvError
-from . import bench, convert, passes, run, validate
+from . import bench, convert, passes, run, targets, validate
 from ._args import Parser
 from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL
 
 # One module per command (or pair of commands); each adds its parser with ``add(sub)`` and sets
 # ``func``. The order here is the order of ``graphconv --help``.
-COMMAND_MODULES = (convert, run, validate, bench, passes)
+COMMAND_MODULES = (convert, run, validate, bench, passes, targets)
 
 
 def build_parser() -> Parser:

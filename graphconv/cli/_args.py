@@ -106,6 +106,18 @@ def model_args(sp, rtol: bool = False) -> None:
             help="a real input (.npy) instead of seeded random values for that input",
         )
         sp.add_argument(
+            "--target",
+            metavar="PROFILE",
+            help="legalize for a target profile (a built-in name, see 'graphconv targets', "
+            "or a .toml file) after --passes; the export is checked against it",
+        )
+        sp.add_argument(
+            "--allow-partial",
+            action="store_true",
+            help="with --target: leave layers no rewrite makes legal in place (listed) "
+            "instead of failing",
+        )
+        sp.add_argument(
             "--repro",
             metavar="DIR",
             help="on a mismatch, write the first layer that differs on "

@@ -6,6 +6,7 @@ import sys
 
 from ._args import model_args
 from ._common import EXIT_OK, graph_line, load_with_passes
+from .targets import check_target
 from .validate import run_validation
 
 
@@ -26,6 +27,7 @@ def cmd_convert(args) -> int:
     original, graph, sites = load_with_passes(args)
     model = to_onnx(graph, args.opset)
     print(graph_line(graph))
+    check_target(args, graph, model)
     if args.validate:
         code = run_validation(args, original, graph, sites)
         if code != EXIT_OK:

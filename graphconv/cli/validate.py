@@ -15,6 +15,7 @@ from ._common import (
     load_with_passes,
     print_report,
 )
+from .targets import check_target
 
 
 def add(sub) -> None:
@@ -68,7 +69,7 @@ def run_validation(args, original, graph, sites) -> int:
         seed=args.seed,
         rtol=args.rtol,
         opset=args.opset,
-        original=original if args.passes else None,
+        original=original if args.passes or getattr(args, "target", None) else None,
         passes_rtol=args.passes_rtol,
         sites=site_checks,
         reference_model=reference,
@@ -87,4 +88,5 @@ def run_validation(args, original, graph, sites) -> int:
 def cmd_validate(args) -> int:
     original, graph, sites = load_with_passes(args)
     print(graph_line(graph))
+    check_target(args, graph)
     return run_validation(args, original, graph, sites)
