@@ -165,6 +165,7 @@ from . import (  # noqa: E402,F401
     dilated_to_space_to_batch,
     eliminate,
     fold_batchnorm,
+    fold_pad,
     split_separable,
     upsample_to_deconv,
 )

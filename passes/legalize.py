@@ -50,11 +50,15 @@ class Remedy:
     pipelines: tuple[tuple[str, ...], ...]
 
 
-_SUBPIXEL = (
-    ("deconv-to-subpixel",),
-    ("deconv-to-subpixel:interleave=depth-to-space",),
-    ("deconv-to-subpixel:interleave=rank4",),
-    ("deconv-to-conv",),
+_SUBPIXEL = tuple(
+    pipeline + tail
+    for pipeline in (
+        ("deconv-to-subpixel",),
+        ("deconv-to-subpixel:interleave=depth-to-space",),
+        ("deconv-to-subpixel:interleave=rank4",),
+        ("deconv-to-conv",),
+    )
+    for tail in ((), ("fold-pad",))  # fold-pad: the phases' Pads into their convolutions
 )
 REMEDIES: tuple[Remedy, ...] = (
     Remedy(("Deconvolution",), ("ops", "max_rank", "strides", "dilations", "pads_max"), _SUBPIXEL),
@@ -83,6 +87,7 @@ REMEDIES: tuple[Remedy, ...] = (
 GRAPH_REMEDIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("Dropout", "Split", "Identity"), "eliminate-identity"),
     (("BatchNorm", "Scale"), "fold-batchnorm"),
+    (("Pad",), "fold-pad"),
 )
 
 
@@ -161,6 +166,7 @@ class _Solution:
 class _Failure:
     violation: Violation
     nearest: str  # the nearest rewrite and what it leaves, or why there is none
+    remaining: int = 1 << 30  # layers the nearest rewrite leaves illegal (fewer: nearer)
 
 
 def _signature(graph: Graph, layer: Layer):
@@ -252,22 +258,17 @@ class _Planner:
             if isinstance(result, _Solution):
                 if best is None or result.cost < best[1].cost:
                     best = ((text, steps), result)
-            elif nearest is None:
-                nearest = result.nearest
-            elif result.nearest.startswith(text):
-                tried.append(result.nearest)
+            elif nearest is None or result.remaining < nearest.remaining:
+                nearest = result
         if best is not None:
             if sig is not None:
                 self._choices[sig] = best[0]
             return best[1]
-        if nearest is None:
-            nearest = (
-                "no registered rewrite fixes it"
-                + (f" (tried: {'; '.join(tried)})" if tried else "")
-                if tried
-                else f"no rewrite for {layer.type} is known"
-            )
-        return _Failure(found[0], nearest)
+        if nearest is not None:
+            return _Failure(found[0], nearest.nearest, nearest.remaining)
+        if tried:
+            return _Failure(found[0], f"none registered (needs: {'; '.join(tried)})")
+        return _Failure(found[0], f"no rewrite for {layer.type} is known")
 
     def _attempt(self, graph, layer, text, steps, depth) -> _Solution | _Failure:
         """Apply one pipeline to ``layer`` alone, then legalize every layer of the result."""
@@ -288,19 +289,26 @@ class _Planner:
             why = "; ".join(g.notes[len(before.notes) :]) or "it changed nothing"
             return _Failure(self.violations(graph, layer)[0], f"{text} left it in place: {why}")
         solution = _Solution([], sites, [text], (0, 0, 0))
+        failures = []
         for child in g.layers:
             if child.definition.is_source:
                 continue
             sub = self.solve(g, child, depth + 1)
             if isinstance(sub, _Failure):
-                return _Failure(
-                    self.violations(graph, layer)[0],
-                    f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}",
-                )
+                failures.append((child, sub))
+                continue
             solution.layers.extend(sub.layers)
             solution.sites.extend(sub.sites)
             solution.specs.extend(s for s in sub.specs if s not in solution.specs)
             solution.cost = tuple(a + b for a, b in zip(solution.cost, sub.cost))
+        if failures:
+            child, sub = failures[0]
+            more = f" (and {len(failures) - 1} more layers)" if len(failures) > 1 else ""
+            return _Failure(
+                self.violations(graph, layer)[0],
+                f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}{more}",
+                len(failures),
+            )
         return solution
 
 
