@@ -304,9 +304,10 @@ class _Planner:
         if failures:
             child, sub = failures[0]
             more = f" (and {len(failures) - 1} more layers)" if len(failures) > 1 else ""
+            then = f" [its nearest: {sub.nearest}]" if " leave" in sub.nearest else ""
             return _Failure(
                 self.violations(graph, layer)[0],
-                f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}{more}",
+                f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}{more}{then}",
                 len(failures),
             )
         return solution
