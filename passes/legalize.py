@@ -169,6 +169,10 @@ class _Failure:
     remaining: int = 1 << 30  # layers the nearest rewrite leaves illegal (fewer: nearer)
 
 
+def _same_layers(a: Graph, b: Graph) -> bool:
+    return len(a.layers) == len(b.layers) and all(x is y for x, y in zip(a.layers, b.layers))
+
+
 def _signature(graph: Graph, layer: Layer):
     ins = tuple(graph.specs[t] for t in layer.inputs)
     params = tuple(sorted((k, v.shape) for k, v in layer.params.items()))
@@ -249,12 +253,12 @@ class _Planner:
                 return result
         if depth >= self.max_depth:
             return _Failure(found[0], f"no rewrite within {self.max_depth} levels")
-        best, nearest, tried = None, None, []
+        best, nearest, tried, memo = None, None, [], {}
         for text, steps in self.candidates(layer, found):
             if isinstance(steps, str):
                 tried.append(f"{text} ({steps})")
                 continue
-            result = self._attempt(graph, layer, text, steps, depth)
+            result = self._attempt(graph, layer, text, steps, depth, memo)
             if isinstance(result, _Solution):
                 if best is None or result.cost < best[1].cost:
                     best = ((text, steps), result)
@@ -270,22 +274,40 @@ class _Planner:
             return _Failure(found[0], f"none registered (needs: {'; '.join(tried)})")
         return _Failure(found[0], f"no rewrite for {layer.type} is known")
 
-    def _attempt(self, graph, layer, text, steps, depth) -> _Solution | _Failure:
+    def _apply(self, graph, layer, steps, memo):
+        """``steps`` applied to ``layer`` cut out alone: (graph, sites, whether the last step
+        changed anything), or a GraphconvError. Results of pipeline prefixes are kept in
+        ``memo`` (pipelines share their first passes)."""
+        key = tuple((name, tuple(sorted(options.items()))) for name, options in steps)
+        if key in memo:
+            return memo[key]
+        if not steps:
+            specs = {t: graph.specs[t] for t in dict.fromkeys(layer.inputs)}
+            result = (cut_out([layer], specs, layer.outputs, f"legalize:{layer.name}"), [], True)
+        else:
+            result = self._apply(graph, layer, steps[:-1], memo)
+            if not isinstance(result, GraphconvError):
+                g, sites, _ = result
+                name, options = steps[-1]
+                try:
+                    with recording() as found:
+                        after = _PASSES[name](g, **options)
+                    changed = not _same_layers(after, g)
+                    result = (after, sites + [(_PASSES[name], options, s) for s in found], changed)
+                except GraphconvError as e:
+                    result = e
+        memo[key] = result
+        return result
+
+    def _attempt(self, graph, layer, text, steps, depth, memo=None) -> _Solution | _Failure:
         """Apply one pipeline to ``layer`` alone, then legalize every layer of the result."""
-        specs = {t: graph.specs[t] for t in dict.fromkeys(layer.inputs)}
-        g = cut_out([layer], specs, layer.outputs, f"legalize:{layer.name}")
-        before = g
-        sites = []
-        for name, options in steps:
-            fn = _PASSES[name]
-            try:
-                with recording() as found:
-                    after = fn(g, **options)
-            except GraphconvError as e:
-                return _Failure(self.violations(graph, layer)[0], f"{text} fails: {e}")
-            sites.extend((fn, options, site) for site in found)
-            g = after
-        if g.layers == before.layers:
+        memo = {} if memo is None else memo
+        result = self._apply(graph, layer, tuple(steps), memo)
+        if isinstance(result, GraphconvError):
+            return _Failure(self.violations(graph, layer)[0], f"{text} fails: {result}")
+        g, sites, changed = result
+        before = self._apply(graph, layer, (), memo)[0]
+        if _same_layers(g, before) or not changed:  # nothing done, or the same as a shorter one
             why = "; ".join(g.notes[len(before.notes) :]) or "it changed nothing"
             return _Failure(self.violations(graph, layer)[0], f"{text} left it in place: {why}")
         solution = _Solution([], sites, [text], (0, 0, 0))

@@ -332,10 +332,16 @@ SIZES = {
     "shicai__MobileNet": {"data": (1, 3, 64, 64)},
 }
 FAILS_TO_LOAD = ("ChenYingpeng__caffe-yolov3",)  # see test_caffe_zoo.py
-# Too slow to run whole twice here (PSPNet's Interp sizes fix its input at 473x473; Dilation8's
-# unpadded front end needs 380x380; FCN-8s's 134M filler weights): every rewrite site is
+# Too slow to run whole twice here (FCN-8s's 134M filler weights): every rewrite site is
 # checked on its own instead
-HEAVY = ("hszhao__PSPNet", "fyu__dilation", "shelhamer__fcn")
+HEAVY = ("shelhamer__fcn",)
+# Too slow for this file's budget on 2 shared cores (the outcome, measured, is in CONV_ONLY_LEFT)
+SKIP = {
+    "hszhao__PSPNet": "its Interp sizes fix the input at 473x473 and legalizing its factor-8 "
+    "Interp tries four 64-phase sub-pixel forms on 512 channels (15-60 s)",
+    "fyu__dilation": "134M filler weights (10-20 s to draw); conv-only allows its dilations, "
+    "so only Dropout (removed) and Softmax (left) change",
+}
 # What conv-only cannot express, per model, as the layer types left in place and why:
 # Softmax/Sigmoid/LRN/InnerProduct (Gemm)/PReLU/Scale (Mul) have no op in conv-only and no
 # rewrite; Crop is a Slice; pooling with a mask (ENet, SegNet) needs index arithmetic; AVE
@@ -370,6 +376,9 @@ def test_zoo_models_to_conv_only(path):
         zoo_files()  # skips with a reason, or fails under CI
     if path.name.startswith(FAILS_TO_LOAD):
         return  # the load error itself is asserted in test_caffe_zoo.py
+    skip = next((why for k, why in SKIP.items() if path.name.startswith(k)), None)
+    if skip:
+        pytest.skip(skip)
     size = next((s for k, s in SIZES.items() if path.name.startswith(k)), None)
     graph = gc.load(path, input_shapes=size)
     legal, plan = passes.legalize(graph, "conv-only", allow_partial=True)
