@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 import graphconv as gc
 from graphconv import ConvAttrs, GraphBuilder, passes
 from graphconv.analysis import total_macs
+from graphconv.cli import main
 from graphconv.errors import GraphError
 from graphconv.passes.verify import check_site
 from graphconv.targets import load_profile, parse_profile, structure, violations
@@ -260,7 +261,7 @@ def test_names_made_in_isolation_do_not_collide():
 # ---- the command line ----------------------------------------------------------------------------
 
 
-def test_cli_same_seed_same_weights_with_or_without_target(tmp_path):
+def test_cli_same_seed_same_weights_with_or_without_target(tmp_path, capsys):
     """Fillers are drawn at load: the legalized file holds the same weights for every layer
     the planner kept, and computes what the plain file computes (onnxruntime on both)."""
     import onnx
@@ -268,11 +269,10 @@ def test_cli_same_seed_same_weights_with_or_without_target(tmp_path):
 
     model = "models/wavenet_dilated_1d.prototxt"
     plain, legal = tmp_path / "plain.onnx", tmp_path / "legal.onnx"
-    p1 = cli("convert", model, "-o", plain, "--seed", "5")
-    p2 = cli("convert", model, "-o", legal, "--seed", "5", "--target", "no-dilation")
-    assert p1.returncode == 0 and p2.returncode == 0, p1.stderr + p2.stderr
-    assert "legalize for 'no-dilation'" in p2.stdout
-    assert "ONNX nodes fit the profile" in p2.stdout
+    assert main(["convert", model, "-o", str(plain), "--seed", "5"]) == 0
+    assert main(["convert", model, "-o", str(legal), "--seed", "5", "--target", "no-dilation"]) == 0
+    out = capsys.readouterr().out
+    assert "legalize for 'no-dilation'" in out and "ONNX nodes fit the profile" in out
     a, b = onnx.load(plain), onnx.load(legal)
     wa = {i.name: numpy_helper.to_array(i) for i in a.graph.initializer}
     wb = {i.name: numpy_helper.to_array(i) for i in b.graph.initializer}
@@ -291,28 +291,26 @@ def test_cli_same_seed_same_weights_with_or_without_target(tmp_path):
         O.assert_close(yb[k], ya[k], 1e-5, k)
 
 
-def test_cli_convert_refuses_an_illegal_result(tmp_path):
+def test_cli_convert_refuses_an_illegal_result(tmp_path, capsys):
     out = tmp_path / "out.onnx"
     line = one_line_error(cli("convert", "models/fcn_tiny.prototxt", "-o", out, "--target",
                               "conv-only"))  # fmt: skip
     assert "layer 'relu5' (ReLU)" in line and "op LeakyRelu is not in profile" in line
     assert not out.exists()
-    proc = cli("convert", "models/fcn_tiny.prototxt", "-o", out, "--target", "conv-only",
-               "--allow-partial")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert out.exists() and "warning: target 'conv-only'" in proc.stderr
+    args = ["convert", "models/fcn_tiny.prototxt", "-o", str(out), "--target", "conv-only"]
+    assert main([*args, "--allow-partial"]) == 0
+    assert out.exists() and "warning: target 'conv-only'" in capsys.readouterr().err
 
 
-def test_cli_validate_with_target_checks_sites_exactly(tmp_path):
+def test_cli_validate_with_target_checks_sites_exactly(tmp_path, capsys):
     profile = tmp_path / "p.toml"
-    profile.write_text('name = "p"\n' + "".join(f"[ops.{op}]\n" for op in BASE_OPS))
-    proc = cli("validate", "models/fcn_tiny.prototxt", "--target", profile, "--exact",
-               "--allow-partial")  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "rewrite sites of deconv-to-subpixel: 2 checked (2 bit-equal on integers)" in (
-        proc.stdout
-    )
-    assert "passes: original vs rewritten graph" in proc.stdout  # legalized vs original
+    ops = (*BASE_OPS, "LeakyRelu")
+    profile.write_text('name = "p"\n' + "".join(f"[ops.{op}]\n" for op in ops))
+    args = ["validate", "models/fcn_tiny.prototxt", "--target", str(profile), "--exact"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rewrite sites of deconv-to-subpixel: 2 checked (2 bit-equal on integers)" in out
+    assert "passes: original vs rewritten graph" in out  # the legalized graph vs the original
 
 
 # ---- the real models -----------------------------------------------------------------------------
@@ -323,6 +321,7 @@ SIZES = {
     "BVLC__caffe__models_bvlc_reference_caffenet": {"data": (1, 3, 67, 67)},
     "NVIDIA__DIGITS": {"data": (1, 3, 128, 128)},
     "TimoSaemann__ENet": {"data": (1, 3, 64, 128)},
+    "alexgkendall__SegNet": {"data": (1, 3, 72, 96)},  # H/8 odd: its first unpooling pads
     "Yuelong-Yu__ERFNet": {"data": (1, 3, 64, 128)},
     "farmingyard__ShuffleNet": {"data": (1, 3, 64, 64)},
     "forresti__SqueezeNet": {"data": (1, 3, 64, 64)},

@@ -126,15 +126,19 @@ def test_cli_bad_profile_exits_2_with_nothing_written(tmp_path):
     assert not out.exists()
 
 
-def test_cli_targets_lists_and_prints():
-    proc = cli("targets")
-    assert proc.returncode == 0, proc.stderr
-    assert sorted(line.split()[0] for line in proc.stdout.splitlines()) == builtin_names()
-    proc = cli("targets", "conv-only")
-    assert proc.returncode == 0, proc.stderr
-    assert 'name = "conv-only"' in proc.stdout and "[ops.Conv]" in proc.stdout
-    assert proc.stdout.lstrip().startswith("#")  # the citations come first
-    assert one_line_error(cli("targets", "nope")).startswith("graphconv: error: 'nope'")
+def test_cli_targets_lists_and_prints(capsys):
+    from graphconv.cli import main
+
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(line.split()[0] for line in out.splitlines()) == builtin_names()
+    assert main(["targets", "conv-only"]) == 0
+    out = capsys.readouterr().out
+    assert 'name = "conv-only"' in out and "[ops.Conv]" in out
+    assert out.lstrip().startswith("#")  # the citations come first
+    assert main(["targets", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("graphconv: error: 'nope'")
 
 
 # ---- the checker on hand-built ONNX models -------------------------------------------------------
@@ -278,3 +282,10 @@ def test_checker_max_rank_from_inferred_shapes():
     ]
     assert all(re.search(r"rank 5 > max_rank 4", v.detail) for v in found)
     assert violations(model, parse_profile('name = "n"\n[ops.Reshape]\n[ops.Relu]\n')) == []
+
+
+def test_describe_round_trips():
+    for name in builtin_names():
+        p = load_profile(name)
+        again = parse_profile(p.describe(), "again.toml")
+        assert (again.name, again.max_rank, dict(again.ops)) == (p.name, p.max_rank, dict(p.ops))
