@@ -272,7 +272,8 @@ class _Planner:
             return _Failure(found[0], nearest.nearest, nearest.remaining)
         if tried:
             return _Failure(found[0], f"none registered (needs: {'; '.join(tried)})")
-        return _Failure(found[0], f"no rewrite for {layer.type} is known")
+        keys = ", ".join(dict.fromkeys(v.key for v in found))
+        return _Failure(found[0], f"no rewrite of a {layer.type} for {keys} is known")
 
     def _apply(self, graph, layer, steps, memo):
         """``steps`` applied to ``layer`` cut out alone: (graph, sites, whether the last step

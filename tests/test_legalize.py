@@ -127,16 +127,25 @@ def _single_layer(case):
 
 @st.composite
 def random_profile(draw):
+    """(ops, max_rank, extra TOML): optional ops, and limits on Conv and ConvTranspose."""
     ops = list(BASE_OPS)
-    if draw(st.booleans()):
-        ops.append("ConvTranspose")
-    if draw(st.booleans()):
-        ops.append("Resize")
-    if draw(st.booleans()):
-        ops.append("DepthToSpace")
-    conv = "dilations = [1]\n" if draw(st.booleans()) else ""
+    for op in ("ConvTranspose", "Resize", "DepthToSpace"):
+        if draw(st.booleans()):
+            ops.append(op)
+    conv = []
+    for line in ("dilations = [1]", "strides = [1, 2]", "kernel_max = 3", "pads_max = 1"):
+        if draw(st.booleans()):
+            conv.append(line)
+    ct = []
+    for line in ("group = 1", "output_padding = false", "strides = [2]", "dilations = [1]"):
+        if draw(st.booleans()):
+            ct.append(line)
+    extra = ""
+    if "ConvTranspose" in ops:
+        ops.remove("ConvTranspose")
+        extra = "[ops.ConvTranspose]\n" + "".join(f"{line}\n" for line in ct)
     max_rank = draw(st.sampled_from([None, None, 4]))
-    return ops, max_rank, conv
+    return ops, max_rank, "".join(f"{line}\n" for line in conv), extra
 
 
 @settings(max_examples=40, **SETTINGS)
@@ -147,8 +156,8 @@ def test_random_layers_legalize_and_agree_with_the_oracle(case, prof):
     max_rank 4 a layer may be refused, and then the error names max_rank. A legal result
     exports only profile ops within limits and equals the float64 oracle in the interpreter
     and in onnxruntime; every rewrite site is bit-equal on small integers."""
-    ops, max_rank, conv = prof
-    profile = _profile(ops, max_rank, conv)
+    ops, max_rank, conv, extra = prof
+    profile = _profile(ops, max_rank, conv, extra)
     g, x, ref = _single_layer(case)
     try:
         legal, plan = passes.legalize(g, profile)
