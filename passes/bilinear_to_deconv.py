@@ -146,8 +146,9 @@ def _rule_for(exact: int):
 
 @register("bilinear-to-deconv")
 def bilinear_to_deconv(graph, exact: int = 0):
-    """Interp / linear Resize by integer factors -> [edge Pad] + fixed-weight depthwise
-    Deconvolution. ``exact=1``: power-of-two factors only (dyadic weights, bit-exact)."""
+    """Interp / linear Resize by integer factors -> [edge Pad] + depthwise Deconvolution.
+
+    ``exact=1``: power-of-two factors only (dyadic weights, bit-exact)."""
     if exact not in (0, 1):
         raise UsageError(f"bilinear-to-deconv: exact={exact} must be 0 or 1")
     return rewrite(graph, _rule_for(exact), "bilinear-to-deconv")

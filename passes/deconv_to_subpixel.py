@@ -9,7 +9,9 @@ plain stride-1 convolution:
     Deconvolution(W[C, O/g, k...], s, d, pb, pe, op, g)
       -> for each phase r:  Pad(x) -> Convolution(W[..., T_r reversed], dilation d', group g)
          (a phase no tap reaches is bias only: zeros cut from another phase's output by a
-         Pad that crops it away and pads it back, plus the bias: Pad -> ConstantBinary(add))
+         Pad that crops it away and pads it back, plus the bias: Pad -> ConstantBinary(add);
+         or, ``bias_only=conv``, a zero-weight depthwise 1x1 Convolution with the bias, for
+         targets that run convolutions only: the same for finite inputs)
       -> interleave: y[s*q + r] = phase_r[q]
       -> Pad(negative end)                           crop Q*s to the output length
 
@@ -90,20 +92,28 @@ def _phase(ctx, layer, x, r, per_axis, q_len):
     return ctx.chain(layer.replace(outputs=(out,)), steps), out
 
 
-def _bias_only(ctx, layer, template: str, q_len):
-    """Layers making the output of a phase with no taps: zeros (cut from ``template``, a
-    phase output of the same shape, by cropping all of axis 2 away and padding it back: no
-    value of it survives), plus the bias."""
+def _bias_only(ctx, layer, template: str, q_len, form: str):
+    """Layers making the output of a phase with no taps from ``template`` (a phase output of
+    the same shape). ``pad``: zeros cut by cropping all of axis 2 away and padding it back (no
+    value of it survives), plus the bias; ``conv``: a depthwise 1x1 Convolution with zero
+    weights and the bias (the same for finite inputs; 0 * inf is NaN)."""
     a, n = layer.attrs, layer.attrs.rank
+    o = a.num_output
+    bias = layer.params["bias"] if a.bias else np.zeros(o, np.float32)
+    if form == "conv":
+        conv = ConvAttrs(num_output=o, kernel=(1,) * n, group=o, bias=True)
+        params = {"weight": np.zeros((o, 1) + (1,) * n, np.float32), "bias": bias}
+        step = Step("Convolution", conv, params, "no_taps_bias")
+        new = _one(ctx, layer, step, [template])
+        return new, new[-1].outputs[0]
     crop = PadAttrs((-q_len[0],) + (0,) * (n - 1), (q_len[0],) + (0,) * (n - 1))
     new = _one(ctx, layer, Step("Pad", crop, suffix="no_taps_zeros"), [template])
     if a.bias:
-        shape = (1, a.num_output) + (1,) * n
+        shape = (1, o) + (1,) * n
         add = ConstantBinaryAttrs("add", constant_shape=shape)
-        params = {"constant": layer.params["bias"].reshape(shape)}
-        new += _one(
-            ctx, layer, Step("ConstantBinary", add, params, "no_taps_bias"), [new[-1].outputs[0]]
-        )
+        params = {"constant": bias.reshape(shape)}
+        step = Step("ConstantBinary", add, params, "no_taps_bias")
+        new += _one(ctx, layer, step, [new[-1].outputs[0]])
     return new, new[-1].outputs[0]
 
 
@@ -166,11 +176,11 @@ def _interleave(ctx, layer, interleave, outputs: list, n_batch: int, q_len) -> l
 
 
 def _rule(layer, ctx):
-    """The rule with the default interleave."""
-    return _lower(layer, ctx, "transpose")
+    """The rule with the default options."""
+    return _lower(layer, ctx, "transpose", "pad")
 
 
-def _lower(layer, ctx, interleave: str):
+def _lower(layer, ctx, interleave: str, bias_only: str):
     if layer.type != "Deconvolution":
         return None
     a = layer.attrs
@@ -198,7 +208,7 @@ def _lower(layer, ctx, interleave: str):
             outputs.append(None)
     if None in outputs:
         template = next(t for t in outputs if t is not None)
-        layers, filler = _bias_only(ctx, layer, template, q_len)
+        layers, filler = _bias_only(ctx, layer, template, q_len, bias_only)
         new += layers
         outputs = [filler if t is None else t for t in outputs]
     new += _interleave(ctx, layer, interleave, outputs, x.shape[0], q_len)
@@ -212,13 +222,20 @@ def _lower(layer, ctx, interleave: str):
 
 
 @register("deconv-to-subpixel")
-def deconv_to_subpixel(graph, interleave: str = "transpose"):
+def deconv_to_subpixel(graph, interleave: str = "transpose", bias_only: str = "pad"):
     """Deconvolution -> prod(s) phase Convolutions, interleaved and cropped.
-    ``interleave``: transpose (default), depth-to-space or rank4."""
+
+    ``interleave``: transpose (default), depth-to-space or rank4. ``bias_only``: how a phase
+    no tap reaches is made: pad (default; Pad + Add, exact for every input) or conv (a
+    zero-weight depthwise 1x1 Convolution with the bias: Conv only, exact for finite inputs)."""
     if interleave not in INTERLEAVES:
         raise UsageError(
             f"deconv-to-subpixel: interleave={interleave} is not one of {', '.join(INTERLEAVES)}"
         )
-    if interleave == "transpose":
+    if bias_only not in ("pad", "conv"):
+        raise UsageError(f"deconv-to-subpixel: bias-only={bias_only} is not one of pad, conv")
+    if (interleave, bias_only) == ("transpose", "pad"):
         return rewrite(graph, _rule, "deconv-to-subpixel")
-    return rewrite(graph, lambda layer, ctx: _lower(layer, ctx, interleave), "deconv-to-subpixel")
+    return rewrite(
+        graph, lambda layer, ctx: _lower(layer, ctx, interleave, bias_only), "deconv-to-subpixel"
+    )

@@ -14,7 +14,7 @@ import numpy as np
 import oracles as O
 import pytest
 from helpers import SETTINGS
-from hypothesis import given, note, settings
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
@@ -31,8 +31,10 @@ TOL = 1e-5
     st.booleans(),  # BatchNorm's own scale/bias
     st.booleans(),  # a Scale after it
     st.integers(0, 2**31 - 1),
+    st.sampled_from(["mul-add", "conv"]),
 )
-def test_batchnorm_and_scale_become_mul_add(n, c, affine, with_scale, seed):
+def test_batchnorm_and_scale_become_mul_add(n, c, affine, with_scale, seed, form):
+    assume(form == "mul-add" or n > 0)
     rng = np.random.default_rng(seed)
     shape = (2, c) + tuple(rng.integers(1, 5, n))
     mean, bias = rng.standard_normal(c), rng.standard_normal(c)
@@ -59,9 +61,11 @@ def test_batchnorm_and_scale_become_mul_add(n, c, affine, with_scale, seed):
             params={"scale": s.astype(np.float32), "bias": t.astype(np.float32)},
         )
     g = b.build()
-    after = passes.apply(g, ["batchnorm-to-affine"])
+    spec = f"batchnorm-to-affine:form={form}"
+    after = passes.apply(g, [spec])
     note(repr(after.count_types()))
-    assert after.count_types() == {"Input": 1, "ConstantBinary": 2}
+    made = {"ConstantBinary": 2} if form == "mul-add" else {"Convolution": 1}
+    assert after.count_types() == {"Input": 1, **made}
     x = rng.standard_normal(shape).astype(np.float32)
     ref = O.bn_stored(x, p["mean"], p["variance"], 1e-3)
     if affine:
@@ -70,21 +74,28 @@ def test_batchnorm_and_scale_become_mul_add(n, c, affine, with_scale, seed):
         ref = O.channel_affine(ref, s.astype(np.float32), t.astype(np.float32))
     out = g.outputs[0]
     model = gc.to_onnx(after)
-    assert {node.op_type for node in model.graph.node} == {"Mul", "Add"}
+    assert {node.op_type for node in model.graph.node} == (
+        {"Mul", "Add"} if form == "mul-add" else {"Conv"}
+    )
     O.assert_close(gc.run(after, {"data": x})[out], ref, TOL, "after vs oracle")
     O.assert_close(run_onnxruntime(model, {"data": x})[out], ref, TOL, "onnxruntime vs oracle")
-    checked, checks = passes.apply_checked(g, ["batchnorm-to-affine"])
+    checked, checks = passes.apply_checked(g, [spec])
     assert all(c.ok and c.mode == "tolerance" for c in checks)
 
 
+@pytest.mark.parametrize("form", ["mul-add", "conv"])
 @pytest.mark.parametrize(
     "axis, num_axes, bias", [(1, 1, True), (1, 1, False), (2, -1, True), (0, 0, True)]
 )
-def test_scale_alone_is_bit_exact(axis, num_axes, bias):
+def test_scale_alone_is_bit_exact(axis, num_axes, bias, form):
     b = gc.GraphBuilder("g", seed=4)
     b.add("Scale", b.input("data", (2, 3, 4, 5)), gc.ScaleAttrs(axis, num_axes, bias), name="s")
     g = b.build()
-    after, checks = passes.apply_checked(g, ["batchnorm-to-affine"])
+    after, checks = passes.apply_checked(g, [f"batchnorm-to-affine:form={form}"])
+    if form == "conv" and (axis, num_axes) != (1, 1):
+        assert "Scale" in after.count_types() and not checks
+        assert any("not one factor per channel" in n for n in after.notes)
+        return
     assert "Scale" not in after.count_types()
     (c,) = checks
     assert c.mode == "exact" and c.ok, c.line()

@@ -31,11 +31,12 @@ def _integer_case(case):
     return x, w.astype(np.float32), b
 
 
-def _lowered(case, interleave):
+def _lowered(case, interleave, bias_only="pad"):
     x, w, b = _integer_case(case)
     params = {"weight": w, **({"bias": b} if b is not None else {})}
     before = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
-    after = passes.apply(before, [f"deconv-to-subpixel:interleave={interleave}"])
+    spec = f"deconv-to-subpixel:interleave={interleave}:bias-only={bias_only}"
+    after = passes.apply(before, [spec])
     ref = O.deconv_scatter(
         x,
         w,
@@ -60,23 +61,33 @@ def _live_phases(case) -> int:
 
 
 @settings(max_examples=60, **SETTINGS)
-@given(st.integers(1, 3).flatmap(deconv_case), st.sampled_from(["transpose", "rank4"]))
-def test_every_configuration_is_lowered_exactly(case, interleave):
+@given(
+    st.integers(1, 3).flatmap(deconv_case),
+    st.sampled_from(["transpose", "rank4"]),
+    st.sampled_from(["pad", "conv"]),
+)
+def test_every_configuration_is_lowered_exactly(case, interleave, bias_only):
     note(repr(case))
     assume(min(deconv_out_sp(case)) >= 1)
-    x, w, before, after, ref = _lowered(case, interleave)
+    x, w, before, after, ref = _lowered(case, interleave, bias_only)
     types = after.count_types()
     assert "Deconvolution" not in types
     convs = [lay for lay in after.layers if lay.type == "Convolution"]
-    assert len(convs) == _live_phases(case)
+    phases = [c for c in convs if "no_taps_bias" not in c.name]
+    assert len(phases) == _live_phases(case)
+    empty = _live_phases(case) < int(np.prod(case["stride"]))
+    assert len(convs) - len(phases) == (empty and bias_only == "conv")
+    assert ("ConstantBinary" in types) == (empty and bias_only == "pad" and case["bias"])
     assert all(c.attrs.stride == (1,) * len(case["kernel"]) for c in convs)
     # every tap once, no zero weights: the phase kernels partition the deconvolution's
-    assert sum(c.params["weight"].size for c in convs) == w.size
+    assert sum(c.params["weight"].size for c in phases) == w.size
     model = three_ways(before, after, x, ref, opset=case["opset"], exact=True)
     ops, rank = ops_and_rank(model)
     assert "ConvTranspose" not in ops
     if interleave == "rank4":
         assert "Transpose" not in ops and rank <= max(4, len(case["kernel"]) + 2)
+    if bias_only == "conv":
+        assert "Add" not in ops and "Mul" not in ops
 
 
 @settings(max_examples=25, **SETTINGS)
@@ -165,3 +176,23 @@ def test_unknown_interleave_is_a_usage_error():
     )
     with pytest.raises(gc.UsageError, match="interleave=zigzag is not one of"):
         passes.apply(g, ["deconv-to-subpixel:interleave=zigzag"])
+
+
+@pytest.mark.parametrize(
+    "model, interleave",
+    [
+        ("s9xie__hed__examples_hed_deploy", "rank4"),
+        ("TimoSaemann__ENet__prototxts_enet_deploy_final", "rank4"),
+        ("TimoSaemann__ENet__prototxts_enet_deploy_final", "depth-to-space"),
+    ],
+)
+def test_real_models_lose_every_conv_transpose_within_rank_4(model, interleave):
+    from helpers import ZOO, zoo_files
+
+    zoo_files()  # skips (fails under CI) without the caffe-zoo folder
+    g = gc.load(ZOO / f"{model}.prototxt", seed=0)
+    after, checks = passes.apply_checked(g, [f"deconv-to-subpixel:interleave={interleave}"])
+    assert checks and all(c.ok and c.mode == "exact" for c in checks), [c.line() for c in checks]
+    assert "Deconvolution" not in after.count_types()
+    ops, rank = ops_and_rank(gc.to_onnx(after))
+    assert "ConvTranspose" not in ops and "Transpose" not in ops and rank == 4
