@@ -56,30 +56,46 @@ _SUBPIXEL = tuple(
         ("deconv-to-subpixel",),
         ("deconv-to-subpixel:interleave=depth-to-space",),
         ("deconv-to-subpixel:interleave=rank4",),
+        ("deconv-to-subpixel:interleave=rank4:bias_only=conv",),
         ("deconv-to-conv",),
     )
     for tail in ((), ("fold-pad",))  # fold-pad: the phases' Pads into their convolutions
+)
+_STRIDE = (
+    ("limit-stride:max={max_stride}",),
+    ("limit-stride:max={max_stride}:subsample=conv",),  # no Slice: 1x1 convolutions
 )
 REMEDIES: tuple[Remedy, ...] = (
     Remedy(("Deconvolution",), ("ops", "max_rank", "strides", "dilations", "pads_max"), _SUBPIXEL),
     Remedy(("Deconvolution",), ("group",), (("split-grouped-deconv",), *_SUBPIXEL)),
     Remedy(("Deconvolution",), ("output_padding",), (("remove-output-padding",), *_SUBPIXEL)),
     Remedy(("Deconvolution",), ("kernel_max",), _SUBPIXEL),
+    Remedy(("Deconvolution",), ("strides",), _STRIDE),
     Remedy(
         ("Convolution",),
         ("dilations", "ops"),
         (("dilated-to-space-to-batch",), ("dilated-to-dense",)),
     ),
-    Remedy(("Convolution",), ("strides",), (("limit-stride:max={max_stride}",),)),
+    Remedy(("Convolution", "Pooling"), ("strides",), _STRIDE),
     Remedy(
         ("Convolution", "Deconvolution"),
         ("kernel_max",),
         (("split-large-kernel:max={kernel_max}",),),
     ),
     Remedy(("*",), ("pads_max",), (("explicit-pad:max={pads_max}",),)),
+    Remedy(("Pad",), ("*",), (("pad-to-conv",),)),
     Remedy(("Upsample",), ("*",), (("upsample-to-deconv",),)),
-    Remedy(("Interp", "Resize"), ("*",), (("bilinear-to-deconv",), ("upsample-to-deconv",))),
-    Remedy(("BatchNorm",), ("*",), (("batchnorm-to-affine",),)),
+    Remedy(
+        ("Interp", "Resize"),
+        ("*",),
+        (("bilinear-to-deconv",), ("upsample-to-deconv",), ("resize-to-conv",)),
+    ),
+    Remedy(("InnerProduct",), ("*",), (("inner-product-to-conv",),)),
+    Remedy(
+        ("BatchNorm", "Scale"),
+        ("*",),
+        (("batchnorm-to-affine",), ("batchnorm-to-affine:form=conv",)),
+    ),
     Remedy(("SeparableConvolution",), ("*",), (("split-separable",),)),
 )
 
@@ -312,27 +328,20 @@ class _Planner:
             why = "; ".join(g.notes[len(before.notes) :]) or "it changed nothing"
             return _Failure(self.violations(graph, layer)[0], f"{text} left it in place: {why}")
         solution = _Solution([], sites, [text], (0, 0, 0))
-        failures = []
-        for child in g.layers:
-            if child.definition.is_source:
-                continue
+        children = [c for c in g.layers if not c.definition.is_source]
+        for i, child in enumerate(children):
             sub = self.solve(g, child, depth + 1)
-            if isinstance(sub, _Failure):
-                failures.append((child, sub))
-                continue
+            if isinstance(sub, _Failure):  # stop here: the rest is not needed to refuse it
+                then = f" [its nearest: {sub.nearest}]" if " leave" in sub.nearest else ""
+                return _Failure(
+                    self.violations(graph, layer)[0],
+                    f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}{then}",
+                    len(children) - i,  # layers not made legal (fewer: nearer)
+                )
             solution.layers.extend(sub.layers)
             solution.sites.extend(sub.sites)
             solution.specs.extend(s for s in sub.specs if s not in solution.specs)
             solution.cost = tuple(a + b for a, b in zip(solution.cost, sub.cost))
-        if failures:
-            child, sub = failures[0]
-            more = f" (and {len(failures) - 1} more layers)" if len(failures) > 1 else ""
-            then = f" [its nearest: {sub.nearest}]" if " leave" in sub.nearest else ""
-            return _Failure(
-                self.violations(graph, layer)[0],
-                f"{text} leaves '{child.name}' ({child.type}): {sub.violation.detail}{more}{then}",
-                len(failures),
-            )
         return solution
 
 
