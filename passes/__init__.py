@@ -161,6 +161,7 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
 from . import (  # noqa: E402,F401
     batchnorm_to_affine,
     bilinear_to_deconv,
+    crop_to_pad,
     deconv_to_conv,
     deconv_to_subpixel,
     dilated_to_dense,

@@ -84,6 +84,7 @@ REMEDIES: tuple[Remedy, ...] = (
     ),
     Remedy(("*",), ("pads_max",), (("explicit-pad:max={pads_max}",),)),
     Remedy(("Pad",), ("*",), (("pad-to-conv",),)),
+    Remedy(("Crop",), ("*",), (("crop-to-pad",),)),
     Remedy(("Upsample",), ("*",), (("upsample-to-deconv",),)),
     Remedy(
         ("Interp", "Resize"),

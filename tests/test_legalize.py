@@ -351,14 +351,13 @@ SKIP = {
     "so only Dropout (removed) and Softmax (left) change",
 }
 # What conv-only cannot express, per model, as the layer types left in place and why:
-# Softmax, Sigmoid, LRN, PReLU and ArgMax have no op in conv-only and no rewrite; Crop is a
-# Slice (no registered rewrite turns a Crop into a Pad for pad-to-conv); pooling with a mask
+# Softmax, Sigmoid, LRN, PReLU and ArgMax have no op in conv-only and no rewrite; pooling with a mask
 # (ENet, SegNet) and MaxUnpool need index arithmetic; AVE pooling that Caffe divides unevenly
 # needs a Mul.
 CONV_ONLY_LEFT = {
     "BVLC__caffe__models_bvlc_googlenet": {"LRN", "Softmax"},
     "BVLC__caffe__models_bvlc_reference_caffenet": {"LRN", "Softmax"},
-    "NVIDIA__DIGITS": {"Crop", "LRN"},
+    "NVIDIA__DIGITS": {"LRN"},
     "TimoSaemann__ENet": {"MaxUnpool", "PReLU", "Pooling"},
     "Yuelong-Yu__ERFNet": set(),
     "alexgkendall__SegNet": {"ArgMax", "LRN", "MaxUnpool", "Pooling"},
@@ -366,8 +365,8 @@ CONV_ONLY_LEFT = {
     "forresti__SqueezeNet": {"Softmax"},
     "fyu__dilation": {"Softmax"},
     "hszhao__PSPNet": set(),  # its Interps by resize-to-conv (one 1x1 conv per axis)
-    "s9xie__hed": {"Crop", "Sigmoid"},
-    "shelhamer__fcn": {"Crop"},
+    "s9xie__hed": {"Sigmoid"},
+    "shelhamer__fcn": set(),
     "shicai__MobileNet": {"Softmax"},
 }
 
