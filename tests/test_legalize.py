@@ -351,9 +351,9 @@ SKIP = {
     "so only Dropout (removed) and Softmax (left) change",
 }
 # What conv-only cannot express, per model, as the layer types left in place and why:
-# Softmax, Sigmoid, LRN, PReLU and ArgMax have no op in conv-only and no rewrite; pooling with a mask
-# (ENet, SegNet) and MaxUnpool need index arithmetic; AVE pooling that Caffe divides unevenly
-# needs a Mul.
+# Softmax, Sigmoid, LRN, PReLU and ArgMax have no op in conv-only and no rewrite; pooling
+# with a mask (ENet, SegNet) and MaxUnpool need index arithmetic; AVE pooling that Caffe divides
+# unevenly needs a Mul.
 CONV_ONLY_LEFT = {
     "BVLC__caffe__models_bvlc_googlenet": {"LRN", "Softmax"},
     "BVLC__caffe__models_bvlc_reference_caffenet": {"LRN", "Softmax"},
