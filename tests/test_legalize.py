@@ -10,6 +10,7 @@ on the written file; and the real caffe-zoo models.
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 import oracles as O
@@ -21,12 +22,13 @@ from helpers import (
     case_data,
     cli,
     conv_case,
+    conv_out_sp,
     deconv_attrs,
     deconv_case,
     one_line_error,
     zoo_files,
 )
-from hypothesis import given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import graphconv as gc
@@ -72,6 +74,7 @@ def layer_case(draw):
     if kind == "conv":
         case = draw(conv_case(n))
         case["dilation"] = tuple(max(d, 2) if i == 0 else d for i, d in enumerate(case["dilation"]))
+        assume(all(o >= 1 for o in conv_out_sp(case)))  # the wider kernel still fits
     elif kind == "deconv":
         case = draw(deconv_case(n))
     else:
@@ -151,20 +154,27 @@ def random_profile(draw):
 @settings(max_examples=40, **SETTINGS)
 @given(layer_case(), random_profile())
 def test_random_layers_legalize_and_agree_with_the_oracle(case, prof):
-    """Without a rank limit every configuration must legalize with the registered passes
-    (deconv-to-conv and dilated-to-dense cover every deconvolution and dilation); with
-    max_rank 4 a layer may be refused, and then the error names max_rank. A legal result
-    exports only profile ops within limits and equals the float64 oracle in the interpreter
-    and in onnxruntime; every rewrite site is bit-equal on small integers."""
+    """Without a rank limit or per-op limits (other than dilations) every configuration must
+    legalize with the registered passes (deconv-to-conv and dilated-to-dense cover every
+    deconvolution and dilation); otherwise a layer may be refused, and then the one-line error
+    names the layer, the violated key and the nearest rewrite. A legal result exports only
+    profile ops within limits and equals the float64 oracle in the interpreter and in
+    onnxruntime; every rewrite site is bit-equal on small integers."""
     ops, max_rank, conv, extra = prof
     profile = _profile(ops, max_rank, conv, extra)
     g, x, ref = _single_layer(case)
+    limited = max_rank is not None or conv.replace("dilations = [1]\n", "") or "=" in extra
     try:
         legal, plan = passes.legalize(g, profile)
     except GraphError as e:
-        assert max_rank is not None, str(e)
-        assert "max_rank" in str(e) and "nearest rewrite" in str(e), str(e)
+        assert limited, str(e)
+        event("refused")
+        msg = str(e)
+        assert "\n" not in msg and "layer '" in msg and "nearest rewrite: " in msg, msg
+        assert re.search(r"violates (max_rank|kernel_max|strides|pads_max|group|output_padding|"
+                         r"dilations|ops) of target 'test'", msg), msg  # fmt: skip
         return
+    event("legalized" if plan.rows else "already legal")
     model = gc.to_onnx(legal)
     assert violations(model, profile) == []
     out = legal.outputs[0]
