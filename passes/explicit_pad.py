@@ -12,7 +12,7 @@ transposed convolution's pads crop its output (output ``i`` is sample ``i + pb``
 result), so the excess becomes a crop after it. Exact (bit-equal: the same products and sums).
 Cost: the Pad copies the input (or output) once; no MACs change. Pooling is left alone (its
 padding is not zeros: MAX ignores it and AVE's divisor counts it, Caffe's rounding depends on
-it).
+it): such layers are left with a note.
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ from graphconv.errors import UsageError
 from graphconv.layers import PadAttrs
 
 from ._registry import register
-from ._rewrite import Step, rewrite
+from ._rewrite import Skip, Step, rewrite
 
 
 def _rule_for(limit: int):
     def rule(layer, ctx):
+        if layer.type == "Pooling" and any(p > limit for p in layer.attrs.pad):
+            return Skip(
+                f"pooling pad {layer.attrs.pad} above {limit}: not zeros (MAX ignores it, AVE "
+                "counts it, Caffe's rounding depends on it)"
+            )
         if layer.type not in ("Convolution", "Deconvolution"):
             return None
         a = layer.attrs

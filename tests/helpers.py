@@ -525,18 +525,8 @@ def integer_deconv_case(case):
     b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
     params = {"weight": w, **({"bias": b} if b is not None else {})}
     g = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
-    ref = O.deconv_scatter(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["output_padding"],
-        case["group"],
-    )
-    return g, x, ref, w
+    keys = ("stride", "dilation", "pads_begin", "pads_end", "output_padding", "group")
+    return g, x, O.deconv_scatter(x, w, b, *(case[k] for k in keys)), w
 
 
 def integer_conv_case(case):
@@ -546,26 +536,9 @@ def integer_conv_case(case):
     w = rng.integers(-2, 3, (case["O"], case["C"] // case["group"]) + case["kernel"])
     w = w.astype(np.float32)
     b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
-    attrs = ConvAttrs(
-        num_output=case["O"],
-        kernel=case["kernel"],
-        stride=case["stride"],
-        dilation=case["dilation"],
-        pads_begin=case["pads_begin"],
-        pads_end=case["pads_end"],
-        group=case["group"],
-        bias=case["bias"],
-    )
+    fields = ("kernel", "stride", "dilation", "pads_begin", "pads_end", "group", "bias")
+    attrs = ConvAttrs(num_output=case["O"], **{k: case[k] for k in fields})
     params = {"weight": w, **({"bias": b} if b is not None else {})}
     g = one_layer_graph("Convolution", attrs, x.shape, params)
-    ref = O.conv_direct(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["group"],
-    )
-    return g, x, ref
+    keys = ("stride", "dilation", "pads_begin", "pads_end", "group")
+    return g, x, O.conv_direct(x, w, b, *(case[k] for k in keys))

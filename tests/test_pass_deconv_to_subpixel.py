@@ -196,3 +196,19 @@ def test_real_models_lose_every_conv_transpose_within_rank_4(model, interleave):
     assert "Deconvolution" not in after.count_types()
     ops, rank = ops_and_rank(gc.to_onnx(after))
     assert "ConvTranspose" not in ops and "Transpose" not in ops and rank == 4
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(st.integers(1, 2).flatmap(deconv_case))
+def test_conv_only_pipeline(case):
+    """rank4 + bias-only=conv, then pad-to-conv: any 1-D/2-D transposed convolution becomes
+    Conv, Reshape and Concat only, at rank 4 at most (a conv-only target's op set)."""
+    note(repr(case))
+    assume(min(deconv_out_sp(case)) >= 1)
+    x, w, before, _, ref = _lowered(case, "rank4", "conv")
+    after = passes.apply(
+        before, ["deconv-to-subpixel:interleave=rank4:bias-only=conv", "pad-to-conv"]
+    )
+    model = three_ways(before, after, x, ref, opset=case["opset"], exact=True)
+    ops, rank = ops_and_rank(model)
+    assert ops <= {"Conv", "Reshape", "Concat"} and rank <= 4
