@@ -289,3 +289,13 @@ def test_describe_round_trips():
         p = load_profile(name)
         again = parse_profile(p.describe(), "again.toml")
         assert (again.name, again.max_rank, dict(again.ops)) == (p.name, p.max_rank, dict(p.ops))
+
+
+def test_without_tomllib_the_error_says_what_to_install(monkeypatch):
+    """graphconv runs on Python 3.10, which has no tomllib: reading a profile then needs tomli."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ParseError, match=r"Python 3\.11\+ \(tomllib\) or the 'tomli' package"):
+        load_profile("conv-only")
