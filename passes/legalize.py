@@ -208,13 +208,30 @@ class _Planner:
         self._choices: dict = {}  # signature -> pipeline (tuple of (name, options)) or None
 
     def violations(self, graph: Graph, layer: Layer) -> list[Violation]:
+        """The layer's violations, computed once per signature; a cached answer found for
+        another layer is told with this layer's names."""
         sig = _signature(graph, layer)
         if sig is None or sig not in self._violations:
             found = layer_violations(graph, layer, self.profile, self.opset)
             if sig is None:
                 return found
-            self._violations[sig] = found
-        return self._violations[sig]
+            self._violations[sig] = (layer, found)
+        first, found = self._violations[sig]
+        if first is layer or not found:
+            return found
+        pairs = [
+            (f"'{a}", f"'{b}")
+            for a, b in zip((first.name, *first.inputs, *first.outputs),
+                            (layer.name, *layer.inputs, *layer.outputs))
+            if a != b
+        ]  # fmt: skip
+
+        def renamed(text: str) -> str:
+            for a, b in pairs:
+                text = text.replace(a, b)
+            return text
+
+        return [Violation(renamed(f"'{v.node}")[1:], v.op, v.key, renamed(v.detail)) for v in found]
 
     def candidates(self, layer: Layer, found: list[Violation]):
         """(spec text, [(name, options)...]) for each pipeline worth trying, or (text, reason)
