@@ -418,3 +418,18 @@ def test_zoo_models_to_conv_only(path):
     a, b = gc.run(graph, feeds), gc.run(legal, feeds)
     for t in graph.outputs:
         O.assert_close(b[t], a[t], 1e-4, t)
+
+
+def test_a_cached_violation_names_the_layer_asking():
+    """Violations are computed once per configuration; another layer with the same
+    configuration must hear about its own tensors."""
+    b = GraphBuilder("twins", seed=0)
+    x = b.input("data", (1, 2, 4, 4))
+    y = b.add("Convolution", x, ConvAttrs(num_output=2, kernel=(1, 1)), name="c")
+    b.add("ZeroInsert", x, gc.ZeroInsertAttrs((2, 2)), name="first")
+    b.add("ZeroInsert", y, gc.ZeroInsertAttrs((2, 2)), name="second")
+    g = b.build()
+    legal, plan = passes.legalize(g, _profile(max_rank=4), allow_partial=True)
+    rows = {r.layer: r.violation for r in plan.rows}
+    assert "'first/" in rows["first"] and "'second/" in rows["second"], rows
+    assert "first" not in rows["second"]
