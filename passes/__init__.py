@@ -161,6 +161,7 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
 from . import (  # noqa: E402,F401
     batchnorm_to_affine,
     bilinear_to_deconv,
+    crop_to_pad,
     deconv_to_conv,
     deconv_to_subpixel,
     dilated_to_dense,
@@ -168,6 +169,7 @@ from . import (  # noqa: E402,F401
     eliminate,
     explicit_pad,
     fold_batchnorm,
+    fold_pad,
     grouped_deconv,
     inner_product_to_conv,
     limit_stride,
@@ -178,3 +180,4 @@ from . import (  # noqa: E402,F401
     split_separable,
     upsample_to_deconv,
 )
+from .legalize import Plan, legalize  # noqa: E402,F401  (the planner: not a registered pass)

@@ -16,13 +16,13 @@ from typing import Sequence
 from .. import __version__
 from ..errors import GraphconvError, one_line
 from ..memory import bound
-from . import _session, bench, convert, draw, explain, passes, run, summary, validate
+from . import _session, bench, convert, draw, explain, passes, run, summary, targets, validate
 from ._args import Parser
 from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL
 
 # One module per command (or pair of commands); each adds its parser with ``add(sub)`` and sets
 # ``func``. The order here is the order of ``graphconv --help``.
-COMMAND_MODULES = (convert, run, validate, bench, passes, summary, draw, explain)
+COMMAND_MODULES = (convert, run, validate, bench, passes, targets, summary, draw, explain)
 
 
 def build_parser() -> Parser:

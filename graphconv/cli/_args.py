@@ -123,6 +123,18 @@ def model_args(sp, rtol: bool = False, json: bool = True) -> None:
         metavar="NAME,...",
         help="rewrite passes to apply (see 'graphconv passes')",
     )
+    sp.add_argument(
+        "--target",
+        metavar="PROFILE",
+        help="legalize for a target profile (a built-in name, see 'graphconv targets', "
+        "or a .toml file) after --passes; the export is checked against it",
+    )
+    sp.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="with --target: leave layers no rewrite makes legal in place (listed) "
+        "instead of failing",
+    )
     if rtol:
         sp.add_argument(
             "--rtol",

@@ -19,6 +19,14 @@ def print_note(text: str) -> None:
 
 
 def load_with_passes(args):
+    """(original graph, rewritten graph, rewrite sites as (pass, options, Site)); with
+    --target, the rewritten graph is then legalized for the profile (cli/targets.py)."""
+    from .targets import apply_target
+
+    return apply_target(args, *_load_and_rewrite(args))
+
+
+def _load_and_rewrite(args):
     """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
     from graphconv.passes import apply_recorded
 

@@ -7,6 +7,7 @@ import dataclasses
 from ._args import model_args
 from ._common import EXIT_MISMATCH, EXIT_OK, graph_info, graph_line, load_with_passes
 from ._session import note, record, say
+from .targets import check_target
 from .validate import run_validation
 
 
@@ -33,6 +34,7 @@ def cmd_convert(args) -> int:
     model = to_onnx(graph, args.opset, dynamic_batch=args.dynamic_batch)
     say(graph_line(graph))
     record("graph", graph_info(graph))
+    check_target(args, graph, model)
     if args.validate:
         code = run_validation(args, original, graph, sites)
         if code != EXIT_OK:

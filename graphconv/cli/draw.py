@@ -30,9 +30,10 @@ def cmd_draw(args) -> int:
     check_writable(args.output)
     before, after, sites = load_and_lower(args)
     if args.compare:
-        if not args.passes:
-            raise UsageError("--compare needs --passes (what to compare with)")
-        draw_compare(before, after, sites, args.output, label=",".join(args.passes))
+        if not args.passes and not args.target:
+            raise UsageError("--compare needs --passes or --target (what to compare with)")
+        label = ",".join([*args.passes, *([f"target {args.target}"] if args.target else [])])
+        draw_compare(before, after, sites, args.output, label=label)
     else:
         made = [n for n in made_by(sites) if n in after.by_name]
         draw_graph(after, args.output, made=made)

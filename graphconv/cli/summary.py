@@ -34,17 +34,26 @@ def load_and_lower(args):
     stdout (notes go to stderr). ``summary`` and ``draw`` share it; a ``--target`` flag fits
     here as ``lowered, sites = recorded(lambda g: legalize(g, profile), graph)``."""
     from .. import load
+    from ..plugins import load_plugins
 
+    load_plugins([*getattr(args, "plugins_before", []), *args.plugin])
     graph = load(
-        args.model, weights=args.weights, input_shapes=dict(args.input_shape), seed=args.seed
+        args.model,
+        weights=args.weights,
+        input_shapes=dict(args.input_shape),
+        seed=args.seed,
+        caffe_fork=args.caffe_fork,
     )
     for note in graph.notes:
         print_note(note)
-    if not args.passes:
+    if not args.passes and not args.target:
         return graph, graph, []
-    from graphconv.passes import apply_recorded
+    from graphconv.passes import apply_recorded, legalize
 
-    lowered, sites = apply_recorded(graph, args.passes)
+    lowered, sites = apply_recorded(graph, args.passes) if args.passes else (graph, [])
+    if args.target:
+        lowered, plan = legalize(lowered, args.target, allow_partial=args.allow_partial)
+        sites = list(sites) + list(plan.sites)
     for note in lowered.notes[len(graph.notes) :]:
         print_note(note)
     return graph, lowered, sites
@@ -54,7 +63,7 @@ def cmd_summary(args) -> int:
     from ..summary import compare, csv_text, summarize, table
 
     before, after, sites = load_and_lower(args)
-    result = compare(before, after, sites) if args.passes else summarize(before)
+    result = compare(before, after, sites) if args.passes or args.target else summarize(before)
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         print()

@@ -18,6 +18,7 @@ from ._common import (
     print_report,
 )
 from ._session import record, say
+from .targets import check_target
 
 
 def add(sub) -> None:
@@ -75,7 +76,7 @@ def run_validation(args, original, graph, sites) -> int:
         seed=args.seed,
         rtol=args.rtol,
         opset=args.opset,
-        original=original if args.passes else None,
+        original=original if args.passes or getattr(args, "target", None) else None,
         passes_rtol=args.passes_rtol,
         sites=site_checks,
         reference_model=reference,
@@ -117,4 +118,5 @@ def cmd_validate(args) -> int:
     original, graph, sites = load_with_passes(args)
     say(graph_line(graph))
     record("graph", graph_info(graph))
+    check_target(args, graph)
     return run_validation(args, original, graph, sites)
