@@ -5,11 +5,13 @@ README.md is run (in-process, from a scratch folder that sees the repository's f
 The lines must match one for one, the text between numbers exactly. Numbers by kind:
 
 - counts, sizes and shapes (integers: layers, params, MACs, ``1x4x40x40``): exactly;
-- errors (``max abs err``, ``rel``): float32 rounding-level errors are themselves noise, whose
-  worst element and size follow the BLAS kernel's summation order: two values agree when within
-  8 float32 ulps of the output's largest magnitude (``largest |value|`` on the same line) or,
-  for ``rel``, within 8 * 2^-24; a larger error is a deterministic quantity, printed to 3
-  digits: within 1e-3 relative or one unit of its last printed digit;
+- errors (``max abs err``, ``rel``): an error at float32 rounding level is itself noise: its
+  size and worst element follow the summation order of the kernels (BLAS, onnxruntime's), and
+  grows with depth (about sqrt(K) 2^-24 per layer of K-term sums: ENet's measured 2.5e-6
+  relative to its largest value). Two errors both at most ``ROUNDING`` (1e-5, a tenth of
+  validate's default tolerance) relative to the output's largest magnitude (``largest |value|``
+  on the same line) are the same finding, 0 included. A larger error is a deterministic
+  quantity, printed to 3 digits: within 1e-3 relative or one unit of its last printed digit;
 - other measured values (``largest |value|``, statistics): seeded and deterministic up to
   rounding, printed to 3 significant digits: within one unit of the last printed digit (a
   value on a rounding boundary may print either way) or 1e-3 relative;
@@ -37,7 +39,7 @@ NUMBER = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![.\d]|[^\Wx]|x\d)"
 )
 TIMING = re.compile(r"^\s*(?:ms|s|us|µs|x)\b")
-ULPS = 8 * 2.0**-24  # 8 float32 ulps, relative
+ROUNDING = 1e-5  # relative errors up to this are float32 summation-order noise (see above)
 
 
 def commands(text: str) -> list[tuple[int, str, list[str]]]:
@@ -94,9 +96,9 @@ def _agree(kind: str, got: str, want: str, largest: float) -> bool:
         return got == want
     close = abs(g - w) <= max(1e-3 * abs(w), _last_digit(want))
     if kind == "abs error":
-        return close or abs(g - w) <= ULPS * largest
+        return close or max(g, w) <= ROUNDING * largest
     if kind == "rel error":
-        return close or abs(g - w) <= ULPS
+        return close or max(g, w) <= ROUNDING
     return close
 
 
@@ -174,7 +176,8 @@ def test_readme_example_prints_what_the_readme_shows(number, command, expected, 
         ("a: max abs err 4.77e-07 (largest |value| 3.6), rel 1.33e-07 ok", None, True),
         ("a: max abs err 2.38e-07 (largest |value| 3.6), rel 6.6e-08 ok", None, True),
         ("a: max abs err 0 (largest |value| 3.6), rel 0 ok", None, True),
-        ("a: max abs err 4.77e-05 (largest |value| 3.6), rel 1.33e-07 ok", None, False),
+        ("a: max abs err 4.77e-04 (largest |value| 3.6), rel 1.33e-07 ok", None, False),
+        ("a: max abs err 4.77e-07 (largest |value| 3.6), rel 1.33e-04 ok", None, False),
         ("a: max abs err 4.77e-07 (largest |value| 3.61), rel 1.33e-07 ok", None, True),
         ("a: max abs err 4.77e-07 (largest |value| 3.63), rel 1.33e-07 ok", None, False),
         ("a: max abs err 4.77e-07 (largest |value| 3.6), rel 1.33e-07 MISMATCH", None, False),
@@ -193,7 +196,7 @@ def test_readme_example_prints_what_the_readme_shows(number, command, expected, 
     ],
 )
 def test_line_comparison_by_kind(got, want, ok):
-    """The comparison itself: errors at rounding level are interchangeable, a 100x larger one
+    """The comparison itself: errors at rounding level are interchangeable, one well above it
     is not; measured values within a unit of the last printed digit; counts and shapes exact;
     timings only present."""
     want = want or "a: max abs err 4.77e-07 (largest |value| 3.6), rel 1.33e-07 ok"
