@@ -59,6 +59,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     else:
+        if not name.endswith("Attrs"):  # e.g. a submodule's name, asked by an import
+            raise AttributeError(f"module 'graphconv' has no attribute '{name}'")
         layers = importlib.import_module(".layers", __name__)
         if name not in layers.ATTRS:
             raise AttributeError(f"module 'graphconv' has no attribute '{name}'")

@@ -49,6 +49,10 @@ class GraphBuilder:
         """Whether a layer added so far produces ``tensor``."""
         return tensor in self.specs
 
+    def producer(self, tensor: str) -> str:
+        """The name of the layer that defines ``tensor`` (KeyError if none does)."""
+        return self._producer[tensor]
+
     def spec(self, tensor: str) -> TensorSpec:
         """Shape and dtype of a tensor defined so far (KeyError if it is not)."""
         return self.specs[tensor]

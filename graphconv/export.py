@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .errors import ExportError
+from .errors import ExportError, GraphconvError
 from .ir import Graph, TensorSpec, unique_name
 
 MIN_OPSET, MAX_OPSET = 13, 21
@@ -104,6 +104,7 @@ def to_onnx(
     extra_outputs: Iterable[str] = (),
     check: bool = True,
     isolate: bool = False,
+    dynamic_batch: bool = False,
 ) -> onnx.ModelProto:
     """Export ``graph`` as an ONNX model at ``opset`` (13 to 21).
 
@@ -114,7 +115,16 @@ def to_onnx(
     ``isolate`` cuts every edge: each layer reads its inputs from graph inputs named
     ``isolated_input(tensor)`` and every layer output is a graph output, so a caller can feed
     each layer exactly the values another backend computed (a layer-by-layer check).
+
+    ``dynamic_batch`` gives the inputs and outputs a symbolic first dimension ``N`` and
+    computes every shape that holds the batch from the input (see :func:`_dynamic_batch`).
     """
+    if dynamic_batch:
+        if isolate or list(extra_outputs):
+            raise ExportError("dynamic_batch exports the graph's own inputs and outputs only")
+        if not MIN_OPSET <= int(opset) <= MAX_OPSET:
+            raise ExportError(f"opset {opset} is not supported (choose {MIN_OPSET} to {MAX_OPSET})")
+        return _dynamic_batch(graph, int(opset), check)
     if not MIN_OPSET <= int(opset) <= MAX_OPSET:
         raise ExportError(f"opset {opset} is not supported (choose {MIN_OPSET} to {MAX_OPSET})")
     check_size(graph)
@@ -238,7 +248,10 @@ def op_census(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def census_line(model: onnx.ModelProto) -> str:
-    counts = op_census(model)
+    return census_text(op_census(model))
+
+
+def census_text(counts: dict[str, int]) -> str:
     return (
         f"{sum(counts.values())} ONNX nodes ("
         + ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -266,3 +279,209 @@ def save(model: onnx.ModelProto, path: str, flag: str = "-o") -> None:
     from .files import write_atomic
 
     write_atomic(path, lambda f: f.write(model.SerializeToString()), flag)
+
+
+# ---- dynamic batch ------------------------------------------------------------------------------
+
+BATCH_DIM = "N"
+
+
+def batch_size(graph: Graph) -> int:
+    """The first dimension every graph input shares (the batch); ExportError when they differ."""
+    sizes = {spec.shape[0] for spec in graph.inputs.values()}
+    if len(sizes) != 1:
+        shown = ", ".join(f"'{k}' {v}" for k, v in graph.inputs.items())
+        raise ExportError(f"a dynamic batch needs one first dimension on every input: {shown}")
+    return sizes.pop()
+
+
+def with_batch(graph: Graph, batch: int) -> Graph:
+    """``graph`` with every input's first dimension set to ``batch``, shapes inferred again.
+
+    A layer type may define ``rebatch_attrs(attrs, old_input_specs, new_input_specs)`` for
+    attributes that restate its input's batch (a Reshape's target shape, a Resize's sizes);
+    every other attribute is kept. A layer whose attributes fix the old batch then fails its
+    shape rule, which is reported as an ExportError naming it.
+    """
+    import dataclasses
+
+    from .ir import infer_layer
+
+    layers, old, new = [], graph.specs, {}
+    for layer in graph.layers:
+        lt = layer.definition
+        if lt.is_source:
+            spec = old[layer.outputs[0]]
+            layer = layer.replace(
+                attrs=dataclasses.replace(layer.attrs, shape=(batch, *spec.shape[1:]))
+            )
+        else:
+            hook = getattr(lt, "rebatch_attrs", None)
+            if hook is not None:
+                attrs = hook(
+                    layer.attrs, [old[t] for t in layer.inputs], [new[t] for t in layer.inputs]
+                )
+                if attrs is not layer.attrs:
+                    layer = layer.replace(attrs=attrs)
+        try:
+            specs = infer_layer(layer, [new[t] for t in layer.inputs])
+        except GraphconvError as e:
+            raise ExportError(
+                f"the graph does not take batch {batch} (its attributes fix the batch): {e}"
+            ) from None
+        new.update(zip(layer.outputs, specs))
+        layers.append(layer)
+    return Graph(tuple(layers), graph.outputs, graph.name, graph.notes, reuse=new)
+
+
+def _batch_free(a: TensorSpec, b: TensorSpec) -> bool:
+    return a.shape == b.shape
+
+
+def _batch_major(a: TensorSpec, b: TensorSpec, n: int, n2: int) -> bool:
+    return a.shape[:1] == (n,) and b.shape[:1] == (n2,) and a.shape[1:] == b.shape[1:]
+
+
+def _dynamic_batch(graph: Graph, opset: int, check: bool) -> onnx.ModelProto:
+    """The export of ``graph`` with a symbolic first dimension ``N`` on its inputs.
+
+    The graph is exported twice, at its batch ``n`` and at ``n + 1`` (:func:`with_batch`); the
+    two models must have the same nodes and attributes. An integer initializer that differs
+    between them in exactly one element ``k``, holding ``c * n`` and ``c * (n + 1)`` (a shape
+    fed to Reshape, Resize, ConstantOfShape, ...), becomes ``Concat(v[:k], c * N, v[k+1:])``
+    computed from the first input's Shape; anything else that depends on the batch (a float
+    constant, an attribute, a non-linear use) is an ExportError naming the node.
+    (Long: the comparison of the two exports and the rewrite of every use.)
+    """
+    n = batch_size(graph)
+    n2 = n + 1
+    other = with_batch(graph, n2)
+    base = to_onnx(graph, opset, check=False)
+    probe = to_onnx(other, opset, check=False)
+    ga, gb = base.graph, probe.graph
+    inits_a = {i.name: i for i in ga.initializer}
+    inits_b = {i.name: numpy_helper.to_array(i) for i in gb.initializer}
+    if len(ga.node) != len(gb.node):
+        raise ExportError(
+            f"the export has {len(ga.node)} nodes at batch {n}, {len(gb.node)} at {n2}"
+        )
+    first = next(iter(graph.inputs))
+    names = {t for node in ga.node for t in (*node.input, *node.output)} | set(inits_a)
+    prelude: list[onnx.NodeProto] = []
+    extra: list[onnx.TensorProto] = []
+    made: dict[tuple, str] = {}
+
+    def fresh(hint: str) -> str:
+        return unique_name(hint, names)
+
+    def batch_tensor() -> str:
+        if "batch" not in made:
+            shape, out = fresh(f"{first}/shape"), fresh(f"{first}/batch")
+            prelude.append(helper.make_node("Shape", [first], [shape], name=shape))
+            idx = fresh("batch.index")
+            extra.append(numpy_helper.from_array(np.array([0], np.int64), idx))
+            prelude.append(helper.make_node("Gather", [shape, idx], [out], name=out, axis=0))
+            made["batch"] = out
+        return made["batch"]
+
+    def dynamic(value: np.ndarray, k: int, c: int, hint: str) -> str:
+        key = (value.tobytes(), k, c)
+        if key in made:
+            return made[key]
+        parts = []
+        for piece, what in ((value[:k], "head"), (value[k + 1 :], "tail")):
+            if piece.size:
+                name = fresh(f"{hint}.{what}")
+                extra.append(numpy_helper.from_array(piece.astype(np.int64), name))
+                parts.append(name)
+        scaled = batch_tensor()
+        if c != 1:
+            factor, scaled = fresh(f"{hint}.per_sample"), fresh(f"{hint}/scaled")
+            extra.append(numpy_helper.from_array(np.array([c], np.int64), factor))
+            prelude.append(helper.make_node("Mul", [batch_tensor(), factor], [scaled], name=scaled))
+        parts.insert(1 if k > 0 else 0, scaled)
+        out = fresh(f"{hint}/dynamic")
+        prelude.append(helper.make_node("Concat", parts, [out], name=out, axis=0))
+        made[key] = out
+        return out
+
+    for na, nb in zip(ga.node, gb.node):
+        where = f"node '{na.name}' ({na.op_type})"
+        if na.op_type != nb.op_type or [a.SerializeToString() for a in na.attribute] != [
+            b.SerializeToString() for b in nb.attribute
+        ]:
+            raise ExportError(f"{where} has other attributes at batch {n2}: it fixes the batch")
+        for j, (x, y) in enumerate(zip(na.input, nb.input)):
+            if x not in inits_a:
+                continue
+            va, vb = numpy_helper.to_array(inits_a[x]), inits_b.get(y)
+            if vb is not None and va.shape == vb.shape and np.array_equal(va, vb):
+                continue
+            diff = np.flatnonzero(va != vb) if vb is not None and va.shape == vb.shape else []
+            if va.dtype != np.int64 or va.ndim != 1 or len(diff) != 1:
+                raise ExportError(f"{where}: input {j} ('{x}') depends on the batch size")
+            k = int(diff[0])
+            c = int(va[k]) // n
+            if c * n != va[k] or c * n2 != vb[k]:
+                raise ExportError(f"{where}: input {j} ('{x}') is not a multiple of the batch")
+            na.input[j] = dynamic(va, k, c, x)
+
+    def info(t: str, with_shape: bool = True):
+        a, b = graph.specs[t], other.specs[t]
+        if _batch_free(a, b):
+            return helper.make_tensor_value_info(t, _DTYPES[a.dtype], a.shape)
+        if _batch_major(a, b, n, n2):
+            return helper.make_tensor_value_info(t, _DTYPES[a.dtype], (BATCH_DIM, *a.shape[1:]))
+        return None
+
+    outputs = []
+    for t in graph.outputs:
+        vi = info(t)
+        if vi is None:
+            raise ExportError(
+                f"output '{t}' has shape {graph.specs[t]} at batch {n} and "
+                f"{other.specs[t]} at {n2}: its first axis is not the batch"
+            )
+        outputs.append(vi)
+    inputs = [info(t) for t in graph.inputs]
+    inner = [t for t in graph.specs if t not in graph.outputs and t not in graph.inputs]
+    g = helper.make_graph(
+        prelude + list(ga.node),
+        graph.name,
+        inputs,
+        outputs,
+        initializer=list(ga.initializer) + extra,
+        value_info=[vi for vi in (info(t) for t in inner) if vi is not None],
+    )
+    model = helper.make_model(
+        g,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="graphconv",
+        ir_version=ir_version_for(opset),
+    )
+    if check:
+        _check_dynamic(model, graph, other)
+    return model
+
+
+def _check_dynamic(model: onnx.ModelProto, graph: Graph, other: Graph) -> None:
+    """onnx.checker and strict shape inference; where onnx infers an output dimension it must be
+    graphconv's (never a number where graphconv's is the batch ``N``). Shapes computed from the
+    input's Shape can leave onnx's inference without a value: onnxruntime runs (tests at two
+    batch sizes) are the check of the numbers."""
+    light = _structure_only(model, False)
+    try:
+        onnx.checker.check_model(light)
+        inferred = onnx.shape_inference.infer_shapes(
+            light, check_type=True, strict_mode=True, data_prop=True
+        )
+    except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
+        raise ExportError(f"exported model fails onnx's checks: {str(e).splitlines()[0]}") from e
+    for v in inferred.graph.output:
+        dims = v.type.tensor_type.shape.dim
+        got = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        want = graph.specs[v.name].shape
+        if graph.specs[v.name] != other.specs[v.name]:
+            want = (None, *want[1:])
+        if len(got) != len(want) or any(g != w for g, w in zip(got, want) if g is not None):
+            raise ExportError(f"onnx infers shape {got} for output '{v.name}', graphconv {want}")

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from . import progress
 from .affine import Affine, merge_affines
 from .errors import GraphconvError, GraphError
 from .ir import Graph, Layer
@@ -165,6 +166,7 @@ def run(
     steps, dying = _planned(graph, keep, fuse)
     env: dict[str, np.ndarray] = {}
     for i, step in enumerate(steps):
+        progress.step("interpreter: layer", i, len(steps))
         layer = step.layer
         lt = layer.definition
         xs = [feeds[layer.outputs[0]]] if lt.is_source else [env[t] for t in layer.inputs]

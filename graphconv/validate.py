@@ -20,11 +20,13 @@ every layer is re-run in onnxruntime on the interpreter's own inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import progress
 from .errors import GraphconvError
 from .export import to_onnx
 from .interpreter import random_feeds, run
@@ -197,6 +199,30 @@ class ValidationReport:
             + f" (rtol {self.rtol:g}"
             + (f", passes rtol {self.passes_rtol:g})" if self.passes else ")")
         )
+
+    def to_dict(self) -> dict:
+        """The report as plain data (``--json``): each comparison's per-output errors, the
+        non-finite findings, layer checks, rewrite sites, and the verdict."""
+
+        def checks(found) -> list[dict]:
+            return [dataclasses.asdict(c) | {"shape": list(c.shape)} for c in found]
+
+        return {
+            "ok": self.ok,
+            "failed": self.failed,
+            "verdict": self.verdict(),
+            "rtol": self.rtol,
+            "passes_rtol": self.passes_rtol,
+            "export": checks(self.outputs),
+            "passes": checks(self.passes),
+            "end_to_end": checks(self.end_to_end),
+            "file": checks(self.file),
+            "nonfinite": [dataclasses.asdict(n) for n in self.nonfinite],
+            "first_divergence": self.first_divergence,
+            "layer_failures": [dataclasses.asdict(f) for f in self.layer_failures],
+            "sites": [s.line() for s in self.sites],
+            "repro": self.repro,
+        }
 
     def lines(self) -> list[str]:
         out: list[str] = []
@@ -371,6 +397,7 @@ def validate(
     passes_rtol = rtol if passes_rtol is None else passes_rtol
     shapes = {n: graph.specs[n].shape for n in graph.outputs}
     ours = run(graph, feeds)
+    progress.stage("onnxruntime")
     theirs = run_onnxruntime(to_onnx(graph, opset), feeds)
     report = ValidationReport(
         _checks(graph.outputs, shapes, ours, theirs, rtol, graph),
@@ -403,6 +430,7 @@ def validate(
     report = replace(report, nonfinite=tuple(_traced(graph, feeds, nonfinite, opset)), **extra)
     if report.outputs_ok or report.nonfinite:
         return report
+    progress.stage("layer-by-layer check")
     failures, worst = layerwise(graph, feeds, rtol, opset)
     report = replace(
         report,
@@ -575,3 +603,27 @@ def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: in
 
     write_folder_atomic(folder, write, "--repro")
     return folder
+
+
+def validate_batches(graph: Graph, model, seed: int = 0, rtol: float = 1e-4) -> list[OutputCheck]:
+    """A dynamic-batch export (``model``) in onnxruntime against the interpreter at the graph's
+    batch ``n`` and at ``n + 1`` (the graph with its inputs' first axis changed,
+    :func:`graphconv.export.with_batch`), on seeded inputs; one check per output and batch,
+    named ``output@batch``."""
+    from .export import batch_size, with_batch
+
+    n = batch_size(graph)
+    checks = []
+    for batch in (n, n + 1):
+        g = graph if batch == n else with_batch(graph, batch)
+        feeds = random_feeds(g, seed)
+        ours, theirs = run(g, feeds), run_onnxruntime(model, feeds)
+        names = [f"{t}@{batch}" for t in g.outputs]
+        checks += _checks(
+            names,
+            {f"{t}@{batch}": g.specs[t].shape for t in g.outputs},
+            {f"{t}@{batch}": ours[t] for t in g.outputs},
+            {f"{t}@{batch}": theirs[t] for t in g.outputs},
+            rtol,
+        )
+    return checks

@@ -159,12 +159,22 @@ def _verify(before: Graph, after: Graph, name: str, rtol: float = 1e-5) -> None:
 
 
 from . import (  # noqa: E402,F401
+    batchnorm_to_affine,
+    bilinear_to_deconv,
     deconv_to_conv,
     deconv_to_subpixel,
     dilated_to_dense,
     dilated_to_space_to_batch,
     eliminate,
+    explicit_pad,
     fold_batchnorm,
+    grouped_deconv,
+    inner_product_to_conv,
+    limit_stride,
+    pad_to_conv,
+    remove_output_padding,
+    resize_to_conv,
+    split_large_kernel,
     split_separable,
     upsample_to_deconv,
 )

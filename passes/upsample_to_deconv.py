@@ -12,7 +12,8 @@ Cost: prod(f) MACs per input sample, i.e. one per output sample (a copy becomes 
 Max-unpooling (``MaxUnpool``) is left in place: where values land depends on the pooling mask,
 which no fixed-weight deconvolution expresses. ``Resize`` (linear, or nearest with other than
 integer factors and floor rounding; ONNX's simple nearest Resize imports as ``Upsample``) and
-Caffe's ``Interp`` are left in place too, with a note: not lowered yet.
+Caffe's ``Interp`` are left in place too, with a note (``bilinear-to-deconv`` lowers linear
+resizing by integer factors).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def _rule(layer, ctx):
         )
     if layer.type in ("Resize", "Interp"):
         return Skip(
-            "not lowered yet: linear or non-integer/centred nearest resizing needs "
-            "edge padding and a crop around a fixed-weight deconvolution"
+            "not nearest upsampling by integer factors with floor rounding (linear resizing "
+            "by integer factors: bilinear-to-deconv)"
         )
     if layer.type != "Upsample":
         return None

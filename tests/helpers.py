@@ -471,3 +471,109 @@ LIGHT_MODELS = (
     "vgg19",
     "zfnet512",
 )
+
+
+# ---- loading a real model quickly when its weight values do not matter -------------------------
+
+
+class _MidRng:
+    """Stands in for the seeded generators of a Caffe load: zeros for normal draws, the middle
+    of the interval for uniform ones (no random numbers drawn)."""
+
+    def standard_normal(self, size=None, dtype=np.float64):
+        return np.zeros(size, dtype)
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return np.full(size, (low + high) / 2)
+
+    def random(self, size=None, dtype=np.float64):
+        return np.full(size, 0.5, dtype)
+
+
+def load_unweighted(path, input_shapes=None):
+    """``gc.load`` of a prototxt without drawing its filler weights (fcn8s's fc6 alone is 100M
+    normal draws, 10 s): shapes, MACs, drawings and receptive fields do not depend on them."""
+    from unittest import mock
+
+    def zeros(shape, fan_in, rng):
+        z = np.zeros(shape, np.float32)  # untouched pages: no memory until read
+        z.flags.writeable = False  # so the Layer keeps it instead of copying
+        return z
+
+    with (
+        mock.patch("graphconv.frontends.caffe.reader.seeded_rng", lambda *a: _MidRng()),
+        mock.patch("graphconv.registry.he_init", zeros),
+        mock.patch("graphconv.frontends.caffe.fillers.he_init", zeros),
+    ):
+        return gc.load(path, input_shapes=input_shapes)
+
+
+# ---- the lowering passes' tests: one layer, its oracle, the export's ops and ranks --------------
+
+
+def one_layer_graph(layer_type, attrs, shape, params=None, name="layer"):
+    """A graph of one ``layer_type`` layer reading the input ``data`` of ``shape``."""
+    b = GraphBuilder("g")
+    b.add(layer_type, b.input("data", shape), attrs, params=params, name=name)
+    return b.build()
+
+
+def onnx_ops_and_rank(model) -> tuple[set[str], int]:
+    """The op types of an exported model and the largest rank of any tensor in it (inputs,
+    outputs, initializers and every inferred intermediate)."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
+    values = [*inferred.input, *inferred.output, *inferred.value_info]
+    ranks = [len(v.type.tensor_type.shape.dim) for v in values]
+    ranks += [len(t.dims) for t in model.graph.initializer]
+    return {n.op_type for n in model.graph.node}, max(ranks)
+
+
+def lowering_three_ways(before, after, x, ref, tol=1e-5, opset=17, exact=False):
+    """interpreter(before), interpreter(after) and onnxruntime(export(after)) against ``ref``;
+    bit-equal when ``exact``. Returns the exported model."""
+    out = before.outputs[0]
+    assert after.outputs == before.outputs
+    model = gc.to_onnx(after, opset=opset)
+    got = {
+        "before": gc.run(before, {"data": x})[out],
+        "after": gc.run(after, {"data": x})[out],
+        "onnxruntime(after)": run_onnxruntime(model, {"data": x})[out],
+    }
+    for what, y in got.items():
+        assert y.shape == ref.shape, (what, y.shape, ref.shape)
+        if exact:
+            np.testing.assert_array_equal(y, ref, err_msg=what)
+        else:
+            O.assert_close(y, ref, tol, f"{what} vs oracle")
+    return model
+
+
+def integer_deconv_case(case):
+    """(graph, x, oracle output, weight) of a ``deconv_case`` with small-integer input, weights
+    and bias: every sum is an integer below 2**24, exact in float32 in any order."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.integers(-2, 3, (case["N"], case["C"]) + case["sp"]).astype(np.float32)
+    w = rng.integers(-2, 3, (case["C"], case["O"] // case["group"]) + case["kernel"])
+    w = w.astype(np.float32)
+    b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
+    params = {"weight": w, **({"bias": b} if b is not None else {})}
+    g = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
+    keys = ("stride", "dilation", "pads_begin", "pads_end", "output_padding", "group")
+    return g, x, O.deconv_scatter(x, w, b, *(case[k] for k in keys)), w
+
+
+def integer_conv_case(case):
+    """(graph, x, oracle output) of a ``conv_case`` with small-integer data (exact sums)."""
+    rng = np.random.default_rng(case["seed"])
+    x = rng.integers(-2, 3, (case["N"], case["C"]) + case["sp"]).astype(np.float32)
+    w = rng.integers(-2, 3, (case["O"], case["C"] // case["group"]) + case["kernel"])
+    w = w.astype(np.float32)
+    b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
+    fields = ("kernel", "stride", "dilation", "pads_begin", "pads_end", "group", "bias")
+    attrs = ConvAttrs(num_output=case["O"], **{k: case[k] for k in fields})
+    params = {"weight": w, **({"bias": b} if b is not None else {})}
+    g = one_layer_graph("Convolution", attrs, x.shape, params)
+    keys = ("stride", "dilation", "pads_begin", "pads_end", "group")
+    return g, x, O.conv_direct(x, w, b, *(case[k] for k in keys))

@@ -850,3 +850,22 @@ def test_argmax_property(case):
     )
     feeds = feeds_for(g, seed, ties=ties)
     check_exact(g, feeds, {"a": argmax_ref(feeds["x"], out_max_val, top_k, axis)}, (opset,))
+
+
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+@pytest.mark.parametrize("b", [1, 2, 3])
+def test_depth_to_space_against_its_definition(mode, b):
+    from oracles import depth_to_space_ref
+
+    from graphconv.layers.tensor import DepthToSpaceAttrs
+
+    x = np.random.default_rng(b).standard_normal((2, 2 * b * b, 3, 4)).astype(np.float32)
+    bld = GraphBuilder("d2s")
+    bld.add("DepthToSpace", bld.input("x", x.shape), DepthToSpaceAttrs(b, mode), name="d2s")
+    g = bld.build()
+    assert g.specs["d2s"].shape == (2, 2, 3 * b, 4 * b)
+    H.check(g, x, depth_to_space_ref(x, b, mode), exact=True)
+    with pytest.raises(gc.GraphconvError, match="does not divide"):
+        bad = GraphBuilder("bad")
+        bad.add("DepthToSpace", bad.input("x", (1, 3, 2, 2)), DepthToSpaceAttrs(2))
+        bad.build()

@@ -1,6 +1,7 @@
 """The rewrite passes on ONNX models: the nine light model graphs shipped inside the onnx package
 and the ONNX backend node cases that contain a pass's pattern (ConvTranspose, nearest
-Upsample / Resize). Each lowered graph is checked against ONNX's own expected outputs and
+Upsample / Resize; linear, cubic and nearest Resize for resize-to-conv and bilinear-to-deconv).
+Each lowered graph is checked against ONNX's own expected outputs and
 against onnxruntime running the exported lowered model (``gc.validate``).
 """
 
@@ -152,3 +153,64 @@ def test_passes_on_node_cases_with_their_pattern(pipeline):
             for out, want in zip([o.name for o in case.model.graph.output], expected):
                 np.testing.assert_allclose(got[out], want, rtol=1e-3, atol=1e-6, err_msg=name)
             _check_validates(lowered, feeds)
+
+
+@lru_cache(maxsize=1)
+def _resize_cases() -> list:
+    """(name, imported graph, feeds, ONNX's expected output) of every Resize / Upsample node
+    case that imports as a Resize or Interp (the others are refused, listed in
+    test_onnx_conformance, or import as Upsample)."""
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = load_model_tests(kind="node")
+    out = []
+    for c in cases:
+        if not c.name.startswith(("test_resize", "test_upsample")) or "expanded" in c.name:
+            continue
+        names = [i.name for i in c.model.graph.input]
+        for inputs, expected in c.data_sets:
+            feeds = dict(zip(names, inputs))
+            first = c.model.graph.node[0].input[0]
+            bind = {k: v for k, v in feeds.items() if k != first}
+            try:
+                graph = load_onnx(c.model, constants=bind)
+            except gc.GraphconvError:
+                continue  # refused at import (listed in test_onnx_conformance)
+            if not {"Resize", "Interp"} & set(graph.count_types()):
+                continue
+            out.append((c.name, graph, {first: feeds[first]}, np.asarray(expected[0])))
+    return out
+
+
+def test_the_resize_cases_are_found():
+    names = {name for name, *_ in _resize_cases()}
+    assert len(names) >= 20
+    assert {
+        "test_resize_upsample_scales_linear_align_corners",
+        "test_resize_upsample_scales_cubic",
+    } <= names
+
+
+@pytest.mark.parametrize("spec", ["resize-to-conv", "bilinear-to-deconv"])
+def test_resize_lowerings_match_onnx_expected_outputs(spec):
+    """resize-to-conv and bilinear-to-deconv against the cases' expected outputs (ONNX's
+    reference); where graphconv's import follows onnxruntime instead (test_onnx_conformance),
+    against the imported original. Tolerance 1e-5: O(1-10) values, the same few products per
+    output summed in float32 against ONNX's float64 reference rounded once."""
+    lowered_count = 0
+    for name, graph, feeds, expected in _resize_cases():
+        after = passes.apply(graph, [spec])
+        if {"Resize", "Interp"} & set(after.count_types()):
+            assert any(f"{spec}: left" in n for n in after.notes), name
+            continue
+        lowered_count += 1
+        out = graph.outputs[0]
+        got = gc.run(after, feeds)[out]
+        original = gc.run(graph, feeds)[out]
+        ref = expected if np.allclose(original, expected, rtol=1e-3, atol=1e-7) else original
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=name)
+    # resize-to-conv lowers every case but extrapolating crop-and-resize; bilinear-to-deconv
+    # the linear upsampling cases by integer factors
+    assert lowered_count >= (20 if spec == "resize-to-conv" else 2), lowered_count

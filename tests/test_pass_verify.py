@@ -196,7 +196,7 @@ def test_exact_check_catches_an_injected_wrong_rewrite(bug, monkeypatch):
     import importlib
 
     pass_name, kind, what, module_name, edit, float_catches = bug
-    module = importlib.import_module(f"passes.{module_name}")
+    module = importlib.import_module(f"graphconv.passes.{module_name}")
     if module_name == "split_separable":
         make = module._rule_for
 

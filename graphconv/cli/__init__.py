@@ -16,13 +16,13 @@ from typing import Sequence
 from .. import __version__
 from ..errors import GraphconvError, one_line
 from ..memory import bound
-from . import bench, convert, passes, run, validate
+from . import _session, bench, convert, draw, explain, passes, run, summary, validate
 from ._args import Parser
 from ._common import EXIT_BAD_INPUT, EXIT_INTERNAL
 
 # One module per command (or pair of commands); each adds its parser with ``add(sub)`` and sets
 # ``func``. The order here is the order of ``graphconv --help``.
-COMMAND_MODULES = (convert, run, validate, bench, passes)
+COMMAND_MODULES = (convert, run, validate, bench, passes, summary, draw, explain)
 
 
 def build_parser() -> Parser:
@@ -51,40 +51,52 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    try:
+        code, error = _dispatch(argv, "--debug" in argv)
+    except SystemExit as e:  # --help, --version
+        return int(e.code or 0)
+    _session.current().finish(code, error)
+    return code
+
+
+def _dispatch(argv: list[str], debug: bool) -> tuple[int, str | None]:
+    """Run the command; (exit code, the error line's message or None). Every error is one line
+    on stderr (with --debug, after the traceback)."""
+    from .. import progress
+
+    _session.start(None)
     try:
         args = build_parser().parse_args(argv)
-        with bound(getattr(args, "max_memory", None)):
-            return args.func(args)
-    except SystemExit as e:  # --help
-        return int(e.code or 0)
+        session = _session.start(args)
+        with bound(getattr(args, "max_memory", None)), progress.listening(session.listener()):
+            return args.func(args), None
     except GraphconvError as e:
-        if debug:
-            traceback.print_exc()
-        print(f"graphconv: error: {one_line(str(e))}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _error(EXIT_BAD_INPUT, f"error: {one_line(str(e))}", debug)
     except MemoryError:
-        if debug:
-            traceback.print_exc()
-        print(
-            "graphconv: error: out of memory (the estimate passed --max-memory; lower it to "
-            "refuse earlier, or give smaller input shapes)",
-            file=sys.stderr,
+        return _error(
+            EXIT_BAD_INPUT,
+            "error: out of memory (the estimate passed --max-memory; lower it to refuse "
+            "earlier, or give smaller input shapes)",
+            debug,
         )
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("graphconv: interrupted", file=sys.stderr)
-        return 130
+        return _error(130, "interrupted", False)
     except Exception as e:  # noqa: BLE001 - a bug: one line unless --debug
-        if debug:
-            traceback.print_exc()
         first = str(e).splitlines()[0] if str(e) else ""
-        print(
-            f"graphconv: internal error: {type(e).__name__}: {one_line(first)} (rerun with "
-            "--debug for a traceback)",
-            file=sys.stderr,
+        return _error(
+            EXIT_INTERNAL,
+            f"internal error: {type(e).__name__}: {one_line(first)} (rerun with --debug for "
+            "a traceback)",
+            debug,
         )
-        return EXIT_INTERNAL
+
+
+def _error(code: int, message: str, debug: bool) -> tuple[int, str]:
+    if debug:
+        traceback.print_exc()
+    _session.current()._clear_progress()
+    print(f"graphconv: {message}", file=sys.stderr)
+    return code, message
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def tolerance_arg(text: str) -> float:
     return value
 
 
-def model_args(sp, rtol: bool = False) -> None:
+def model_args(sp, rtol: bool = False, json: bool = True) -> None:
     """The flags every model command shares; ``rtol`` adds the comparison flags."""
     sp.add_argument("--debug", action="store_true", help="show tracebacks")
     sp.add_argument("model", help="model file (.prototxt or .onnx)")
@@ -78,6 +78,22 @@ def model_args(sp, rtol: bool = False) -> None:
         default=0,
         help="seed for filler weights and random inputs (default 0)",
     )
+    sp.add_argument(
+        "-q", "--quiet", action="store_true", help="count notes instead of listing them"
+    )
+    sp.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="more detail (validate --exact: one line per rewrite site)",
+    )
+    if json:
+        sp.add_argument(
+            "--json",
+            action="store_true",
+            help="print one JSON object (verdict, per-output errors, times, notes) and nothing "
+            "else on stdout",
+        )
     sp.add_argument(
         "--max-memory",
         type=_size_arg,

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
+import time
 
-from ..errors import UsageError, one_line
+from ..errors import UsageError
 from ..files import check_writable
+from ._session import note, record, say
 
 # The exit codes (the package docstring says what each means).
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_PASSES, EXIT_NONFINITE = 4, 5
 
 
-def print_note(note: str) -> None:
-    note = one_line(note, 1000)
-    print(note if note.startswith("warning:") else f"note: {note}", file=sys.stderr)
+def print_note(text: str) -> None:
+    note(text)
 
 
 def load_with_passes(args):
@@ -24,6 +24,7 @@ def load_with_passes(args):
 
     from .. import load
 
+    started = time.perf_counter()
     if getattr(args, "output", None):
         check_writable(args.output)
     if args.weights and str(args.model).lower().endswith(".onnx"):
@@ -42,29 +43,43 @@ def load_with_passes(args):
         seed=args.seed,
         caffe_fork=args.caffe_fork,
     )
-    for note in graph.notes:
-        print_note(note)
+    record("load_seconds", round(time.perf_counter() - started, 3))
+    for text in graph.notes:
+        print_note(text)
     if not args.passes:
         check_memory(args, graph, graph)
         return graph, graph, []
     from ..analysis import summary
-    from ..export import census_line, to_onnx
+    from ..export import census_text, op_census, to_onnx
 
     lowered, sites = apply_recorded(graph, args.passes)
-    for note in lowered.notes[len(graph.notes) :]:
-        print_note(note)
+    for text in lowered.notes[len(graph.notes) :]:
+        print_note(text)
     opset = getattr(args, "opset", 17)
     names = ",".join(args.passes)
     if len(lowered.layers) == len(graph.layers) and all(
         a is b for a, b in zip(lowered.layers, graph.layers)
     ):
-        print(f"{names}: changed nothing: {summary(graph)}")
+        say(f"{names}: changed nothing: {summary(graph)}")
+        record("passes", {"names": list(args.passes), "changed": False})
         check_memory(args, graph, lowered)
         return graph, lowered, sites
-    print(f"before {names}: {summary(graph)}")
-    print(f"after  {names}: {summary(lowered)}")
-    print(f"before {names}: {census_line(to_onnx(graph, opset, check=False))}")
-    print(f"after  {names}: {census_line(to_onnx(lowered, opset, check=False))}")
+    census = [op_census(to_onnx(g, opset, check=False)) for g in (graph, lowered)]
+    say(f"before {names}: {summary(graph)}")
+    say(f"after  {names}: {summary(lowered)}")
+    say(f"before {names}: {census_text(census[0])}")
+    say(f"after  {names}: {census_text(census[1])}")
+    record(
+        "passes",
+        {
+            "names": list(args.passes),
+            "changed": True,
+            "layers_before": graph.count_types(),
+            "layers_after": lowered.count_types(),
+            "onnx_before": census[0],
+            "onnx_after": census[1],
+        },
+    )
     check_memory(args, graph, lowered)
     return graph, lowered, sites
 
@@ -94,6 +109,16 @@ def load_graph(args):
     return load_with_passes(args)[1]
 
 
+def graph_info(graph) -> dict:
+    return {
+        "name": graph.name,
+        "layers": len(graph.layers),
+        "types": graph.count_types(),
+        "inputs": {n: list(s.shape) for n, s in graph.inputs.items()},
+        "outputs": {t: list(graph.specs[t].shape) for t in graph.outputs},
+    }
+
+
 def graph_line(graph) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(graph.count_types().items()))
     return f"{graph.name}: {len(graph.layers)} layers ({counts})"
@@ -101,7 +126,7 @@ def graph_line(graph) -> str:
 
 def print_report(report, out) -> None:
     for line in report.lines():
-        print(line, file=out)
+        say(line)
 
 
 def input_feeds(args, graph, random: bool) -> dict | None:

@@ -11,7 +11,7 @@ from ._common import EXIT_OK, load_graph
 
 def add(sub) -> None:
     b = sub.add_parser("bench", help="time the interpreter against onnxruntime")
-    model_args(b)
+    model_args(b, json=False)
     b.add_argument("--repeat", type=int, default=5, help="timed runs (median; default 5)")
     b.add_argument(
         "--threads", type=int, default=None, help="threads for both (default: the machine's cores)"

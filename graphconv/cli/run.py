@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._args import input_arg, model_args
 from ._common import EXIT_OK, input_feeds, load_graph, save_npz
+from ._session import record, say
 
 
 def add(sub) -> None:
@@ -35,6 +36,7 @@ def cmd_run(args) -> int:
     feeds = input_feeds(args, graph, args.random) or random_feeds(graph, args.seed)
     outs = run(graph, feeds)
     save_npz(args.output, outs)
+    stats_of = {}
     for name, arr in outs.items():
         a = np.asarray(arr, dtype=np.float64)
         finite = a[np.isfinite(a)]
@@ -43,9 +45,19 @@ def cmd_run(args) -> int:
             if finite.size
             else "no finite values"
         )
-        print(
+        stats_of[name] = {
+            "shape": list(arr.shape),
+            "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+            "mean": float(finite.mean()) if finite.size else None,
+            "nan": int(np.isnan(a).sum()),
+            "inf": int(np.isinf(a).sum()),
+        }
+        say(
             f"{name} {'x'.join(map(str, arr.shape))}: {stats}, NaN {int(np.isnan(a).sum())}, "
             f"Inf {int(np.isinf(a).sum())}"
         )
-    print(f"wrote {args.output}")
+    say(f"wrote {args.output}")
+    record("outputs", stats_of)
+    record("written", args.output)
     return EXIT_OK

@@ -10,11 +10,13 @@ from ._common import (
     EXIT_NONFINITE,
     EXIT_OK,
     EXIT_PASSES,
+    graph_info,
     graph_line,
     input_feeds,
     load_with_passes,
     print_report,
 )
+from ._session import record, say
 
 
 def add(sub) -> None:
@@ -23,7 +25,6 @@ def add(sub) -> None:
         help="compare the interpreter with onnxruntime (and the rewritten graph with the original)",
     )
     model_args(v, rtol=True)
-    v.add_argument("-v", "--verbose", action="store_true", help="one line per rewrite site")
     v.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 21 (default 17)")
     v.set_defaults(func=cmd_validate)
 
@@ -51,12 +52,12 @@ def run_validation(args, original, graph, sites) -> int:
         if args.exact:
             site_checks = site_checks()
             for line in summarize(site_checks):
-                print(line)
+                say(line)
             if getattr(args, "verbose", False):
                 for check in site_checks:
-                    print(f"  {check.line()}")
+                    say(f"  {check.line()}")
     elif args.exact and args.passes:
-        print("rewrite sites: none (the passes rewrote nothing)")
+        say("rewrite sites: none (the passes rewrote nothing)")
     reference = None
     if str(args.model).lower().endswith(".onnx"):
         import onnx
@@ -75,7 +76,8 @@ def run_validation(args, original, graph, sites) -> int:
         repro=args.repro,
     )
     print_report(report, sys.stdout)
-    print(report.verdict())
+    say(report.verdict())
+    record("validation", report.to_dict())
     failed = report.failed
     if "non-finite" in failed:
         return EXIT_NONFINITE
@@ -86,5 +88,6 @@ def run_validation(args, original, graph, sites) -> int:
 
 def cmd_validate(args) -> int:
     original, graph, sites = load_with_passes(args)
-    print(graph_line(graph))
+    say(graph_line(graph))
+    record("graph", graph_info(graph))
     return run_validation(args, original, graph, sites)

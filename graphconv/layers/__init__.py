@@ -25,12 +25,16 @@ from . import (  # noqa: F401  (importing a family registers its types)
     conv,
     detection,
     elementwise,
+    gather,
     linear,
     norm,
+    pointwise,
     pool,
+    reduce,
     resample,
     resize,
     slicing,
+    statnorm,
     tensor,
 )
 

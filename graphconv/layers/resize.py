@@ -11,6 +11,7 @@ Overlapping types, and how they differ:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,6 +251,13 @@ class Resize(LayerType):
 
     def run(self, a, xs, p):
         return [resize(a, xs[0])]
+
+    def rebatch_attrs(self, a, old, new):
+        """For a dynamic batch: an axis-0 size equal to the input's (a copy) follows it."""
+        n, n2 = old[0].shape[0], new[0].shape[0]
+        if a.sizes[0] == n != n2 and (a.scales is None or a.scales[0] == 1.0):
+            return dataclasses.replace(a, sizes=(n2, *a.sizes[1:]))
+        return a
 
     def to_onnx(self, layer, em, ins, outs):
         """ONNX Resize with ``scales`` (or ``sizes`` when the scales are ``sizes / in``). Where

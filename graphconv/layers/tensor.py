@@ -1,5 +1,5 @@
 """Tensor plumbing layers: Input (a graph input) and the Caffe data-movement layers that keep
-every element: Concat, Split, Flatten, Reshape, Permute, ShuffleChannel (ArgMax:
+every element: Concat, Split, Flatten, Reshape, Permute, ShuffleChannel, DepthToSpace (ArgMax:
 layers/argmax.py). Windows and borders (Pad, Slice, Crop, StridedSlice, BorderPad)
 live in :mod:`.slicing`.
 
@@ -15,6 +15,7 @@ Axes follow Caffe: an ``axis`` may be negative (counted from the end, ``Canonica
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -286,6 +287,12 @@ class Reshape(LayerType):
     def run(self, a, xs, p):
         return [xs[0].reshape(reshape_shape(a, xs[0].shape))]
 
+    def rebatch_attrs(self, a, old, new):
+        """For a dynamic batch: a target dim 0 that restates the input's first dim follows it."""
+        if a.axis == 0 and a.shape and a.shape[0] == old[0].shape[0] != new[0].shape[0]:
+            return dataclasses.replace(a, shape=(0, *a.shape[1:]))
+        return a
+
     def to_onnx(self, layer, em, ins, outs):
         _reshape_to(em, ins[0], outs[0], em.spec(outs[0]).shape, layer.name)
 
@@ -375,3 +382,58 @@ class ShuffleChannel(LayerType):
         swapped = em.tmp(f"{layer.name}/swap")
         em.node("Transpose", [grouped], [swapped], name=f"{layer.name}/swap", perm=[0, 2, 1, 3])
         _reshape_to(em, swapped, outs[0], x.shape, f"{layer.name}/merge")
+
+
+# ---- DepthToSpace -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DepthToSpaceAttrs:
+    """ONNX DepthToSpace on a rank-4 input ``(N, C*b*b, H, W) -> (N, C, H*b, W*b)``: output
+    ``y[n, c, h*b + i, w*b + j]`` is input channel ``(i*b + j)*C + c`` (mode DCR) or
+    ``c*b*b + i*b + j`` (mode CRD) at ``(h, w)``."""
+
+    blocksize: int
+    mode: str = "DCR"
+
+    def __post_init__(self) -> None:
+        if int(self.blocksize) < 1:
+            raise ValueError(f"blocksize must be >= 1, got {self.blocksize}")
+        if self.mode not in ("DCR", "CRD"):
+            raise ValueError(f"mode must be DCR or CRD, got '{self.mode}'")
+        object.__setattr__(self, "blocksize", int(self.blocksize))
+
+
+@register
+class DepthToSpace(LayerType):
+    type = "DepthToSpace"
+    Attrs = DepthToSpaceAttrs
+
+    def infer(self, a, ins):
+        x, b = ins[0], a.blocksize
+        if x.rank != 4:
+            raise ValueError(f"DepthToSpace needs a rank-4 input, got {x}")
+        n, c, h, w = x.shape
+        if c % (b * b):
+            raise ValueError(f"blocksize {b}: {b * b} does not divide {c} channels")
+        return [TensorSpec((n, c // (b * b), h * b, w * b), x.dtype)]
+
+    def run(self, a, xs, p):
+        x, b = xs[0], a.blocksize
+        n, c, h, w = x.shape
+        if a.mode == "DCR":
+            y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+        else:
+            y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+        return [np.ascontiguousarray(y.reshape(n, c // (b * b), h * b, w * b))]
+
+    def to_onnx(self, layer, em, ins, outs):
+        a = layer.attrs
+        em.node(
+            "DepthToSpace",
+            list(ins),
+            list(outs),
+            name=layer.name,
+            blocksize=a.blocksize,
+            mode=a.mode,
+        )

@@ -148,3 +148,15 @@ def caffe_reshape_shape(shape, new, axis, num_axes):
             return None
         top[start + inferred] = math.prod(shape) // explicit
     return tuple(top) if math.prod(top) == math.prod(shape) else None
+
+
+def depth_to_space_ref(x, b, mode="DCR"):
+    """ONNX DepthToSpace, one output element at a time from the operator's definition."""
+    n, c, h, w = x.shape
+    co = c // (b * b)
+    out = np.empty((n, co, h * b, w * b), dtype=x.dtype)
+    for ni, ci, hi, wi in np.ndindex(*out.shape):
+        i, j = hi % b, wi % b
+        depth = (i * b + j) * co + ci if mode == "DCR" else ci * b * b + i * b + j
+        out[ni, ci, hi, wi] = x[ni, depth, hi // b, wi // b]
+    return out

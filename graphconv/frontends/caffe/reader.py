@@ -535,7 +535,9 @@ def _add_layer(
         shapes = dict(lt.param_shapes(spec.attrs, in_specs))
         outs = lt.infer(spec.attrs, in_specs)
     except ValueError as e:
-        where = ", ".join(f"'{t}' {s}" for t, s in zip(ins, in_specs))
+        where = ", ".join(
+            f"'{t}' {s} from layer '{builder.producer(t)}'" for t, s in zip(ins, in_specs)
+        )
         raise GraphError(f"{e} (inputs {where})", layer=lname, type=kind, source=src) from None
     builder.charge(lambda m: GraphError(m, layer=lname, type=kind, source=src), shapes, outs)
     took_blobs = blobs is not None and bool(spec.blobs)

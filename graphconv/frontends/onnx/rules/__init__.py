@@ -9,6 +9,19 @@ exact translation exists. Rules register themselves with :func:`onnx_rule`.
 from __future__ import annotations
 
 from ..translator import RULES, Translator, Unsupported, onnx_rule, supported_ops
-from . import activation, conv, elementwise, linear, norm, pool, resample, tensor  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    conv,
+    elementwise,
+    gather,
+    linear,
+    norm,
+    pointwise,
+    pool,
+    reduce,
+    resample,
+    statnorm,
+    tensor,
+)
 
 __all__ = ["RULES", "Translator", "Unsupported", "onnx_rule", "supported_ops"]

@@ -21,13 +21,16 @@ def concat(t: Translator, node) -> None:
     t.add("Concat", ins, ConcatAttrs(axis=axis), output=t.out())
 
 
-def _reshape(t: Translator, x: str, shape: tuple[int, ...]) -> None:
+def _reshape(t: Translator, x: str, shape: tuple[int, ...], target=None) -> None:
+    """Reshape ``x`` to ``shape``; ``target`` (the ONNX shape with its 0s and -1, which
+    graphconv's Reshape reads the same way) is kept as the attribute, so the layer still fits
+    another batch size."""
     if tuple(shape) == t.shape(x):
         t.add("Identity", [x], IdentityAttrs(), output=t.out())
         return
     if any(d < 1 for d in shape):
         raise Unsupported(f"output shape {tuple(shape)} has an empty axis")
-    t.add("Reshape", [x], ReshapeAttrs(shape=tuple(shape)), output=t.out())
+    t.add("Reshape", [x], ReshapeAttrs(shape=tuple(target or shape)), output=t.out())
 
 
 @onnx_rule("Reshape")
@@ -56,7 +59,7 @@ def reshape(t: Translator, node) -> None:
         out[out.index(-1)] = total // known
     if math.prod(out) != total:
         raise Unsupported(f"shape {tuple(out)} does not hold the input's {total} values")
-    _reshape(t, x, tuple(out))
+    _reshape(t, x, tuple(out), None if allowzero else tuple(target))
 
 
 @onnx_rule("Flatten")
