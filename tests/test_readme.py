@@ -38,7 +38,7 @@ README = ROOT / "README.md"
 NUMBER = re.compile(
     r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![.\d]|[^\Wx]|x\d)"
 )
-TIMING = re.compile(r"^\s*(?:ms|s|us|µs|x)\b")
+TIMING = re.compile(r"^(?:\s*(?:ms|s|us|µs)\b|x(?=[\s,;)]|$))")  # "12.5 ms", "1.19x"
 ROUNDING = 1e-5  # relative errors up to this are float32 summation-order noise (see above)
 
 
@@ -77,7 +77,7 @@ def _last_digit(token: str) -> float:
 
 
 def _kind(before: str, after: str, got: str, want: str) -> str:
-    if TIMING.match(after) and not after.startswith("x") or re.match(r"^x(?!\d)", after):
+    if TIMING.match(after):
         return "timing"
     if before.rstrip().endswith("err"):
         return "abs error"
@@ -193,6 +193,9 @@ def test_readme_example_prints_what_the_readme_shows(number, command, expected, 
         ),
         ("x 1x4x40x41: 12.5 ms, 1.31x", "x 1x4x40x40: 10.1 ms, 1.19x", False),
         ("x 1x4x40x40: 12.5 ms, 1.31x", "x 1x4x40x40: 10.1 ms, 1.19x", True),
+        ("conv1  3x3  1x1  -1x-1", "conv1  3x3  1x1  -1x-1", True),
+        ("conv1  3x3  1x1  -2x-1", "conv1  3x3  1x1  -1x-1", False),
+        ("relu  ~15x15  2x2  -8x-8", "relu  ~15x15  2x2  -8x-8", True),
     ],
 )
 def test_line_comparison_by_kind(got, want, ok):
