@@ -106,7 +106,7 @@ def _why_left(layer, ctx) -> str | None:
     tensor = layer.inputs[0]
     if source is None or source.definition.is_source:
         return f"it reads graph input '{tensor}'"
-    if source.type not in PRODUCERS:
+    if source.type not in PRODUCERS and source.name not in ctx.absorbed:  # absorbed: folded
         return (
             f"it follows {source.type} '{source.name}' (only a Convolution, Deconvolution or "
             "InnerProduct absorbs a per-channel map)"
@@ -120,7 +120,7 @@ def _why_left(layer, ctx) -> str | None:
         return (
             f"InnerProduct '{source.name}' has axis {source.attrs.axis}: its outputs are not axis 1"
         )
-    return f"{source.type} '{source.name}' cannot absorb it"
+    return f"its map does not fit the channels of {source.type} '{source.name}'"
 
 
 def _rule(layer, ctx):

@@ -276,6 +276,19 @@ def test_fold_notes_every_chain_it_leaves_and_why():
 
     assert "'conv' is a graph output" in _note_for(net(output), "sc")
 
+    def output_inside(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        n = b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+        return [b.add("Scale", n, ScaleAttrs(), name="sc"), n]
+
+    g = net(output_inside)  # the BatchNorm folds, up to the graph output it writes
+    assert passes.apply(g, ["fold-batchnorm"]).count_types() == {
+        "Input": 1,
+        "Convolution": 1,
+        "Scale": 1,
+    }
+    assert f"'{g.layer('bn').outputs[0]}' is a graph output" in _note_for(g, "sc")
+
     def batch(b, x):
         c = b.add("Convolution", x, conv, name="conv")
         n = b.add("BatchNorm", c, BatchNormAttrs(statistics="batch"), name="bn")
