@@ -106,6 +106,15 @@ class LayerType:
         block by block on its threads (scheduling is not the table's business)."""
         return None
 
+    def compare_outputs(
+        self, a: Any, got: np.ndarray, ref: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``got`` and ``ref`` (one output of this layer from two engines, or two graphs) as the
+        pair to compare element by element (graphconv/validate.py). The default is the arrays
+        themselves; a layer whose output is a set in a row order engines may choose
+        differently (DetectionOutput) puts ``got``'s rows in ``ref``'s order first."""
+        return got, ref
+
     def to_onnx(self, layer: Any, em: Any, ins: Sequence[str], outs: Sequence[str]) -> None:
         """Emit ONNX nodes computing ``outs`` from ``ins`` through the emitter ``em``."""
         raise NotImplementedError

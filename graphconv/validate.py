@@ -341,10 +341,17 @@ def run_onnxruntime(
     return dict(zip(names, sess.run(names, feeds)))
 
 
-def _checks(names, shapes, ours, ref, tol) -> tuple[OutputCheck, ...]:
+def comparable(graph: Graph, tensor: str, a: np.ndarray, ref: np.ndarray):
+    """``(a, ref)`` as the producing layer type wants them compared element by element
+    (``LayerType.compare_outputs``: DetectionOutput's rows as sets, all else as they are)."""
+    layer = graph.producer.get(tensor)
+    return (a, ref) if layer is None else layer.definition.compare_outputs(layer.attrs, a, ref)
+
+
+def _checks(names, shapes, ours, ref, tol, graph: Graph) -> tuple[OutputCheck, ...]:
     out = []
     for name in names:
-        err, rel, scale = measure(ours[name], ref[name])
+        err, rel, scale = measure(*comparable(graph, name, ours[name], ref[name]))
         finite = bool(np.all(np.isfinite(ours[name])) and np.all(np.isfinite(ref[name])))
         out.append(
             OutputCheck(name, shapes[name], err, rel, finite and rel <= tol, scale, tol, finite)
@@ -393,7 +400,7 @@ def validate(
     progress.stage("onnxruntime")
     theirs = run_onnxruntime(to_onnx(graph, opset), feeds)
     report = ValidationReport(
-        _checks(graph.outputs, shapes, ours, theirs, rtol),
+        _checks(graph.outputs, shapes, ours, theirs, rtol, graph),
         rtol,
         inputs=feeds,
         passes_rtol=passes_rtol,
@@ -403,8 +410,10 @@ def validate(
     if original is not None:
         base = run(original, feeds)
         nonfinite = [*_nonfinite(original, base, "interpreter (original graph)"), *nonfinite]
-        extra["passes"] = _checks(graph.outputs, shapes, ours, base, passes_rtol)
-        extra["end_to_end"] = _checks(graph.outputs, shapes, theirs, base, rtol + passes_rtol)
+        extra["passes"] = _checks(graph.outputs, shapes, ours, base, passes_rtol, graph)
+        extra["end_to_end"] = _checks(
+            graph.outputs, shapes, theirs, base, rtol + passes_rtol, graph
+        )
         if callable(sites):  # checked only when the outputs alone do not settle it
             sites = sites() if not all(o.ok for o in extra["passes"]) else ()
         extra["sites"] = tuple(sites or ())
@@ -412,7 +421,7 @@ def validate(
         source = run_onnxruntime(reference_model, feeds, strict=False)
         base = run(original if original is not None else graph, feeds)
         named = [n for n in graph.outputs if n in source]
-        extra["file"] = _checks(named, shapes, base, source, rtol)
+        extra["file"] = _checks(named, shapes, base, source, rtol, graph)
         nonfinite.extend(
             _nonfinite(
                 graph, {n: source[n] for n in named}, "onnxruntime (input file)", trace=False
@@ -513,7 +522,7 @@ def first_divergence(
         for t in layer.outputs:
             if t not in theirs:
                 continue
-            err, rel = compare(ours[t], theirs[t])
+            err, rel = compare(*comparable(graph, t, ours[t], theirs[t]))
             if not rel <= rtol:
                 return (
                     f"layer '{layer.name}' ({layer.type}): max abs err {err:.3g}, "
@@ -544,7 +553,7 @@ def layerwise(
         if layer.definition.is_source:
             continue
         for t in layer.outputs:
-            err, rel = compare(ours[t], theirs[t])
+            err, rel = compare(*comparable(graph, t, ours[t], theirs[t]))
             check = LayerCheck(layer.name, layer.type, t, err, rel)
             if worst is None or not rel <= worst.rel:
                 worst = check

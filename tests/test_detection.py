@@ -411,3 +411,70 @@ def test_mobilenet_ssd_detections_match_onnxruntime_as_sets():
     theirs = run_onnxruntime(gc.to_onnx(g), feeds)["detection_out"]
     assert len(O.detections(ours)) > 50
     O.assert_same_detections(O.detections(theirs), O.detections(ours), BOX_ATOL)
+
+
+# ---- validate: detections compared as sets -------------------------------------------------------
+
+
+def test_detection_rows_are_compared_as_sets():
+    """DetectionOutput.compare_outputs puts one engine's rows in the other's order, within an
+    image and label: a reordering costs nothing, a moved box or a changed label still does."""
+    from graphconv.registry import layer_type
+    from graphconv.validate import measure
+
+    hook = layer_type("DetectionOutput").compare_outputs
+    attrs = DetectionOutputAttrs(num_classes=3)
+    rows = [[0, 1, 0.9, 0.1, 0.1, 0.4, 0.4], [0, 1, 0.9, 0.5, 0.5, 0.8, 0.8]]
+    rows += [[0, 2, 0.7, 0.2, 0.1, 0.3, 0.6], [1, 1, 0.9, 0.1, 0.1, 0.4, 0.4]] + [[-1] * 7] * 2
+    ref = np.array(rows, np.float32).reshape(1, 1, 6, 7)
+    shuffled = ref[:, :, [1, 0, 3, 2, 4, 5]]
+    assert measure(shuffled, ref)[0] > 0.3  # element by element, the order alone differs
+    assert measure(*hook(attrs, shuffled, ref))[:2] == (0.0, 0.0)
+    moved = shuffled.copy()
+    moved[0, 0, 0, 3] += 0.01  # a box moved by 0.01
+    assert measure(*hook(attrs, moved, ref))[0] == pytest.approx(0.01, rel=1e-4)
+    relabeled = shuffled.copy()
+    relabeled[0, 0, 2, 1] = 2  # image 1's detection now says label 2: no partner
+    assert measure(*hook(attrs, relabeled, ref))[0] >= 0.5
+
+
+def _swap_halves(b, tensor, shape, axis, name):
+    """``tensor`` viewed as ``shape``, its two halves along ``axis`` swapped, viewed back."""
+    from graphconv.layers.slicing import SliceAttrs
+    from graphconv.layers.tensor import ConcatAttrs, ReshapeAttrs
+
+    flat = b.specs[tensor].shape
+    v = b.add("Reshape", tensor, ReshapeAttrs(shape=shape), name=f"{name}/view")
+    lo, hi = b.add(
+        "Slice", v, SliceAttrs(2, axis, (shape[axis] // 2,)), n_outputs=2, name=f"{name}/halves"
+    )
+    c = b.add("Concat", [hi, lo], ConcatAttrs(axis), name=f"{name}/swap")
+    return b.add("Reshape", c, ReshapeAttrs(shape=flat), name=f"{name}/back")
+
+
+def test_validate_compares_detections_as_sets():
+    """The same detections in another row order are no mismatch for validate: the original
+    graph lists the priors in the other order (their halves swapped), so with every score equal
+    and no suppression (IoU threshold 1) the same rows come out in another order."""
+    rng = np.random.default_rng(3)
+    attrs = DetectionOutputAttrs(num_classes=3, nms_threshold=1.0, top_k=100)
+    loc, conf, priors = _inputs(rng, 1, 3, True)
+    conf[:] = 0.5
+    feeds = {"loc": loc, "conf": conf, "priors": priors}
+    g = _graph(attrs, loc, conf, priors)
+    n = priors.shape[2] // 4
+    b = GraphBuilder("swapped")
+    ins = [b.input(k, v.shape) for k, v in feeds.items()]
+    ins = [
+        _swap_halves(b, ins[0], (1, n, 4), 1, "loc"),
+        _swap_halves(b, ins[1], (1, n, 3), 1, "conf"),
+        _swap_halves(b, ins[2], (1, 2, n, 4), 2, "priors"),
+    ]
+    b.add("DetectionOutput", ins, attrs, name="detection_out")
+    original = b.build()
+    ours, theirs = gc.run(g, feeds)["detection_out"], gc.run(original, feeds)["detection_out"]
+    assert not np.array_equal(ours, theirs)  # the order differs ...
+    O.assert_same_detections(O.detections(ours), O.detections(theirs), 0.0)  # ... not the set
+    report = gc.validate(g, feeds, original=original)
+    assert report.ok, report.lines()
+    assert all(c.max_abs <= BOX_ATOL for c in report.passes + report.end_to_end)

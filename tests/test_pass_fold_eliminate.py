@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import oracles as O
 import pytest
-from helpers import SETTINGS
+from helpers import SETTINGS, write
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 from oracles import bn_reference
@@ -178,3 +178,142 @@ def test_fold_leaves_inner_product_on_another_axis_alone():
     z = x.reshape(2, 4, 15).astype(np.float64) @ w.T.astype(np.float64)
     ref = bn_reference(z, bn["mean"], bn["variance"], np.float32(1e-3))
     O.assert_close(gc.run(g, {"data": x})[g.outputs[0]], ref, 1e-4)
+    after = passes.apply(g, ["fold-batchnorm"])
+    assert any(
+        "left BatchNorm 'bn' in place: InnerProduct 'ip' has axis 2" in n for n in after.notes
+    )
+
+
+# Conv -> BatchNorm -> Scale -> BN (caffe-segnet INFERENCE, loads as Scale) -> Scale -> ReLU,
+# every one in place on blob "conv": the IR names the versions conv#1 ... conv#5, conv.
+CHAIN = """
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+        convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
+layer { name: "bn" type: "BatchNorm" bottom: "conv" top: "conv"
+        batch_norm_param { use_global_stats: true eps: 0 } }
+layer { name: "sc" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: true } }
+layer { name: "segbn" type: "BN" bottom: "conv" top: "conv" bn_param { bn_mode: INFERENCE } }
+layer { name: "sc2" type: "Scale" bottom: "conv" top: "conv" scale_param { bias_term: false } }
+layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+"""
+
+
+def _dyadic_chain(g, rng):
+    """``g`` with integer convolution weights and power-of-two affine factors (BatchNorm
+    variance 4^k with eps 0, so 1/sqrt(var) is 2^-k): every product and sum stays a short
+    dyadic number, exact in float32 in any order."""
+    pow2 = lambda n: rng.choice([-2.0, -0.5, 0.5, 1.0, 2.0], n)  # noqa: E731
+    params = {
+        "conv": {"weight": rng.integers(-2, 3, (4, 2, 3, 3)), "bias": rng.integers(-2, 3, 4)},
+        "bn": {"mean": rng.integers(-2, 3, 4), "variance": rng.choice([0.25, 1.0, 4.0], 4)},
+        "sc": {"scale": pow2(4), "bias": rng.integers(-4, 5, 4) / 2},
+        "segbn": {"scale": pow2(4), "bias": rng.integers(-4, 5, 4) / 4},
+        "sc2": {"scale": pow2(4)},
+    }
+    return g.replace(
+        layers=tuple(
+            layer.replace(params={k: np.float32(v) for k, v in params[layer.name].items()})
+            if layer.name in params
+            else layer
+            for layer in g.layers
+        )
+    )
+
+
+def test_fold_an_in_place_chain_of_four_maps_bit_exactly(tmp_path):
+    """The whole chain folds through the in-place versions: the folded convolution writes the
+    tensor the ReLU read (conv#5), and on integer inputs with power-of-two factors the folded
+    graph, the original run layer by layer, and the float64 oracle agree bit for bit."""
+    rng = np.random.default_rng(3)
+    g = _dyadic_chain(gc.load(write(tmp_path, CHAIN, inputs={"data": (1, 2, 5, 6)})), rng)
+    assert [layer.outputs[0] for layer in g.layers[1:]] == [f"conv#{i}" for i in range(1, 6)] + [
+        "conv"
+    ]
+    after = passes.apply(g, ["fold-batchnorm"])
+    assert after.count_types() == {"Input": 1, "Convolution": 1, "ReLU": 1}
+    assert after.layer("conv").outputs == ("conv#5",) and after.layer("relu").inputs == ("conv#5",)
+    assert "fold-batchnorm: rewrote 1 layer(s)" in after.notes
+    x = rng.integers(-2, 3, (1, 2, 5, 6)).astype(np.float32)
+    p = {layer.name: layer.params for layer in g.layers}
+    z = O.conv_direct(x, p["conv"]["weight"], p["conv"]["bias"], (1, 1), (1, 1), (1, 1), (1, 1), 1)
+    y = bn_reference(z, p["bn"]["mean"], p["bn"]["variance"], 0.0)
+    for name in ("sc", "segbn", "sc2"):
+        shift = p[name].get("bias", np.zeros(4))
+        y = bn_reference(y, np.zeros(4), np.ones(4), 0.0, p[name]["scale"], shift)
+    ref = np.maximum(y, 0)
+    assert np.array_equal(ref, np.round(ref * 64) / 64)  # short dyadic numbers: exact in float32
+    ours = gc.run(after, {"data": x})["conv"]
+    np.testing.assert_array_equal(ours, ref.astype(np.float32))
+    np.testing.assert_array_equal(gc.run(g, {"data": x}, fuse=False)["conv"], ours)
+
+
+def _note_for(g, layer):
+    after = passes.apply(g, ["fold-batchnorm"])
+    found = [n for n in after.notes if f"'{layer}' in place" in n]
+    assert len(found) == 1, after.notes
+    return found[0]
+
+
+def test_fold_notes_every_chain_it_leaves_and_why():
+    """One note per chain left alone (its head), naming the reason."""
+    conv = gc.ConvAttrs(num_output=2, kernel=(1, 1))
+
+    def net(build):
+        b = gc.GraphBuilder("n")
+        outputs = build(b, b.input("data", (1, 2, 4, 4)))
+        return b.build(outputs=outputs if isinstance(outputs, list) else None)
+
+    def shared(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+        b.add("ReLU", c, name="side")
+
+    assert "'conv' is also read by 'side'" in _note_for(net(shared), "bn")
+
+    def output(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        return [b.add("Scale", c, ScaleAttrs(), name="sc"), c]
+
+    assert "'conv' is a graph output" in _note_for(net(output), "sc")
+
+    def output_inside(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        n = b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+        return [b.add("Scale", n, ScaleAttrs(), name="sc"), n]
+
+    g = net(output_inside)  # the BatchNorm folds, up to the graph output it writes
+    assert passes.apply(g, ["fold-batchnorm"]).count_types() == {
+        "Input": 1,
+        "Convolution": 1,
+        "Scale": 1,
+    }
+    assert f"'{g.layer('bn').outputs[0]}' is a graph output" in _note_for(g, "sc")
+
+    def batch(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        n = b.add("BatchNorm", c, BatchNormAttrs(statistics="batch"), name="bn")
+        b.add("Scale", n, ScaleAttrs(), name="sc")  # the same chain: no second note
+
+    g = net(batch)
+    assert "batch statistics" in _note_for(g, "bn")
+    assert not any("'sc'" in n for n in passes.apply(g, ["fold-batchnorm"]).notes)
+
+    def two_inputs(b, x):
+        c = b.add("Convolution", x, conv, name="conv")
+        n = b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+        s = b.add("Scale", [n, x], ScaleAttrs(axis=0, num_axes=-1), name="sc")
+        b.add("ReLU", s, name="relu")
+
+    g = net(two_inputs)  # the BatchNorm folds; the Scale after it is a chain of its own
+    after = passes.apply(g, ["fold-batchnorm"])
+    assert after.count_types() == {"Input": 1, "Convolution": 1, "Scale": 1, "ReLU": 1}
+    assert "second input" in _note_for(g, "sc")
+
+    def after_concat(b, x):
+        c = b.add("Concat", [x, x], name="cat")
+        b.add("BatchNorm", c, BatchNormAttrs(), name="bn")
+
+    assert "follows Concat 'cat'" in _note_for(net(after_concat), "bn")
+    assert "reads graph input 'data'" in _note_for(
+        net(lambda b, x: b.add("Scale", x, ScaleAttrs(), name="sc")), "sc"
+    )

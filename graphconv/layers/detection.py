@@ -404,6 +404,39 @@ class DetectionOutput(LayerType):
                 at += 1
         return [out.reshape(1, 1, n * rows, 7)]
 
+    def compare_outputs(self, a, got, ref):
+        """The detections compared as sets: ``got``'s rows in ``ref``'s order (see
+        :func:`matched_rows`), so equal-score rows listed in another order are no mismatch."""
+        return matched_rows(got, ref), ref
+
     def to_onnx(self, layer, em, ins, outs):
         sizes = detection_sizes(layer.attrs, [em.spec(t) for t in ins])
         emit_detection_output(layer, em, ins, outs, sizes)
+
+
+def matched_rows(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``got`` (a DetectionOutput top) with its rows reordered to face ``ref``'s partners.
+
+    Rows pair only within one image and label (the -1 padding rows form a group of their own);
+    in ``ref``'s order, each row takes the free row of its group nearest to it (largest
+    difference of score and box). Rows without a partner keep ``got``'s order in the positions
+    left over, so a detection one side lacks still shows as an error, as does a moved box."""
+    g = np.asarray(got).reshape(-1, 7)
+    r = np.asarray(ref).reshape(-1, 7)
+    if g.shape != r.shape:
+        return got
+    groups: dict[tuple[float, float], list[int]] = {}
+    for j, (image, label) in enumerate(g[:, :2].tolist()):
+        groups.setdefault((image, label), []).append(j)
+    order = np.full(len(r), -1)
+    for k, row in enumerate(r):
+        candidates = groups.get((float(row[0]), float(row[1])))
+        if candidates and np.array_equal(g[candidates[0]], row):  # the padding, an exact twin
+            order[k] = candidates.pop(0)
+        elif candidates:
+            far = np.abs(g[candidates, 2:].astype(np.float64) - row[2:]).max(axis=1)
+            order[k] = candidates.pop(int(np.argmin(np.nan_to_num(far, nan=np.inf))))
+    taken = np.zeros(len(g), dtype=bool)
+    taken[order[order >= 0]] = True
+    order[order < 0] = np.flatnonzero(~taken)
+    return g[order].reshape(np.shape(got))
