@@ -21,7 +21,6 @@ every layer is re-run in onnxruntime on the interpreter's own inputs.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -408,7 +407,7 @@ def validate(
     nonfinite = [*_nonfinite(graph, ours, "interpreter"), *_nonfinite(graph, theirs, "onnxruntime")]
     extra: dict = {}
     if original is not None:
-        base = run(original, feeds)
+        base = run(original, feeds, fuse=False)  # as written: no folding shared with the passes
         nonfinite = [*_nonfinite(original, base, "interpreter (original graph)"), *nonfinite]
         extra["passes"] = _checks(graph.outputs, shapes, ours, base, passes_rtol, graph)
         extra["end_to_end"] = _checks(
@@ -440,6 +439,8 @@ def validate(
         worst_layer=worst,
     )
     if repro and failures:
+        from .repro import write_repro
+
         report = replace(report, repro=write_repro(graph, feeds, failures[0], repro, opset))
     return report
 
@@ -560,49 +561,6 @@ def layerwise(
             if not rel <= rtol:
                 failures.append(check)
     return failures, worst
-
-
-def write_repro(graph: Graph, feeds, failure: LayerCheck, folder: str, opset: int = 17) -> str:
-    """Write the layer that differs on identical inputs as a file a runtime's bug tracker can
-    take: ``layer.onnx`` (that layer alone), ``inputs.npz`` (the interpreter's inputs to it),
-    ``expected.npz`` (the interpreter's outputs) and ``README.txt`` (what differs, and a command
-    that shows it in onnxruntime). Returns the folder."""
-    from .builder import cut_out
-    from .files import write_folder_atomic
-
-    layer = graph.layer(failure.layer)
-    ins = list(dict.fromkeys(layer.inputs))
-    values = run(graph, feeds, outputs=[*ins, *layer.outputs])
-    alone = cut_out([layer], {t: graph.specs[t] for t in ins}, layer.outputs, f"repro_{layer.name}")
-    model = to_onnx(alone, opset)
-    command = (
-        'python -c "import numpy as np, onnxruntime as ort; '
-        "s = ort.InferenceSession('layer.onnx', providers=['CPUExecutionProvider']); "
-        "x = dict(np.load('inputs.npz')); e = np.load('expected.npz'); "
-        "[print(o.name, 'max abs diff', float(np.abs(r - e[o.name]).max()), "
-        "'largest |expected|', float(np.abs(e[o.name]).max())) "
-        'for o, r in zip(s.get_outputs(), s.run(None, x))]"'
-    )
-    text = (
-        f"Layer '{layer.name}' ({layer.type}) of graph '{graph.name}', opset {opset}.\n"
-        f"Fed identical inputs, onnxruntime's output differs from graphconv's interpreter:\n"
-        f"  tensor '{failure.tensor}': max abs err {failure.max_abs:.3g}, which is "
-        f"{failure.rel:.3g} of the largest |value|.\n\n"
-        f"layer.onnx     the layer alone\ninputs.npz     its inputs (by ONNX input name)\n"
-        f"expected.npz   graphconv's outputs (by ONNX output name)\n\n"
-        f"To see the difference, in this folder run:\n  {command}\n"
-    )
-
-    def write(tmp: str) -> None:
-        with open(os.path.join(tmp, "layer.onnx"), "wb") as f:
-            f.write(model.SerializeToString())
-        np.savez(os.path.join(tmp, "inputs.npz"), **{t: values[t] for t in ins})
-        np.savez(os.path.join(tmp, "expected.npz"), **{t: values[t] for t in layer.outputs})
-        with open(os.path.join(tmp, "README.txt"), "w") as f:
-            f.write(text)
-
-    write_folder_atomic(folder, write, "--repro")
-    return folder
 
 
 def validate_batches(graph: Graph, model, seed: int = 0, rtol: float = 1e-4) -> list[OutputCheck]:

@@ -288,3 +288,56 @@ def parse(text: str, message) -> None:
         raise Unsupported(f"{type(e).__name__}: {e}") from e
     if any(tokens[i:]):
         raise Unsupported("text after the end")
+
+
+def _comment_start(line: bytes) -> int | None:
+    """Where a ``#`` comment starts in one line of prototxt bytes (outside quotes), or None."""
+    quote = None
+    escaped = False
+    for i, c in enumerate(line):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == quote:
+                quote = None
+        elif c in (0x22, 0x27):
+            quote = c
+        elif c == 0x23:
+            return i
+    return None
+
+
+def decode_prototxt(data: bytes, name: str) -> tuple[str, list[str]]:
+    """Prototxt bytes as text, the way Caffe reads them: a UTF-8 BOM is skipped, comments are
+    ignored whatever their encoding, and a line that is not UTF-8 outside its comment (a layer
+    name written in GBK, say) is read as GBK, else as Latin-1, with a note. Caffe itself treats
+    the text as bytes; both readings are one-to-one, so distinct names stay distinct."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    lines, notes = [], []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(line.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        cut = _comment_start(line)
+        code = line if cut is None else line[:cut]
+        try:
+            lines.append(code.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        for encoding in ("gbk", "latin-1"):
+            try:
+                lines.append(code.decode(encoding))
+                notes.append(f"{name}:{number}: not UTF-8; read as {encoding.upper()}")
+                break
+            except UnicodeDecodeError:
+                continue
+    return "\n".join(lines), notes
