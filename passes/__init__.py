@@ -21,27 +21,15 @@ from typing import Iterable
 from graphconv.errors import GraphconvError, UsageError
 from graphconv.ir import Graph
 
-from ._registry import _PASSES, Pass, register, registry  # noqa: F401  (the public names)
-
-
-def parse_pass(spec: str) -> tuple[str, dict]:
-    """``"name"`` or ``"name:key=value:key=value"`` -> (name, options); values are int, float or
-    str."""
-    name, *opts = spec.split(":")
-    options: dict = {}
-    for opt in opts:
-        key, sep, value = opt.partition("=")
-        if not sep or not key:
-            raise UsageError(f"pass option '{opt}' of '{name}' is not key=value")
-        for conv in (int, float):
-            try:
-                options[key.replace("-", "_")] = conv(value)
-                break
-            except ValueError:
-                continue
-        else:
-            options[key.replace("-", "_")] = value
-    return name.strip(), options
+from ._registry import (  # noqa: F401  (the public names)
+    _PASSES,
+    Pass,
+    _check_options,
+    options_of,
+    parse_pass,
+    register,
+    registry,
+)
 
 
 def _resolve(names: Iterable[str]) -> list[tuple[str, dict]]:
@@ -79,36 +67,6 @@ def apply(graph: Graph, names: Iterable[str], verify: bool | str = False) -> Gra
         graph = after
         done.append(name)
     return graph
-
-
-def options_of(fn: Pass) -> dict[str, str]:
-    """A pass's options: name -> the kind of value it takes (from its signature)."""
-    import inspect
-
-    kinds = {}
-    for p in list(inspect.signature(fn).parameters.values())[1:]:
-        note = str(p.annotation)
-        kinds[p.name] = "int" if "int" in note else "float" if "float" in note else "text"
-    return kinds
-
-
-def _check_options(name: str, options: dict) -> None:
-    kinds = options_of(_PASSES[name])
-    listing = ", ".join(f"{k}={v.upper()}" for k, v in kinds.items())
-    for key, value in options.items():
-        if key not in kinds:
-            raise UsageError(
-                f"pass '{name}' "
-                + (f"has no option '{key}' (options: {listing})" if kinds else "takes no options")
-            )
-        kind = kinds[key]
-        if (kind == "int" and not isinstance(value, int)) or (
-            kind == "float" and not isinstance(value, (int, float))
-        ):
-            what = "an integer" if kind == "int" else "a number"
-            raise UsageError(
-                f"pass '{name}': option {key}={value} is not {what} (options: {listing})"
-            )
 
 
 def _run_pass(graph: Graph, name: str, options: dict, done: list[str]) -> Graph:

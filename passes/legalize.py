@@ -236,7 +236,7 @@ class _Planner:
     def candidates(self, layer: Layer, found: list[Violation]):
         """(spec text, [(name, options)...]) for each pipeline worth trying, or (text, reason)
         when a pass or option it needs is not registered."""
-        from . import _check_options, parse_pass
+        from ._registry import _check_options, parse_pass
 
         seen = set()
         for v in found:

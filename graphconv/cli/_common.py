@@ -7,11 +7,15 @@ import time
 
 from ..errors import UsageError
 from ..files import check_writable
+from ._codes import (  # noqa: F401  (the commands import them from here)
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_MISMATCH,
+    EXIT_NONFINITE,
+    EXIT_OK,
+    EXIT_PASSES,
+)
 from ._session import note, record, say
-
-# The exit codes (the package docstring says what each means).
-EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-EXIT_PASSES, EXIT_NONFINITE = 4, 5
 
 
 def print_note(text: str) -> None:

@@ -4,7 +4,7 @@ model commands share (legalize after the passes, check the export against the pr
 from __future__ import annotations
 
 from ..errors import GraphconvError
-from ._common import EXIT_OK
+from ._codes import EXIT_OK
 from ._session import note, record, say
 
 
