@@ -412,6 +412,12 @@ RULES: dict[str, Rule] = {
             "ConstantBinary",
             "ShuffleChannel",
             "Split",
+            "Clip",
+            "HardSigmoid",
+            "HardSwish",
+            "Erf",
+            "Gelu",
+            "Mish",
         )
     },
     "Normalize": lambda layer, fields, ins, outs: (
@@ -421,6 +427,17 @@ RULES: dict[str, Rule] = {
     ),
     "PriorBox": _not_spatial("PriorBox depends only on shapes"),
     "DetectionOutput": _not_spatial("DetectionOutput lists boxes"),
+    "ArgExtreme": _axis_op("ArgMax/ArgMin"),
+    "Reduce": lambda layer, fields, ins, outs: (
+        fields[0]
+        if layer.attrs.axes and all(a % ins[0].rank < 2 for a in layer.attrs.axes)
+        else NoField("reduces over a spatial axis (or every axis)")
+    ),
+    "InstanceNorm": _not_spatial("InstanceNorm's statistics cover the whole map"),
+    "GroupNorm": _not_spatial("GroupNorm's statistics cover the whole map"),
+    "LayerNorm": _not_spatial("LayerNorm's statistics may cover the whole map"),
+    "Gather": _not_spatial("Gather picks entries by index"),
+    "DepthToSpace": _not_spatial("DepthToSpace moves samples between channels and space"),
     "InnerProduct": _not_spatial("InnerProduct sees every input sample"),
     "Flatten": _not_spatial("Flatten leaves no spatial axes"),
     "Reshape": _not_spatial("Reshape may move samples between axes"),

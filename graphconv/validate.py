@@ -583,5 +583,6 @@ def validate_batches(graph: Graph, model, seed: int = 0, rtol: float = 1e-4) -> 
             {f"{t}@{batch}": ours[t] for t in g.outputs},
             {f"{t}@{batch}": theirs[t] for t in g.outputs},
             rtol,
+            g,
         )
     return checks
