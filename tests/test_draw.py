@@ -131,8 +131,6 @@ def test_zoo_models_draw_summarize_explain(path):
     once here for all three) summarizes and explains every windowed layer it has."""
     if path is None:
         zoo_files()
-    if path.name.startswith("ChenYingpeng__caffe-yolov3"):
-        pytest.skip("yolov3-tiny is inconsistent under Caffe's rounding (see test_caffe_zoo.py)")
     g = load_unweighted(path)  # a drawing does not depend on weight values
     assert_readable(g, graph_svg(g, title=g.name))
     s = summarize(g)

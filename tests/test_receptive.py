@@ -285,8 +285,6 @@ def _zoo():
 def test_zoo_fields_match_the_interpreter(path):
     if path is None:
         zoo_files()
-    if path.name.startswith("ChenYingpeng__caffe-yolov3"):
-        pytest.skip("yolov3-tiny is inconsistent under Caffe's rounding (see test_caffe_zoo.py)")
     t0 = time.perf_counter()
     size = next((v for k, v in ORACLE_SIZE.items() if path.name.startswith(k)), (64, 64))
     graph = load_unweighted(path, _full_size(path))  # the oracle sets its own weights
