@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ExportError, GraphconvError
 from .ir import Graph, TensorSpec, unique_name
+from .memory import param_bytes
 
 MIN_OPSET, MAX_OPSET = 13, 21
 _DTYPES = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64}
@@ -265,7 +266,7 @@ PROTO_LIMIT = 2**31 - 2**24
 
 def check_size(graph) -> None:
     """Refuse, before the export, a graph whose parameters cannot fit one ONNX protobuf."""
-    total = sum(p.nbytes for layer in graph.layers for p in layer.params.values())
+    total = param_bytes(graph)
     if total > PROTO_LIMIT:
         raise ExportError(
             f"{graph.name}: its parameters take {total / 2**30:.2f} GiB; an ONNX file holds at "

@@ -148,6 +148,11 @@ class Estimate:
         return self.params + MARGIN * (self.activations + self.scratch) + BASELINE
 
 
+def param_bytes(graph) -> int:
+    """Bytes of every layer's parameters."""
+    return sum(p.nbytes for layer in graph.layers for p in layer.params.values())
+
+
 def estimate(graph) -> Estimate:
     """Estimate from shapes alone (no array is made)."""
     last_use: dict[str, int] = {}
@@ -168,8 +173,7 @@ def estimate(graph) -> Estimate:
         scratch = max(scratch, layer.definition.scratch_bytes(layer.attrs, ins, outs))
         for t in [t for t in alive if last_use.get(t, -1) <= i and t not in keep]:
             live -= alive.pop(t)
-    params = sum(p.nbytes for layer in graph.layers for p in layer.params.values())
-    return Estimate(params, peak, scratch, busiest)
+    return Estimate(param_bytes(graph), peak, scratch, busiest)
 
 
 def check(graph, what: str, engines: int = 1) -> Estimate:

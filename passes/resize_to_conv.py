@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphconv.layers import ConvAttrs
-from graphconv.layers.resample import align_corners_taps
+from graphconv.layers.resample import align_corners_matrix
 from graphconv.layers.resize import resize_axis_taps
 from graphconv.layers.tensor import PermuteAttrs
 
@@ -47,12 +47,7 @@ def _interp_matrices(x_shape, y_shape) -> list[tuple[int, np.ndarray]]:
         n_in, n_out = x_shape[axis], y_shape[axis]
         if n_in == n_out:
             continue
-        lo, hi, w_hi = align_corners_taps(n_in, n_out)
-        m = np.zeros((n_out, n_in), dtype=np.float32)
-        rows = np.arange(n_out)
-        np.add.at(m, (rows, lo), np.float32(1) - w_hi)
-        np.add.at(m, (rows, hi), w_hi)
-        out.append((axis, m))
+        out.append((axis, align_corners_matrix(n_in, n_out)))
     return out
 
 

@@ -407,21 +407,20 @@ def deconv_attrs(case) -> DeconvAttrs:
     )
 
 
+def deconv_reference(case, x, w, b):
+    """The brute-force transposed convolution (``oracles.deconv_scatter``) with a case's
+    geometry."""
+    return O.deconv_scatter(
+        x, w, b, case["stride"], case["dilation"], case["pads_begin"], case["pads_end"],
+        case["output_padding"], case["group"],
+    )  # fmt: skip
+
+
 def check_deconv(case):
     wshape = (case["C"], case["O"] // case["group"]) + case["kernel"]
     x, w, b = case_data(case, wshape)
     out_sp = deconv_out_sp(case)
-    ref = O.deconv_scatter(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["output_padding"],
-        case["group"],
-    )
+    ref = deconv_reference(case, x, w, b)
     assert ref.shape == (case["N"], case["O"]) + out_sp
     bld = GraphBuilder("deconv", seed=0)
     xin = bld.input("data", x.shape)
@@ -566,8 +565,7 @@ def integer_deconv_case(case):
     b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
     params = {"weight": w, **({"bias": b} if b is not None else {})}
     g = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
-    keys = ("stride", "dilation", "pads_begin", "pads_end", "output_padding", "group")
-    return g, x, O.deconv_scatter(x, w, b, *(case[k] for k in keys)), w
+    return g, x, deconv_reference(case, x, w, b), w
 
 
 def integer_conv_case(case):

@@ -25,6 +25,7 @@ from helpers import (
     conv_out_sp,
     deconv_attrs,
     deconv_case,
+    deconv_reference,
     one_line_error,
     zoo_files,
 )
@@ -118,10 +119,7 @@ def _single_layer(case):
         layer_type = "Convolution"
     else:
         x, w, bias = case_data(case, (case["C"], case["O"] // case["group"]) + case["kernel"])
-        ref = O.deconv_scatter(
-            x, w, bias, case["stride"], case["dilation"], case["pads_begin"], case["pads_end"],
-            case["output_padding"], case["group"],
-        )  # fmt: skip
+        ref = deconv_reference(case, x, w, bias)
         attrs, layer_type = deconv_attrs(case), "Deconvolution"
     params = {"weight": w} if bias is None else {"weight": w, "bias": bias}
     b.add(layer_type, b.input("data", x.shape), attrs, params=params, name="layer")

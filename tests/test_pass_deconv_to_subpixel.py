@@ -11,9 +11,14 @@ is checked on the exported model's inferred shapes (every tensor, initializers i
 from __future__ import annotations
 
 import numpy as np
-import oracles as O
 import pytest
-from helpers import SETTINGS, deconv_attrs, deconv_case, deconv_out_sp, one_layer_graph
+from helpers import (
+    SETTINGS,
+    deconv_case,
+    deconv_out_sp,
+    integer_deconv_case,
+    one_layer_graph,
+)
 from helpers import lowering_three_ways as three_ways
 from helpers import onnx_ops_and_rank as ops_and_rank
 from hypothesis import assume, given, note, settings
@@ -23,31 +28,10 @@ import graphconv as gc
 from graphconv import passes
 
 
-def _integer_case(case):
-    rng = np.random.default_rng(case["seed"])
-    x = rng.integers(-2, 3, (case["N"], case["C"]) + case["sp"]).astype(np.float32)
-    w = rng.integers(-2, 3, (case["C"], case["O"] // case["group"]) + case["kernel"])
-    b = rng.integers(-2, 3, case["O"]).astype(np.float32) if case["bias"] else None
-    return x, w.astype(np.float32), b
-
-
 def _lowered(case, interleave, bias_only="pad"):
-    x, w, b = _integer_case(case)
-    params = {"weight": w, **({"bias": b} if b is not None else {})}
-    before = one_layer_graph("Deconvolution", deconv_attrs(case), x.shape, params)
+    before, x, ref, w = integer_deconv_case(case)
     spec = f"deconv-to-subpixel:interleave={interleave}:bias-only={bias_only}"
     after = passes.apply(before, [spec])
-    ref = O.deconv_scatter(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["output_padding"],
-        case["group"],
-    )
     return x, w, before, after, ref
 
 

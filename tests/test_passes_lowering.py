@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 import oracles as O
 import pytest
-from helpers import ROOT, SETTINGS, conv_case, conv_out_sp, deconv_attrs, deconv_case, deconv_out_sp
+from helpers import (
+    ROOT,
+    SETTINGS,
+    conv_case,
+    conv_out_sp,
+    deconv_attrs,
+    deconv_case,
+    deconv_out_sp,
+    deconv_reference,
+)
 from helpers import case_data as _case_data
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
@@ -62,17 +71,7 @@ def test_deconv_to_conv_random(case):
     conv = [lay for lay in after.layers if lay.type == "Convolution"][0]
     assert conv.attrs.stride == (1,) * len(case["kernel"])
     assert conv.attrs.dilation == case["dilation"] and conv.attrs.group == case["group"]
-    ref = O.deconv_scatter(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["output_padding"],
-        case["group"],
-    )
+    ref = deconv_reference(case, x, w, b)
     model = _three_way(before, after, x, ref, case["opset"])
     assert "ConvTranspose" not in _ops(model)
 
@@ -198,17 +197,7 @@ def test_deconv_to_subpixel_random(case):
     assert all(lay.attrs.stride == (1,) * len(case["kernel"]) for lay in convs)
     # no zero weights: the phase kernels hold exactly the deconvolution's taps, once each
     assert sum(lay.params["weight"].size for lay in convs) == w.size
-    ref = O.deconv_scatter(
-        x,
-        w,
-        b,
-        case["stride"],
-        case["dilation"],
-        case["pads_begin"],
-        case["pads_end"],
-        case["output_padding"],
-        case["group"],
-    )
+    ref = deconv_reference(case, x, w, b)
     model = _three_way(before, after, x, ref, case["opset"])
     assert "ConvTranspose" not in _ops(model)
 

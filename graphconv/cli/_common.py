@@ -30,23 +30,18 @@ def load_with_passes(args):
     return apply_target(args, *_load_and_rewrite(args))
 
 
-def _load_and_rewrite(args):
-    """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
-    from graphconv.passes import apply_recorded
-
+def load_model(args):
+    """The model of ``args`` (plugins first), with its load notes printed on stderr: what every
+    model command reads before it rewrites or runs anything."""
     from .. import load
+    from ..plugins import load_plugins
 
     started = time.perf_counter()
-    if getattr(args, "output", None):
-        check_writable(args.output)
     if args.weights and str(args.model).lower().endswith(".onnx"):
         raise UsageError(
             f"--weights {args.weights}: an ONNX model carries its own weights "
             "(--weights is for Caffe .caffemodel files)"
         )
-
-    from ..plugins import load_plugins
-
     load_plugins([*getattr(args, "plugins_before", []), *args.plugin])
     graph = load(
         args.model,
@@ -58,6 +53,16 @@ def _load_and_rewrite(args):
     record("load_seconds", round(time.perf_counter() - started, 3))
     for text in graph.notes:
         print_note(text)
+    return graph
+
+
+def _load_and_rewrite(args):
+    """(original graph, rewritten graph, rewrite sites as (pass, options, Site))."""
+    from graphconv.passes import apply_recorded
+
+    if getattr(args, "output", None):
+        check_writable(args.output)
+    graph = load_model(args)
     if not args.passes:
         check_memory(args, graph, graph)
         return graph, graph, []
@@ -105,7 +110,7 @@ def check_memory(args, original, graph) -> None:
 
     command = args.command
     if command == "convert" and not args.validate:
-        need = 2 * memory.estimate(graph).params
+        need = 2 * memory.param_bytes(graph)
         if need > memory.limit():
             raise memory.MemoryBoundError(
                 f"{graph.name}: convert needs about {memory.size_text(need)} (the parameters "

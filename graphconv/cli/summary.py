@@ -7,7 +7,7 @@ import json
 import sys
 
 from ._args import model_args
-from ._common import EXIT_OK, print_note
+from ._common import EXIT_OK, load_model, print_note
 
 
 def add(sub) -> None:
@@ -31,21 +31,8 @@ def recorded(fn, graph):
 
 def load_and_lower(args):
     """(original graph, rewritten graph, rewrite sites) without ONNX export or printing on
-    stdout (notes go to stderr). ``summary`` and ``draw`` share it; a ``--target`` flag fits
-    here as ``lowered, sites = recorded(lambda g: legalize(g, profile), graph)``."""
-    from .. import load
-    from ..plugins import load_plugins
-
-    load_plugins([*getattr(args, "plugins_before", []), *args.plugin])
-    graph = load(
-        args.model,
-        weights=args.weights,
-        input_shapes=dict(args.input_shape),
-        seed=args.seed,
-        caffe_fork=args.caffe_fork,
-    )
-    for note in graph.notes:
-        print_note(note)
+    stdout (notes go to stderr): ``summary`` and ``draw`` share it."""
+    graph = load_model(args)
     if not args.passes and not args.target:
         return graph, graph, []
     from graphconv.passes import apply_recorded, legalize

@@ -312,6 +312,17 @@ def align_corners_taps(n_in: int, n_out: int):
     return lo, hi, w_hi
 
 
+def align_corners_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_in) matrix of Caffe's align-corners interpolation on one axis: two weights
+    per row (the taps of :func:`align_corners_taps`), summed where both taps are one sample."""
+    lo, hi, w_hi = align_corners_taps(n_in, n_out)
+    m = np.zeros((n_out, n_in), dtype=np.float32)
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, lo), np.float32(1) - w_hi)
+    np.add.at(m, (rows, hi), w_hi)
+    return m
+
+
 def interp_bilinear(x: np.ndarray, out_spatial: tuple[int, ...]) -> np.ndarray:
     """Separable linear interpolation, last axis first (Caffe's order of operations).
 
@@ -324,11 +335,7 @@ def interp_bilinear(x: np.ndarray, out_spatial: tuple[int, ...]) -> np.ndarray:
         n_in, n_out = y.shape[axis], out_spatial[i]
         if n_in == n_out:
             continue
-        lo, hi, w_hi = align_corners_taps(n_in, n_out)
-        m = np.zeros((n_out, n_in), dtype=np.float32)
-        rows = np.arange(n_out)
-        np.add.at(m, (rows, lo), np.float32(1) - w_hi)
-        np.add.at(m, (rows, hi), w_hi)
+        m = align_corners_matrix(n_in, n_out)
         pre, post = math.prod(y.shape[:axis]), math.prod(y.shape[axis + 1 :])
         shape = y.shape[:axis] + (n_out,) + y.shape[axis + 1 :]
         if post == 1:
